@@ -1,0 +1,83 @@
+//! The `longconn` command line: `serve` (the push server), `run` (replay specs), `schema` (JSON
+//! Schema of the spec format). Exit codes of `run` are the contract's: 0 match, 1 differ or failed
+//! expectation, 2 unreadable spec, 3 target unreachable.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+/// Long-connection techniques on one hub, and a recorded-test kit for push servers.
+#[derive(Debug, Parser)]
+#[command(name = "longconn", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve every technique on one message hub until SIGINT/SIGTERM.
+    Serve(ServeArgs),
+    /// Replay specs and compare their transcripts with the snapshots.
+    Run(longconn::runner::cli::RunArgs),
+    /// Print the JSON Schema (draft-07) of the spec format.
+    Schema,
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Address to listen on; port 0 picks a free one (the real one is printed).
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    addr: SocketAddr,
+    /// How often the ticker publishes the time to channel `default` (e.g. 1s, 500ms).
+    #[arg(long, default_value = "1s", value_parser = longconn::spec::parse_duration)]
+    interval: Duration,
+    /// An origin allowed to use the server from other pages (repeatable).
+    #[arg(long = "allow-origin")]
+    allow_origin: Vec<String>,
+    /// Connections past this are refused with 503.
+    #[arg(long, default_value_t = 10_000)]
+    max_connections: usize,
+    /// Largest /publish body and WebSocket message, in bytes.
+    #[arg(long, default_value_t = 65_536)]
+    max_message_bytes: usize,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => match async_std::task::block_on(serve(args)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("longconn serve: {error:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Run(args) => {
+            ExitCode::from(async_std::task::block_on(longconn::runner::cli::run(args)))
+        }
+        Command::Schema => {
+            println!("{}", longconn::spec::schema::schema_json());
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = longconn::server::Config {
+        addr: args.addr,
+        interval: args.interval,
+        allow_origins: args.allow_origin,
+        max_connections: args.max_connections,
+        max_message_bytes: args.max_message_bytes,
+        ..Default::default()
+    };
+    let server = longconn::server::Server::start(config, longconn::clock::Clock::System).await?;
+    println!("listening on http://{}", server.addr());
+    longconn::server::wait_for_signal().await?;
+    server.shutdown().await;
+    Ok(())
+}
+

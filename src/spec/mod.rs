@@ -1,0 +1,44 @@
+//! The spec format: one YAML file per scenario, parsed into [`Spec`] with positioned errors
+//! (`path:line:col: message`, the source line and a caret). Knows YAML, nothing of sockets.
+
+pub mod schema;
+
+use std::time::Duration;
+
+/// Parses a duration as written in specs and on the command line: `250ms`, `1s`, `2m`, `1.5s`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .map(|at| text.split_at(at))
+        .ok_or_else(|| format!("duration '{text}' needs a unit (ms, s, m)"))?;
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("duration '{text}' does not start with a number"))?;
+    let millis = match unit {
+        "ms" => value,
+        "s" => value * 1000.0,
+        "m" => value * 60_000.0,
+        _ => return Err(format!("duration '{text}': unknown unit '{unit}' (ms, s, m)")),
+    };
+    if !millis.is_finite() || millis < 0.0 || millis > 1e12 {
+        return Err(format!("duration '{text}' is out of range"));
+    }
+    Ok(Duration::from_micros((millis * 1000.0).round() as u64))
+}
+
+#[cfg(test)]
+mod duration_tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_read_with_their_units() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("5h").is_err());
+        assert!(parse_duration("s").is_err());
+    }
+}
