@@ -16,6 +16,9 @@
 //! | `GET /sseStream` | Server-Sent Events |
 //! | `GET /`, `GET /demo/*` | built-in demo pages |
 
+pub mod state;
+pub mod websocket;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
