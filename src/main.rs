@@ -1,5 +1,5 @@
 //! The `longconn` command line: `serve` (the push server), `run` (replay specs), `schema` (JSON
-//! Schema of the spec format). Exit codes of `run` are the contract's: 0 match, 1 differ or failed
+//! Schema of the spec format), `bench` (load generator). Exit codes of `run` are the contract's: 0 match, 1 differ or failed
 //! expectation, 2 unreadable spec, 3 target unreachable.
 
 use std::net::SocketAddr;
@@ -24,6 +24,8 @@ enum Command {
     Run(longconn::runner::cli::RunArgs),
     /// Print the JSON Schema (draft-07) of the spec format.
     Schema,
+    /// Load-test a push server: idle connections, fan-out latency, polling throughput.
+    Bench(longconn::bench::BenchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -57,6 +59,9 @@ fn main() -> ExitCode {
         },
         Command::Run(args) => {
             ExitCode::from(async_std::task::block_on(longconn::runner::cli::run(args)))
+        }
+        Command::Bench(args) => {
+            ExitCode::from(async_std::task::block_on(longconn::bench::run(args)))
         }
         Command::Schema => {
             println!("{}", longconn::spec::schema::schema_json());
