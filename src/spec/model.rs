@@ -1,0 +1,415 @@
+//! The typed form of a spec, as the runner executes it: every duration, byte string, opcode, mask
+//! and regex is already decoded and checked, so the runner does no string parsing.
+
+use std::fmt;
+use std::time::Duration;
+
+use regex::Regex;
+
+/// The name of the one embedded server a spec gets when it does not list `servers:`.
+pub const DEFAULT_SERVER: &str = "main";
+
+/// The WebSocket key a `handshake` sends unless the spec says otherwise: the sample nonce of
+/// RFC 6455 §1.3, whose accept value (`s3pPLMBiTxaQ9kYGzzhZRbK+xOo=`) every reader can check.
+pub const SAMPLE_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+
+/// The masking key a client `frame` uses unless the spec says otherwise (the key of the masked
+/// example in RFC 6455 §5.7), fixed so that transcripts are the same on every run.
+pub const DEFAULT_MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+/// How long a `read` waits unless it names a `timeout`.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The channel a `publish` goes to unless it names one (the contract's default channel).
+pub const DEFAULT_CHANNEL: &str = "default";
+
+/// One scenario: a client scripted byte by byte against one or more push servers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spec {
+    /// The path the spec was read from, as given to [`crate::spec::load`] or
+    /// [`crate::spec::parse`]; used in messages.
+    pub path: String,
+    /// `description:` — what the scenario shows, in one sentence.
+    pub description: String,
+    /// `server:` — options for every embedded server (ignored with `--target`).
+    pub server: ServerOptions,
+    /// `servers: [a, b]` — names of the embedded servers, all on one hub. Never empty: a spec that
+    /// lists none gets one server named [`DEFAULT_SERVER`].
+    pub servers: Vec<String>,
+    /// `redact:` — extra patterns replaced by a named placeholder in the transcript (the `date:`
+    /// header is redacted by the runner without being listed).
+    pub redact: Vec<Redaction>,
+    /// `steps:` — what the client does, in order.
+    pub steps: Vec<Step>,
+}
+
+/// `server:` — options of the embedded server(s); each `None` means the server's own default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerOptions {
+    /// `interval: 1s` — how often the ticker publishes the time (advanced by `tick` steps).
+    pub interval: Option<Duration>,
+    /// `max_message_bytes: 65536` — the largest `/publish` body and WebSocket message.
+    pub max_message_bytes: Option<usize>,
+    /// `allow_origin: [http://a.example]` — origins allowed from other pages.
+    pub allow_origin: Vec<String>,
+    /// `heartbeat: 15s` — how often idle streams get a keep-alive write.
+    pub heartbeat: Option<Duration>,
+    /// `log_capacity: 100` — messages kept per channel for resuming.
+    pub log_capacity: Option<usize>,
+    /// `subscriber_queue: 64` — messages queued per subscriber before it is cut off.
+    pub subscriber_queue: Option<usize>,
+    /// `max_connections: 10000` — connections past this are refused.
+    pub max_connections: Option<usize>,
+}
+
+/// `redact: [{ pattern: REGEX, name: NAME }]` — every match of `pattern` in the transcript becomes
+/// `<NAME>`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Redaction {
+    /// What varies from run to run.
+    pub pattern: Pattern,
+    /// The placeholder's name, written `<name>` in the transcript.
+    pub name: String,
+}
+
+/// A compiled regular expression that compares equal to another with the same source text.
+#[derive(Debug, Clone)]
+pub struct Pattern(pub Regex);
+
+impl Pattern {
+    /// The compiled expression.
+    pub fn regex(&self) -> &Regex {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Pattern {
+    type Target = Regex;
+    fn deref(&self) -> &Regex {
+        &self.0
+    }
+}
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
+}
+
+impl fmt::Display for Pattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.as_str())
+    }
+}
+
+/// One item of `steps:`, with where it stands in the spec file so that failures can name it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// 1-based line of the step's key (`send` in `  - send: ...`).
+    pub line: usize,
+    /// 1-based column of the step's key.
+    pub column: usize,
+    /// What the step does.
+    pub kind: StepKind,
+}
+
+/// What a step does; one variant per step key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepKind {
+    /// `open: NAME` or `open: { name, server }` — a raw TCP connection.
+    Open(Open),
+    /// `close: NAME` — close the client's side of a connection.
+    Close(Close),
+    /// `send: { to, raw }` or `send: { to, http, body }` — write bytes.
+    Send(Send),
+    /// `read: { from, until, timeout }` — read until a condition holds.
+    Read(Read),
+    /// `handshake: { on, path, ... }` — send a WebSocket upgrade request and read the response head.
+    Handshake(Handshake),
+    /// `frame: { to, opcode, ... }` — write one WebSocket frame, as raw as needed.
+    Frame(Frame),
+    /// `publish: { channel, event, data, server }` — `POST /publish` through an HTTP client.
+    Publish(Publish),
+    /// `tick: 1s` or `tick: { by, server }` — advance an embedded server's manual clock.
+    Tick(Tick),
+    /// `expect: { on, status, ... }` — plain assertions on what a connection received so far.
+    Expect(Expect),
+}
+
+impl StepKind {
+    /// The step's key as written in YAML (`open`, `send`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            StepKind::Open(_) => "open",
+            StepKind::Close(_) => "close",
+            StepKind::Send(_) => "send",
+            StepKind::Read(_) => "read",
+            StepKind::Handshake(_) => "handshake",
+            StepKind::Frame(_) => "frame",
+            StepKind::Publish(_) => "publish",
+            StepKind::Tick(_) => "tick",
+            StepKind::Expect(_) => "expect",
+        }
+    }
+}
+
+/// Every step key, in the order the docs list them.
+pub const STEP_KINDS: [&str; 9] = [
+    "open",
+    "close",
+    "send",
+    "read",
+    "handshake",
+    "frame",
+    "publish",
+    "tick",
+    "expect",
+];
+
+/// `open` — connect a named raw TCP connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Open {
+    /// The connection's name, used by later steps (`to:`, `from:`, `on:`).
+    pub name: String,
+    /// The server to connect to: one of [`Spec::servers`] (the first when not written).
+    pub server: String,
+}
+
+/// `close: NAME` — close the client's side of a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Close {
+    /// The connection to close.
+    pub name: String,
+}
+
+/// `send` — write bytes on a connection, exactly as given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Send {
+    /// The connection to write on.
+    pub to: String,
+    /// The bytes, already decoded.
+    pub payload: Payload,
+}
+
+impl Send {
+    /// Every byte the step writes, in order.
+    pub fn bytes(&self) -> Vec<u8> {
+        self.payload.bytes()
+    }
+}
+
+/// What a `send` writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Payload {
+    /// `raw: "GET / HTTP/1.1\r\n"` — escapes `\r \n \t \0 \\ \xNN` decoded; nothing added.
+    Raw(Vec<u8>),
+    /// `http: |` + optional `body:` — a request written naturally.
+    Http(HttpRequest),
+}
+
+impl Payload {
+    /// Every byte of the payload, in order.
+    pub fn bytes(&self) -> Vec<u8> {
+        match self {
+            Payload::Raw(bytes) => bytes.clone(),
+            Payload::Http(request) => {
+                let mut bytes = request.head.clone();
+                bytes.extend_from_slice(&request.body);
+                bytes
+            }
+        }
+    }
+}
+
+/// `send: { http: ..., body: ... }` as bytes. From the `http:` text, each line end (`\n` or `\r\n`)
+/// becomes `\r\n`, and if the text does not already end with an empty line, `\r\n` is appended
+/// (twice when the last line has no line end) so the head ends with the blank line. That is all:
+/// no `Host`, no `Content-Length` (write them yourself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    /// Request line and headers, ending with `\r\n\r\n`.
+    pub head: Vec<u8>,
+    /// `body:` as UTF-8, sent as written right after the head (empty when absent).
+    pub body: Vec<u8>,
+}
+
+/// `read` — read from a connection until a condition holds, or fail after `timeout`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Read {
+    /// The connection to read from.
+    pub from: String,
+    /// When to stop.
+    pub until: Until,
+    /// How long to wait at most (`timeout: 5s`, [`DEFAULT_TIMEOUT`] when absent).
+    pub timeout: Duration,
+}
+
+/// `until:` — when a `read` stops.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Until {
+    /// `until: head` — an HTTP response's status line and headers, up to the empty line.
+    Head,
+    /// `until: close` — the peer closes the connection.
+    Close,
+    /// `until: { bytes: N }` — N more bytes.
+    Bytes(usize),
+    /// `until: { string: "..." }` — the bytes read in this step contain this byte string (escapes
+    /// decoded as in `raw:`).
+    String(Vec<u8>),
+    /// `until: { chunks: N }` — N more HTTP chunks of a chunked body.
+    Chunks(usize),
+    /// `until: { sse_events: N }` — N more Server-Sent Events.
+    SseEvents(usize),
+    /// `until: { frames: N }` — N more WebSocket frames.
+    Frames(usize),
+}
+
+/// `handshake` — send a WebSocket upgrade request (`GET path HTTP/1.1` with `Host`, `Upgrade`,
+/// `Connection` and the fields below) and read the response head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handshake {
+    /// The connection to upgrade.
+    pub on: String,
+    /// The request target, e.g. `/echo`.
+    pub path: String,
+    /// `Sec-WebSocket-Key`: [`SAMPLE_KEY`] when absent; `key: null` (`~`) omits the header.
+    pub key: Option<String>,
+    /// `Sec-WebSocket-Protocol` values offered, in order (no header when empty).
+    pub protocols: Vec<String>,
+    /// `Origin`, when given.
+    pub origin: Option<String>,
+    /// Extra headers, in the order written, after the ones above.
+    pub headers: Vec<(String, String)>,
+    /// `Sec-WebSocket-Version`: `13` when absent; `version: null` omits the header.
+    pub version: Option<String>,
+}
+
+/// `frame` — write one WebSocket frame (RFC 6455 §5.2), raw enough to be malformed on purpose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// The connection to write on.
+    pub to: String,
+    /// The opcode.
+    pub opcode: Opcode,
+    /// FIN bit (`fin: true` by default).
+    pub fin: bool,
+    /// RSV1..3 as the low three bits (0 by default, at most 7).
+    pub rsv: u8,
+    /// Masking key (`mask: "37fa213d"`, `mask: none`; [`DEFAULT_MASK`] when absent).
+    pub mask: Mask,
+    /// The unmasked payload: from `text:`, `raw:` (escapes decoded), or `code:` + `reason:`
+    /// (two bytes big-endian, then the reason's UTF-8). Empty when none is given.
+    pub payload: Vec<u8>,
+}
+
+/// `opcode:` — a frame's 4-bit opcode (RFC 6455 §5.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opcode {
+    /// `continuation` (0x0).
+    Continuation,
+    /// `text` (0x1).
+    Text,
+    /// `binary` (0x2).
+    Binary,
+    /// `close` (0x8).
+    Close,
+    /// `ping` (0x9).
+    Ping,
+    /// `pong` (0xA).
+    Pong,
+    /// A number 0–15 written as such, e.g. a reserved opcode `3`.
+    Raw(u8),
+}
+
+impl Opcode {
+    /// The 4-bit value on the wire.
+    pub fn code(self) -> u8 {
+        match self {
+            Opcode::Continuation => 0x0,
+            Opcode::Text => 0x1,
+            Opcode::Binary => 0x2,
+            Opcode::Close => 0x8,
+            Opcode::Ping => 0x9,
+            Opcode::Pong => 0xA,
+            Opcode::Raw(code) => code & 0x0f,
+        }
+    }
+}
+
+/// `mask:` — whether and how a frame is masked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mask {
+    /// `mask: none` — MASK bit clear (a protocol error from a client, RFC 6455 §5.1).
+    None,
+    /// `mask: "37fa213d"` — MASK bit set, with this key.
+    Key([u8; 4]),
+}
+
+/// `publish` — `POST /publish?channel=C&event=E` with `data` as the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Publish {
+    /// The channel ([`DEFAULT_CHANNEL`] when absent).
+    pub channel: String,
+    /// The event name; `None` leaves it to the server (`message`).
+    pub event: Option<String>,
+    /// The message body.
+    pub data: String,
+    /// The server to publish through (the first of [`Spec::servers`] when absent).
+    pub server: String,
+}
+
+/// `tick` — advance an embedded server's manual clock (an error with `--target`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tick {
+    /// How far.
+    pub by: Duration,
+    /// Whose clock (the first of [`Spec::servers`] when absent).
+    pub server: String,
+}
+
+/// `expect` — assertions on what a connection has received so far, beside the snapshot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expect {
+    /// The connection; when not written, the one the latest `read` or `handshake` used.
+    pub on: String,
+    /// The status code of the last response head read.
+    pub status: Option<u16>,
+    /// Headers of the last response head (names compared case-insensitively), in order written.
+    pub headers: Vec<(String, String)>,
+    /// Text the body read so far must contain.
+    pub body_contains: Option<String>,
+    /// A regex the body read so far must match.
+    pub body_matches: Option<Pattern>,
+    /// Fields of the last SSE event read on the connection.
+    pub sse: Option<SseExpect>,
+    /// The code of the last WebSocket close frame received.
+    pub close_code: Option<u16>,
+}
+
+/// `expect: { sse: { event, id, data } }` — each field given must equal the last SSE event's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SseExpect {
+    /// `event:` field (`message` when the event had none).
+    pub event: Option<String>,
+    /// `id:` field.
+    pub id: Option<String>,
+    /// `data:` lines joined with `\n`.
+    pub data: Option<String>,
+}
+
+impl Spec {
+    /// Whether any step advances a manual clock, which only the embedded server has: the runner
+    /// refuses such a spec with `--target` at load time.
+    pub fn uses_tick(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|step| matches!(step.kind, StepKind::Tick(_)))
+    }
+
+    /// The first `tick` step, to point at when refusing the spec with `--target`.
+    pub fn first_tick(&self) -> Option<&Step> {
+        self.steps
+            .iter()
+            .find(|step| matches!(step.kind, StepKind::Tick(_)))
+    }
+}
