@@ -4,10 +4,39 @@
 //!
 //! The seam for other engines (Redis, issue 7) is [`Hub::publish`]: it is async and fallible, so a
 //! hub that numbers messages elsewhere can stand behind the same calls.
+//!
+//! Locks, always taken in this order and never held across an `.await`: the channel map (only to
+//! find, create or retire a channel), then one channel (numbering, log, fan-out), then one
+//! subscriber's queue. Wakers are woken after every lock is released.
+//!
+//! Bounds:
+//! - each channel keeps its last [`HubConfig::log_capacity`] messages;
+//! - each subscriber queues at most [`HubConfig::subscriber_queue`] messages, past which it is cut
+//!   off with [`EndReason::Lagged`] (its queued messages are dropped at once, see [`Subscription`]);
+//! - at most [`HubConfig::max_channels`] channels hold messages; a publish that would create one
+//!   more gets [`HubError::TooManyChannels`] ([`DEFAULT_CHANNEL`] is always allowed, so the ticker
+//!   never is refused). A channel that only has listeners and no message is retired when its last
+//!   listener leaves, so subscribing to random names leaks nothing.
 
-use std::sync::Arc;
+mod channel;
+mod subscription;
+mod ticker;
+mod wait;
+
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
+
+use channel::Channel;
+pub use subscription::Subscription;
+pub use ticker::Ticker;
+
+/// The channel a route uses when none is named, and the one the ticker publishes to.
+pub const DEFAULT_CHANNEL: &str = "default";
 
 /// One message, as the contract shapes it: `{"id": u64, "event": "message", "data": "..."}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -27,6 +56,8 @@ pub struct HubConfig {
     pub log_capacity: usize,
     /// Messages a subscriber may have queued before it is cut off.
     pub subscriber_queue: usize,
+    /// Channels that may hold messages at once; a publish creating one more is refused.
+    pub max_channels: usize,
 }
 
 impl Default for HubConfig {
@@ -34,6 +65,7 @@ impl Default for HubConfig {
         HubConfig {
             log_capacity: 1000,
             subscriber_queue: 1024,
+            max_channels: 10_000,
         }
     }
 }
@@ -44,6 +76,12 @@ pub enum HubError {
     /// The hub is shutting down.
     #[error("the hub is shutting down")]
     ShuttingDown,
+    /// Publishing would create a channel past [`HubConfig::max_channels`].
+    #[error("too many channels (at most {max})")]
+    TooManyChannels {
+        /// The configured bound.
+        max: usize,
+    },
 }
 
 /// What the log holds after some id.
@@ -75,65 +113,6 @@ pub enum EndReason {
     Shutdown,
 }
 
-/// The shared hub; cheap to clone.
-#[derive(Clone, Debug)]
-pub struct Hub {
-    _private: (),
-}
-
-impl Hub {
-    /// A hub with these limits.
-    pub fn new(config: HubConfig) -> Hub {
-        let _ = config;
-        todo!()
-    }
-
-    /// Appends a message to `channel` and hands it to every subscriber.
-    pub async fn publish(
-        &self,
-        channel: &str,
-        event: &str,
-        data: String,
-    ) -> Result<Arc<Message>, HubError> {
-        let _ = (channel, event, data);
-        todo!()
-    }
-
-    /// What the log holds after `since`, at once (short polling).
-    pub fn since(&self, channel: &str, since: u64) -> Backlog {
-        let _ = (channel, since);
-        todo!()
-    }
-
-    /// Waits until the channel has a message after `since` (long polling). Dropping the future
-    /// releases the waiter.
-    pub async fn wait_since(&self, channel: &str, since: u64) -> Backlog {
-        let _ = (channel, since);
-        todo!()
-    }
-
-    /// Subscribes to `channel`: the backlog after `since` (none when `None`), then live messages,
-    /// with no gap and no duplicate at the seam.
-    pub fn subscribe(&self, channel: &str, since: Option<u64>) -> Subscription {
-        let _ = (channel, since);
-        todo!()
-    }
-
-    /// Ends every subscription with [`EndReason::Shutdown`] and refuses further publishes.
-    pub fn shutdown(&self) {
-        todo!()
-    }
-}
-
-/// A live subscription: first its backlog, then each message as it is published.
-#[derive(Debug)]
-pub struct Subscription {
-    /// Messages from the log, to send before live ones.
-    pub backlog: Vec<Arc<Message>>,
-    /// Set when the log no longer held all that was asked for.
-    pub missed: Option<Missed>,
-}
-
 /// What [`Subscription::next`] yields.
 #[derive(Debug, Clone)]
 pub enum Next {
@@ -143,14 +122,254 @@ pub enum Next {
     Ended(EndReason),
 }
 
-impl Subscription {
-    /// The next live message, or why the subscription ended. Backlog messages are not repeated.
-    pub async fn next(&mut self) -> Next {
-        todo!()
+/// A snapshot of one channel, for tests and diagnostics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChannelStats {
+    /// The channel's last id.
+    pub last: u64,
+    /// Messages the log holds now.
+    pub logged: usize,
+    /// Live subscriptions.
+    pub subscribers: usize,
+    /// Long-poll waiters parked on the channel.
+    pub waiters: usize,
+}
+
+/// The shared hub; cheap to clone.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<HubInner>,
+}
+
+struct HubInner {
+    config: HubConfig,
+    channels: Mutex<HashMap<String, Arc<Channel>>>,
+    /// Channels that hold messages (they are never retired), against `max_channels`.
+    logged_channels: AtomicUsize,
+    shutting_down: AtomicBool,
+}
+
+impl fmt::Debug for Hub {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hub")
+            .field("config", &self.inner.config)
+            .field("channels", &self.channel_count())
+            .field("shutting_down", &self.is_shutting_down())
+            .finish()
+    }
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Hub::new(HubConfig::default())
+    }
+}
+
+impl Hub {
+    /// A hub with these limits.
+    pub fn new(config: HubConfig) -> Hub {
+        Hub {
+            inner: Arc::new(HubInner {
+                config,
+                channels: Mutex::new(HashMap::new()),
+                logged_channels: AtomicUsize::new(0),
+                shutting_down: AtomicBool::new(false),
+            }),
+        }
     }
 
-    /// The next queued item without waiting, if there is one.
-    pub fn try_next(&mut self) -> Option<Next> {
-        todo!()
+    /// The limits this hub was built with.
+    pub fn config(&self) -> HubConfig {
+        self.inner.config
+    }
+
+    /// Appends a message to `channel` and hands it to every subscriber.
+    ///
+    /// Never waits for a subscriber: one whose queue is full is cut off instead.
+    pub async fn publish(
+        &self,
+        channel: &str,
+        event: &str,
+        data: String,
+    ) -> Result<Arc<Message>, HubError> {
+        if self.is_shutting_down() {
+            return Err(HubError::ShuttingDown);
+        }
+        let config = self.inner.config;
+        let (chan, outcome) = self.with_channel(channel, |state| {
+            // Checked again under the channel lock: `shutdown` ends subscribers under the same
+            // lock, so no message can reach a subscriber after it saw `Ended(Shutdown)`.
+            if self.is_shutting_down() {
+                return Err(HubError::ShuttingDown);
+            }
+            if state.last == 0 && channel != DEFAULT_CHANNEL && !self.reserve_channel() {
+                return Err(HubError::TooManyChannels {
+                    max: config.max_channels,
+                });
+            }
+            let message = state.append(event, data, config.log_capacity);
+            let wakers = state.fan_out(&message, config.subscriber_queue);
+            Ok((message, wakers))
+        });
+        match outcome {
+            Ok((message, wakers)) => {
+                wakers.into_iter().for_each(|w| w.wake());
+                Ok(message)
+            }
+            Err(error) => {
+                // A refused publish may have created the channel: do not leave it behind.
+                self.retire_if_idle(&chan);
+                Err(error)
+            }
+        }
+    }
+
+    /// What the log holds after `since`, at once (short polling).
+    ///
+    /// A `since` past the channel's last id (a client from before a restart) is taken as the last
+    /// id: no messages, and `last` tells the client where the channel stands.
+    pub fn since(&self, channel: &str, since: u64) -> Backlog {
+        match self.existing(channel) {
+            Some(chan) => chan.lock().backlog(since),
+            None => Backlog::default(),
+        }
+    }
+
+    /// Waits until the channel has a message after `since` (long polling). Dropping the future
+    /// releases the waiter.
+    ///
+    /// Returns at once when the log already holds a message after `since`, or when the hub is
+    /// shutting down (then possibly with no messages). A `since` past the last id is taken as the
+    /// last id, so a client from before a restart wakes on the next publish instead of hanging
+    /// until the ids catch up.
+    pub async fn wait_since(&self, channel: &str, since: u64) -> Backlog {
+        wait::WaitSince::new(self.clone(), channel, since).await
+    }
+
+    /// Subscribes to `channel`: the backlog after `since` (none when `None`), then live messages,
+    /// with no gap and no duplicate at the seam.
+    ///
+    /// After [`shutdown`](Hub::shutdown) the subscription ends at once with
+    /// [`EndReason::Shutdown`].
+    pub fn subscribe(&self, channel: &str, since: Option<u64>) -> Subscription {
+        let (chan, (key, queue, backlog)) = self.with_channel(channel, |state| {
+            // The backlog is read and the subscriber registered under one lock: a publish either
+            // came before (it is in the backlog) or comes after (it is queued), never both or
+            // neither.
+            let backlog = match since {
+                Some(n) => state.backlog(n),
+                None => Backlog {
+                    last: state.last,
+                    ..Backlog::default()
+                },
+            };
+            if self.is_shutting_down() {
+                (
+                    None,
+                    subscription::Queue::ended(EndReason::Shutdown),
+                    backlog,
+                )
+            } else {
+                let (key, queue) = state.add_subscriber();
+                (Some(key), queue, backlog)
+            }
+        });
+        Subscription::new(self.clone(), chan, key, queue, backlog)
+    }
+
+    /// Ends every subscription with [`EndReason::Shutdown`] and refuses further publishes.
+    /// Long-poll waiters are released (they answer with what the log holds).
+    pub fn shutdown(&self) {
+        self.inner.shutting_down.store(true, Ordering::SeqCst);
+        // Anything that registers after this snapshot sees the flag under its channel lock.
+        let channels: Vec<Arc<Channel>> = self.map().values().cloned().collect();
+        for chan in channels {
+            let wakers = chan.lock().end_all(EndReason::Shutdown);
+            wakers.into_iter().for_each(|w| w.wake());
+        }
+    }
+
+    /// Whether [`shutdown`](Hub::shutdown) was called.
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// A snapshot of `channel` (all zero when it does not exist).
+    pub fn stats(&self, channel: &str) -> ChannelStats {
+        match self.existing(channel) {
+            Some(chan) => chan.lock().stats(),
+            None => ChannelStats::default(),
+        }
+    }
+
+    /// Channels that exist now (with messages, or with someone listening).
+    pub fn channel_count(&self) -> usize {
+        self.map().len()
+    }
+
+    fn map(&self) -> MutexGuard<'_, HashMap<String, Arc<Channel>>> {
+        // A poisoned lock only means a panic elsewhere; the map itself stays consistent.
+        self.inner
+            .channels
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn existing(&self, name: &str) -> Option<Arc<Channel>> {
+        self.map().get(name).cloned()
+    }
+
+    /// Finds or creates `name` and runs `f` under its lock. Retries when the channel was retired
+    /// between the lookup and the lock (its last listener left meanwhile), so nothing lands on a
+    /// dead channel.
+    fn with_channel<R>(
+        &self,
+        name: &str,
+        f: impl FnOnce(&mut channel::ChannelState) -> R,
+    ) -> (Arc<Channel>, R) {
+        loop {
+            let chan = {
+                let mut map = self.map();
+                match map.get(name) {
+                    Some(chan) => chan.clone(),
+                    None => {
+                        let chan = Arc::new(Channel::new(name));
+                        map.insert(name.to_owned(), chan.clone());
+                        chan
+                    }
+                }
+            };
+            let mut state = chan.lock();
+            if state.retired {
+                continue;
+            }
+            let out = f(&mut state);
+            drop(state);
+            return (chan, out);
+        }
+    }
+
+    /// Counts one more channel with messages, if the bound allows.
+    fn reserve_channel(&self) -> bool {
+        let max = self.inner.config.max_channels;
+        self.inner
+            .logged_channels
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    /// Removes `chan` from the map if nobody listens and it holds nothing.
+    fn retire_if_idle(&self, chan: &Arc<Channel>) {
+        let mut map = self.map();
+        let mut state = chan.lock();
+        if state.retired || !state.is_idle() {
+            return;
+        }
+        if map.get(chan.name()).is_some_and(|c| Arc::ptr_eq(c, chan)) {
+            map.remove(chan.name());
+        }
+        state.retired = true;
     }
 }

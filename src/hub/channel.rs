@@ -1,0 +1,152 @@
+//! One channel: its numbered, bounded log, its subscribers' queues and its long-poll waiters,
+//! all under one lock so numbering, logging and fan-out happen in one order.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Waker;
+
+use super::subscription::Queue;
+use super::{Backlog, ChannelStats, EndReason, Message, Missed};
+
+/// A channel of the hub.
+#[derive(Debug)]
+pub(super) struct Channel {
+    name: String,
+    state: Mutex<ChannelState>,
+}
+
+/// What a channel's lock guards.
+#[derive(Debug, Default)]
+pub(super) struct ChannelState {
+    /// The last messages, oldest first; ids are consecutive and end at `last`.
+    log: VecDeque<Arc<Message>>,
+    /// The last id given out (0 before the first message).
+    pub(super) last: u64,
+    subscribers: HashMap<u64, Arc<Queue>>,
+    waiters: HashMap<u64, Waker>,
+    next_key: u64,
+    /// Set when the hub removed this channel from its map; a caller that still holds it retries.
+    pub(super) retired: bool,
+}
+
+impl Channel {
+    pub(super) fn new(name: &str) -> Channel {
+        Channel {
+            name: name.to_owned(),
+            state: Mutex::new(ChannelState::default()),
+        }
+    }
+
+    pub(super) fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub(super) fn lock(&self) -> MutexGuard<'_, ChannelState> {
+        // A poisoned lock only means a panic elsewhere; every update below leaves the state whole.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl ChannelState {
+    /// Messages after `since`, the last id, and what the log no longer holds. A `since` past the
+    /// last id is taken as the last id.
+    pub(super) fn backlog(&self, since: u64) -> Backlog {
+        let since = since.min(self.last);
+        // Ids are consecutive, so the oldest logged id follows from the last one and the length.
+        let oldest = self.last + 1 - self.log.len() as u64;
+        let missed = (since + 1 < oldest).then(|| Missed {
+            from: since + 1,
+            to: oldest - 1,
+        });
+        let skip = since.saturating_sub(oldest - 1) as usize;
+        Backlog {
+            messages: self.log.iter().skip(skip).cloned().collect(),
+            last: self.last,
+            missed,
+        }
+    }
+
+    /// Numbers a message and keeps it in the log, dropping the oldest past `capacity`.
+    pub(super) fn append(&mut self, event: &str, data: String, capacity: usize) -> Arc<Message> {
+        self.last += 1;
+        let message = Arc::new(Message {
+            id: self.last,
+            event: event.to_owned(),
+            data,
+        });
+        self.log.push_back(message.clone());
+        while self.log.len() > capacity {
+            self.log.pop_front();
+        }
+        message
+    }
+
+    /// Queues `message` for every subscriber and releases every waiter; returns the wakers to
+    /// wake once the lock is released. A subscriber whose queue already holds `bound` messages is
+    /// cut off and removed.
+    pub(super) fn fan_out(&mut self, message: &Arc<Message>, bound: usize) -> Vec<Waker> {
+        let mut wakers: Vec<Waker> = self.waiters.drain().map(|(_, w)| w).collect();
+        self.subscribers.retain(|_, queue| {
+            let (waker, keep) = queue.push(message, bound);
+            wakers.extend(waker);
+            keep
+        });
+        wakers
+    }
+
+    /// Ends every subscription and releases every waiter.
+    pub(super) fn end_all(&mut self, reason: EndReason) -> Vec<Waker> {
+        let mut wakers: Vec<Waker> = self.waiters.drain().map(|(_, w)| w).collect();
+        for (_, queue) in self.subscribers.drain() {
+            wakers.extend(queue.end(reason));
+        }
+        wakers
+    }
+
+    pub(super) fn add_subscriber(&mut self) -> (u64, Arc<Queue>) {
+        let key = self.take_key();
+        let queue = Arc::new(Queue::default());
+        self.subscribers.insert(key, queue.clone());
+        (key, queue)
+    }
+
+    pub(super) fn remove_subscriber(&mut self, key: u64) {
+        self.subscribers.remove(&key);
+    }
+
+    /// Parks a long-poll waiter (a new key when `key` is `None`), returning its key.
+    pub(super) fn park_waiter(&mut self, key: Option<u64>, waker: &Waker) -> u64 {
+        let key = key.unwrap_or_else(|| self.take_key());
+        match self.waiters.get_mut(&key) {
+            Some(w) if w.will_wake(waker) => {}
+            Some(w) => w.clone_from(waker),
+            None => {
+                self.waiters.insert(key, waker.clone());
+            }
+        }
+        key
+    }
+
+    pub(super) fn remove_waiter(&mut self, key: u64) {
+        self.waiters.remove(&key);
+    }
+
+    /// Nobody listens and nothing was ever published: the channel can go.
+    pub(super) fn is_idle(&self) -> bool {
+        self.last == 0 && self.subscribers.is_empty() && self.waiters.is_empty()
+    }
+
+    pub(super) fn stats(&self) -> ChannelStats {
+        ChannelStats {
+            last: self.last,
+            logged: self.log.len(),
+            subscribers: self.subscribers.len(),
+            waiters: self.waiters.len(),
+        }
+    }
+
+    fn take_key(&mut self) -> u64 {
+        self.next_key += 1;
+        self.next_key
+    }
+}
