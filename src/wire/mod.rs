@@ -3,6 +3,8 @@
 //! bytes to values (or a precise error), each tested against byte literals beside it.
 
 pub mod escape;
+#[cfg(test)]
+mod fuzz;
 pub mod html;
 pub mod http;
 pub mod jsonp;
