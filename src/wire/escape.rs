@@ -153,7 +153,11 @@ pub fn unescape(text: &str) -> Result<Vec<u8>, EscapeError> {
                 i = end + 1;
                 continue;
             }
-            _ => return Err(error("unknown escape (expected \\\\ \\r \\n \\t \\0 \\xNN \\u{X})")),
+            _ => {
+                return Err(error(
+                    "unknown escape (expected \\\\ \\r \\n \\t \\0 \\xNN \\u{X})",
+                ))
+            }
         }
         i += 2;
     }
