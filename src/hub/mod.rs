@@ -23,6 +23,8 @@ mod subscription;
 mod ticker;
 mod wait;
 
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::fmt;
