@@ -2,7 +2,11 @@
 //! (`path:line:col: message`, the source line and a caret). Knows YAML, nothing of sockets.
 
 mod error;
+mod escape;
+mod locate;
 mod model;
+mod parse;
+mod raw;
 pub mod schema;
 
 pub use error::{Diagnostic, SpecError};
@@ -23,13 +27,7 @@ pub fn load(path: &Path) -> Result<Spec, SpecError> {
 
 /// Parses spec text; `path_label` is the path errors and [`Spec::path`] show.
 pub fn parse(path_label: &str, source: &str) -> Result<Spec, SpecError> {
-    Err(SpecError::Invalid(Diagnostic::new(
-        path_label,
-        source,
-        1,
-        1,
-        "the spec parser is not written yet",
-    )))
+    parse::parse(path_label, source)
 }
 
 /// Parses a duration as written in specs and on the command line: `250ms`, `1s`, `2m`, `1.5s`.

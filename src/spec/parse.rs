@@ -1,0 +1,634 @@
+//! From text to [`Spec`]: serde_yaml reads the shape (its errors rewritten into the friendly
+//! form), then each step is checked against what came before it (connection names, servers) and
+//! its strings are decoded (escapes, regexes), every error pointing at the line it is about.
+
+use std::collections::HashMap;
+
+use regex::Regex;
+
+use super::error::{suggestion, Diagnostic, SpecError};
+use super::escape;
+use super::locate::{Layout, Position};
+use super::model::*;
+use super::raw::*;
+
+/// Parses spec text; see [`crate::spec::parse`].
+pub(super) fn parse(path: &str, source: &str) -> Result<Spec, SpecError> {
+    let raw: RawSpec = serde_yaml::from_str(source).map_err(|e| from_serde(path, source, &e))?;
+    let layout = Layout::new(source);
+    Resolver {
+        path,
+        source,
+        layout: &layout,
+        servers: Vec::new(),
+        open: HashMap::new(),
+        opened: HashMap::new(),
+        last_used: None,
+    }
+    .resolve(raw)
+}
+
+/// Turns a serde_yaml error into `path:line:col: message` with the message rewritten.
+fn from_serde(path: &str, source: &str, error: &serde_yaml::Error) -> SpecError {
+    let (mut line, mut column) = error
+        .location()
+        .map_or((1, 1), |at| (at.line(), at.column()));
+    let text = error.to_string();
+    // The YAML scanner writes `PROBLEM at line L column C, while CONTEXT at line L2 column C2`.
+    let scanner =
+        Regex::new(r"^(.*) at line \d+ column \d+, (while .*) at line (\d+) column (\d+)$")
+            .ok()
+            .and_then(|re| {
+                let caps = re.captures(&text)?;
+                let at = |i: usize| caps.get(i)?.as_str().parse::<usize>().ok();
+                Some((caps[1].to_string(), caps[2].to_string(), at(3)?, at(4)?))
+            });
+    if let Some((problem, context, context_line, context_column)) = scanner {
+        let message = if problem.contains("end of stream") {
+            // Pointing at the end of the file says nothing: point where the unclosed thing began.
+            line = context_line;
+            column = context_column;
+            format!("{problem}, {context} that starts here")
+        } else {
+            format!("{problem}, {context} that starts at line {context_line}")
+        };
+        return SpecError::Syntax(Diagnostic::new(path, source, line, column, message));
+    }
+    // serde_yaml writes `steps[2].send: MESSAGE at line L column C`.
+    let text = match text.rfind(" at line ") {
+        Some(at) if text[at..].contains(" column ") => &text[..at],
+        _ => text.as_str(),
+    };
+    let (field_path, message) = split_path(text);
+    let (mut message, structural) = rewrite(field_path, message);
+    let at_tab = source
+        .lines()
+        .nth(line.saturating_sub(1))
+        .and_then(|l| l.chars().nth(column.saturating_sub(1)))
+        == Some('\t');
+    if at_tab {
+        message.push_str(" (a tab: YAML indents with spaces only)");
+    }
+    let diagnostic = Diagnostic::new(path, source, line, column, message);
+    if structural {
+        SpecError::Structure(diagnostic)
+    } else {
+        SpecError::Syntax(diagnostic)
+    }
+}
+
+/// `steps[2].send: unknown field ...` → (`steps[2].send`, `unknown field ...`).
+fn split_path(text: &str) -> (&str, &str) {
+    let path_chars = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '[' | ']');
+    match text.find(": ") {
+        Some(at) if at > 0 && text[..at].chars().all(path_chars) => (&text[..at], &text[at + 2..]),
+        _ => ("", text),
+    }
+}
+
+/// The names of a serde path: `steps[2].send.to` → `[steps, send, to]`.
+fn names(field_path: &str) -> Vec<&str> {
+    field_path
+        .split('.')
+        .map(|part| part.split('[').next().unwrap_or(part))
+        .filter(|part| !part.is_empty())
+        .collect()
+}
+
+/// ` in send`, ` in server`: where a field stands, for messages; nothing at the top level.
+fn within(name: Option<&str>) -> String {
+    match name {
+        Some("steps") | None => String::new(),
+        Some(name) => format!(" in {name}"),
+    }
+}
+
+/// serde's wording → ours; the flag says whether the YAML itself was fine.
+fn rewrite(field_path: &str, message: &str) -> (String, bool) {
+    let names = names(field_path);
+    let last = names.last().copied();
+    let parent = names.iter().rev().nth(1).copied();
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        // unknown field `rw`, expected one of `to`, `raw`, `http`, `body` (path: the map's)
+        let name = rest.split('`').next().unwrap_or("");
+        let expected = backticked(rest.get(name.len() + 1..).unwrap_or(""));
+        let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+        let hint = match suggestion(name, &expected) {
+            s if s.is_empty() => format!(" (expected one of: {})", expected.join(", ")),
+            s => s,
+        };
+        return (
+            format!("unknown field '{name}'{}{hint}", within(last)),
+            true,
+        );
+    }
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        let name = rest.split('`').next().unwrap_or("");
+        return (format!("missing field '{name}'{}", within(last)), true);
+    }
+    for (prefix, what) in [
+        ("invalid type: ", "wrong type"),
+        ("invalid value: ", "bad value"),
+    ] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            // invalid type: string "abc", expected u16 (path: the field's)
+            let (found, expected) = rest.split_once(", expected ").unwrap_or((rest, "?"));
+            let field = last.map(|f| format!(" for '{f}'")).unwrap_or_default();
+            return (
+                format!(
+                    "{what}{field}{}: expected {}, found {found}",
+                    within(parent),
+                    plain(expected)
+                ),
+                true,
+            );
+        }
+    }
+    if message.starts_with("invalid length") || message.starts_with("duplicate ") {
+        let field = last.map(|f| format!(" (in '{f}')")).unwrap_or_default();
+        return (format!("{message}{field}"), true);
+    }
+    // Our visitors' messages are already in the friendly form; anything else with no path comes
+    // from the YAML scanner (`mapping values are not allowed in this context`).
+    (
+        message.to_string(),
+        !field_path.is_empty() || is_ours(message),
+    )
+}
+
+fn is_ours(message: &str) -> bool {
+    [
+        "unknown ",
+        "duration ",
+        "mask ",
+        "opcode ",
+        "step ",
+        "a step ",
+        "empty ",
+        "until ",
+    ]
+    .iter()
+    .any(|prefix| message.starts_with(prefix))
+}
+
+/// The backticked names of serde's `expected one of `a`, `b``.
+fn backticked(text: &str) -> Vec<String> {
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
+/// serde's names of types, in a spec writer's words.
+fn plain(expected: &str) -> String {
+    match expected {
+        "u8" => "a whole number 0-255".into(),
+        "u16" => "a whole number 0-65535".into(),
+        "u32" | "u64" | "usize" => "a whole number".into(),
+        "a boolean" => "true or false".into(),
+        "a sequence" => "a list".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Checks the raw steps in order, knowing which connections are open at each step.
+struct Resolver<'a> {
+    path: &'a str,
+    source: &'a str,
+    layout: &'a Layout<'a>,
+    servers: Vec<String>,
+    /// Open connections → the step index that opened them.
+    open: HashMap<String, usize>,
+    /// Every connection ever opened → the step index that last closed it, if any.
+    opened: HashMap<String, Option<usize>>,
+    /// The connection the latest `read` or `handshake` used, for `expect` without `on:`.
+    last_used: Option<String>,
+}
+
+impl Resolver<'_> {
+    fn error(&self, at: Position, message: impl Into<String>) -> SpecError {
+        SpecError::Invalid(Diagnostic::new(
+            self.path,
+            self.source,
+            at.line,
+            at.column,
+            message,
+        ))
+    }
+
+    fn resolve(mut self, raw: RawSpec) -> Result<Spec, SpecError> {
+        self.servers = self.check_servers(raw.servers)?;
+        let redact = raw
+            .redact
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| self.redaction(i, r))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut steps = Vec::with_capacity(raw.steps.len());
+        for (index, step) in raw.steps.into_iter().enumerate() {
+            let at = self.layout.step(index);
+            let kind = self.step(index, step)?;
+            steps.push(Step {
+                line: at.line,
+                column: at.column,
+                kind,
+            });
+        }
+        let server = raw.server;
+        Ok(Spec {
+            path: self.path.to_string(),
+            description: raw.description,
+            server: ServerOptions {
+                interval: server.interval.map(|d| d.0),
+                max_message_bytes: server.max_message_bytes,
+                allow_origin: server.allow_origin,
+                heartbeat: server.heartbeat.map(|d| d.0),
+                log_capacity: server.log_capacity,
+                subscriber_queue: server.subscriber_queue,
+                max_connections: server.max_connections,
+            },
+            servers: self.servers,
+            redact,
+            steps,
+        })
+    }
+
+    fn check_servers(&self, servers: Option<Vec<String>>) -> Result<Vec<String>, SpecError> {
+        let Some(servers) = servers else {
+            return Ok(vec![DEFAULT_SERVER.to_string()]);
+        };
+        let at = self
+            .find_top_level("servers")
+            .unwrap_or(Position { line: 1, column: 1 });
+        if servers.is_empty() {
+            return Err(self.error(at, "servers: list at least one name, or leave it out"));
+        }
+        for (i, name) in servers.iter().enumerate() {
+            if !is_name(name) {
+                return Err(self.error(
+                    at,
+                    format!("bad server name '{name}' (letters, digits, _ and -)"),
+                ));
+            }
+            if servers[..i].contains(name) {
+                return Err(self.error(at, format!("server '{name}' is listed twice")));
+            }
+        }
+        Ok(servers)
+    }
+
+    fn find_top_level(&self, key: &str) -> Option<Position> {
+        self.source
+            .lines()
+            .position(|line| {
+                line.strip_prefix(key)
+                    .is_some_and(|rest| rest.trim_start().starts_with(':'))
+            })
+            .map(|at| Position {
+                line: at + 1,
+                column: 1,
+            })
+    }
+
+    fn redaction(&self, i: usize, raw: RawRedaction) -> Result<Redaction, SpecError> {
+        let at = |field| {
+            self.layout
+                .nth_field_after("redact", i, field)
+                .or_else(|| self.find_top_level("redact"))
+                .unwrap_or(Position { line: 1, column: 1 })
+        };
+        let pattern = compile(&raw.pattern).map_err(|e| self.error(at("pattern"), e))?;
+        if !is_name(&raw.name) {
+            return Err(self.error(
+                at("name"),
+                format!(
+                    "bad placeholder name '{}' (letters, digits, _ and -; written <{}>)",
+                    raw.name, raw.name
+                ),
+            ));
+        }
+        Ok(Redaction {
+            pattern,
+            name: raw.name,
+        })
+    }
+
+    /// `server:` of a step: one of `servers:`, the first when absent.
+    fn server(&self, index: usize, server: Option<String>) -> Result<String, SpecError> {
+        match server {
+            None => Ok(self.servers[0].clone()),
+            Some(name) if self.servers.contains(&name) => Ok(name),
+            Some(name) => {
+                let known: Vec<&str> = self.servers.iter().map(String::as_str).collect();
+                Err(self.error(
+                    self.layout.field(index, "server"),
+                    format!(
+                        "unknown server '{name}'{} (servers: {})",
+                        suggestion(&name, &known),
+                        known.join(", ")
+                    ),
+                ))
+            }
+        }
+    }
+
+    /// A connection a step writes to or reads from: it must be open at this step.
+    fn connection(&self, index: usize, field: &str, name: String) -> Result<String, SpecError> {
+        if self.open.contains_key(&name) {
+            return Ok(name);
+        }
+        let at = self.layout.field(index, field);
+        if let Some(Some(closed)) = self.opened.get(&name) {
+            let line = self.layout.step(*closed).line;
+            return Err(self.error(at, format!("connection '{name}' was closed at line {line}")));
+        }
+        let mut known: Vec<&str> = self.open.keys().map(String::as_str).collect();
+        known.sort_unstable();
+        let hint = if known.is_empty() {
+            " (no connection is open here: add `- open: NAME` before this step)".to_string()
+        } else {
+            match suggestion(&name, &known) {
+                s if s.is_empty() => format!(" (open here: {})", known.join(", ")),
+                s => s,
+            }
+        };
+        Err(self.error(at, format!("unknown connection '{name}'{hint}")))
+    }
+
+    fn decode(&self, index: usize, field: &str, text: &str) -> Result<Vec<u8>, SpecError> {
+        escape::decode(text).map_err(|bad| {
+            self.error(
+                self.layout.text_in_field(index, field, &bad.sequence),
+                bad.message(),
+            )
+        })
+    }
+
+    fn step(&mut self, index: usize, step: RawStep) -> Result<StepKind, SpecError> {
+        Ok(match step {
+            RawStep::Open(RawOpen { name, server }) => {
+                let server = self.server(index, server)?;
+                if !is_name(&name) {
+                    return Err(self.error(
+                        self.layout.field(index, "open"),
+                        format!("bad connection name '{name}' (letters, digits, _ and -)"),
+                    ));
+                }
+                if let Some(&opened) = self.open.get(&name) {
+                    let line = self.layout.step(opened).line;
+                    return Err(self.error(
+                        self.layout.step(index),
+                        format!("connection '{name}' is already open (opened at line {line})"),
+                    ));
+                }
+                self.open.insert(name.clone(), index);
+                self.opened.insert(name.clone(), None);
+                StepKind::Open(Open { name, server })
+            }
+            RawStep::Close(name) => {
+                let name = self.connection(index, "close", name)?;
+                self.open.remove(&name);
+                self.opened.insert(name.clone(), Some(index));
+                StepKind::Close(Close { name })
+            }
+            RawStep::Send(send) => {
+                let to = self.connection(index, "to", send.to)?;
+                let payload = match (send.raw, send.http, send.body) {
+                    (Some(raw), None, None) => Payload::Raw(self.decode(index, "raw", &raw)?),
+                    (None, Some(http), body) => Payload::Http(HttpRequest {
+                        head: http_head(&http),
+                        body: body.map(String::into_bytes).unwrap_or_default(),
+                    }),
+                    (Some(_), Some(_), _) => {
+                        return Err(self.error(
+                            self.layout.field(index, "http"),
+                            "send takes either raw: or http:, not both",
+                        ))
+                    }
+                    (Some(_), None, Some(_)) => {
+                        return Err(self.error(
+                            self.layout.field(index, "body"),
+                            "body: goes with http:; with raw:, write the body into raw:",
+                        ))
+                    }
+                    (None, None, _) => {
+                        return Err(self.error(
+                            self.layout.step(index),
+                            "send needs raw: \"bytes\" or http: | request",
+                        ))
+                    }
+                };
+                StepKind::Send(Send { to, payload })
+            }
+            RawStep::Read(read) => {
+                let from = self.connection(index, "from", read.from)?;
+                let until = match read.until {
+                    RawUntil::Head => Until::Head,
+                    RawUntil::Close => Until::Close,
+                    RawUntil::Bytes(n) => Until::Bytes(n),
+                    RawUntil::String(text) => {
+                        let bytes = self.decode(index, "string", &text)?;
+                        if bytes.is_empty() {
+                            return Err(self.error(
+                                self.layout.field(index, "string"),
+                                "until: { string: } needs at least one byte",
+                            ));
+                        }
+                        Until::String(bytes)
+                    }
+                    RawUntil::Chunks(n) => Until::Chunks(n),
+                    RawUntil::SseEvents(n) => Until::SseEvents(n),
+                    RawUntil::Frames(n) => Until::Frames(n),
+                };
+                self.last_used = Some(from.clone());
+                StepKind::Read(Read {
+                    from,
+                    until,
+                    timeout: read.timeout.map_or(DEFAULT_TIMEOUT, |d| d.0),
+                })
+            }
+            RawStep::Handshake(h) => {
+                let on = self.connection(index, "on", h.on)?;
+                if !h.path.starts_with('/') && h.path != "*" && !h.path.contains("://") {
+                    return Err(self.error(
+                        self.layout.field(index, "path"),
+                        format!("path '{}' should start with '/'", h.path),
+                    ));
+                }
+                self.last_used = Some(on.clone());
+                StepKind::Handshake(Handshake {
+                    on,
+                    path: h.path,
+                    key: h.key,
+                    protocols: h.protocols,
+                    origin: h.origin,
+                    headers: h.headers.0,
+                    version: h.version.map(|v| v.0),
+                })
+            }
+            RawStep::Frame(f) => self.frame(index, f)?,
+            RawStep::Publish(p) => StepKind::Publish(Publish {
+                server: self.server(index, p.server)?,
+                channel: p.channel.unwrap_or_else(|| DEFAULT_CHANNEL.to_string()),
+                event: p.event.map(|e| e.0),
+                data: p.data.0,
+            }),
+            RawStep::Tick(t) => StepKind::Tick(Tick {
+                server: self.server(index, t.server)?,
+                by: t.by,
+            }),
+            RawStep::Expect(e) => self.expect(index, e)?,
+        })
+    }
+
+    fn frame(&self, index: usize, f: RawFrame) -> Result<StepKind, SpecError> {
+        let to = self.connection(index, "to", f.to)?;
+        // RFC 6455 §5.2: RSV1, RSV2, RSV3 are three bits.
+        if f.rsv > 7 {
+            return Err(self.error(
+                self.layout.field(index, "rsv"),
+                format!(
+                    "rsv {} is out of range 0-7 (RSV1 = 4, RSV2 = 2, RSV3 = 1)",
+                    f.rsv
+                ),
+            ));
+        }
+        let given = [f.text.is_some(), f.raw.is_some(), f.code.is_some()];
+        if given.iter().filter(|g| **g).count() > 1 {
+            let second = ["text", "raw", "code"]
+                .into_iter()
+                .zip(given)
+                .filter(|(_, g)| *g)
+                .nth(1)
+                .map_or("raw", |(name, _)| name);
+            return Err(self.error(
+                self.layout.field(index, second),
+                "a frame's payload is one of text:, raw:, or code: (+ reason:)",
+            ));
+        }
+        if f.reason.is_some() && f.code.is_none() {
+            return Err(self.error(
+                self.layout.field(index, "reason"),
+                "reason: goes with code: (a close frame's payload is the code, then the reason)",
+            ));
+        }
+        let payload = if let Some(text) = f.text {
+            text.into_bytes()
+        } else if let Some(raw) = f.raw {
+            self.decode(index, "raw", &raw)?
+        } else if let Some(code) = f.code {
+            // RFC 6455 §5.5.1: a close payload is a 2-byte code, then a UTF-8 reason.
+            let mut bytes = code.to_be_bytes().to_vec();
+            bytes.extend_from_slice(f.reason.unwrap_or_default().as_bytes());
+            bytes
+        } else {
+            Vec::new()
+        };
+        Ok(StepKind::Frame(Frame {
+            to,
+            opcode: f.opcode,
+            fin: f.fin,
+            rsv: f.rsv,
+            mask: f.mask,
+            payload,
+        }))
+    }
+
+    fn expect(&self, index: usize, e: RawExpect) -> Result<StepKind, SpecError> {
+        let on = match e.on {
+            Some(name) if self.opened.contains_key(&name) => name,
+            Some(name) => {
+                return Err(self.connection(index, "on", name).err().unwrap_or_else(|| {
+                    self.error(self.layout.field(index, "on"), "unknown connection")
+                }))
+            }
+            None => self.last_used.clone().ok_or_else(|| {
+                self.error(
+                    self.layout.step(index),
+                    "expect needs on: NAME (no read or handshake comes before it)",
+                )
+            })?,
+        };
+        let body_matches = match e.body_matches {
+            Some(text) => Some(
+                compile(&text)
+                    .map_err(|m| self.error(self.layout.field(index, "body_matches"), m))?,
+            ),
+            None => None,
+        };
+        let expect = Expect {
+            on,
+            status: e.status,
+            headers: e.header.map(|h| h.0).unwrap_or_default(),
+            body_contains: e.body_contains.map(|b| b.0),
+            body_matches,
+            sse: e.sse.map(|s| SseExpect {
+                event: s.event.map(|v| v.0),
+                id: s.id.map(|v| v.0),
+                data: s.data.map(|v| v.0),
+            }),
+            close_code: e.close_code,
+        };
+        let checks_nothing = expect.status.is_none()
+            && expect.headers.is_empty()
+            && expect.body_contains.is_none()
+            && expect.body_matches.is_none()
+            && expect.sse.is_none()
+            && expect.close_code.is_none();
+        if checks_nothing {
+            return Err(self.error(
+                self.layout.step(index),
+                "expect checks nothing: give status, header, body_contains, body_matches, sse \
+                 or close_code",
+            ));
+        }
+        Ok(StepKind::Expect(expect))
+    }
+}
+
+/// Connection, server and placeholder names: short words that read well in a transcript.
+fn is_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+fn compile(pattern: &str) -> Result<Pattern, String> {
+    Regex::new(pattern).map(Pattern).map_err(|e| {
+        // regex's own message spans several lines with its own caret; keep its last line.
+        let text = e.to_string();
+        let reason = text
+            .lines()
+            .rev()
+            .find(|line| !line.trim().is_empty())
+            .unwrap_or("")
+            .trim()
+            .trim_start_matches("error: ")
+            .to_string();
+        format!("bad regex '{pattern}': {reason}")
+    })
+}
+
+/// `http:` text → request head: each line end becomes CRLF, and the head ends with the empty line
+/// (added only when the text does not end with one).
+pub(super) fn http_head(text: &str) -> Vec<u8> {
+    let mut head = String::with_capacity(text.len() + 4);
+    for line in text.split_inclusive('\n') {
+        let body = line
+            .strip_suffix('\n')
+            .map_or(line, |l| l.strip_suffix('\r').unwrap_or(l));
+        head.push_str(body);
+        if line.ends_with('\n') {
+            head.push_str("\r\n");
+        }
+    }
+    if !head.ends_with("\r\n") {
+        head.push_str("\r\n");
+    }
+    if !head.ends_with("\r\n\r\n") {
+        head.push_str("\r\n");
+    }
+    head.into_bytes()
+}
