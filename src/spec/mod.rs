@@ -8,6 +8,8 @@ mod model;
 mod parse;
 mod raw;
 pub mod schema;
+#[cfg(test)]
+mod tests;
 
 pub use error::{Diagnostic, SpecError};
 pub use model::*;

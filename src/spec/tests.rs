@@ -1,0 +1,537 @@
+//! Parsing tests: every step kind from a YAML literal, and the exact text of each kind of error.
+
+use std::time::Duration;
+
+use super::*;
+
+fn spec(steps: &str) -> Spec {
+    let source = format!("description: test\nsteps:\n{steps}");
+    match parse("specs/t.yaml", &source) {
+        Ok(spec) => spec,
+        Err(error) => panic!("should parse:\n{error}"),
+    }
+}
+
+fn kinds(steps: &str) -> Vec<StepKind> {
+    spec(steps).steps.into_iter().map(|s| s.kind).collect()
+}
+
+fn error(source: &str) -> String {
+    match parse("specs/t.yaml", source) {
+        Ok(_) => panic!("should fail:\n{source}"),
+        Err(error) => error.to_string(),
+    }
+}
+
+#[test]
+fn the_issue_example_parses_with_step_lines() {
+    let source = "\
+# specs/sse_resumes_after_last_event_id.yaml
+description: an SSE client that reconnects with Last-Event-ID gets only what it missed
+steps:
+  - publish: { data: first }              # POST /publish through surf
+  - publish: { data: second }
+  - open: sse                             # a raw TCP connection, named
+  - send:
+      to: sse
+      http: |                             # line ends become CRLF; nothing else is added
+        GET /sseStream HTTP/1.1
+        Host: localhost
+        Last-Event-ID: 1
+  - read: { from: sse, until: head }      # status line + headers
+  - read: { from: sse, until: { sse_events: 2 } }
+  - tick: 1s                              # manual clock of the embedded server: the ticker fires
+  - read: { from: sse, until: { sse_events: 1 } }
+  - expect: { status: 200, header: { content-type: text/event-stream } }
+  - close: sse
+";
+    let spec = parse("specs/sse.yaml", source).unwrap();
+    let lines: Vec<usize> = spec.steps.iter().map(|s| s.line).collect();
+    assert_eq!(lines, [4, 5, 6, 7, 13, 14, 15, 16, 17, 18]);
+    assert!(spec.steps.iter().all(|s| s.column == 5));
+    assert_eq!(spec.servers, [DEFAULT_SERVER]);
+    assert!(spec.uses_tick());
+    assert_eq!(spec.first_tick().map(|s| s.line), Some(15));
+    assert_eq!(
+        spec.steps[3].kind,
+        StepKind::Send(Send {
+            to: "sse".into(),
+            payload: Payload::Http(HttpRequest {
+                head: b"GET /sseStream HTTP/1.1\r\nHost: localhost\r\nLast-Event-ID: 1\r\n\r\n"
+                    .to_vec(),
+                body: Vec::new(),
+            }),
+        })
+    );
+    let StepKind::Expect(expect) = &spec.steps[8].kind else {
+        panic!("not an expect: {:?}", spec.steps[8]);
+    };
+    assert_eq!(expect.on, "sse");
+    assert_eq!(expect.status, Some(200));
+    assert_eq!(
+        expect.headers,
+        [("content-type".to_string(), "text/event-stream".to_string())]
+    );
+}
+
+#[test]
+fn open_takes_a_name_or_a_name_and_server() {
+    let source = "description: t\nservers: [one, two]\nsteps:\n  - open: a\n  - open: { name: b, server: two }\n";
+    let spec = parse("t.yaml", source).unwrap();
+    assert_eq!(spec.servers, ["one", "two"]);
+    assert_eq!(
+        spec.steps
+            .iter()
+            .map(|s| s.kind.clone())
+            .collect::<Vec<_>>(),
+        [
+            StepKind::Open(Open {
+                name: "a".into(),
+                server: "one".into()
+            }),
+            StepKind::Open(Open {
+                name: "b".into(),
+                server: "two".into()
+            }),
+        ]
+    );
+}
+
+#[test]
+fn close_names_an_open_connection() {
+    assert_eq!(
+        kinds("  - open: a\n  - close: a\n  - open: a\n")[1],
+        StepKind::Close(Close { name: "a".into() })
+    );
+}
+
+#[test]
+fn send_raw_decodes_escapes() {
+    assert_eq!(
+        kinds("  - open: a\n  - send: { to: a, raw: 'GET / HTTP/1.1\\r\\n\\x00\\xff' }\n")[1],
+        StepKind::Send(Send {
+            to: "a".into(),
+            payload: Payload::Raw(b"GET / HTTP/1.1\r\n\x00\xff".to_vec()),
+        })
+    );
+}
+
+#[test]
+fn send_http_adds_crlf_and_the_blank_line_only() {
+    let steps = "  - open: a
+  - send:
+      to: a
+      http: |
+        POST /publish HTTP/1.1
+        Content-Length: 2
+
+      body: hi
+";
+    let StepKind::Send(send) = &kinds(steps)[1] else {
+        panic!("not a send")
+    };
+    assert_eq!(
+        send.bytes(),
+        b"POST /publish HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi".to_vec()
+    );
+    assert_eq!(
+        parse::http_head("GET / HTTP/1.1"),
+        b"GET / HTTP/1.1\r\n\r\n"
+    );
+    assert_eq!(
+        parse::http_head("GET / HTTP/1.1\r\n"),
+        b"GET / HTTP/1.1\r\n\r\n"
+    );
+    assert_eq!(
+        parse::http_head("GET / HTTP/1.1\n\n"),
+        b"GET / HTTP/1.1\r\n\r\n"
+    );
+}
+
+#[test]
+fn read_knows_every_until() {
+    let steps = "  - open: a
+  - read: { from: a, until: head }
+  - read: { from: a, until: close, timeout: 250ms }
+  - read: { from: a, until: { bytes: 3 } }
+  - read: { from: a, until: { string: '\\r\\n\\r\\n' } }
+  - read: { from: a, until: { chunks: 2 } }
+  - read: { from: a, until: { sse_events: 1 } }
+  - read: { from: a, until: { frames: 4 } }
+";
+    let reads: Vec<(Until, Duration)> = kinds(steps)
+        .into_iter()
+        .filter_map(|k| match k {
+            StepKind::Read(r) => Some((r.until, r.timeout)),
+            _ => None,
+        })
+        .collect();
+    let five = DEFAULT_TIMEOUT;
+    assert_eq!(
+        reads,
+        [
+            (Until::Head, five),
+            (Until::Close, Duration::from_millis(250)),
+            (Until::Bytes(3), five),
+            (Until::String(b"\r\n\r\n".to_vec()), five),
+            (Until::Chunks(2), five),
+            (Until::SseEvents(1), five),
+            (Until::Frames(4), five),
+        ]
+    );
+}
+
+#[test]
+fn handshake_defaults_to_the_rfc_sample_key_and_version_13() {
+    let steps = "  - open: ws
+  - handshake: { on: ws, path: /echo }
+  - handshake:
+      on: ws
+      path: /ws?channel=x
+      key: ~
+      protocols: [chat, superchat]
+      origin: http://a.example
+      headers: { X-One: 1, Sec-WebSocket-Key: abc }
+      version: 8
+";
+    let all = kinds(steps);
+    assert_eq!(
+        all[1],
+        StepKind::Handshake(Handshake {
+            on: "ws".into(),
+            path: "/echo".into(),
+            key: Some(SAMPLE_KEY.into()),
+            protocols: vec![],
+            origin: None,
+            headers: vec![],
+            version: Some("13".into()),
+        })
+    );
+    assert_eq!(
+        all[2],
+        StepKind::Handshake(Handshake {
+            on: "ws".into(),
+            path: "/ws?channel=x".into(),
+            key: None,
+            protocols: vec!["chat".into(), "superchat".into()],
+            origin: Some("http://a.example".into()),
+            headers: vec![
+                ("X-One".into(), "1".into()),
+                ("Sec-WebSocket-Key".into(), "abc".into())
+            ],
+            version: Some("8".into()),
+        })
+    );
+}
+
+#[test]
+fn frame_is_raw_enough_for_malformed_frames() {
+    let steps = "  - open: ws
+  - frame: { to: ws, opcode: text, text: hi }
+  - frame: { to: ws, opcode: 3, fin: false, rsv: 4, mask: none, raw: '\\xff\\x00' }
+  - frame: { to: ws, opcode: close, code: 1000, reason: bye, mask: '00000000' }
+  - frame: { to: ws, opcode: 9, mask: 12345678 }
+";
+    let frames: Vec<Frame> = kinds(steps)
+        .into_iter()
+        .filter_map(|k| match k {
+            StepKind::Frame(f) => Some(f),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        frames[0],
+        Frame {
+            to: "ws".into(),
+            opcode: Opcode::Text,
+            fin: true,
+            rsv: 0,
+            mask: Mask::Key(DEFAULT_MASK),
+            payload: b"hi".to_vec(),
+        }
+    );
+    assert_eq!(frames[1].opcode, Opcode::Raw(3));
+    assert_eq!(
+        (frames[1].fin, frames[1].rsv, frames[1].mask),
+        (false, 4, Mask::None)
+    );
+    assert_eq!(frames[1].payload, b"\xff\x00");
+    assert_eq!(frames[2].payload, b"\x03\xe8bye");
+    assert_eq!(frames[2].mask, Mask::Key([0; 4]));
+    assert_eq!(frames[3].opcode, Opcode::Ping);
+    assert_eq!(frames[3].opcode.code(), 9);
+    assert_eq!(frames[3].mask, Mask::Key([0x12, 0x34, 0x56, 0x78]));
+}
+
+#[test]
+fn publish_defaults_to_the_default_channel() {
+    assert_eq!(
+        kinds("  - publish: { data: 42 }\n  - publish: { channel: c, event: e, data: x }\n"),
+        [
+            StepKind::Publish(Publish {
+                channel: DEFAULT_CHANNEL.into(),
+                event: None,
+                data: "42".into(),
+                server: DEFAULT_SERVER.into(),
+            }),
+            StepKind::Publish(Publish {
+                channel: "c".into(),
+                event: Some("e".into()),
+                data: "x".into(),
+                server: DEFAULT_SERVER.into(),
+            }),
+        ]
+    );
+}
+
+#[test]
+fn tick_takes_a_duration_or_by_and_server() {
+    let source = "description: t\nservers: [a, b]\nsteps:\n  - tick: 1s\n  - tick: { by: 500ms, server: b }\n";
+    let spec = parse("t.yaml", source).unwrap();
+    assert_eq!(
+        spec.steps
+            .iter()
+            .map(|s| s.kind.clone())
+            .collect::<Vec<_>>(),
+        [
+            StepKind::Tick(Tick {
+                by: Duration::from_secs(1),
+                server: "a".into()
+            }),
+            StepKind::Tick(Tick {
+                by: Duration::from_millis(500),
+                server: "b".into()
+            }),
+        ]
+    );
+}
+
+#[test]
+fn expect_checks_sse_fields_body_and_close_code() {
+    let steps = "  - open: a
+  - expect: { on: a, body_contains: retry, body_matches: 'id: \\d+', close_code: 1000 }
+  - expect: { on: a, sse: { event: message, id: 2, data: second } }
+";
+    let all = kinds(steps);
+    let StepKind::Expect(first) = &all[1] else {
+        panic!("not an expect")
+    };
+    assert_eq!(first.body_contains.as_deref(), Some("retry"));
+    assert!(first.body_matches.as_ref().unwrap().is_match("id: 12"));
+    assert_eq!(first.close_code, Some(1000));
+    let StepKind::Expect(second) = &all[2] else {
+        panic!("not an expect")
+    };
+    assert_eq!(
+        second.sse,
+        Some(SseExpect {
+            event: Some("message".into()),
+            id: Some("2".into()),
+            data: Some("second".into()),
+        })
+    );
+}
+
+#[test]
+fn server_options_and_redactions_are_typed() {
+    let source = "description: t
+server:
+  interval: 2s
+  max_message_bytes: 100
+  allow_origin: [http://a.example]
+  heartbeat: 15s
+  log_capacity: 10
+  subscriber_queue: 4
+  max_connections: 3
+redact:
+  - { pattern: 'token=\\w+', name: token }
+steps: []
+";
+    let spec = parse("t.yaml", source).unwrap();
+    assert_eq!(
+        spec.server,
+        ServerOptions {
+            interval: Some(Duration::from_secs(2)),
+            max_message_bytes: Some(100),
+            allow_origin: vec!["http://a.example".into()],
+            heartbeat: Some(Duration::from_secs(15)),
+            log_capacity: Some(10),
+            subscriber_queue: Some(4),
+            max_connections: Some(3),
+        }
+    );
+    assert_eq!(spec.redact[0].name, "token");
+    assert!(spec.redact[0].pattern.is_match("token=abc"));
+    assert!(!spec.uses_tick());
+}
+
+// Error rendering: the exact text a user sees.
+
+#[test]
+fn unknown_step_suggests_the_closest_kind() {
+    assert_eq!(
+        error("description: t\nsteps:\n  - open: sse\n  - sned: { to: sse, raw: x }\n"),
+        "specs/t.yaml:4:5: unknown step 'sned' (did you mean 'send'?)
+  |
+4 |   - sned: { to: sse, raw: x }
+  |     ^"
+    );
+}
+
+#[test]
+fn unknown_field_points_at_the_key() {
+    assert_eq!(
+        error("description: t\nsteps:\n  - open: sse\n  - send:\n      to: sse\n      rw: x\n"),
+        "specs/t.yaml:6:7: unknown field 'rw' in send (did you mean 'raw'?)
+  |
+6 |       rw: x
+  |       ^"
+    );
+    assert_eq!(
+        error("description: t\nsteps:\n  - open: sse\n  - close: { name: sse }\n"),
+        "specs/t.yaml:4:12: wrong type for 'close': expected a string, found map
+  |
+4 |   - close: { name: sse }
+  |            ^"
+    );
+}
+
+#[test]
+fn wrong_type_names_the_field_and_both_types() {
+    assert_eq!(
+        error("description: t\nsteps:\n  - open: a\n  - expect: { on: a, status: ok }\n"),
+        "specs/t.yaml:4:30: wrong type for 'status' in expect: expected a whole number 0-65535, \
+         found string \"ok\"
+  |
+4 |   - expect: { on: a, status: ok }
+  |                              ^"
+    );
+}
+
+#[test]
+fn bad_escape_points_into_the_string() {
+    assert_eq!(
+        error("description: t\nsteps:\n  - open: a\n  - send: { to: a, raw: 'GET\\q' }\n"),
+        "specs/t.yaml:4:29: bad escape '\\q' (use \\r \\n \\t \\0 \\\\ or \\xNN with two hex digits)
+  |
+4 |   - send: { to: a, raw: 'GET\\q' }
+  |                             ^"
+    );
+}
+
+#[test]
+fn unknown_connection_suggests_an_open_one() {
+    assert_eq!(
+        error("description: t\nsteps:\n  - open: sse\n  - read: { from: sde, until: head }\n"),
+        "specs/t.yaml:4:19: unknown connection 'sde' (did you mean 'sse'?)
+  |
+4 |   - read: { from: sde, until: head }
+  |                   ^"
+    );
+    assert_eq!(
+        error("description: t\nsteps:\n  - open: a\n  - close: a\n  - send: { to: a, raw: x }\n"),
+        "specs/t.yaml:5:17: connection 'a' was closed at line 4
+  |
+5 |   - send: { to: a, raw: x }
+  |                 ^"
+    );
+}
+
+#[test]
+fn bad_yaml_points_where_the_unclosed_quote_starts() {
+    assert_eq!(
+        error("description: t\nsteps:\n  - send: { to: a, raw: 'x }\n"),
+        "specs/t.yaml:3:25: found unexpected end of stream, while scanning a quoted scalar that \
+         starts here
+  |
+3 |   - send: { to: a, raw: 'x }
+  |                         ^"
+    );
+    assert_eq!(
+        error("description: t\nsteps:\n\t- open: a\n"),
+        "specs/t.yaml:3:1: found character that cannot start any token (a tab: YAML indents with \
+         spaces only)
+  |
+3 | \t- open: a
+  | ^"
+    );
+}
+
+#[test]
+fn semantic_errors_point_at_their_field() {
+    let cases = [
+        (
+            "  - open: a\n  - frame: { to: a, opcode: text, rsv: 8 }\n",
+            "4:40: rsv 8 is out of range 0-7",
+        ),
+        (
+            "  - open: a\n  - frame: { to: a, opcode: 16 }\n",
+            "4:29: opcode 16 is out of range 0-15",
+        ),
+        (
+            "  - open: a\n  - frame: { to: a, opcode: text, mask: 37fa21 }\n",
+            "4:41: mask '37fa21' is not 8 hex digits",
+        ),
+        (
+            "  - open: a\n  - open: a\n",
+            "4:5: connection 'a' is already open (opened at line 3)",
+        ),
+        (
+            "  - open: a\n  - expect: { on: a, body_matches: '(' }\n",
+            "4:36: bad regex '(': unclosed group",
+        ),
+        (
+            "  - open: { name: a, server: b }\n",
+            "3:30: unknown server 'b' (servers: main)",
+        ),
+        (
+            "  - expect: { status: 200 }\n",
+            "3:5: expect needs on: NAME",
+        ),
+        (
+            "  - read: { from: a, until: hed }\n",
+            "3:29: unknown until 'hed' (did you mean 'head'?)",
+        ),
+        (
+            "  - tick: 5\n",
+            "3:11: duration '5' needs a unit (ms, s, m)",
+        ),
+        (
+            "  - open: a\n    close: a\n",
+            "3:5: a step has exactly one key, but 'open' is followed by 'close'",
+        ),
+    ];
+    for (steps, expected) in cases {
+        let text = error(&format!("description: t\nsteps:\n{steps}"));
+        assert!(
+            text.starts_with(&format!("specs/t.yaml:{expected}")),
+            "{steps}\ngave\n{text}\nexpected specs/t.yaml:{expected}"
+        );
+    }
+}
+
+#[test]
+fn no_input_panics() {
+    for source in [
+        "",
+        "-",
+        ":",
+        "steps:",
+        "description: t\nsteps:\n  -\n",
+        "description: t\nsteps: [1, [2]]\n",
+        "description: t\nsteps:\n  - open: ''\n",
+        "description: t\nsteps:\n  - send: { to: a, raw: '\\\\' }\n",
+        "\u{feff}description: t\nsteps: []\n",
+        "description: é\nsteps:\n  - é: ü\n",
+        "description: t\nsteps:\n  - read: { from: a, until: { bytes: -1 } }\n",
+    ] {
+        let _ = parse("t.yaml", source).map_err(|e| e.to_string());
+    }
+}
+
+#[test]
+fn load_names_a_missing_file() {
+    let error = load(Path::new("specs/does-not-exist.yaml")).unwrap_err();
+    assert!(matches!(error, SpecError::Io { .. }));
+    assert!(error.to_string().starts_with("specs/does-not-exist.yaml: "));
+}
