@@ -1,0 +1,398 @@
+//! `bench fanout`: N subscribers on one channel, M messages published at R per second through
+//! `POST /publish`, each carrying its send time (`{"t":<unix µs>,"seq":k}`); every subscriber
+//! checks off the sequence numbers it receives and records receive time − send time.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::client::{keeps_alive, number_after, post_request, ClientError, Conn};
+use super::histogram::{ms, Histogram};
+use super::target::{check_open_files, Dialer, Target};
+use super::{
+    connect_phase_limit, now_micros, run_channel, seconds, subscribe, unless_stopped, BenchError,
+    Permits, Stop, Transport, CONNECTS_IN_FLIGHT,
+};
+
+/// Arguments of `bench fanout`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FanoutArgs {
+    /// Server base URL (loopback only), e.g. http://127.0.0.1:3000.
+    #[arg(long)]
+    pub target: String,
+    /// ws (`/ws`) or sse (`/sseStream`).
+    #[arg(long, value_enum)]
+    pub transport: Transport,
+    /// Subscribers.
+    #[arg(long)]
+    pub clients: u64,
+    /// Messages to publish.
+    #[arg(long)]
+    pub messages: u64,
+    /// Messages published per second.
+    #[arg(long)]
+    pub rate: f64,
+    /// How long to wait for stragglers after the last publish.
+    #[arg(long, default_value = "5s", value_parser = crate::spec::parse_duration)]
+    pub drain: Duration,
+}
+
+/// The figures of `bench fanout`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FanoutReport {
+    /// Always `fanout`.
+    pub workload: &'static str,
+    /// `ws` or `sse`.
+    pub transport: Transport,
+    /// Subscribers asked for.
+    pub clients: u64,
+    /// Subscribers that connected.
+    pub connected: u64,
+    /// Messages published.
+    pub messages: u64,
+    /// Messages per second asked for.
+    pub rate: f64,
+    /// clients × messages: a subscriber that never connected lost all of its messages.
+    pub expected: u64,
+    /// Distinct (subscriber, message) pairs received.
+    pub delivered: u64,
+    /// expected − delivered.
+    pub lost: u64,
+    /// Median latency (receive − send), ms.
+    pub p50_ms: f64,
+    /// 99th percentile latency, ms.
+    pub p99_ms: f64,
+    /// Largest latency, ms.
+    pub max_ms: f64,
+    /// Deliveries per second, from the first publish to the last delivery.
+    pub deliveries_per_s: f64,
+    /// Publish requests that failed.
+    pub publish_errors: u64,
+    /// Seconds from the first publish to the end of the drain.
+    pub elapsed_s: f64,
+    /// The first subscriber failure, if any.
+    pub first_error: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    connected: AtomicU64,
+    failed: AtomicU64,
+    ready: AtomicU64,
+    delivered: AtomicU64,
+    last_delivery: AtomicU64,
+    latencies: Histogram,
+    first_error: Mutex<Option<String>>,
+}
+
+impl Shared {
+    fn fail(&self, error: &ClientError) {
+        if let Ok(mut first) = self.first_error.lock() {
+            first.get_or_insert_with(|| error.to_string());
+        }
+    }
+}
+
+/// Runs `bench fanout`.
+pub async fn fanout(args: &FanoutArgs) -> Result<FanoutReport, BenchError> {
+    let target = Arc::new(Target::parse(&args.target)?);
+    if args.clients == 0 || args.messages == 0 {
+        return Err(BenchError::Args(
+            "--clients and --messages must be at least 1".into(),
+        ));
+    }
+    if !(args.rate.is_finite() && args.rate > 0.0) {
+        return Err(BenchError::Args("--rate must be a positive number".into()));
+    }
+    if args.messages > 10_000_000 {
+        return Err(BenchError::Args("--messages is at most 10,000,000".into()));
+    }
+    // One more socket for the publisher.
+    check_open_files(args.clients + 1)?;
+    let transport = args.transport;
+    let name = transport.name();
+    let channel = run_channel("fanout");
+    let path = Arc::new(format!("{}?channel={channel}", transport.path()));
+    let dialer = Arc::new(Dialer::new(target.addr));
+    let shared = Arc::new(Shared::default());
+    let permits = Permits::new(CONNECTS_IN_FLIGHT);
+    let stop = Stop::new();
+    let messages = args.messages;
+
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..args.clients {
+        let (target, path, dialer, shared, permits, stop) = (
+            target.clone(),
+            path.clone(),
+            dialer.clone(),
+            shared.clone(),
+            permits.clone(),
+            stop.clone(),
+        );
+        tasks.push(async_std::task::spawn(async move {
+            let opened = unless_stopped(&stop, async {
+                permits.acquire().await;
+                let opened = subscribe(&dialer, &target, transport, &path).await;
+                permits.release();
+                opened
+            })
+            .await;
+            let mut subscriber = match opened {
+                None => return,
+                Some(Err(error)) => {
+                    shared.failed.fetch_add(1, Ordering::Relaxed);
+                    shared.fail(&error);
+                    return;
+                }
+                Some(Ok(subscriber)) => subscriber,
+            };
+            shared.connected.fetch_add(1, Ordering::Relaxed);
+            let mut seen = vec![0u64; messages.div_ceil(64) as usize];
+            let mut ready = false;
+            loop {
+                let data = match unless_stopped(&stop, subscriber.next_data()).await {
+                    None => break subscriber.close().await,
+                    Some(Ok(Some(data))) => data,
+                    Some(Ok(None)) => break,
+                    Some(Err(error)) => break shared.fail(&error),
+                };
+                let received = now_micros();
+                if let (Some(sent), Some(seq)) =
+                    (number_after(&data, b"t"), number_after(&data, b"seq"))
+                {
+                    let Some(word) = seen.get_mut((seq / 64) as usize) else {
+                        continue;
+                    };
+                    let bit = 1u64 << (seq % 64);
+                    if seq < messages && *word & bit == 0 {
+                        *word |= bit;
+                        shared.delivered.fetch_add(1, Ordering::Relaxed);
+                        shared.latencies.record(received.saturating_sub(sent));
+                        shared.last_delivery.fetch_max(received, Ordering::Relaxed);
+                    }
+                } else if !ready && number_after(&data, b"warmup").is_some() {
+                    ready = true;
+                    shared.ready.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+
+    // Connect phase.
+    let limit = started + connect_phase_limit(args.clients);
+    let mut next_report = Instant::now();
+    loop {
+        let connected = shared.connected.load(Ordering::Relaxed);
+        let failed = shared.failed.load(Ordering::Relaxed);
+        let settled = connected + failed >= args.clients;
+        if settled || Instant::now() >= limit || Instant::now() >= next_report {
+            eprintln!(
+                "fanout {name}: {connected}/{} subscribed, {failed} failed",
+                args.clients
+            );
+            next_report = Instant::now() + Duration::from_secs(1);
+        }
+        if settled || Instant::now() >= limit {
+            break;
+        }
+        async_std::task::sleep(Duration::from_millis(50)).await;
+    }
+    let connected = shared.connected.load(Ordering::Relaxed);
+    if connected == 0 {
+        stop.fire();
+        return Err(BenchError::Unreachable(first_error(&shared)));
+    }
+    let mut publisher = Publisher::new(dialer.clone(), target.clone(), channel);
+
+    // Warm-up: publish an untimed message until every subscriber has seen one, so the timed
+    // messages are not published before a server has finished registering its subscribers.
+    let warmup_end = Instant::now() + Duration::from_secs(10);
+    for attempt in 0u64.. {
+        if Instant::now() >= warmup_end {
+            break;
+        }
+        if let Err(error) = publisher.publish(format!("{{\"warmup\":{attempt}}}")).await {
+            eprintln!("fanout {name}: warm-up publish failed: {error}");
+            async_std::task::sleep(Duration::from_millis(200)).await;
+            continue;
+        }
+        let wait_end = (Instant::now() + Duration::from_millis(500)).min(warmup_end);
+        while shared.ready.load(Ordering::Relaxed) < connected && Instant::now() < wait_end {
+            async_std::task::sleep(Duration::from_millis(10)).await;
+        }
+        if shared.ready.load(Ordering::Relaxed) >= connected {
+            break;
+        }
+    }
+    eprintln!(
+        "fanout {name}: {}/{connected} subscribers ready; publishing {} messages at {}/s",
+        shared.ready.load(Ordering::Relaxed),
+        args.messages,
+        args.rate
+    );
+
+    // Publish phase, paced from one start instant so a slow request does not shift the rest.
+    let expected_now = |published: u64| published * connected;
+    let publish_start = Instant::now();
+    let first_publish = now_micros();
+    let interval = Duration::from_secs_f64(1.0 / args.rate);
+    let mut publish_errors = 0u64;
+    let mut next_report = Instant::now() + Duration::from_secs(1);
+    for seq in 0..args.messages {
+        let due = publish_start + interval.mul_f64(seq as f64);
+        let now = Instant::now();
+        if due > now {
+            async_std::task::sleep(due - now).await;
+        }
+        let body = format!("{{\"t\":{},\"seq\":{seq}}}", now_micros());
+        if let Err(error) = publisher.publish(body).await {
+            publish_errors += 1;
+            if publish_errors == 1 {
+                eprintln!("fanout {name}: publish failed: {error}");
+            }
+        }
+        if Instant::now() >= next_report {
+            eprintln!(
+                "fanout {name}: published {}/{}, delivered {}/{}",
+                seq + 1,
+                args.messages,
+                shared.delivered.load(Ordering::Relaxed),
+                expected_now(seq + 1)
+            );
+            next_report = Instant::now() + Duration::from_secs(1);
+        }
+    }
+
+    // Drain: until every subscriber has every message, or the drain time is up.
+    let all = connected * args.messages;
+    let drain_end = Instant::now() + args.drain;
+    while shared.delivered.load(Ordering::Relaxed) < all && Instant::now() < drain_end {
+        async_std::task::sleep(Duration::from_millis(10)).await;
+        if Instant::now() >= next_report {
+            eprintln!(
+                "fanout {name}: draining, delivered {}/{all}",
+                shared.delivered.load(Ordering::Relaxed)
+            );
+            next_report = Instant::now() + Duration::from_secs(1);
+        }
+    }
+    let elapsed = publish_start.elapsed();
+    stop.fire();
+    let join_end = Instant::now() + Duration::from_secs(10);
+    for task in tasks {
+        let left = join_end.saturating_duration_since(Instant::now());
+        let _ = async_std::future::timeout(left, task).await;
+    }
+
+    let delivered = shared.delivered.load(Ordering::Relaxed);
+    let expected = args.clients * args.messages;
+    let span = shared
+        .last_delivery
+        .load(Ordering::Relaxed)
+        .saturating_sub(first_publish);
+    let deliveries_per_s = if span == 0 {
+        0.0
+    } else {
+        (delivered as f64 / (span as f64 / 1e6)).round()
+    };
+    let latencies = &shared.latencies;
+    eprintln!("fanout {name}: done, {delivered}/{expected} delivered");
+    Ok(FanoutReport {
+        workload: "fanout",
+        transport,
+        clients: args.clients,
+        connected,
+        messages: args.messages,
+        rate: args.rate,
+        expected,
+        delivered,
+        lost: expected.saturating_sub(delivered),
+        p50_ms: ms(latencies.quantile(0.50)),
+        p99_ms: ms(latencies.quantile(0.99)),
+        max_ms: ms(latencies.max()),
+        deliveries_per_s,
+        publish_errors,
+        elapsed_s: seconds(elapsed),
+        first_error: shared.first_error.lock().ok().and_then(|e| e.clone()),
+    })
+}
+
+fn first_error(shared: &Shared) -> String {
+    shared
+        .first_error
+        .lock()
+        .ok()
+        .and_then(|e| e.clone())
+        .unwrap_or_else(|| "no subscriber connected in time".into())
+}
+
+/// One keep-alive connection that POSTs to `/publish`, reconnecting when the server closes it.
+struct Publisher {
+    dialer: Arc<Dialer>,
+    target: Arc<Target>,
+    path: String,
+    conn: Option<Conn>,
+}
+
+/// How long one publish request may take.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Publisher {
+    fn new(dialer: Arc<Dialer>, target: Arc<Target>, channel: String) -> Publisher {
+        Publisher {
+            dialer,
+            target,
+            path: format!("/publish?channel={channel}"),
+            conn: None,
+        }
+    }
+
+    async fn publish(&mut self, body: String) -> Result<(), ClientError> {
+        let result = async_std::future::timeout(PUBLISH_TIMEOUT, self.try_publish(&body)).await;
+        match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => {
+                self.conn = None;
+                Err(error)
+            }
+            Err(_) => {
+                self.conn = None;
+                Err(ClientError::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "publish timed out",
+                )))
+            }
+        }
+    }
+
+    async fn try_publish(&mut self, body: &str) -> Result<(), ClientError> {
+        if let Some(conn) = self.conn.take() {
+            // A kept-alive connection the server may have closed meanwhile: on failure, the
+            // message goes again on a new one (a duplicate seq is counted once).
+            if self.publish_on(conn, body).await.is_ok() {
+                return Ok(());
+            }
+        }
+        let conn = Conn::new(self.dialer.connect().await?);
+        self.publish_on(conn, body).await
+    }
+
+    async fn publish_on(&mut self, mut conn: Conn, body: &str) -> Result<(), ClientError> {
+        let request = post_request(
+            &self.target,
+            &self.path,
+            "application/json",
+            body.as_bytes(),
+        );
+        conn.send(&request).await?;
+        let (head, _) = conn.read_response().await?;
+        if head.status / 100 != 2 {
+            return Err(ClientError::Status(head.status));
+        }
+        if keeps_alive(&head) {
+            self.conn = Some(conn);
+        }
+        Ok(())
+    }
+}
