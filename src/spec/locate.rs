@@ -84,7 +84,7 @@ impl<'a> Layout<'a> {
             }
             let width = indent(line);
             let starts_item = line[width..].starts_with('-')
-                && line[width + 1..].chars().next().map_or(true, |c| c == ' ');
+                && line[width + 1..].chars().next().is_none_or(|c| c == ' ');
             match item_indent {
                 None if starts_item => item_indent = Some(width),
                 Some(expected) if width == expected && starts_item => {}
@@ -206,7 +206,7 @@ impl<'a> Layout<'a> {
                 let before_ok = text[..start]
                     .chars()
                     .last()
-                    .map_or(true, |c| matches!(c, ' ' | '{' | ',' | '-' | '\t'));
+                    .is_none_or(|c| matches!(c, ' ' | '{' | ',' | '-' | '\t'));
                 let after = text[from..].trim_start_matches(' ');
                 if !before_ok || !after.starts_with(':') {
                     continue;

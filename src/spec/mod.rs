@@ -52,7 +52,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             ))
         }
     };
-    if !millis.is_finite() || millis < 0.0 || millis > 1e12 {
+    if !millis.is_finite() || !(0.0..=1e12).contains(&millis) {
         return Err(format!("duration '{text}' is out of range"));
     }
     Ok(Duration::from_micros((millis * 1000.0).round() as u64))

@@ -492,7 +492,7 @@ impl<'de> Deserialize<'de> for Opcode {
                     0x8 => Ok(Opcode::Close),
                     0x9 => Ok(Opcode::Ping),
                     0xA => Ok(Opcode::Pong),
-                    0..=15 => Ok(Opcode::Raw(code as u8)),
+                    0x3..=0x7 | 0xB..=0xF => Ok(Opcode::Raw(code as u8)),
                     _ => Err(E::custom(format!("opcode {code} is out of range 0-15"))),
                 }
             }

@@ -1,6 +1,276 @@
 //! `longconn schema`: the JSON Schema (draft-07) of the spec format, for yaml-language-server.
+//! Hand-written beside the parser; the test below keeps the two naming the same step kinds.
+
+use serde_json::{json, Value};
+
+/// A connection name written in `to:`, `from:`, `on:`.
+fn connection(what: &str) -> Value {
+    json!({ "type": "string", "pattern": "^[A-Za-z0-9_-]+$", "description": what })
+}
+
+fn duration(what: &str) -> Value {
+    json!({
+        "type": "string",
+        "pattern": "^[0-9]+(\\.[0-9]+)?(ms|s|m)$",
+        "description": format!("{what} A duration: `250ms`, `1s`, `1.5s`, `2m`."),
+    })
+}
+
+fn server_ref() -> Value {
+    json!({ "type": "string", "description": "One of `servers:` (the first when absent)." })
+}
+
+fn escaped(what: &str) -> Value {
+    json!({
+        "type": "string",
+        "description": format!(
+            "{what} Escapes `\\r \\n \\t \\0 \\\\ \\xNN` stand for single bytes; write it in \
+             single quotes so YAML leaves the backslashes alone."
+        ),
+    })
+}
+
+fn scalar(what: &str) -> Value {
+    json!({ "type": ["string", "number", "boolean"], "description": what })
+}
+
+fn headers(what: &str) -> Value {
+    json!({
+        "type": "object",
+        "additionalProperties": { "type": ["string", "number", "boolean"] },
+        "description": what,
+    })
+}
+
+/// One step: a map with the single key `kind`.
+fn step(kind: &str, description: &str, value: Value) -> Value {
+    json!({
+        "type": "object",
+        "description": description,
+        "properties": { kind: value },
+        "required": [kind],
+        "additionalProperties": false,
+    })
+}
+
+fn object(properties: Value, required: &[&str]) -> Value {
+    json!({
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": false,
+    })
+}
+
+fn count(what: &str) -> Value {
+    json!({ "type": "integer", "minimum": 0, "description": what })
+}
+
+/// The schema as a JSON value.
+pub fn schema() -> Value {
+    let until = json!({
+        "description": "When the read stops.",
+        "oneOf": [
+            { "enum": ["head", "close"],
+              "description": "`head`: a response's status line and headers; `close`: the peer closes." },
+            object(json!({ "bytes": count("N more bytes.") }), &["bytes"]),
+            object(json!({ "string": escaped("Until the bytes read contain this byte string.") }), &["string"]),
+            object(json!({ "chunks": count("N more HTTP chunks of a chunked body.") }), &["chunks"]),
+            object(json!({ "sse_events": count("N more Server-Sent Events.") }), &["sse_events"]),
+            object(json!({ "frames": count("N more WebSocket frames.") }), &["frames"]),
+        ],
+    });
+    let steps = json!([
+        step(
+            "open",
+            "Connect a named raw TCP connection.",
+            json!({
+                "oneOf": [
+                    connection("The connection's name."),
+                    object(json!({
+                        "name": connection("The connection's name."),
+                        "server": server_ref(),
+                    }), &["name"]),
+                ],
+            })
+        ),
+        step(
+            "close",
+            "Close the client's side of a connection.",
+            connection("The connection to close.")
+        ),
+        step(
+            "send",
+            "Write bytes exactly as given: `raw:`, or `http:` (+ `body:`).",
+            object(
+                json!({
+                    "to": connection("The connection to write on."),
+                    "raw": escaped("The bytes; nothing is added."),
+                    "http": { "type": "string", "description": "A request head written naturally: each line end becomes CRLF, and the empty line that ends the head is added if missing. Nothing else is added (no Host, no Content-Length)." },
+                    "body": { "type": "string", "description": "Sent as UTF-8 right after the head (with `http:` only)." },
+                }),
+                &["to"]
+            )
+        ),
+        step(
+            "read",
+            "Read from a connection until a condition holds, or fail after the timeout.",
+            object(
+                json!({
+                    "from": connection("The connection to read from."),
+                    "until": until,
+                    "timeout": duration("How long to wait at most (5s when absent)."),
+                }),
+                &["from", "until"]
+            )
+        ),
+        step(
+            "handshake",
+            "Send a WebSocket upgrade request and read the response head.",
+            object(
+                json!({
+                    "on": connection("The connection to upgrade."),
+                    "path": { "type": "string", "description": "The request target, e.g. `/echo`." },
+                    "key": { "type": ["string", "null"], "description": "Sec-WebSocket-Key (RFC 6455 sample `dGhlIHNhbXBsZSBub25jZQ==` when absent; null omits the header)." },
+                    "protocols": { "type": "array", "items": { "type": "string" }, "description": "Sec-WebSocket-Protocol values offered, in order." },
+                    "origin": { "type": "string", "description": "The Origin header." },
+                    "headers": headers("Extra headers, in order, after the others."),
+                    "version": { "type": ["string", "integer", "null"], "description": "Sec-WebSocket-Version (13 when absent; null omits the header)." },
+                }),
+                &["on", "path"]
+            )
+        ),
+        step(
+            "frame",
+            "Write one WebSocket frame, raw enough to be malformed on purpose.",
+            object(
+                json!({
+                    "to": connection("The connection to write on."),
+                    "opcode": {
+                        "description": "A named opcode or any 4-bit number (reserved ones included).",
+                        "oneOf": [
+                            { "enum": ["continuation", "text", "binary", "close", "ping", "pong"] },
+                            { "type": "integer", "minimum": 0, "maximum": 15 },
+                        ],
+                    },
+                    "fin": { "type": "boolean", "description": "FIN bit (true when absent)." },
+                    "rsv": { "type": "integer", "minimum": 0, "maximum": 7, "description": "RSV1..3 as a number: RSV1 = 4, RSV2 = 2, RSV3 = 1 (0 when absent)." },
+                    "mask": { "type": ["string", "integer", "null"], "pattern": "^([0-9A-Fa-f]{8}|none)$", "description": "Masking key as 8 hex digits, or `none` for an unmasked frame (37fa213d when absent)." },
+                    "text": { "type": "string", "description": "Payload: this text as UTF-8." },
+                    "raw": escaped("Payload: these bytes."),
+                    "code": { "type": "integer", "minimum": 0, "maximum": 65535, "description": "Payload: a close code, 2 bytes big-endian (then `reason:`)." },
+                    "reason": { "type": "string", "description": "The close reason after `code:`." },
+                }),
+                &["to", "opcode"]
+            )
+        ),
+        step(
+            "publish",
+            "POST /publish through an HTTP client.",
+            object(
+                json!({
+                    "channel": { "type": "string", "description": "The channel (`default` when absent)." },
+                    "event": scalar("The event name (the server's `message` when absent)."),
+                    "data": scalar("The message body."),
+                    "server": server_ref(),
+                }),
+                &["data"]
+            )
+        ),
+        step(
+            "tick",
+            "Advance an embedded server's manual clock (an error with --target).",
+            json!({
+                "oneOf": [
+                    duration("How far."),
+                    object(json!({ "by": duration("How far."), "server": server_ref() }), &["by"]),
+                ],
+            })
+        ),
+        step(
+            "expect",
+            "Assertions on what a connection received so far, beside the snapshot.",
+            object(
+                json!({
+                    "on": connection("The connection (the latest read or handshake's when absent)."),
+                    "status": { "type": "integer", "minimum": 0, "maximum": 65535, "description": "Status code of the last response head." },
+                    "header": headers("Headers of the last response head (names case-insensitive)."),
+                    "body_contains": scalar("Text the body read so far must contain."),
+                    "body_matches": { "type": "string", "format": "regex", "description": "A regex the body read so far must match." },
+                    "sse": object(json!({
+                        "event": scalar("The last SSE event's `event:` (`message` when it had none)."),
+                        "id": scalar("The last SSE event's `id:`."),
+                        "data": scalar("The last SSE event's data lines joined with LF."),
+                    }), &[]),
+                    "close_code": { "type": "integer", "minimum": 0, "maximum": 65535, "description": "Code of the last WebSocket close frame received." },
+                }),
+                &[]
+            )
+        ),
+    ]);
+    json!({
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "$id": "https://github.com/longconn/longconn/spec.schema.json",
+        "title": "longconn spec",
+        "description": "One scenario: a client scripted byte by byte against a push server; replaying it records a byte-exact transcript kept as an insta snapshot.",
+        "type": "object",
+        "required": ["description", "steps"],
+        "additionalProperties": false,
+        "properties": {
+            "description": { "type": "string", "description": "What the scenario shows, in one sentence." },
+            "server": object(json!({
+                "interval": duration("How often the ticker publishes the time."),
+                "max_message_bytes": count("The largest /publish body and WebSocket message."),
+                "allow_origin": { "type": "array", "items": { "type": "string" }, "description": "Origins allowed from other pages." },
+                "heartbeat": duration("How often idle streams get a keep-alive write."),
+                "log_capacity": count("Messages kept per channel for resuming."),
+                "subscriber_queue": count("Messages queued per subscriber before it is cut off."),
+                "max_connections": count("Connections past this are refused."),
+            }), &[]),
+            "servers": {
+                "type": "array", "minItems": 1, "uniqueItems": true,
+                "items": { "type": "string", "pattern": "^[A-Za-z0-9_-]+$" },
+                "description": "Names of the embedded servers, all on one hub (one server `main` when absent).",
+            },
+            "redact": {
+                "type": "array",
+                "description": "Extra patterns replaced by `<name>` in the transcript (`date:` is redacted already).",
+                "items": object(json!({
+                    "pattern": { "type": "string", "format": "regex", "description": "What varies from run to run." },
+                    "name": { "type": "string", "pattern": "^[A-Za-z0-9_-]+$", "description": "The placeholder, written `<name>`." },
+                }), &["pattern", "name"]),
+            },
+            "steps": {
+                "type": "array",
+                "description": "What the client does, in order; each step is a map with one key.",
+                "items": { "oneOf": steps },
+            },
+        },
+    })
+}
 
 /// The schema as JSON text.
 pub fn schema_json() -> String {
-    todo!("spec::schema::schema_json")
+    serde_json::to_string_pretty(&schema()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::STEP_KINDS;
+
+    #[test]
+    fn schema_is_json_and_names_every_step_kind() {
+        let schema: Value = serde_json::from_str(&schema_json()).unwrap();
+        assert_eq!(schema["$schema"], "http://json-schema.org/draft-07/schema#");
+        let steps = schema["properties"]["steps"]["items"]["oneOf"]
+            .as_array()
+            .unwrap();
+        let named: Vec<&str> = steps
+            .iter()
+            .filter_map(|s| s["required"][0].as_str())
+            .collect();
+        assert_eq!(named, STEP_KINDS);
+        assert!(steps.iter().all(|s| s["description"].is_string()));
+    }
 }
