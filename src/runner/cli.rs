@@ -1,7 +1,26 @@
 //! `longconn run`: finds specs, replays them, compares with snapshots, prints a summary, and exits
-//! with the contract's codes.
+//! with the contract's codes: 0 all match, 1 a transcript differs or a step/expectation failed
+//! (or a snapshot is new and not accepted), 2 a spec could not be read, 3 the target could not be
+//! reached.
+//!
+//! Specs under `specs/seed/` are written for the seed's Node servers: without `--target` they are
+//! listed as `skipped (needs --target)`, never run against the embedded server and never dropped
+//! silently.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::replay::{record, Recording, Target};
+use super::report::{self, Case, Verdict};
+use super::snapshot;
+use crate::spec::{self, Diagnostic, Spec};
+
+/// How many specs replay at once.
+pub const PARALLEL: usize = 4;
+
+/// The folder (under `specs/`) of specs that only make sense with `--target`.
+pub const NEEDS_TARGET_FOLDER: &str = "seed";
 
 /// Arguments of `longconn run`.
 #[derive(Debug, clap::Args)]
@@ -19,8 +38,437 @@ pub struct RunArgs {
     pub report: Option<String>,
 }
 
+/// Exit codes of `longconn run` (see `CONTRACT.md`).
+pub mod exit {
+    /// Every spec matches its snapshot.
+    pub const OK: u8 = 0;
+    /// A transcript differs, a step or an expectation failed, or a snapshot is new.
+    pub const FAILED: u8 = 1;
+    /// A spec could not be read.
+    pub const UNREADABLE: u8 = 2;
+    /// The target could not be reached.
+    pub const UNREACHABLE: u8 = 3;
+}
+
 /// Runs `longconn run`; returns the exit code.
 pub async fn run(args: RunArgs) -> u8 {
-    let _ = args;
-    todo!("runner::cli::run")
+    let started = Instant::now();
+    let target = match &args.target {
+        None => Target::Embedded,
+        Some(url) => match Target::parse(url) {
+            Ok(target) => target,
+            Err(error) => {
+                eprintln!("longconn run: {error}");
+                return exit::UNREADABLE;
+            }
+        },
+    };
+    let report_path = match args.report.as_deref().map(parse_report) {
+        None => None,
+        Some(Ok(path)) => Some(path),
+        Some(Err(message)) => {
+            eprintln!("longconn run: {message}");
+            return exit::UNREADABLE;
+        }
+    };
+    let roots = if args.paths.is_empty() {
+        vec![PathBuf::from("specs")]
+    } else {
+        args.paths.clone()
+    };
+    let mut files = Vec::new();
+    for root in &roots {
+        if let Err(error) = collect(root, &mut files) {
+            eprintln!("{}: {error}", root.display());
+            return exit::UNREADABLE;
+        }
+    }
+    files.sort();
+    files.dedup();
+    if files.is_empty() {
+        eprintln!("longconn run: no specs (*.yaml) found");
+        return exit::UNREADABLE;
+    }
+
+    // Load every spec first: an unreadable spec is reported before anything runs.
+    let mut slots: Vec<Slot> = files.iter().map(|path| load_slot(path, &target)).collect();
+
+    if let Target::Remote(authority) = &target {
+        let wants_target = slots.iter().any(|slot| matches!(slot, Slot::Ready(_)));
+        if wants_target {
+            if let Err(error) = reachable(authority).await {
+                eprintln!("longconn run: target http://{authority} could not be reached: {error}");
+                return exit::UNREACHABLE;
+            }
+        }
+    }
+
+    let recordings = replay_all(&mut slots, &target).await;
+
+    let mut cases = Vec::new();
+    let mut unreachable = false;
+    let mut counts = Counts::default();
+    for (slot, recording) in slots.iter().zip(recordings) {
+        let case = match (slot, recording) {
+            (Slot::Skipped { path, reason }, _) => {
+                println!("skipped {} ({reason})", path.display());
+                counts.skipped += 1;
+                Case {
+                    name: path.display().to_string(),
+                    time: Duration::ZERO,
+                    verdict: Verdict::Skipped {
+                        reason: reason.clone(),
+                    },
+                }
+            }
+            (Slot::Unreadable { path, message }, _) => {
+                println!("error   {}", path.display());
+                eprintln!("{message}");
+                counts.unreadable += 1;
+                Case {
+                    name: path.display().to_string(),
+                    time: Duration::ZERO,
+                    verdict: Verdict::Unreadable {
+                        message: message.clone(),
+                    },
+                }
+            }
+            (Slot::Ready(spec), Some((recording, time))) => {
+                unreachable |= matches!(&recording.result, Err(error) if error.is_unreachable());
+                let verdict = judge(spec, recording, args.accept, &mut counts);
+                Case {
+                    name: spec.path.clone(),
+                    time,
+                    verdict,
+                }
+            }
+            (Slot::Ready(spec), None) => {
+                counts.failed += 1;
+                println!("FAILED  {}: the replay did not finish", spec.path);
+                Case {
+                    name: spec.path.clone(),
+                    time: Duration::ZERO,
+                    verdict: Verdict::Failed {
+                        message: "the replay did not finish".into(),
+                        detail: String::new(),
+                    },
+                }
+            }
+        };
+        cases.push(case);
+    }
+
+    if let Some(path) = report_path {
+        if let Err(error) = std::fs::write(&path, report::junit(&cases)) {
+            eprintln!("longconn run: cannot write {}: {error}", path.display());
+        }
+    }
+    println!(
+        "{} ({:.2}s)",
+        counts.summary(),
+        started.elapsed().as_secs_f64()
+    );
+    if unreachable {
+        exit::UNREACHABLE
+    } else if counts.unreadable > 0 {
+        exit::UNREADABLE
+    } else if counts.failed > 0 || counts.new > 0 {
+        exit::FAILED
+    } else {
+        exit::OK
+    }
+}
+
+/// A spec as found: ready to run, unreadable, or skipped.
+enum Slot {
+    Ready(Arc<Spec>),
+    Unreadable { path: PathBuf, message: String },
+    Skipped { path: PathBuf, reason: String },
+}
+
+fn load_slot(path: &Path, target: &Target) -> Slot {
+    if *target == Target::Embedded && needs_target(path) {
+        return Slot::Skipped {
+            path: path.to_path_buf(),
+            reason: format!(
+                "needs --target: specs/{NEEDS_TARGET_FOLDER}/ replays against the seed's Node servers"
+            ),
+        };
+    }
+    let spec = match spec::load(path) {
+        Ok(spec) => spec,
+        Err(error) => {
+            return Slot::Unreadable {
+                path: path.to_path_buf(),
+                message: error.to_string(),
+            }
+        }
+    };
+    if *target != Target::Embedded {
+        if let Some(step) = spec.first_tick() {
+            let source = std::fs::read_to_string(path).unwrap_or_default();
+            let diagnostic = Diagnostic::new(
+                &spec.path,
+                &source,
+                step.line,
+                step.column,
+                "tick needs the embedded server's manual clock; it cannot run with --target",
+            );
+            return Slot::Unreadable {
+                path: path.to_path_buf(),
+                message: diagnostic.to_string(),
+            };
+        }
+    }
+    Slot::Ready(Arc::new(spec))
+}
+
+/// Whether `path` sits in `specs/seed/` (specs for the seed's servers, run with `--target`).
+pub fn needs_target(path: &Path) -> bool {
+    let components: Vec<_> = path.components().map(|c| c.as_os_str()).collect();
+    components
+        .windows(2)
+        .any(|pair| pair[0] == "specs" && pair[1] == NEEDS_TARGET_FOLDER)
+}
+
+/// Replays every ready spec, [`PARALLEL`] at a time; results in the order of `slots`.
+async fn replay_all(slots: &mut [Slot], target: &Target) -> Vec<Option<(Recording, Duration)>> {
+    type Results = Arc<Mutex<Vec<Option<(Recording, Duration)>>>>;
+    let queue: Vec<(usize, Arc<Spec>)> = slots
+        .iter()
+        .enumerate()
+        .filter_map(|(index, slot)| match slot {
+            Slot::Ready(spec) => Some((index, spec.clone())),
+            _ => None,
+        })
+        .collect();
+    let queue = Arc::new(Mutex::new(queue.into_iter()));
+    let results: Results = Arc::new(Mutex::new((0..slots.len()).map(|_| None).collect()));
+    let mut workers = Vec::new();
+    for _ in 0..PARALLEL {
+        let queue = queue.clone();
+        let results = results.clone();
+        let target = target.clone();
+        workers.push(async_std::task::spawn(async move {
+            loop {
+                let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
+                let Some((index, spec)) = next else { break };
+                let started = Instant::now();
+                let recording = record(&spec, &target).await;
+                let mut results = results.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(slot) = results.get_mut(index) {
+                    *slot = Some((recording, started.elapsed()));
+                }
+            }
+        }));
+    }
+    for worker in workers {
+        worker.await;
+    }
+    let mut results = results.lock().unwrap_or_else(|e| e.into_inner());
+    std::mem::take(&mut *results)
+}
+
+#[derive(Default)]
+struct Counts {
+    passed: usize,
+    failed: usize,
+    new: usize,
+    accepted: usize,
+    skipped: usize,
+    unreadable: usize,
+}
+
+impl Counts {
+    fn summary(&self) -> String {
+        let mut parts = vec![
+            format!("{} passed", self.passed),
+            format!("{} failed", self.failed),
+        ];
+        for (count, label) in [
+            (self.new, "new"),
+            (self.accepted, "accepted"),
+            (self.skipped, "skipped"),
+            (self.unreadable, "unreadable"),
+        ] {
+            if count > 0 {
+                parts.push(format!("{count} {label}"));
+            }
+        }
+        parts.join(", ")
+    }
+}
+
+/// Compares a replay with its snapshot, prints the verdict, writes `.snap`/`.snap.new` files.
+fn judge(spec: &Spec, recording: Recording, accept: bool, counts: &mut Counts) -> Verdict {
+    let location = snapshot::locate(Path::new(&spec.path));
+    let transcript = recording.transcript.to_string();
+    if let Err(error) = recording.result {
+        counts.failed += 1;
+        let message = error.to_string();
+        println!("FAILED  {}", spec.path);
+        println!("  {message}");
+        let tail: Vec<String> = recording
+            .transcript
+            .lines()
+            .iter()
+            .rev()
+            .take(8)
+            .map(ToString::to_string)
+            .collect();
+        if !tail.is_empty() {
+            println!("  transcript up to the failure (last lines):");
+            for line in tail.iter().rev() {
+                println!("    {line}");
+            }
+        }
+        return Verdict::Failed {
+            message,
+            detail: transcript,
+        };
+    }
+    let old = match snapshot::read(&location.path) {
+        Ok(old) => old,
+        Err(error) => {
+            counts.failed += 1;
+            let message = format!("cannot read {}: {error}", location.path.display());
+            println!("FAILED  {}: {message}", spec.path);
+            return Verdict::Failed {
+                message,
+                detail: String::new(),
+            };
+        }
+    };
+    let pending = location.pending();
+    match old {
+        Some(old) if snapshot::matches(&old, &transcript) => {
+            // As insta does for a passing assertion: a stale pending file goes.
+            let _ = std::fs::remove_file(&pending);
+            counts.passed += 1;
+            println!("ok      {}", spec.path);
+            Verdict::Passed
+        }
+        old => {
+            let is_new = old.is_none();
+            let diff = snapshot::diff(old.as_deref().unwrap_or(""), &transcript);
+            let written = if accept {
+                snapshot::write(&location.path, &location, &transcript).map(|()| {
+                    let _ = std::fs::remove_file(&pending);
+                    location.path.clone()
+                })
+            } else {
+                snapshot::write(&pending, &location, &transcript).map(|()| pending.clone())
+            };
+            let written = match written {
+                Ok(path) => path,
+                Err(error) => {
+                    counts.failed += 1;
+                    let message = format!("cannot write a snapshot: {error}");
+                    println!("FAILED  {}: {message}", spec.path);
+                    return Verdict::Failed {
+                        message,
+                        detail: String::new(),
+                    };
+                }
+            };
+            if accept {
+                counts.accepted += 1;
+                let what = if is_new { "new" } else { "changed" };
+                println!(
+                    "accept  {} ({what}: wrote {})",
+                    spec.path,
+                    written.display()
+                );
+                return Verdict::Passed;
+            }
+            if is_new {
+                counts.new += 1;
+                println!(
+                    "new     {}: no snapshot yet; wrote {} (review with `cargo insta review` or rerun with --accept)",
+                    spec.path,
+                    written.display()
+                );
+                return Verdict::Failed {
+                    message: format!("no snapshot yet ({} written)", written.display()),
+                    detail: transcript,
+                };
+            }
+            counts.failed += 1;
+            println!(
+                "FAILED  {}: transcript differs from {} (new version in {})",
+                spec.path,
+                location.path.display(),
+                written.display()
+            );
+            for line in diff.lines() {
+                println!("  {line}");
+            }
+            Verdict::Failed {
+                message: format!("transcript differs from {}", location.path.display()),
+                detail: diff,
+            }
+        }
+    }
+}
+
+/// `junit=FILE` → FILE.
+fn parse_report(value: &str) -> Result<PathBuf, String> {
+    match value.split_once('=') {
+        Some(("junit", path)) if !path.is_empty() => Ok(PathBuf::from(path)),
+        _ => Err(format!("--report {value}: expected junit=FILE")),
+    }
+}
+
+/// Every `*.yaml`/`*.yml` under `path` (or `path` itself when it is a file).
+fn collect(path: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let metadata = std::fs::metadata(path)?;
+    if metadata.is_file() {
+        files.push(path.to_path_buf());
+        return Ok(());
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .collect();
+    entries.sort();
+    for entry in entries {
+        if entry.is_dir() {
+            collect(&entry, files)?;
+        } else if entry
+            .extension()
+            .is_some_and(|ext| ext == "yaml" || ext == "yml")
+        {
+            files.push(entry);
+        }
+    }
+    Ok(())
+}
+
+/// Whether something listens at `authority`.
+async fn reachable(authority: &str) -> std::io::Result<()> {
+    let connect = async_std::net::TcpStream::connect(authority);
+    match async_std::future::timeout(Duration::from_secs(5), connect).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(error)) => Err(error),
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "no answer within 5s",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_specs_need_a_target() {
+        assert!(needs_target(Path::new("specs/seed/seed_ws_echo.yaml")));
+        assert!(!needs_target(Path::new("specs/sse_first_bytes.yaml")));
+    }
+
+    #[test]
+    fn report_option_names_junit() {
+        assert_eq!(parse_report("junit=out.xml"), Ok(PathBuf::from("out.xml")));
+        assert!(parse_report("html=out.html").is_err());
+    }
 }

@@ -1,0 +1,112 @@
+//! `expect: { on, status, header, body_contains, body_matches, sse, close_code }`: plain
+//! assertions on what a connection received so far, checked beside the snapshot.
+
+use super::connection::Connection;
+use super::error::StepFailure;
+use super::transcript::Transcript;
+use crate::spec::Expect;
+
+/// Runs one `expect` step: every assertion given must hold; the transcript notes what held.
+pub fn expect(
+    connection: &Connection,
+    step: &Expect,
+    transcript: &mut Transcript,
+) -> Result<(), StepFailure> {
+    let mut held = Vec::new();
+    if let Some(status) = step.status {
+        let actual = connection.head.as_ref().map(|head| head.status);
+        if actual != Some(status) {
+            return Err(mismatch(
+                format!("status {status}"),
+                actual.map_or("no response head".to_string(), |s| format!("status {s}")),
+            ));
+        }
+        held.push(format!("status={status}"));
+    }
+    for (name, value) in &step.headers {
+        let actual = connection.head.as_ref().and_then(|head| head.header(name));
+        if actual != Some(value.as_str()) {
+            return Err(mismatch(
+                format!("header {name}: {value}"),
+                actual.map_or(format!("no {name} header"), |a| format!("{name}: {a}")),
+            ));
+        }
+        held.push(format!("{}={value}", name.to_ascii_lowercase()));
+    }
+    let body = String::from_utf8_lossy(&connection.body);
+    if let Some(needle) = &step.body_contains {
+        if !body.contains(needle.as_str()) {
+            return Err(mismatch(
+                format!("a body containing {needle:?}"),
+                format!("{} body bytes: {:?}", connection.body.len(), shorten(&body)),
+            ));
+        }
+        held.push(format!("body contains {needle:?}"));
+    }
+    if let Some(pattern) = &step.body_matches {
+        if !pattern.is_match(&body) {
+            return Err(mismatch(
+                format!("a body matching /{pattern}/"),
+                format!("{} body bytes: {:?}", connection.body.len(), shorten(&body)),
+            ));
+        }
+        held.push(format!("body matches /{pattern}/"));
+    }
+    if let Some(sse) = &step.sse {
+        let Some(event) = &connection.last_event else {
+            return Err(mismatch("an SSE event".into(), "none read yet".into()));
+        };
+        let checks = [
+            ("event", sse.event.as_deref(), Some(event.event.as_str())),
+            ("id", sse.id.as_deref(), event.id.as_deref()),
+            ("data", sse.data.as_deref(), Some(event.data.as_str())),
+        ];
+        for (field, wanted, actual) in checks {
+            if let Some(wanted) = wanted {
+                if Some(wanted) != actual {
+                    return Err(mismatch(
+                        format!("sse {field} {wanted:?}"),
+                        actual.map_or(format!("no {field}"), |a| format!("{field} {a:?}")),
+                    ));
+                }
+                held.push(format!("sse {field}={wanted:?}"));
+            }
+        }
+    }
+    if let Some(code) = step.close_code {
+        match connection.last_close {
+            Some(Some(actual)) if actual == code => held.push(format!("close_code={code}")),
+            Some(Some(actual)) => {
+                return Err(mismatch(
+                    format!("close code {code}"),
+                    format!("close code {actual}"),
+                ))
+            }
+            Some(None) => {
+                return Err(mismatch(
+                    format!("close code {code}"),
+                    "a close frame without a code".into(),
+                ))
+            }
+            None => {
+                return Err(mismatch(
+                    format!("close code {code}"),
+                    "no close frame".into(),
+                ))
+            }
+        }
+    }
+    transcript.note(format!("expect ok: {}", held.join(", ")));
+    Ok(())
+}
+
+fn mismatch(expected: String, actual: String) -> StepFailure {
+    StepFailure::Expectation { expected, actual }
+}
+
+fn shorten(text: &str) -> String {
+    match text.char_indices().nth(200) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text.to_string(),
+    }
+}

@@ -1,0 +1,100 @@
+//! `handshake: { on, path, key, protocols, origin, headers, version }`: the WebSocket opening
+//! handshake (RFC 6455 §4.1). It reads the whole response head before the step ends, so nothing
+//! else is sent first: async-h1 drops bytes that arrive in the same read as a request head.
+
+use super::connection::Connection;
+use super::error::StepFailure;
+use super::read::{read_head, Deadline};
+use super::transcript::Transcript;
+use crate::spec::Handshake;
+use crate::wire::websocket::accept_key;
+
+/// Runs one `handshake` step.
+pub async fn handshake(
+    connection: &mut Connection,
+    step: &Handshake,
+    deadline: Deadline,
+    transcript: &mut Transcript,
+) -> Result<(), StepFailure> {
+    let request = request_bytes(step);
+    connection.write(&request).await?;
+    transcript.sent(&request);
+    connection.awaiting_head = true;
+    read_head(connection, deadline, transcript).await?;
+    let Some(head) = connection.head.as_ref() else {
+        return Ok(());
+    };
+    if head.status == 101 {
+        if let Some(key) = &step.key {
+            let expected = accept_key(key);
+            match head.header("sec-websocket-accept") {
+                Some(accept) if accept == expected => transcript.note("ws accept matches the key"),
+                Some(accept) => transcript.note(format!(
+                    "ws accept {accept} does not match the key (expected {expected})"
+                )),
+                None => transcript.note("ws accept missing"),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The upgrade request: request line, `Host`, `Upgrade`, `Connection`, key, version, protocols,
+/// origin, then the spec's own headers. `Host` is `localhost` (never the port, which changes from
+/// run to run) unless the spec's headers name one.
+fn request_bytes(step: &Handshake) -> Vec<u8> {
+    let mut head = format!("GET {} HTTP/1.1\r\n", step.path);
+    let has = |name: &str| {
+        step.headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(name))
+    };
+    if !has("host") {
+        head.push_str("Host: localhost\r\n");
+    }
+    head.push_str("Upgrade: websocket\r\nConnection: Upgrade\r\n");
+    if let Some(key) = &step.key {
+        head.push_str(&format!("Sec-WebSocket-Key: {key}\r\n"));
+    }
+    if let Some(version) = &step.version {
+        head.push_str(&format!("Sec-WebSocket-Version: {version}\r\n"));
+    }
+    if !step.protocols.is_empty() {
+        head.push_str(&format!(
+            "Sec-WebSocket-Protocol: {}\r\n",
+            step.protocols.join(", ")
+        ));
+    }
+    if let Some(origin) = &step.origin {
+        head.push_str(&format!("Origin: {origin}\r\n"));
+    }
+    for (name, value) in &step.headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    head.into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::SAMPLE_KEY;
+
+    #[test]
+    fn handshake_request_uses_the_sample_key_and_no_port() {
+        let step = Handshake {
+            on: "ws".into(),
+            path: "/echo".into(),
+            key: Some(SAMPLE_KEY.into()),
+            protocols: vec![],
+            origin: None,
+            headers: vec![],
+            version: Some("13".into()),
+        };
+        assert_eq!(
+            String::from_utf8_lossy(&request_bytes(&step)),
+            "GET /echo HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+    }
+}

@@ -1,0 +1,406 @@
+//! `read: { from, until, timeout }`: reads until a condition holds and stops at exactly the byte
+//! that completes it; bytes past it stay buffered for the next step. Every read has a deadline
+//! (real time, only as a guard against a silent peer).
+
+use std::time::{Duration, Instant};
+
+use super::connection::{Connection, FillError, Framing, MAX_BUFFERED};
+use super::error::StepFailure;
+use super::frame::describe_frame;
+use super::transcript::{quoted, Transcript};
+use crate::spec::Until;
+use crate::wire::escape::escape;
+use crate::wire::http::{parse_chunk, parse_response_head, ResponseHead};
+use crate::wire::sse::Block;
+use crate::wire::websocket::{decode_frame, opcode};
+
+/// How many escaped characters of "bytes so far" an error shows.
+const SO_FAR_CHARS: usize = 300;
+
+/// When a read gives up.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    at: Instant,
+    timeout: Duration,
+}
+
+impl Deadline {
+    /// `timeout` from now.
+    pub fn after(timeout: Duration) -> Deadline {
+        Deadline {
+            at: Instant::now() + timeout,
+            timeout,
+        }
+    }
+}
+
+/// Runs one `read` step.
+pub async fn read(
+    connection: &mut Connection,
+    until: &Until,
+    deadline: Deadline,
+    transcript: &mut Transcript,
+) -> Result<(), StepFailure> {
+    match until {
+        Until::Head => read_head(connection, deadline, transcript).await,
+        Until::Close => read_to_close(connection, deadline, transcript).await,
+        Until::Bytes(count) => read_bytes(connection, *count, deadline, transcript).await,
+        Until::String(needle) => read_to_string(connection, needle, deadline, transcript).await,
+        Until::Chunks(count) => {
+            for done in 0..*count {
+                let progress = format!("with {done} of {count} chunks");
+                read_chunk(connection, &progress, deadline, transcript).await?;
+            }
+            Ok(())
+        }
+        Until::SseEvents(count) => read_sse_events(connection, *count, deadline, transcript).await,
+        Until::Frames(count) => read_frames(connection, *count, deadline, transcript).await,
+    }
+}
+
+/// Reads a response head (status line and headers up to the blank line) and sets how the body
+/// that follows is framed.
+pub async fn read_head(
+    connection: &mut Connection,
+    deadline: Deadline,
+    transcript: &mut Transcript,
+) -> Result<(), StepFailure> {
+    loop {
+        match parse_response_head(connection.pending()) {
+            Ok(Some(head)) => {
+                let bytes = connection.take(head.length);
+                transcript.received(&bytes);
+                let framing = framing_of(&head);
+                connection.start_response(head, framing);
+                return Ok(());
+            }
+            Ok(None) => more(connection, deadline, "before the head was complete").await?,
+            Err(error) => {
+                return Err(StepFailure::Malformed {
+                    expected: "an HTTP response head",
+                    reason: error.to_string(),
+                    so_far: so_far(connection),
+                })
+            }
+        }
+    }
+}
+
+/// RFC 9112 §6.3: how the body after `head` ends.
+fn framing_of(head: &ResponseHead) -> Framing {
+    if head.status == 101 {
+        return Framing::WebSocket;
+    }
+    if (100..200).contains(&head.status) || head.status == 204 || head.status == 304 {
+        return Framing::Raw;
+    }
+    let chunked = head
+        .header("transfer-encoding")
+        .is_some_and(|value| value.to_ascii_lowercase().contains("chunked"));
+    if chunked {
+        return Framing::Chunked { done: false };
+    }
+    match head
+        .header("content-length")
+        .and_then(|value| value.trim().parse::<u64>().ok())
+    {
+        Some(0) => Framing::Raw,
+        Some(length) => Framing::Length(length),
+        None => Framing::UntilClose,
+    }
+}
+
+async fn read_to_close(
+    connection: &mut Connection,
+    deadline: Deadline,
+    transcript: &mut Transcript,
+) -> Result<(), StepFailure> {
+    loop {
+        match connection.fill(deadline.at).await {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(error) => {
+                return Err(fill_failure(
+                    connection,
+                    error,
+                    deadline,
+                    "before the peer closed",
+                ))
+            }
+        }
+    }
+    let bytes = connection.take(usize::MAX);
+    transcript.received(&bytes);
+    connection.account_body(&bytes);
+    transcript.note("peer closed");
+    Ok(())
+}
+
+async fn read_bytes(
+    connection: &mut Connection,
+    count: usize,
+    deadline: Deadline,
+    transcript: &mut Transcript,
+) -> Result<(), StepFailure> {
+    while connection.pending().len() < count {
+        let progress = format!("with {} of {count} bytes", connection.pending().len());
+        more(connection, deadline, &progress).await?;
+    }
+    let bytes = connection.take(count);
+    transcript.received(&bytes);
+    connection.account_body(&bytes);
+    Ok(())
+}
+
+async fn read_to_string(
+    connection: &mut Connection,
+    needle: &[u8],
+    deadline: Deadline,
+    transcript: &mut Transcript,
+) -> Result<(), StepFailure> {
+    let end = loop {
+        if let Some(at) = find(connection.pending(), needle) {
+            break at + needle.len();
+        }
+        let progress = format!("before {} arrived", quoted(needle));
+        more(connection, deadline, &progress).await?;
+    };
+    let bytes = connection.take(end);
+    transcript.received(&bytes);
+    connection.account_body(&bytes);
+    Ok(())
+}
+
+/// Reads one chunk of a chunked body; notes its size; its data joins the body.
+async fn read_chunk(
+    connection: &mut Connection,
+    progress: &str,
+    deadline: Deadline,
+    transcript: &mut Transcript,
+) -> Result<(), StepFailure> {
+    if connection.framing == (Framing::Chunked { done: true }) {
+        return Err(StepFailure::PeerClosed {
+            progress: format!("{progress}: the chunked body already ended with its last chunk"),
+            so_far: so_far(connection),
+        });
+    }
+    loop {
+        match parse_chunk(connection.pending()) {
+            Ok(Some(chunk)) => {
+                let bytes = connection.take(chunk.length);
+                transcript.received(&bytes);
+                if chunk.data.is_empty() {
+                    transcript.note("chunk 0 bytes (last)");
+                    connection.framing = Framing::Chunked { done: true };
+                } else {
+                    transcript.note(format!("chunk {} bytes", chunk.data.len()));
+                }
+                connection.body.extend_from_slice(&chunk.data);
+                connection.sse_pending.extend_from_slice(&chunk.data);
+                return Ok(());
+            }
+            Ok(None) => more(connection, deadline, progress).await?,
+            Err(error) => {
+                return Err(StepFailure::Malformed {
+                    expected: "an HTTP chunk",
+                    reason: error.to_string(),
+                    so_far: so_far(connection),
+                })
+            }
+        }
+    }
+}
+
+async fn read_sse_events(
+    connection: &mut Connection,
+    count: usize,
+    deadline: Deadline,
+    transcript: &mut Transcript,
+) -> Result<(), StepFailure> {
+    let mut events = 0;
+    while events < count {
+        let chunked = matches!(connection.framing, Framing::Chunked { .. });
+        let progress = format!(
+            "with {events} of {count} event{}",
+            if count == 1 { "" } else { "s" }
+        );
+        match connection.next_sse_block(chunked) {
+            Some((block, used)) => {
+                if chunked {
+                    connection.drop_sse_pending(used);
+                } else {
+                    let bytes = connection.take(used);
+                    transcript.received(&bytes);
+                    connection.account_body(&bytes);
+                }
+                transcript.note(describe_block(&block));
+                if let Block::Event(event) = block {
+                    connection.last_event = Some(event);
+                    events += 1;
+                }
+            }
+            None if chunked => read_chunk(connection, &progress, deadline, transcript).await?,
+            None => more(connection, deadline, &progress).await?,
+        }
+    }
+    Ok(())
+}
+
+/// `sse id=2 event=message data="second"`, `sse dropped (empty data) event=testEvent id=testId`.
+fn describe_block(block: &Block) -> String {
+    match block {
+        Block::Event(event) => {
+            let mut text = String::from("sse");
+            if let Some(id) = &event.id {
+                text.push_str(&format!(" id={}", escape(id.as_bytes())));
+            }
+            text.push_str(&format!(
+                " event={} data={}",
+                escape(event.event.as_bytes()),
+                quoted(event.data.as_bytes())
+            ));
+            text
+        }
+        Block::Dropped { event, id } => {
+            let mut text = String::from("sse dropped (empty data)");
+            if let Some(event) = event {
+                text.push_str(&format!(" event={}", escape(event.as_bytes())));
+            }
+            if let Some(id) = id {
+                text.push_str(&format!(" id={}", escape(id.as_bytes())));
+            }
+            text
+        }
+        Block::Comment(comment) => format!("sse comment {}", quoted(comment.as_bytes())),
+    }
+}
+
+async fn read_frames(
+    connection: &mut Connection,
+    count: usize,
+    deadline: Deadline,
+    transcript: &mut Transcript,
+) -> Result<(), StepFailure> {
+    let mut frames = 0;
+    while frames < count {
+        match decode_frame(connection.pending()) {
+            Ok(Some((frame, used))) => {
+                let bytes = connection.take(used);
+                transcript.received(&bytes);
+                transcript.note(describe_frame(&frame));
+                if frame.opcode == opcode::CLOSE {
+                    let code = (frame.payload.len() >= 2)
+                        .then(|| u16::from_be_bytes([frame.payload[0], frame.payload[1]]));
+                    connection.last_close = Some(code);
+                }
+                frames += 1;
+            }
+            Ok(None) => {
+                let progress = format!("with {frames} of {count} frames");
+                more(connection, deadline, &progress).await?
+            }
+            Err(error) => {
+                return Err(StepFailure::Malformed {
+                    expected: "a WebSocket frame",
+                    reason: error.to_string(),
+                    so_far: so_far(connection),
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Waits for more bytes, or fails naming how far the step got.
+async fn more(
+    connection: &mut Connection,
+    deadline: Deadline,
+    progress: &str,
+) -> Result<(), StepFailure> {
+    match connection.fill(deadline.at).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(StepFailure::PeerClosed {
+            progress: progress.to_string(),
+            so_far: so_far(connection),
+        }),
+        Err(error) => Err(fill_failure(connection, error, deadline, progress)),
+    }
+}
+
+fn fill_failure(
+    connection: &Connection,
+    error: FillError,
+    deadline: Deadline,
+    progress: &str,
+) -> StepFailure {
+    match error {
+        FillError::TimedOut => StepFailure::Timeout {
+            after: deadline.timeout,
+            progress: progress.to_string(),
+            so_far: so_far(connection),
+        },
+        FillError::Flood => StepFailure::Flood(MAX_BUFFERED),
+    }
+}
+
+/// The bytes this step has seen, escaped and cut to [`SO_FAR_CHARS`] characters.
+fn so_far(connection: &Connection) -> String {
+    let seen = connection.seen_in_step();
+    if seen.is_empty() {
+        return "none".to_string();
+    }
+    let escaped = escape(&seen);
+    match escaped.char_indices().nth(SO_FAR_CHARS) {
+        Some((cut, _)) => format!("\"{}\"...", &escaped[..cut]),
+        None => format!("\"{escaped}\""),
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return Some(0);
+    }
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn find_locates_the_first_occurrence() {
+        assert_eq!(find(b"abcabc", b"ca"), Some(2));
+        assert_eq!(find(b"abc", b"x"), None);
+        assert_eq!(find(b"ab", b"abc"), None);
+    }
+
+    fn head(status: u16, headers: &[(&str, &str)]) -> ResponseHead {
+        ResponseHead {
+            version: "HTTP/1.1".into(),
+            status,
+            reason: String::new(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            length: 0,
+        }
+    }
+
+    #[test]
+    fn framing_follows_rfc_9112() {
+        assert_eq!(framing_of(&head(101, &[])), Framing::WebSocket);
+        assert_eq!(framing_of(&head(204, &[])), Framing::Raw);
+        assert_eq!(
+            framing_of(&head(200, &[("Transfer-Encoding", "chunked")])),
+            Framing::Chunked { done: false }
+        );
+        assert_eq!(
+            framing_of(&head(200, &[("content-length", "12")])),
+            Framing::Length(12)
+        );
+        assert_eq!(framing_of(&head(200, &[])), Framing::UntilClose);
+    }
+}

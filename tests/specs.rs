@@ -1,0 +1,54 @@
+//! The behaviour catalogue: every `specs/**/*.yaml` replayed against its own embedded server
+//! (manual clock, `127.0.0.1:0`), its transcript asserted against `snapshots/specs@<path>.snap`.
+//! `longconn run` reads and writes the very same files (see `src/runner/snapshot.rs`), so
+//! `cargo insta review` works on what either produced.
+//!
+//! Specs under `specs/seed/` are written for the seed's Node servers and run only with
+//! `longconn run --target`; here each of them is still loaded and must have its snapshot, and is
+//! reported as skipped — never dropped silently.
+
+use std::path::Path;
+
+use longconn::runner::{self, Target};
+
+#[test]
+fn specs() {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path("../snapshots");
+    settings.set_prepend_module_to_snapshot(false);
+    settings.bind(|| {
+        insta::glob!("../specs", "**/*.yaml", |path| {
+            let spec = match longconn::spec::load(path) {
+                Ok(spec) => spec,
+                Err(error) => panic!("{error}"),
+            };
+            if runner::cli::needs_target(path) {
+                let snapshot = runner::snapshot::locate(path);
+                assert!(
+                    snapshot.path.exists(),
+                    "{} has no snapshot {} (record it with `longconn run --target ...`)",
+                    path.display(),
+                    snapshot.path.display()
+                );
+                println!("skipped {} (needs --target)", path.display());
+                return;
+            }
+            let transcript =
+                match async_std::task::block_on(runner::replay(&spec, &Target::Embedded)) {
+                    Ok(transcript) => transcript.to_string(),
+                    Err(error) => panic!("{error}"),
+                };
+            insta::assert_snapshot!(transcript);
+        });
+    });
+}
+
+/// The runner's own snapshot names agree with the ones `insta::glob!` gives above.
+#[test]
+fn runner_and_insta_name_snapshots_alike() {
+    let location = runner::snapshot::locate(Path::new("specs/sse_first_bytes.yaml"));
+    assert_eq!(
+        location.path,
+        Path::new("snapshots/specs@sse_first_bytes.yaml.snap")
+    );
+}
