@@ -535,3 +535,22 @@ fn load_names_a_missing_file() {
     assert!(matches!(error, SpecError::Io { .. }));
     assert!(error.to_string().starts_with("specs/does-not-exist.yaml: "));
 }
+
+#[test]
+fn no_mutation_of_a_spec_panics() {
+    let source = "description: t\nservers: [a, b]\nredact:\n  - { pattern: 'x+', name: x }\nsteps:\n  - open: { name: w, server: b }\n  - handshake: { on: w, path: /echo, headers: { X: 1 } }\n  - frame: { to: w, opcode: close, code: 1000, reason: é, mask: '37fa213d' }\n  - send:\n      to: w\n      raw: 'a\\x00\\r\\n'\n  - read: { from: w, until: { string: 'b\\n' }, timeout: 1s }\n  - expect: { sse: { id: 1 }, body_matches: 'a|b' }\n  - tick: { by: 1s, server: a }\n  - close: w\n";
+    assert!(parse("t.yaml", source).is_ok());
+    let chars: Vec<char> = source.chars().collect();
+    for at in 0..=chars.len() {
+        for insert in ["", "\\", "'", "\t", "-", ":", "{", "é", "\n  - "] {
+            let mut mutated: String = chars[..at].iter().collect();
+            mutated.push_str(insert);
+            // An empty insert deletes the character instead.
+            let skip = usize::from(insert.is_empty());
+            mutated.extend(chars.iter().skip(at + skip));
+            if let Err(error) = parse("t.yaml", &mutated) {
+                let _ = error.to_string();
+            }
+        }
+    }
+}
