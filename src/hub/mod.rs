@@ -3,7 +3,10 @@
 //! waiters. A message is stored once (`Arc`) and shared by every subscriber.
 //!
 //! The seam for other engines (Redis, issue 7) is [`Hub::publish`]: it is async and fallible, so a
-//! hub that numbers messages elsewhere can stand behind the same calls.
+//! hub that numbers messages elsewhere can stand behind the same calls. `since`, `subscribe` and
+//! the fan-out read only this process's state: with Redis, this hub stays each node's local
+//! fan-out and log cache, fed with messages Redis has numbered (a node-side `deliver` of an
+//! already-numbered message is the piece to add then; a gap would be refilled from Redis).
 //!
 //! Locks, always taken in this order and never held across an `.await`: the channel map (only to
 //! find, create or retire a channel), then one channel (numbering, log, fan-out), then one
