@@ -271,6 +271,9 @@ fn describe_block(block: &Block) -> String {
             }
             text
         }
+        Block::Comment(comment) if comment.is_empty() => {
+            "sse no event (retry or empty comment)".to_string()
+        }
         Block::Comment(comment) => format!("sse comment {}", quoted(comment.as_bytes())),
     }
 }

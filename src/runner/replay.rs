@@ -330,7 +330,12 @@ impl<'a> Session<'a> {
     }
 }
 
-async fn stop_all(endpoints: Vec<Endpoint>) {
+async fn stop_all(mut endpoints: Vec<Endpoint>) {
+    // The HTTP clients go first: their idle keep-alive connections would hold a graceful
+    // shutdown open.
+    for endpoint in &mut endpoints {
+        endpoint.http = None;
+    }
     for endpoint in endpoints {
         if let Some(embedded) = endpoint.embedded {
             // A server that does not stop in time is left to the process exit; the replay is done.
