@@ -15,15 +15,66 @@
 //! | `GET /ws?since=N` | WebSocket: hub push + publish |
 //! | `GET /sseStream` | Server-Sent Events |
 //! | `GET /`, `GET /demo/*` | built-in demo pages |
+//!
+//! Every route also answers `OPTIONS` (CORS preflight) and a wrong method with 405 and `Allow`
+//! ([`guard`]); an unknown path is 404. Origins: [`origin`]. Connections: [`accept`].
 
+pub mod accept;
+pub mod demo;
+pub mod error;
+pub mod feed;
+pub mod forever;
+pub mod guard;
+pub mod origin;
+pub mod params;
+pub mod peer;
+pub mod pieces;
+pub mod polling;
+pub mod publish;
+pub mod sse;
 pub mod state;
 pub mod websocket;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use async_std::channel::Receiver;
+use async_std::net::TcpListener;
+use async_std::sync::Mutex;
+use async_std::task::JoinHandle;
+use tide::http::Method;
+
 use crate::clock::Clock;
-use crate::hub::Hub;
+use crate::hub::{Hub, HubConfig, Ticker};
+use accept::Connections;
+use guard::guard;
+use state::{Shutdown, State};
+
+const GET: &[Method] = &[Method::Get, Method::Head];
+const GET_ONLY: &[Method] = &[Method::Get];
+const POST: &[Method] = &[Method::Post];
+
+/// The route table: every URL the server answers.
+pub fn app(state: State) -> tide::Server<State> {
+    let mut app = tide::with_state(state);
+    app.at("/publish").all(guard(POST, publish::publish));
+    app.at("/poll").all(guard(GET, polling::poll));
+    app.at("/longpoll").all(guard(GET, polling::longpoll));
+    app.at("/iframe").all(guard(GET, polling::iframe));
+    app.at("/jsonp").all(guard(GET, polling::jsonp));
+    app.at("/iframeLongConnection")
+        .all(guard(GET, forever::stream));
+    app.at("/sseStream").all(guard(GET, sse::stream));
+    // WebSocket upgrades are GET only (RFC 6455 §4.1).
+    app.at("/testSocket")
+        .all(guard(GET_ONLY, websocket::test_socket));
+    app.at("/echo").all(guard(GET_ONLY, websocket::echo));
+    app.at("/ws").all(guard(GET_ONLY, websocket::hub_socket));
+    app.at("/").all(guard(GET, demo::index));
+    app.at("/demo/*page").all(guard(GET, demo::demo));
+    app
+}
 
 /// Everything `serve` can be told.
 #[derive(Debug, Clone)]
@@ -61,43 +112,167 @@ impl Default for Config {
     }
 }
 
+/// How the ticker runs.
+enum Ticking {
+    /// On the system clock, in its own task.
+    System(JoinHandle<()>),
+    /// On a manual clock, fired by [`Server::advance`]. The ticker reads its own shadow clock,
+    /// kept in step with the server's, so ticks can be published before the server's clock
+    /// moves (and wakes heartbeats and long-poll timeouts).
+    Manual {
+        ticker: Mutex<Ticker>,
+        shadow: Clock,
+    },
+}
+
+impl std::fmt::Debug for Ticking {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Ticking::System(_) => "Ticking::System",
+            Ticking::Manual { .. } => "Ticking::Manual",
+        })
+    }
+}
+
 /// A running server.
 #[derive(Debug)]
 pub struct Server {
-    _private: (),
+    addr: SocketAddr,
+    state: State,
+    accept: JoinHandle<()>,
+    ticking: Ticking,
+    connections: Connections,
+    /// Ends when every connection (and the accept loop) is gone.
+    all_closed: Receiver<()>,
 }
+
+/// How long [`Server::shutdown`] waits for open connections (idle keep-alive ones included).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 impl Server {
     /// Binds `config.addr`, starts the accept loop and the ticker on `clock`.
     pub async fn start(config: Config, clock: Clock) -> std::io::Result<Server> {
-        let _ = (config, clock);
-        todo!()
+        let hub = Hub::new(HubConfig {
+            log_capacity: config.log_capacity,
+            subscriber_queue: config.subscriber_queue,
+            ..HubConfig::default()
+        });
+        let state = State {
+            hub: hub.clone(),
+            clock: clock.clone(),
+            config: Arc::new(config),
+            shutdown: Shutdown::default(),
+        };
+        let listener = TcpListener::bind(state.config.addr).await?;
+        let addr = listener.local_addr()?;
+        let ticking = match clock.as_manual() {
+            None => Ticking::System(async_std::task::spawn(
+                Ticker::new(hub, clock.clone(), state.config.interval).run(),
+            )),
+            Some(manual) => {
+                let shadow = Clock::manual();
+                if let Some(s) = shadow.as_manual() {
+                    s.advance(manual.now().saturating_sub(s.now()));
+                }
+                let ticker = Ticker::new(hub, shadow.clone(), state.config.interval);
+                Ticking::Manual {
+                    ticker: Mutex::new(ticker),
+                    shadow,
+                }
+            }
+        };
+        let (alive, all_closed) = async_std::channel::bounded(1);
+        let connections = Connections::new(alive);
+        let accept = async_std::task::spawn(accept::accept_loop(
+            listener,
+            app(state.clone()),
+            connections.clone(),
+            state.config.max_connections,
+            state.shutdown.clone(),
+        ));
+        Ok(Server {
+            addr,
+            state,
+            accept,
+            ticking,
+            connections,
+            all_closed,
+        })
     }
 
     /// The bound address (the real port when 0 was asked).
     pub fn addr(&self) -> SocketAddr {
-        todo!()
+        self.addr
     }
 
     /// The hub every route reads from.
     pub fn hub(&self) -> &Hub {
-        todo!()
+        &self.state.hub
+    }
+
+    /// The shared state (hub, clock, configuration, shutdown signal).
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// Connections open right now.
+    pub fn open_connections(&self) -> usize {
+        self.connections.open()
     }
 
     /// Manual clock only: publishes every tick due within `by`, then moves the clock (waking
-    /// long-poll timeouts and heartbeats), so a spec's `tick` is deterministic.
+    /// long-poll timeouts and heartbeats), so a spec's `tick` is deterministic. A no-op on the
+    /// system clock.
     pub async fn advance(&self, by: Duration) {
-        let _ = by;
-        todo!()
+        let Some(manual) = self.state.clock.as_manual() else {
+            return;
+        };
+        if let Ticking::Manual { ticker, shadow } = &self.ticking {
+            let mut ticker = ticker.lock().await;
+            if let Some(s) = shadow.as_manual() {
+                s.advance(by);
+            }
+            // Ticks first: a route woken by both a tick and its timer sees the tick.
+            ticker.fire_due().await;
+            manual.advance(by);
+        } else {
+            manual.advance(by);
+        }
     }
 
-    /// Stops accepting, ends open streams (WebSocket close 1001), and returns when done.
+    /// Stops accepting, ends open streams (WebSocket close 1001), and returns once every
+    /// connection has ended or [`SHUTDOWN_GRACE`] has passed.
     pub async fn shutdown(self) {
-        todo!()
+        let Server {
+            state,
+            accept,
+            ticking,
+            connections,
+            all_closed,
+            ..
+        } = self;
+        state.shutdown.trigger();
+        state.hub.shutdown();
+        accept.await;
+        if let Ticking::System(task) = ticking {
+            // The ticker stops on its own once the hub is shutting down; don't wait a tick for it.
+            task.cancel().await;
+        }
+        drop(connections);
+        let _ = async_std::io::timeout(SHUTDOWN_GRACE, async {
+            let _ = all_closed.recv().await;
+            Ok(())
+        })
+        .await;
     }
 }
 
 /// Resolves on SIGINT or SIGTERM.
 pub async fn wait_for_signal() -> std::io::Result<()> {
-    todo!("server::wait_for_signal")
+    use futures_lite::StreamExt;
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook_async_std::Signals::new([SIGINT, SIGTERM])?;
+    let _ = signals.next().await;
+    signals.handle().close();
+    Ok(())
 }

@@ -1,0 +1,166 @@
+//! The body of every streaming response (SSE, forever iframe): a `Stream` of pieces read as
+//! `AsyncRead`/`AsyncBufRead`, one piece per read and never two merged.
+//!
+//! Why: async-h1's chunked encoder emits one HTTP chunk per `poll_read` of the body, so handing
+//! out exactly one piece (the prelude, one message, one heartbeat) per read makes chunk boundaries
+//! deterministic, which byte-exact transcripts need. The adapter is its own `AsyncBufRead`, so
+//! `Body::from_reader` takes it without a `BufReader` that could merge pieces. A piece larger than
+//! the reader's buffer is handed out over several reads (several chunks), still never merged.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::task::{Context, Poll};
+
+use futures_lite::io::{AsyncBufRead, AsyncRead};
+use futures_lite::Stream;
+
+/// A boxed stream of pieces.
+pub type Pieces = Pin<Box<dyn Stream<Item = Vec<u8>> + Send + 'static>>;
+
+/// Reads a [`Pieces`] stream one piece at a time.
+pub struct PieceReader {
+    /// Behind a `Mutex` only to be `Sync` (as `http_types::Body` requires); `get_mut` never locks.
+    pieces: Mutex<Pieces>,
+    piece: Vec<u8>,
+    pos: usize,
+    done: bool,
+}
+
+impl std::fmt::Debug for PieceReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PieceReader")
+            .field("pending", &(self.piece.len() - self.pos))
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PieceReader {
+    /// A reader over `pieces`.
+    pub fn new(pieces: Pieces) -> PieceReader {
+        PieceReader {
+            pieces: Mutex::new(pieces),
+            piece: Vec::new(),
+            pos: 0,
+            done: false,
+        }
+    }
+
+    /// Makes sure the current piece has bytes left, fetching the next non-empty piece if not.
+    /// Ready(false) at the end of the stream.
+    fn poll_piece(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+        while self.pos >= self.piece.len() {
+            if self.done {
+                return Poll::Ready(false);
+            }
+            let pieces = self.pieces.get_mut().unwrap_or_else(|e| e.into_inner());
+            match pieces.as_mut().poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => self.done = true,
+                Poll::Ready(Some(piece)) => {
+                    self.piece = piece;
+                    self.pos = 0;
+                }
+            }
+        }
+        Poll::Ready(true)
+    }
+}
+
+impl AsyncRead for PieceReader {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        match this.poll_piece(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(false) => Poll::Ready(Ok(0)),
+            Poll::Ready(true) => {
+                let rest = &this.piece[this.pos..];
+                let n = rest.len().min(buf.len());
+                buf[..n].copy_from_slice(&rest[..n]);
+                this.pos += n;
+                Poll::Ready(Ok(n))
+            }
+        }
+    }
+}
+
+impl AsyncBufRead for PieceReader {
+    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        let this = self.get_mut();
+        match this.poll_piece(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(false) => Poll::Ready(Ok(&[])),
+            Poll::Ready(true) => Poll::Ready(Ok(&this.piece[this.pos..])),
+        }
+    }
+
+    fn consume(self: Pin<&mut Self>, amt: usize) {
+        let this = self.get_mut();
+        this.pos = (this.pos + amt).min(this.piece.len());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_lite::{future, stream, AsyncReadExt};
+
+    fn reader(pieces: &[&str]) -> PieceReader {
+        let owned: Vec<Vec<u8>> = pieces.iter().map(|p| p.as_bytes().to_vec()).collect();
+        PieceReader::new(Box::pin(stream::iter(owned)))
+    }
+
+    #[test]
+    fn each_read_returns_exactly_one_piece() {
+        let mut r = reader(&["retry: 10000\n\n", "", "id: 1\ndata: a\n\n"]);
+        let mut buf = [0u8; 64];
+        let reads: Vec<Vec<u8>> = future::block_on(async {
+            let mut out = Vec::new();
+            loop {
+                let n = r.read(&mut buf).await.expect("in-memory read");
+                if n == 0 {
+                    break out;
+                }
+                out.push(buf[..n].to_vec());
+            }
+        });
+        assert_eq!(
+            reads,
+            vec![b"retry: 10000\n\n".to_vec(), b"id: 1\ndata: a\n\n".to_vec()]
+        );
+    }
+
+    #[test]
+    fn a_piece_larger_than_the_buffer_spans_reads_without_merging_the_next() {
+        let mut r = reader(&["abcdef", "gh"]);
+        let mut buf = [0u8; 4];
+        future::block_on(async {
+            assert_eq!(r.read(&mut buf).await.ok(), Some(4));
+            assert_eq!(&buf, b"abcd");
+            assert_eq!(r.read(&mut buf).await.ok(), Some(2));
+            assert_eq!(&buf[..2], b"ef");
+            assert_eq!(r.read(&mut buf).await.ok(), Some(2));
+            assert_eq!(&buf[..2], b"gh");
+            assert_eq!(r.read(&mut buf).await.ok(), Some(0));
+        });
+    }
+
+    #[test]
+    fn fill_buf_shows_one_piece_at_a_time() {
+        let mut r = reader(&["one", "two"]);
+        future::block_on(async {
+            use futures_lite::AsyncBufReadExt;
+            assert_eq!(r.fill_buf().await.ok(), Some(&b"one"[..]));
+            Pin::new(&mut r).consume(3);
+            assert_eq!(r.fill_buf().await.ok(), Some(&b"two"[..]));
+        });
+    }
+}
