@@ -52,3 +52,18 @@ fn runner_and_insta_name_snapshots_alike() {
         Path::new("snapshots/specs@sse_first_bytes.yaml.snap")
     );
 }
+
+/// `specs/longconn.schema.json` (what the specs' `yaml-language-server` modelines point at) is
+/// what `longconn schema` prints today; regenerate it with `longconn schema > specs/longconn.schema.json`.
+#[test]
+fn committed_schema_is_current() {
+    let committed = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("specs/longconn.schema.json"),
+    )
+    .unwrap_or_default();
+    assert_eq!(
+        committed.trim_end(),
+        longconn::spec::schema::schema_json().trim_end(),
+        "run `cargo run -- schema > specs/longconn.schema.json`"
+    );
+}
