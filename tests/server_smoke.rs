@@ -90,14 +90,14 @@ async fn sse_opens_with_retry_then_one_test_event_block() {
     );
     assert_eq!(
         body,
-        "F\r\nretry: 10000\n\n\r\n35\r\nid: 0\nevent: testEvent\ndata: 2024-01-01T00:00:00Z\n\n\r\n"
+        "E\r\nretry: 10000\n\n\r\n33\r\nid: 0\nevent: testEvent\ndata: 2024-01-01T00:00:00Z\n\n\r\n"
     );
     // The ticker's first tick arrives as its own chunk once the clock passes one interval.
     server.advance(Duration::from_secs(1)).await;
     let tick = read_until(&mut s, b"data: 2024-01-01T00:00:01Z\n\n\r\n").await;
     assert_eq!(
         String::from_utf8_lossy(&tick),
-        "2F\r\nid: 1\nevent: message\ndata: 2024-01-01T00:00:01Z\n\n\r\n"
+        "31\r\nid: 1\nevent: message\ndata: 2024-01-01T00:00:01Z\n\n\r\n"
     );
     server.shutdown().await;
 }
