@@ -10,7 +10,7 @@
 #
 # Environment: NODE_PEER_DIR (default ../shared/reference/seed-node; copied to a temp dir and
 # `npm install`ed there when it has no node_modules), IDLE_CLIENTS (5000), FANOUT_CLIENTS (2000),
-# FANOUT_MESSAGES (100), FANOUT_RATE (20), SAT_MESSAGES (500), POLL_CONNECTIONS (50), HOLD (10s),
+# FANOUT_MESSAGES (100), FANOUT_RATE (20), SAT_MESSAGES (250), POLL_CONNECTIONS (50), HOLD (10s),
 # POLL_DURATION (10s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +20,7 @@ IDLE_CLIENTS=${IDLE_CLIENTS:-5000}
 FANOUT_CLIENTS=${FANOUT_CLIENTS:-2000}
 FANOUT_MESSAGES=${FANOUT_MESSAGES:-100}
 FANOUT_RATE=${FANOUT_RATE:-20}
-SAT_MESSAGES=${SAT_MESSAGES:-500}
+SAT_MESSAGES=${SAT_MESSAGES:-250}
 POLL_CONNECTIONS=${POLL_CONNECTIONS:-50}
 HOLD=${HOLD:-10s}
 POLL_DURATION=${POLL_DURATION:-10s}
@@ -146,7 +146,7 @@ elapsed=$((SECONDS - started_at))
 # --- report -------------------------------------------------------------------------------
 MACHINE="$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//' || echo unknown cpu)), $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM, Linux $(uname -r)"
 VERSIONS="$(rustc --version), node $(node --version), ws $(node -p "require('$NODE_PEER_DIR/node_modules/ws/package.json').version")"
-COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+COMMIT=$(git describe --always --dirty 2>/dev/null || echo unknown)
 
 MACHINE=$MACHINE VERSIONS=$VERSIONS COMMIT=$COMMIT ELAPSED=$elapsed \
 IDLE_CLIENTS=$IDLE_CLIENTS FANOUT_CLIENTS=$FANOUT_CLIENTS FANOUT_MESSAGES=$FANOUT_MESSAGES \
