@@ -81,6 +81,28 @@ impl ChannelState {
         message
     }
 
+    /// Keeps a message numbered elsewhere (Redis): its id must be `last + 1`.
+    pub(super) fn push_numbered(&mut self, message: Arc<Message>, capacity: usize) {
+        debug_assert_eq!(message.id, self.last + 1);
+        self.last = message.id;
+        self.log.push_back(message);
+        while self.log.len() > capacity {
+            self.log.pop_front();
+        }
+    }
+
+    /// Empties the log and restarts it after `last`, cutting every subscriber off with
+    /// [`EndReason::Lagged`] (they missed what lies between); returns the wakers to wake.
+    pub(super) fn restart_at(&mut self, last: u64) -> Vec<Waker> {
+        self.log.clear();
+        self.last = last;
+        let mut wakers = Vec::new();
+        for (_, queue) in self.subscribers.drain() {
+            wakers.extend(queue.end(EndReason::Lagged));
+        }
+        wakers
+    }
+
     /// Queues `message` for every subscriber and releases every waiter; returns the wakers to
     /// wake once the lock is released. A subscriber whose queue already holds `bound` messages is
     /// cut off and removed.

@@ -2,11 +2,12 @@
 //! bounded log for late and returning clients, subscribers with bounded queues, and long-poll
 //! waiters. A message is stored once (`Arc`) and shared by every subscriber.
 //!
-//! The seam for other engines (Redis, issue 7) is [`Hub::publish`]: it is async and fallible, so a
-//! hub that numbers messages elsewhere can stand behind the same calls. `since`, `subscribe` and
-//! the fan-out read only this process's state: with Redis, this hub stays each node's local
-//! fan-out and log cache, fed with messages Redis has numbered (a node-side `deliver` of an
-//! already-numbered message is the piece to add then; a gap would be refilled from Redis).
+//! Two engines number the messages. The in-process one (the default, [`Hub::new`]) numbers them
+//! here. The Redis one ([`Hub::with_redis`], issue 7, see [`redis`](self::redis)'s docs) lets
+//! several nodes share channels: [`Hub::publish`] goes to Redis, which numbers, stores and
+//! announces the message, and each node's hub stays its local fan-out and a mirror of the log,
+//! fed in id order by [`Hub::deliver`]. `since`, `subscribe` and `wait_since` read local state
+//! with either engine.
 //!
 //! Locks, always taken in this order and never held across an `.await`: the channel map (only to
 //! find, create or retire a channel), then one channel (numbering, log, fan-out), then one
@@ -22,6 +23,7 @@
 //!   listener leaves, so subscribing to random names leaks nothing.
 
 mod channel;
+pub mod redis;
 mod subscription;
 mod ticker;
 mod wait;
@@ -33,9 +35,11 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use serde::Serialize;
 
+pub use self::redis::{RedisConfig, RedisError};
 use channel::Channel;
 pub use subscription::Subscription;
 pub use ticker::Ticker;
@@ -86,6 +90,12 @@ pub enum HubError {
     TooManyChannels {
         /// The configured bound.
         max: usize,
+    },
+    /// The Redis engine cannot reach Redis; nothing was published (the server answers 503).
+    #[error("the message hub's Redis is unreachable, nothing was published; try again shortly ({reason})")]
+    Unavailable {
+        /// What went wrong, for the operator.
+        reason: String,
     },
 }
 
@@ -152,6 +162,28 @@ struct HubInner {
     /// Channels that hold messages (they are never retired), against `max_channels`.
     logged_channels: AtomicUsize,
     shutting_down: AtomicBool,
+    /// The Redis engine, when messages are numbered there.
+    redis: Option<Arc<self::redis::Engine>>,
+}
+
+/// What [`Hub::deliver`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivered {
+    /// Every message is in the log now (new ones appended and fanned out, known ones skipped).
+    Done,
+    /// A message was past the next id: the ones before it are missing. Nothing from that message
+    /// on was taken; `last` is the channel's last id.
+    Gap {
+        /// The channel's last id.
+        last: u64,
+    },
+}
+
+impl Delivered {
+    /// Whether messages are missing.
+    pub fn is_gap(self) -> bool {
+        matches!(self, Delivered::Gap { .. })
+    }
 }
 
 impl fmt::Debug for Hub {
@@ -179,7 +211,41 @@ impl Hub {
                 channels: Mutex::new(HashMap::new()),
                 logged_channels: AtomicUsize::new(0),
                 shutting_down: AtomicBool::new(false),
+                redis: None,
             }),
+        }
+    }
+
+    /// A hub whose messages Redis numbers, stores and announces, shared with every other node
+    /// on the same Redis (see [`redis`](self::redis)). Returns once Redis answered and every
+    /// channel's log was read; after that, losing Redis is retried in the background.
+    pub async fn with_redis(config: HubConfig, redis: RedisConfig) -> Result<Hub, RedisError> {
+        let (engine, stopped) = self::redis::Engine::connect(redis).await?;
+        let engine = Arc::new(engine);
+        let hub = Hub {
+            inner: Arc::new(HubInner {
+                config,
+                channels: Mutex::new(HashMap::new()),
+                logged_channels: AtomicUsize::new(0),
+                shutting_down: AtomicBool::new(false),
+                redis: Some(engine.clone()),
+            }),
+        };
+        let stream = self::redis::start(&hub, &engine).await?;
+        async_std::task::spawn(self::redis::run(
+            Arc::downgrade(&hub.inner),
+            stopped,
+            stream,
+        ));
+        Ok(hub)
+    }
+
+    /// `"redis"` or `"in-process"`: which engine numbers the messages.
+    pub fn engine(&self) -> &'static str {
+        if self.inner.redis.is_some() {
+            "redis"
+        } else {
+            "in-process"
         }
     }
 
@@ -199,6 +265,9 @@ impl Hub {
     ) -> Result<Arc<Message>, HubError> {
         if self.is_shutting_down() {
             return Err(HubError::ShuttingDown);
+        }
+        if let Some(engine) = &self.inner.redis {
+            return self.publish_redis(engine, channel, event, data).await;
         }
         let config = self.inner.config;
         let (chan, outcome) = self.with_channel(channel, |state| {
@@ -226,6 +295,90 @@ impl Hub {
                 self.retire_if_idle(&chan);
                 Err(error)
             }
+        }
+    }
+
+    /// Publishes through Redis, then delivers the message here at once (filling from the Redis
+    /// log first if announcements are still on their way).
+    async fn publish_redis(
+        &self,
+        engine: &self::redis::Engine,
+        channel: &str,
+        event: &str,
+        data: String,
+    ) -> Result<Arc<Message>, HubError> {
+        let seen = self.stats(channel).last;
+        let published = engine
+            .publish(&self.inner.config, channel, event, &data, seen)
+            .await
+            .map_err(|error| HubError::Unavailable {
+                reason: error.to_string(),
+            })?;
+        let message = match published {
+            self::redis::Published::Message(message) => Arc::new(message),
+            self::redis::Published::TooManyChannels => {
+                return Err(HubError::TooManyChannels {
+                    max: self.inner.config.max_channels,
+                })
+            }
+        };
+        if self
+            .deliver(channel, std::slice::from_ref(&message), false)
+            .is_gap()
+        {
+            // Acknowledged all the same: Redis holds it, and the subscriber task fills the gap
+            // when this read fails.
+            let _ = self::redis::fill(self, engine, channel).await;
+        }
+        Ok(message)
+    }
+
+    /// Takes already-numbered messages (ids rising, as Redis gave them) into the log and hands
+    /// them to subscribers and waiters: the Redis engine's way in. Ids at or below the channel's
+    /// last are skipped (a message can arrive both as the publisher's own and as an
+    /// announcement).
+    ///
+    /// A message past the next id stops the delivery with [`Delivered::Gap`], unless `jump`: then
+    /// the messages in between are taken as gone for good (the Redis log no longer holds them),
+    /// the local log restarts at that message, and every subscriber is cut off with
+    /// [`EndReason::Lagged`] so its client resumes and learns what it missed.
+    pub fn deliver(&self, channel: &str, messages: &[Arc<Message>], jump: bool) -> Delivered {
+        let config = self.inner.config;
+        let (_, outcome) = self.with_channel(channel, |state| {
+            let mut wakers = Vec::new();
+            for message in messages {
+                if self.is_shutting_down() {
+                    break;
+                }
+                if message.id <= state.last {
+                    continue;
+                }
+                if message.id != state.last + 1 && !jump {
+                    return (Delivered::Gap { last: state.last }, wakers);
+                }
+                if state.last == 0 && channel != DEFAULT_CHANNEL {
+                    // Redis bounds the channels; here they are only counted.
+                    self.inner.logged_channels.fetch_add(1, Ordering::SeqCst);
+                }
+                if message.id != state.last + 1 {
+                    wakers.extend(state.restart_at(message.id - 1));
+                }
+                state.push_numbered(message.clone(), config.log_capacity);
+                wakers.extend(state.fan_out(message, config.subscriber_queue));
+            }
+            (Delivered::Done, wakers)
+        });
+        let (delivered, wakers) = outcome;
+        wakers.into_iter().for_each(|w| w.wake());
+        delivered
+    }
+
+    /// Whether this node may publish the next tick: always in-process; with Redis, when it holds
+    /// (or could take) the ticker lease for `lease` (see [`redis`](self::redis)).
+    pub async fn claim_ticker(&self, lease: Duration) -> bool {
+        match &self.inner.redis {
+            None => true,
+            Some(engine) => engine.claim_ticker(lease).await.unwrap_or(false),
         }
     }
 
@@ -286,6 +439,9 @@ impl Hub {
     /// Long-poll waiters are released (they answer with what the log holds).
     pub fn shutdown(&self) {
         self.inner.shutting_down.store(true, Ordering::SeqCst);
+        if let Some(engine) = &self.inner.redis {
+            engine.stop();
+        }
         // Anything that registers after this snapshot sees the flag under its channel lock.
         let channels: Vec<Arc<Channel>> = self.map().values().cloned().collect();
         for chan in channels {

@@ -73,13 +73,37 @@ impl Ticker {
     }
 
     /// Ticks until the hub shuts down: sleeps on the clock until the next boundary, then fires.
+    ///
+    /// With several nodes on one Redis only the node holding the ticker lease fires (see
+    /// [`Hub::claim_ticker`]); the others skip the boundary and try again at the next one, so a
+    /// tick is published once, not once per node. The lease lasts [`Ticker::lease`], renewed at
+    /// every tick by its holder.
     pub async fn run(mut self) {
+        let lease = self.lease();
         while !self.hub.is_shutting_down() {
             let now = self.clock.now();
             if self.next_due > now {
                 self.clock.sleep(self.next_due - now).await;
             }
-            self.fire_due().await;
+            if self.hub.claim_ticker(lease).await {
+                self.fire_due().await;
+            } else {
+                self.skip_due();
+            }
+        }
+    }
+
+    /// How long the ticker lease lasts: three intervals, at least a second, so one late renewal
+    /// does not hand the ticker over, and a dead holder's is taken over soon.
+    pub fn lease(&self) -> Duration {
+        (self.interval * 3).max(Duration::from_secs(1))
+    }
+
+    /// Moves past every due boundary without publishing (another node ticks).
+    fn skip_due(&mut self) {
+        let now = self.clock.now();
+        while self.next_due <= now {
+            self.next_due += self.interval;
         }
     }
 }

@@ -58,6 +58,7 @@ impl RouteError {
             RouteError::ForeignOrigin => StatusCode::Forbidden,
             RouteError::Hub(HubError::ShuttingDown) => StatusCode::ServiceUnavailable,
             RouteError::Hub(HubError::TooManyChannels { .. }) => StatusCode::InsufficientStorage,
+            RouteError::Hub(HubError::Unavailable { .. }) => StatusCode::ServiceUnavailable,
         }
     }
 }

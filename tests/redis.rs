@@ -1,0 +1,438 @@
+//! Several hubs on one real Redis (issue 7). Each test starts its own `redis-server` on a free
+//! port as a child process (and fails, naming the package, when it is not installed), then:
+//!
+//! - `publish_on_one_node_reaches_subscribers_and_waiters_on_every_node`
+//! - `ids_stay_gap_free_under_concurrent_publishers_on_three_nodes`
+//! - `a_node_started_later_resumes_from_the_shared_log`
+//! - `announcements_missed_while_disconnected_are_filled_from_the_log`
+//! - `redis_restart_mid_stream_loses_nothing_acknowledged`
+//! - `only_one_node_holds_the_ticker_lease`
+//! - `channels_are_bounded_across_nodes`
+//!
+//! Waiting is on events (a subscription's next message) under a timeout; the only polling is the
+//! bounded readiness loop while a `redis-server` starts or comes back.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use longconn::hub::{Hub, HubConfig, HubError, Message, Next, RedisConfig, Subscription};
+
+/// How long any single expected event may take.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A `redis-server` child process on its own port (and, when persistent, its own folder).
+struct RedisServer {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+    persistent: bool,
+}
+
+impl RedisServer {
+    /// A throwaway server: no snapshots, no append-only file.
+    fn start() -> RedisServer {
+        RedisServer::launch(free_port(), scratch_dir(), false)
+    }
+
+    /// A server that keeps every write in an append-only file, fsynced before it answers, so a
+    /// restart in the same folder loses nothing it acknowledged.
+    fn start_persistent() -> RedisServer {
+        RedisServer::launch(free_port(), scratch_dir(), true)
+    }
+
+    fn launch(port: u16, dir: PathBuf, persistent: bool) -> RedisServer {
+        let mut command = Command::new("redis-server");
+        command
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if persistent {
+            command.args(["--appendonly", "yes", "--appendfsync", "always"]);
+        } else {
+            command.args(["--appendonly", "no"]);
+        }
+        let child = match command.spawn() {
+            Ok(child) => child,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
+                "tests/redis.rs needs `redis-server` on PATH and it is not there: \
+                 install it (`apt-get install -y redis-server`; .ci/run does)"
+            ),
+            Err(e) => panic!("could not start redis-server: {e}"),
+        };
+        let mut server = RedisServer {
+            child,
+            port,
+            dir,
+            persistent,
+        };
+        server.wait_ready();
+        server
+    }
+
+    /// Polls the port with PING until `+PONG` (bounded: 200 tries, 25 ms apart).
+    fn wait_ready(&mut self) {
+        for _ in 0..200 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "redis-server on port {} exited at start: {status}",
+                    self.port
+                );
+            }
+            if ping(self.port) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("redis-server on port {} did not answer PING", self.port);
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server at once (SIGKILL), as a crash would.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// A new server on the same port and folder (the append-only file comes back with it).
+    fn restart(&mut self) {
+        self.kill();
+        let next = RedisServer::launch(self.port, self.dir.clone(), self.persistent);
+        let old = std::mem::replace(self, next);
+        // The old one is dead already; keep its folder, which the new one uses.
+        std::mem::forget(old);
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local addr").port()
+}
+
+fn scratch_dir() -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "longconn-redis-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).expect("create a scratch folder");
+    dir
+}
+
+fn ping(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    if stream.write_all(b"*1\r\n$4\r\nPING\r\n").is_err() {
+        return false;
+    }
+    let mut reply = [0u8; 7];
+    stream.read_exact(&mut reply).is_ok() && &reply == b"+PONG\r\n"
+}
+
+async fn node(redis: &RedisServer) -> Hub {
+    node_with(redis, HubConfig::default()).await
+}
+
+async fn node_with(redis: &RedisServer, config: HubConfig) -> Hub {
+    Hub::with_redis(config, RedisConfig::new(redis.url()))
+        .await
+        .expect("a hub on the test's Redis")
+}
+
+/// The subscription's next message, or a panic naming what was awaited.
+async fn next(sub: &mut Subscription, what: &str) -> Arc<Message> {
+    match async_std::future::timeout(PATIENCE, sub.next()).await {
+        Ok(Next::Message(message)) => message,
+        Ok(Next::Ended(reason)) => panic!("{what}: subscription ended ({reason:?})"),
+        Err(_) => panic!("{what}: nothing within {PATIENCE:?}"),
+    }
+}
+
+async fn next_ids(sub: &mut Subscription, n: usize, what: &str) -> Vec<u64> {
+    let mut ids = Vec::with_capacity(n);
+    for _ in 0..n {
+        ids.push(next(sub, what).await.id);
+    }
+    ids
+}
+
+/// Publishes, retrying while Redis comes back (bounded: 200 tries, 25 ms apart).
+async fn publish_when_back(hub: &Hub, channel: &str, data: &str) -> Arc<Message> {
+    for _ in 0..200 {
+        match hub.publish(channel, "message", data.to_owned()).await {
+            Ok(message) => return message,
+            Err(HubError::Unavailable { .. }) => {
+                async_std::task::sleep(Duration::from_millis(25)).await
+            }
+            Err(e) => panic!("publish failed: {e}"),
+        }
+    }
+    panic!("Redis did not come back for publishing");
+}
+
+#[async_std::test]
+async fn publish_on_one_node_reaches_subscribers_and_waiters_on_every_node() {
+    let redis = RedisServer::start();
+    let (a, b, c) = (node(&redis).await, node(&redis).await, node(&redis).await);
+    let mut on_a = a.subscribe("news", None);
+    let mut on_b = b.subscribe("news", None);
+    let mut on_c = c.subscribe("news", None);
+    let long_poll = {
+        let c = c.clone();
+        async_std::task::spawn(async move { c.wait_since("news", 0).await })
+    };
+
+    let published = a
+        .publish("news", "custom", "from a".into())
+        .await
+        .expect("publish");
+    assert_eq!(published.id, 1);
+    for (sub, name) in [(&mut on_a, "a"), (&mut on_b, "b"), (&mut on_c, "c")] {
+        let got = next(sub, name).await;
+        assert_eq!(
+            (got.id, got.event.as_str(), got.data.as_str()),
+            (1, "custom", "from a")
+        );
+    }
+    let backlog = async_std::future::timeout(PATIENCE, long_poll)
+        .await
+        .expect("long poll on c released");
+    assert_eq!(backlog.messages.len(), 1);
+
+    let from_c = c
+        .publish("news", "message", "from c".into())
+        .await
+        .expect("publish");
+    assert_eq!(from_c.id, 2);
+    assert_eq!(next(&mut on_a, "a").await.data, "from c");
+    assert_eq!(next(&mut on_b, "b").await.id, 2);
+}
+
+#[async_std::test]
+async fn ids_stay_gap_free_under_concurrent_publishers_on_three_nodes() {
+    const PER_TASK: usize = 50;
+    const TASKS_PER_NODE: usize = 3;
+    let redis = RedisServer::start();
+    let nodes = [node(&redis).await, node(&redis).await, node(&redis).await];
+    let total = nodes.len() * TASKS_PER_NODE * PER_TASK;
+    let mut watchers: Vec<Subscription> = nodes.iter().map(|n| n.subscribe("race", None)).collect();
+
+    let mut tasks = Vec::new();
+    for (n, hub) in nodes.iter().enumerate() {
+        for t in 0..TASKS_PER_NODE {
+            let hub = hub.clone();
+            tasks.push(async_std::task::spawn(async move {
+                let mut ids = Vec::new();
+                for i in 0..PER_TASK {
+                    let m = hub
+                        .publish("race", "message", format!("{n}/{t}/{i}"))
+                        .await
+                        .expect("publish");
+                    ids.push(m.id);
+                }
+                ids
+            }));
+        }
+    }
+    let mut acknowledged = Vec::new();
+    for task in tasks {
+        acknowledged.extend(task.await);
+    }
+    acknowledged.sort_unstable();
+    let expected: Vec<u64> = (1..=total as u64).collect();
+    assert_eq!(
+        acknowledged, expected,
+        "acknowledged ids are 1..=N, once each"
+    );
+
+    for (n, watcher) in watchers.iter_mut().enumerate() {
+        let seen = next_ids(watcher, total, &format!("node {n}")).await;
+        assert_eq!(seen, expected, "node {n} delivers 1..=N in order");
+    }
+    for hub in &nodes {
+        assert_eq!(hub.stats("race").last, total as u64);
+    }
+}
+
+#[async_std::test]
+async fn a_node_started_later_resumes_from_the_shared_log() {
+    let redis = RedisServer::start();
+    let a = node(&redis).await;
+    for i in 1..=5 {
+        a.publish("resume", "message", format!("m{i}"))
+            .await
+            .expect("publish");
+    }
+    // A client that read up to 2 on node a comes back on node d, which did not exist then.
+    let d = node(&redis).await;
+    let backlog = d.since("resume", 2);
+    let ids: Vec<u64> = backlog.messages.iter().map(|m| m.id).collect();
+    assert_eq!((ids, backlog.last), (vec![3, 4, 5], 5));
+    let mut sse = d.subscribe("resume", Some(4));
+    assert_eq!(
+        sse.backlog.iter().map(|m| m.id).collect::<Vec<_>>(),
+        vec![5]
+    );
+    a.publish("resume", "message", "m6".into())
+        .await
+        .expect("publish");
+    assert_eq!(next(&mut sse, "d").await.data, "m6");
+}
+
+#[async_std::test]
+async fn announcements_missed_while_disconnected_are_filled_from_the_log() {
+    let redis = RedisServer::start();
+    let (a, b) = (node(&redis).await, node(&redis).await);
+    let mut on_b = b.subscribe("gap", Some(0));
+    a.publish("gap", "message", "before".into())
+        .await
+        .expect("publish");
+    assert_eq!(next(&mut on_b, "b").await.id, 1);
+
+    // Cut every subscriber connection, as a network blip would, and publish at once: node b
+    // misses the announcements and must read them from the log when it is back.
+    let client = redis::Client::open(redis.url()).expect("client");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connection");
+    let killed: u64 = redis::cmd("CLIENT")
+        .arg(&["KILL", "TYPE", "pubsub"])
+        .query_async(&mut conn)
+        .await
+        .expect("CLIENT KILL");
+    assert!(killed >= 2, "both nodes' subscriptions were cut ({killed})");
+    for i in 2..=20 {
+        a.publish("gap", "message", format!("m{i}"))
+            .await
+            .expect("publish");
+    }
+    assert_eq!(
+        next_ids(&mut on_b, 19, "b").await,
+        (2..=20).collect::<Vec<_>>()
+    );
+    // And the live path works again afterwards.
+    a.publish("gap", "message", "after".into())
+        .await
+        .expect("publish");
+    assert_eq!(next(&mut on_b, "b").await.id, 21);
+}
+
+#[async_std::test]
+async fn redis_restart_mid_stream_loses_nothing_acknowledged() {
+    let mut redis = RedisServer::start_persistent();
+    let (a, b) = (node(&redis).await, node(&redis).await);
+    let mut stream_on_b = b.subscribe("live", Some(0));
+    let mut stream_on_a = a.subscribe("live", Some(0));
+    for i in 1..=5 {
+        a.publish("live", "message", format!("m{i}"))
+            .await
+            .expect("publish");
+    }
+    assert_eq!(
+        next_ids(&mut stream_on_b, 5, "b").await,
+        vec![1, 2, 3, 4, 5]
+    );
+
+    redis.kill();
+    match a.publish("live", "message", "lost".into()).await {
+        Err(HubError::Unavailable { reason }) => assert!(!reason.is_empty()),
+        other => panic!("publish with Redis away must be Unavailable, got {other:?}"),
+    }
+    redis.restart();
+
+    let mut acknowledged = Vec::new();
+    for i in 6..=10 {
+        acknowledged.push(publish_when_back(&a, "live", &format!("m{i}")).await.id);
+    }
+    assert_eq!(
+        acknowledged,
+        vec![6, 7, 8, 9, 10],
+        "ids go on where they stopped"
+    );
+    // The open streams never ended, and got every acknowledged message once, in order.
+    assert_eq!(next_ids(&mut stream_on_b, 5, "b").await, acknowledged);
+    assert_eq!(
+        next_ids(&mut stream_on_a, 10, "a").await,
+        (1..=10).collect::<Vec<_>>()
+    );
+    // The log survived the restart: a new node resumes from it.
+    let c = node(&redis).await;
+    let ids: Vec<u64> = c.since("live", 0).messages.iter().map(|m| m.id).collect();
+    assert_eq!(ids, (1..=10).collect::<Vec<_>>());
+}
+
+#[async_std::test]
+async fn only_one_node_holds_the_ticker_lease() {
+    let redis = RedisServer::start();
+    let (a, b) = (node(&redis).await, node(&redis).await);
+    let lease = Duration::from_secs(30);
+    assert!(
+        a.claim_ticker(lease).await,
+        "the first node takes the lease"
+    );
+    assert!(!b.claim_ticker(lease).await, "a second node does not");
+    assert!(a.claim_ticker(lease).await, "the holder renews it");
+    // Once the holder stops renewing and the lease runs out, another node takes over.
+    let short = Duration::from_millis(50);
+    assert!(a.claim_ticker(short).await);
+    let mut taken = false;
+    for _ in 0..200 {
+        if b.claim_ticker(lease).await {
+            taken = true;
+            break;
+        }
+        async_std::task::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(taken, "b takes the lease after a's ran out");
+    assert!(!a.claim_ticker(lease).await);
+}
+
+#[async_std::test]
+async fn channels_are_bounded_across_nodes() {
+    let redis = RedisServer::start();
+    let config = HubConfig {
+        max_channels: 2,
+        ..HubConfig::default()
+    };
+    let (a, b) = (
+        node_with(&redis, config).await,
+        node_with(&redis, config).await,
+    );
+    a.publish("one", "message", "x".into())
+        .await
+        .expect("first channel");
+    b.publish("two", "message", "x".into())
+        .await
+        .expect("second channel");
+    match a.publish("three", "message", "x".into()).await {
+        Err(HubError::TooManyChannels { max: 2 }) => {}
+        other => panic!("a third channel must be refused, got {other:?}"),
+    }
+    b.publish("default", "message", "tick".into())
+        .await
+        .expect("default is always allowed");
+    b.publish("one", "message", "y".into())
+        .await
+        .expect("known channel");
+}
