@@ -104,18 +104,13 @@ async function ready(page, how) {
 async function run(browser, s) {
   const context = await browser.newContext({ viewport: { width: 900, height: 640 } });
   const page = await context.newPage();
-  if (process.env.DRIVE_PATCH_DEMO) {
-    await page.route("**/demo/demo.js", async (route) => {
-      const r = await route.fetch();
-      const body = (await r.text()).replace("function show(what) {", "window.received = [];\nfunction show(what) { window.received.push(what);");
-      await route.fulfill({ response: r, body });
-    });
-  }
   const result = { name: s.name, ok: false };
   const consoleLines = [];
   const requests = [];
   page.on("console", (m) => consoleLines.push(m.text()));
   page.on("pageerror", (e) => consoleLines.push("pageerror: " + e.message));
+  // WebSocket handshakes are not "request" events in Playwright; listed here alike.
+  page.on("websocket", (ws) => requests.push({ url: ws.url(), lastEventId: null }));
   page.on("request", async (r) => {
     const headers = await r.allHeaders().catch(() => ({}));
     requests.push({ url: r.url(), lastEventId: headers["last-event-id"] ?? null });

@@ -1,7 +1,10 @@
 // Shared by the demo pages: a log to show what arrives, and a form that publishes a message.
 "use strict";
 const channel = new URLSearchParams(location.search).get("channel") || "default";
+// Every value shown, oldest first: what a script (tests/browser.rs) reads back from the page.
+window.received = [];
 function show(what) {
+  window.received.push(what);
   const log = document.getElementById("log");
   const line = document.createElement("div");
   line.textContent = new Date().toLocaleTimeString() + "  " + (typeof what === "string" ? what : JSON.stringify(what));

@@ -1,0 +1,600 @@
+//! Proof in a real browser (issue 5): every technique's demo page, driven by Debian's headless
+//! Chromium through `tests/browser/drive.mjs` (playwright-core), against the server started
+//! in-process on `127.0.0.1:0`. The driver prints what each page received; the tests assert it.
+//!
+//! - `every_technique_delivers_in_order`: short polling, long polling, iframe polling, JSONP
+//!   polling, forever iframe, WebSocket echo (`/testSocket`, the seed's exact reply), WebSocket
+//!   push (`/ws`) and SSE (`testEvent` dispatched, then messages with their ids), each page
+//!   showing the published messages once, in order; a screenshot of each under
+//!   `target/browser-screenshots/`.
+//! - `reconnects_lose_nothing`: the server cuts an SSE stream and a `/ws` socket mid-way (a
+//!   subscriber past its queue bound), and restarts on the same port under a long poll and an SSE
+//!   stream; the browser's own reconnect (`Last-Event-ID`, `since`) ends with every message once.
+//! - `cross_origin_needs_allow_origin`: a page of another origin (a second listener) gets messages
+//!   by SSE, polling, iframe polling, forever iframe and WebSocket only when `allow_origins` names
+//!   it; otherwise Chromium blocks each (CORS, postMessage origin, WebSocket 403).
+//!
+//! The driver needs `npm ci` in `tests/browser/` and `/usr/bin/chromium` (`.ci/run` installs both);
+//! without them these tests fail with a message saying so, they are never skipped.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use async_std::channel::{unbounded, Receiver};
+use longconn::clock::Clock;
+use longconn::server::{Config, Server};
+use serde_json::{json, Value};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+/// The seed's echo reply to the text `T` (CONTRACT: `/testSocket`).
+const ECHO_REPLY: &str = "服务端已收到信息,您的信息是T";
+
+/// What every delivery page must show: markup, quotes, a script end tag, U+2028 and CJK text
+/// prove each technique's escaping in a real parser.
+const MESSAGES: [&str; 3] = [
+    "first",
+    "second <b>&amp;</b> \"quoted\"",
+    "third </script><script>window.pwned = 1</script> \u{2028} 终",
+];
+
+/// No browser run may take longer than this (the driver's own waits are 30 s each).
+const DRIVER_DEADLINE: Duration = Duration::from_secs(100);
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn screenshots() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+        .join("browser-screenshots")
+}
+
+/// The Node driver, running one plan.
+struct Driver {
+    child: Child,
+    stdin: ChildStdin,
+    lines: Receiver<String>,
+    started: Instant,
+}
+
+/// A line the driver printed.
+enum Said {
+    Await(String),
+    Result(Value),
+}
+
+impl Driver {
+    /// Starts `node tests/browser/drive.mjs PLAN`; fails the test at once with what to do when
+    /// Node, playwright-core or Chromium is missing.
+    fn start(plan: &Value) -> Driver {
+        let dir = root().join("tests/browser");
+        assert!(
+            dir.join("node_modules/playwright-core").is_dir(),
+            "the browser driver is not installed: run `npm ci` in {} (.ci/run does)",
+            dir.display()
+        );
+        assert!(
+            Path::new("/usr/bin/chromium").exists(),
+            "no Chromium at /usr/bin/chromium: `apt-get install -y chromium` (.ci/run does)"
+        );
+        let mut child = Command::new("node")
+            .arg(dir.join("drive.mjs"))
+            .arg(plan.to_string())
+            .current_dir(&dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("cannot run `node` (Node.js 20 is needed for the browser driver)");
+        let stdin = child.stdin.take().expect("driver stdin is piped");
+        let stdout = child.stdout.take().expect("driver stdout is piped");
+        let (tx, lines) = unbounded();
+        // A thread reads the pipe, so the async test waits on a channel, never on a blocking read.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send_blocking(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Driver {
+            child,
+            stdin,
+            lines,
+            started: Instant::now(),
+        }
+    }
+
+    /// The next `AWAIT` or `RESULT` line; `None` when the driver is done. Panics on `FATAL`.
+    async fn next(&mut self) -> Option<Said> {
+        loop {
+            let left = DRIVER_DEADLINE.saturating_sub(self.started.elapsed());
+            let line = match async_std::future::timeout(left, self.lines.recv()).await {
+                Err(_) => panic!("the browser driver took over {DRIVER_DEADLINE:?}"),
+                Ok(Err(_)) => return None,
+                Ok(Ok(line)) => line,
+            };
+            if let Some(message) = line.strip_prefix("FATAL ") {
+                panic!("the browser driver failed: {message}");
+            } else if let Some(name) = line.strip_prefix("AWAIT ") {
+                return Some(Said::Await(name.to_owned()));
+            } else if let Some(json) = line.strip_prefix("RESULT ") {
+                let value: Value = serde_json::from_str(json).expect("driver RESULT is JSON");
+                println!(
+                    "{:>8.1?} {:<24} ok={} shown={} {}",
+                    self.started.elapsed(),
+                    value["name"].as_str().unwrap_or("?"),
+                    value["ok"],
+                    shown(&value).len(),
+                    value["error"].as_str().unwrap_or_default()
+                );
+                return Some(Said::Result(value));
+            }
+            // Anything else is the driver's own chatter; shown with the test's output.
+            println!("driver: {line}");
+        }
+    }
+
+    /// Lets the scenario `name` go on after its `AWAIT`.
+    fn go(&mut self, name: &str) {
+        writeln!(self.stdin, "GO {name}").expect("write to the browser driver");
+        self.stdin
+            .flush()
+            .expect("flush the browser driver's stdin");
+    }
+
+    /// Every RESULT, by scenario name, when no scenario awaits anything.
+    async fn results(mut self) -> HashMap<String, Value> {
+        let mut results = HashMap::new();
+        while let Some(said) = self.next().await {
+            match said {
+                Said::Result(r) => {
+                    results.insert(r["name"].as_str().unwrap_or("?").to_owned(), r);
+                }
+                Said::Await(name) => panic!("scenario {name} awaits, but nothing drives it"),
+            }
+        }
+        self.finish();
+        results
+    }
+
+    fn finish(mut self) {
+        let status = self.child.wait().expect("wait for the browser driver");
+        println!("browser run took {:?}", self.started.elapsed());
+        assert!(status.success(), "the browser driver exited with {status}");
+    }
+}
+
+/// The result of `name`, which must have succeeded.
+fn result<'a>(results: &'a HashMap<String, Value>, name: &str) -> &'a Value {
+    let r = results
+        .get(name)
+        .unwrap_or_else(|| panic!("no result for {name}: {results:#?}"));
+    assert_eq!(r["ok"], true, "{name} failed in the browser: {r:#}");
+    r
+}
+
+/// `(id, data)` of every message-like value the page showed, in order; an SSE id (a string) is
+/// read as a number.
+fn shown(result: &Value) -> Vec<(u64, String)> {
+    result["received"]
+        .as_array()
+        .map(|all| {
+            all.iter()
+                .filter_map(|v| {
+                    let data = v.get("data")?.as_str()?.to_owned();
+                    let id = match &v["id"] {
+                        Value::Number(n) => n.as_u64()?,
+                        Value::String(s) => s.parse().ok()?,
+                        _ => return None,
+                    };
+                    Some((id, data))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The strings (status lines such as "open") the page showed, in order.
+fn notes(result: &Value) -> Vec<String> {
+    result["received"]
+        .as_array()
+        .map(|all| {
+            all.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `(1, data[0]), (2, data[1]), ...`
+fn numbered(data: &[&str]) -> Vec<(u64, String)> {
+    (1..).zip(data.iter().map(|d| d.to_string())).collect()
+}
+
+async fn start(config: Config) -> Result<(Server, String), Box<dyn std::error::Error>> {
+    let server = Server::start(config, Clock::manual()).await?;
+    let url = format!("http://{}", server.addr());
+    Ok((server, url))
+}
+
+fn local() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+fn page(base: &str, name: &str, channel: &str) -> String {
+    format!("{base}/demo/{name}.html?channel={channel}")
+}
+
+fn deliver(base: &str, name: &str, file: &str, ready: &str) -> Value {
+    json!({
+        "name": name, "kind": "deliver", "url": page(base, file, name), "ready": ready,
+        "publish": format!("{base}/publish?channel={name}"), "messages": MESSAGES,
+    })
+}
+
+#[async_std::test]
+async fn every_technique_delivers_in_order() -> TestResult {
+    let (server, base) = start(Config {
+        addr: local(),
+        ..Default::default()
+    })
+    .await?;
+    let plan = json!({
+        "screenshots": screenshots(),
+        "scenarios": [
+            deliver(&base, "short-poll", "short-poll", "load"),
+            deliver(&base, "long-poll", "long-poll", "load"),
+            deliver(&base, "iframe-poll", "iframe-poll", "load"),
+            deliver(&base, "jsonp", "jsonp", "load"),
+            deliver(&base, "forever-iframe", "forever-iframe", "response:/iframeLongConnection"),
+            deliver(&base, "sse", "sse", "testEvent"),
+            deliver(&base, "websocket-hub", "websocket-hub", "roundtrip:typed in the page"),
+            {"name": "websocket-echo", "kind": "echo", "text": "T",
+             "url": page(&base, "websocket-echo", "websocket-echo")},
+        ],
+    });
+    let results = Driver::start(&plan).results().await;
+
+    for name in [
+        "short-poll",
+        "long-poll",
+        "iframe-poll",
+        "jsonp",
+        "forever-iframe",
+    ] {
+        let r = result(&results, name);
+        assert_eq!(shown(r), numbered(&MESSAGES), "{name}: {r:#}");
+    }
+    // No message data ever ran as script, whatever the technique.
+    for (name, r) in &results {
+        assert!(!r["console"].to_string().contains("pwned"), "{name}: {r:#}");
+    }
+
+    let sse = result(&results, "sse");
+    let first = notes(sse).into_iter().find(|n| n != "open");
+    assert!(
+        first
+            .as_deref()
+            .is_some_and(|n| n.starts_with("testEvent ")),
+        "the testEvent event was not dispatched first: {sse:#}"
+    );
+    assert_eq!(shown(sse), numbered(&MESSAGES), "sse: {sse:#}");
+
+    let hub = result(&results, "websocket-hub");
+    let mut want = vec!["typed in the page"];
+    want.extend(MESSAGES);
+    assert_eq!(shown(hub), numbered(&want), "websocket-hub: {hub:#}");
+
+    let echo = result(&results, "websocket-echo");
+    assert_eq!(
+        notes(echo),
+        ["open", ECHO_REPLY],
+        "websocket-echo: {echo:#}"
+    );
+
+    for (name, r) in &results {
+        let png = r["screenshot"].as_str().unwrap_or_default();
+        assert!(Path::new(png).is_file(), "{name}: no screenshot at {png:?}");
+    }
+    server.shutdown().await;
+    Ok(())
+}
+
+/// `"{name} 1"`, `"{name} 2"`, ... up to `n`: distinct data per scenario.
+fn series(name: &str, range: std::ops::RangeInclusive<usize>) -> Vec<String> {
+    range.map(|i| format!("{name} {i}")).collect()
+}
+
+/// A page that shows `"{name} 1"` and `"{name} 2"`, then (after the test cut or restarted the
+/// server and published more) every one up to `total`. A WebSocket page sends the first itself.
+fn reconnect(base: &str, name: &str, file: &str, ready: &str, total: usize) -> Value {
+    let (ready, first) = match ready {
+        "roundtrip" => (format!("roundtrip:{name} 1"), 2),
+        other => (other.to_owned(), 1),
+    };
+    json!({
+        "name": name, "kind": "reconnect", "url": page(base, file, name), "ready": ready,
+        "publish": format!("{base}/publish?channel={name}"),
+        "messages": series(name, first..=2), "expect": series(name, 1..=total),
+    })
+}
+
+/// The `/sseStream` requests the page made, with the `Last-Event-ID` each carried.
+fn sse_requests(result: &Value) -> Vec<(String, Option<String>)> {
+    result["requests"]
+        .as_array()
+        .map(|all| {
+            all.iter()
+                .filter(|r| r["url"].as_str().is_some_and(|u| u.contains("/sseStream")))
+                .map(|r| {
+                    let url = r["url"].as_str().unwrap_or_default().to_owned();
+                    (url, r["lastEventId"].as_str().map(str::to_owned))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn assert_resumed_with_last_event_id(name: &str, result: &Value) {
+    let requests = sse_requests(result);
+    assert!(
+        requests.len() >= 2,
+        "{name}: EventSource never reconnected: {result:#}"
+    );
+    for (url, last) in &requests[1..] {
+        assert!(
+            last.as_deref().is_some_and(|id| id.parse::<u64>().is_ok()),
+            "{name}: the reconnect {url} carried no Last-Event-ID: {result:#}"
+        );
+    }
+}
+
+/// Messages published at once through the hub, so a subscriber with a small queue falls behind.
+const BURST: usize = 50;
+
+#[async_std::test]
+async fn reconnects_lose_nothing() -> TestResult {
+    // A queue bound of 2: a burst cuts the SSE stream and the WebSocket off mid-way.
+    let (cutting, cut_base) = start(Config {
+        addr: local(),
+        subscriber_queue: 2,
+        ..Default::default()
+    })
+    .await?;
+    // `longconn serve` in its own process, killed and started again on the same port under a
+    // long poll and an SSE stream.
+    let mut serving = Serve::start("127.0.0.1:0");
+    let restart_base = serving.url.clone();
+    let plan = json!({
+        "screenshots": screenshots(),
+        "scenarios": [
+            reconnect(&cut_base, "sse-cut", "sse", "testEvent", 2 + BURST),
+            reconnect(&cut_base, "ws-cut", "websocket-hub", "roundtrip", 2 + BURST),
+            reconnect(&restart_base, "longpoll-restart", "long-poll", "load", 4),
+            reconnect(&restart_base, "sse-restart", "sse", "testEvent", 4),
+        ],
+    });
+    let mut driver = Driver::start(&plan);
+    let mut results = HashMap::new();
+    let mut awaiting_restart = Vec::new();
+    while let Some(said) = driver.next().await {
+        match said {
+            Said::Result(r) => {
+                results.insert(r["name"].as_str().unwrap_or("?").to_owned(), r);
+            }
+            Said::Await(name) if name.ends_with("-cut") => {
+                for data in series(&name, 3..=2 + BURST) {
+                    cutting.hub().publish(&name, "message", data).await?;
+                }
+                driver.go(&name);
+            }
+            Said::Await(name) => {
+                awaiting_restart.push(name);
+                if awaiting_restart.len() < 2 {
+                    continue;
+                }
+                // Both pages hold 1 and 2: restart on the same port, put the log back (the hub
+                // lives in memory), publish 3 and 4.
+                let addr = serving.addr.clone();
+                println!("restarting `longconn serve` on {addr} under {awaiting_restart:?}");
+                serving.kill();
+                serving = Serve::start(&addr);
+                for name in &awaiting_restart {
+                    for data in series(name, 1..=4) {
+                        serving.publish(name, &data).await?;
+                    }
+                }
+                for name in std::mem::take(&mut awaiting_restart) {
+                    driver.go(&name);
+                }
+            }
+        }
+    }
+    driver.finish();
+
+    for (name, total) in [
+        ("sse-cut", 2 + BURST),
+        ("ws-cut", 2 + BURST),
+        ("longpoll-restart", 4),
+        ("sse-restart", 4),
+    ] {
+        let r = result(&results, name);
+        let all = series(name, 1..=total);
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        assert_eq!(shown(r), numbered(&all), "{name}: {r:#}");
+    }
+    assert_resumed_with_last_event_id("sse-cut", result(&results, "sse-cut"));
+    assert_resumed_with_last_event_id("sse-restart", result(&results, "sse-restart"));
+    let ws = result(&results, "ws-cut");
+    assert!(
+        notes(ws).iter().any(|n| n == "closed 1008"),
+        "ws-cut: the server never cut the socket off: {ws:#}"
+    );
+    assert!(
+        requested(ws, "/ws?channel=ws-cut&since="),
+        "ws-cut: the page never reconnected with since: {ws:#}"
+    );
+    let lp = result(&results, "longpoll-restart");
+    assert!(
+        requested(lp, "&since=2&"),
+        "longpoll-restart: no poll resumed after 2: {lp:#}"
+    );
+
+    cutting.shutdown().await;
+    serving.kill();
+    Ok(())
+}
+
+/// True when the page requested a URL containing `part`.
+fn requested(result: &Value, part: &str) -> bool {
+    result["requests"].as_array().is_some_and(|all| {
+        all.iter()
+            .any(|r| r["url"].as_str().is_some_and(|u| u.contains(part)))
+    })
+}
+
+/// `longconn serve` in its own process: killing it closes every connection, as a crash would.
+struct Serve {
+    child: Child,
+    addr: String,
+    url: String,
+}
+
+impl Serve {
+    /// Starts `longconn serve --addr ADDR` and reads back the address it prints.
+    fn start(addr: &str) -> Serve {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_longconn"))
+            .args(["serve", "--addr", addr])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start `longconn serve`");
+        let stdout = child.stdout.take().expect("serve stdout is piped");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the address `longconn serve` prints");
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("`longconn serve` printed {line:?}, not its address"))
+            .to_owned();
+        let addr = url.trim_start_matches("http://").to_owned();
+        Serve { child, addr, url }
+    }
+
+    async fn publish(&self, channel: &str, data: &str) -> Result<(), surf::Error> {
+        let url = format!("{}/publish?channel={channel}", self.url);
+        let mut res = surf::post(url).body_string(data.to_owned()).await?;
+        assert!(
+            res.status().is_success(),
+            "publish: {}",
+            res.body_string().await?
+        );
+        Ok(())
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A second listener on another port (another origin) serving `tests/browser/cross-origin.html`.
+async fn foreign_origin() -> Result<String, Box<dyn std::error::Error>> {
+    let listener = async_std::net::TcpListener::bind(local()).await?;
+    let origin = format!("http://{}", listener.local_addr()?);
+    let mut app = tide::new();
+    app.at("/cross-origin.html").get(|_| async {
+        let mut res = tide::Response::new(200);
+        res.set_body(include_str!("browser/cross-origin.html"));
+        res.set_content_type("text/html; charset=utf-8");
+        Ok(res)
+    });
+    async_std::task::spawn(async move {
+        if let Err(e) = app.listen(listener).await {
+            eprintln!("the foreign-origin listener stopped: {e}");
+        }
+    });
+    Ok(origin)
+}
+
+const PROBES: [&str; 5] = ["sse", "poll", "iframe", "forever", "ws"];
+
+#[async_std::test]
+async fn cross_origin_needs_allow_origin() -> TestResult {
+    let foreign = foreign_origin().await?;
+    let (allowing, allowing_base) = start(Config {
+        addr: local(),
+        allow_origins: vec![foreign.clone()],
+        ..Default::default()
+    })
+    .await?;
+    let (refusing, refusing_base) = start(Config {
+        addr: local(),
+        ..Default::default()
+    })
+    .await?;
+    for server in [&allowing, &refusing] {
+        for data in ["across 1", "across 2"] {
+            server
+                .hub()
+                .publish("cross", "message", data.into())
+                .await?;
+        }
+    }
+    let mut scenarios = Vec::new();
+    for (verdict, base) in [("allowed", &allowing_base), ("refused", &refusing_base)] {
+        for probe in PROBES {
+            scenarios.push(json!({
+                "name": format!("cross-{verdict}-{probe}"), "kind": "cross",
+                "url": format!("{foreign}/cross-origin.html?api={base}&probe={probe}&channel=cross"),
+            }));
+        }
+    }
+    let plan = json!({ "screenshots": screenshots(), "scenarios": scenarios });
+    let results = Driver::start(&plan).results().await;
+
+    for probe in PROBES {
+        let name = format!("cross-allowed-{probe}");
+        let r = result(&results, &name);
+        assert_eq!(
+            r["outcome"]["data"],
+            json!(["across 1", "across 2"]),
+            "{name}: {r:#}"
+        );
+    }
+    // What Chromium says when it blocks each technique.
+    let blocked = [
+        ("sse", "CORS policy"),
+        ("poll", "CORS policy"),
+        ("iframe", "does not match the recipient window's origin"),
+        ("forever", "does not match the recipient window's origin"),
+        ("ws", "403"),
+    ];
+    for (probe, says) in blocked {
+        let name = format!("cross-refused-{probe}");
+        let r = result(&results, &name);
+        assert_eq!(r["outcome"]["data"], json!([]), "{name} got data: {r:#}");
+        assert!(
+            r["console"].to_string().contains(says),
+            "{name}: Chromium did not say {says:?}: {r:#}"
+        );
+    }
+    allowing.shutdown().await;
+    refusing.shutdown().await;
+    Ok(())
+}
