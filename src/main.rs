@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 /// Long-connection techniques on one hub, and a recorded-test kit for push servers.
@@ -45,6 +46,10 @@ struct ServeArgs {
     /// Largest /publish body and WebSocket message, in bytes.
     #[arg(long, default_value_t = 65_536)]
     max_message_bytes: usize,
+    /// Share channels with other nodes through Redis: redis://HOST:PORT[/DB] (default: the hub
+    /// lives in this process).
+    #[arg(long, value_name = "redis://HOST:PORT[/DB]")]
+    hub: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -79,10 +84,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_message_bytes: args.max_message_bytes,
         ..Default::default()
     };
-    let server = longconn::server::Server::start(config, longconn::clock::Clock::System).await?;
+    let clock = longconn::clock::Clock::System;
+    let server = match args.hub {
+        None => longconn::server::Server::start(config, clock).await?,
+        Some(url) => {
+            if !url.starts_with("redis://") {
+                anyhow::bail!("--hub {url}: expected redis://HOST:PORT[/DB]");
+            }
+            let redis = longconn::hub::RedisConfig::new(url.as_str());
+            let hub = longconn::hub::Hub::with_redis(config.hub_config(), redis)
+                .await
+                .with_context(|| format!("--hub {url}: cannot use Redis"))?;
+            longconn::server::Server::start_with_hub(config, clock, hub).await?
+        }
+    };
     println!("listening on http://{}", server.addr());
     longconn::server::wait_for_signal().await?;
     server.shutdown().await;
     Ok(())
 }
-

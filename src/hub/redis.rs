@@ -134,22 +134,29 @@ impl RedisConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum RedisError {
     /// The URL is not a Redis URL.
-    #[error("bad Redis URL '{url}': {source}")]
+    #[error("bad Redis URL '{url}': {reason}")]
     Url {
         /// The URL as given.
         url: String,
         /// What the client said.
-        source: ::redis::RedisError,
+        reason: ::redis::RedisError,
     },
-    /// Redis could not be reached, or a call failed.
+    /// Redis could not be reached, or a call failed. (Not marked as the error's source: its
+    /// text is already in this one's, and a chain would print it twice.)
     #[error("Redis: {0}")]
-    Call(#[from] ::redis::RedisError),
+    Call(::redis::RedisError),
     /// A call took longer than the configured timeout.
     #[error("Redis did not answer within {0:?}")]
     Timeout(Duration),
     /// Redis answered something this engine did not write.
     #[error("unexpected reply from Redis: {0}")]
     Reply(String),
+}
+
+impl From<::redis::RedisError> for RedisError {
+    fn from(error: ::redis::RedisError) -> RedisError {
+        RedisError::Call(error)
+    }
 }
 
 /// What a publish script answered.
@@ -190,9 +197,9 @@ impl Engine {
     /// Checks the URL and reaches Redis once. Returns the stop signal's receiving end for
     /// [`run`].
     pub(super) async fn connect(config: RedisConfig) -> Result<(Engine, Receiver<()>), RedisError> {
-        let client = Client::open(config.url.as_str()).map_err(|source| RedisError::Url {
+        let client = Client::open(config.url.as_str()).map_err(|reason| RedisError::Url {
             url: config.url.clone(),
-            source,
+            reason,
         })?;
         let (stop, stopped) = async_std::channel::bounded(1);
         let engine = Engine {

@@ -97,6 +97,17 @@ pub struct Config {
     pub heartbeat: Duration,
 }
 
+impl Config {
+    /// The hub limits this configuration asks for.
+    pub fn hub_config(&self) -> HubConfig {
+        HubConfig {
+            log_capacity: self.log_capacity,
+            subscriber_queue: self.subscriber_queue,
+            ..HubConfig::default()
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -150,13 +161,16 @@ pub struct Server {
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 impl Server {
-    /// Binds `config.addr`, starts the accept loop and the ticker on `clock`.
+    /// Binds `config.addr`, starts the accept loop and the ticker on `clock`, with an in-process
+    /// hub.
     pub async fn start(config: Config, clock: Clock) -> std::io::Result<Server> {
-        let hub = Hub::new(HubConfig {
-            log_capacity: config.log_capacity,
-            subscriber_queue: config.subscriber_queue,
-            ..HubConfig::default()
-        });
+        let hub = Hub::new(config.hub_config());
+        Server::start_with_hub(config, clock, hub).await
+    }
+
+    /// As [`start`](Server::start), on a hub made by the caller: one shared with other servers,
+    /// or one on Redis ([`Hub::with_redis`], built from [`Config::hub_config`]).
+    pub async fn start_with_hub(config: Config, clock: Clock, hub: Hub) -> std::io::Result<Server> {
         let state = State {
             hub: hub.clone(),
             clock: clock.clone(),
