@@ -598,3 +598,71 @@ async fn cross_origin_needs_allow_origin() -> TestResult {
     refusing.shutdown().await;
     Ok(())
 }
+
+/// `Server::shutdown` then `Server::start` on the same port, in one process (as the runner and
+/// library users restart): the page's next long poll must reach the new server.
+///
+/// Fails today: `shutdown` stops accepting and waits `SHUTDOWN_GRACE`, but never closes the
+/// connections still open, and their tasks go on serving the old app. Chromium's keep-alive
+/// connection stays on the old server, whose shut hub answers `/longpoll?since=2` with 204 at
+/// once, so the page polls in a hot loop and never sees 3 and 4 from the new server.
+#[async_std::test]
+async fn in_process_restart_reaches_the_new_server() -> TestResult {
+    let (mut server, base) = start(Config {
+        addr: local(),
+        ..Default::default()
+    })
+    .await?;
+    let name = "inproc-restart";
+    let plan = json!({
+        "screenshots": screenshots(),
+        "scenarios": [reconnect(&base, name, "long-poll", "load", 4)],
+    });
+    let mut driver = Driver::start(&plan);
+    let mut results = HashMap::new();
+    while let Some(said) = driver.next().await {
+        match said {
+            Said::Result(r) => {
+                results.insert(r["name"].as_str().unwrap_or("?").to_owned(), r);
+            }
+            Said::Await(name) => {
+                let addr = server.addr();
+                server.shutdown().await;
+                server = Server::start(
+                    Config {
+                        addr,
+                        ..Default::default()
+                    },
+                    Clock::manual(),
+                )
+                .await?;
+                for data in series(&name, 1..=4) {
+                    server.hub().publish(&name, "message", data).await?;
+                }
+                driver.go(&name);
+            }
+        }
+    }
+    driver.finish();
+    let r = results
+        .get(name)
+        .unwrap_or_else(|| panic!("no result for {name}"));
+    let polls = r["requests"].as_array().map_or(0, |all| {
+        all.iter()
+            .filter(|q| q["url"].as_str().is_some_and(|u| u.contains("/longpoll")))
+            .count()
+    });
+    assert_eq!(
+        r["ok"],
+        true,
+        "after Server::shutdown + Server::start on the same port the page never reached the new \
+         server: {polls} long polls, still answered by the old one over its keep-alive \
+         connection (shutdown leaves open connections serving): {:?}",
+        shown(r)
+    );
+    let all = series(name, 1..=4);
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    assert_eq!(shown(r), numbered(&all), "{name}: {r:#}");
+    server.shutdown().await;
+    Ok(())
+}
