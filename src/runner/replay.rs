@@ -11,6 +11,7 @@ use super::read::Deadline;
 use super::transcript::{format_duration, quoted, Transcript};
 use super::{expect, frame, handshake, publish, read, send};
 use crate::clock::{self, Clock, ManualClock};
+use crate::hub::Hub;
 use crate::server::{Config, Server};
 use crate::spec::{Spec, Step, StepKind, Until, DEFAULT_TIMEOUT};
 
@@ -122,6 +123,9 @@ struct Session<'a> {
 impl<'a> Session<'a> {
     async fn start(spec: &'a Spec, target: &Target) -> Result<Session<'a>, RunError> {
         let mut endpoints = Vec::new();
+        // `servers: [a, b]` share one hub, as nodes on one Redis do: a publish through one
+        // reaches the clients of every other.
+        let hub = Hub::new(config(spec).hub_config());
         for name in &spec.servers {
             let endpoint = match target {
                 Target::Remote(authority) => Endpoint {
@@ -136,13 +140,14 @@ impl<'a> Session<'a> {
                         Some(manual) => manual.clone(),
                         None => unreachable_manual(),
                     };
-                    let server = match Server::start(config(spec), clock).await {
-                        Ok(server) => server,
-                        Err(error) => {
-                            stop_all(endpoints).await;
-                            return Err(RunError::Server(error));
-                        }
-                    };
+                    let server =
+                        match Server::start_with_hub(config(spec), clock, hub.clone()).await {
+                            Ok(server) => server,
+                            Err(error) => {
+                                stop_all(endpoints).await;
+                                return Err(RunError::Server(error));
+                            }
+                        };
                     Endpoint {
                         name: name.clone(),
                         authority: server.addr().to_string(),
