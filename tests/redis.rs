@@ -8,6 +8,7 @@
 //! - `redis_restart_mid_stream_loses_nothing_acknowledged`
 //! - `only_one_node_holds_the_ticker_lease`
 //! - `channels_are_bounded_across_nodes`
+//! - `servers_on_one_redis_act_as_one_and_answer_503_while_it_is_away` (over HTTP)
 //!
 //! Waiting is on events (a subscription's next message) under a timeout; the only polling is the
 //! bounded readiness loop while a `redis-server` starts or comes back.
@@ -20,7 +21,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_std::io::{ReadExt, WriteExt};
+use longconn::clock::Clock;
 use longconn::hub::{Hub, HubConfig, HubError, Message, Next, RedisConfig, Subscription};
+use longconn::server::{Config, Server};
 
 /// How long any single expected event may take.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -435,4 +439,80 @@ async fn channels_are_bounded_across_nodes() {
     b.publish("one", "message", "y".into())
         .await
         .expect("known channel");
+}
+
+async fn server_on(redis: &RedisServer) -> Server {
+    let config = Config {
+        addr: ([127, 0, 0, 1], 0).into(),
+        ..Config::default()
+    };
+    let hub = node_with(redis, config.hub_config()).await;
+    Server::start_with_hub(config, Clock::manual(), hub)
+        .await
+        .expect("server")
+}
+
+/// One request with `Connection: close`; the whole response.
+async fn http(server: &Server, head: &str, body: &str) -> String {
+    let mut stream = async_std::net::TcpStream::connect(server.addr())
+        .await
+        .expect("connect");
+    let request = format!(
+        "{head} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut response = String::new();
+    async_std::future::timeout(PATIENCE, stream.read_to_string(&mut response))
+        .await
+        .expect("response within patience")
+        .expect("read");
+    response
+}
+
+#[async_std::test]
+async fn servers_on_one_redis_act_as_one_and_answer_503_while_it_is_away() {
+    let mut redis = RedisServer::start();
+    let (a, b) = (server_on(&redis).await, server_on(&redis).await);
+
+    // An SSE stream on b, open before the publish on a.
+    let mut sse = async_std::net::TcpStream::connect(b.addr())
+        .await
+        .expect("connect");
+    sse.write_all(b"GET /sseStream?channel=http HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .expect("send");
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !String::from_utf8_lossy(&seen).contains("event: testEvent") {
+        let n = async_std::future::timeout(PATIENCE, sse.read(&mut buf))
+            .await
+            .expect("SSE prelude")
+            .expect("read");
+        assert!(n > 0, "SSE stream closed early");
+        seen.extend_from_slice(&buf[..n]);
+    }
+
+    let published = http(&a, "POST /publish?channel=http", "from a").await;
+    assert!(published.contains("{\"id\":1}"), "{published}");
+    while !String::from_utf8_lossy(&seen).contains("data: from a") {
+        let n = async_std::future::timeout(PATIENCE, sse.read(&mut buf))
+            .await
+            .expect("the message on b's SSE stream")
+            .expect("read");
+        assert!(n > 0, "SSE stream closed early");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    assert!(String::from_utf8_lossy(&seen).contains("id: 1\n"));
+    let polled = http(&b, "GET /poll?channel=http&since=0", "").await;
+    assert!(polled.contains("\"data\":\"from a\""), "{polled}");
+
+    redis.kill();
+    let refused = http(&a, "POST /publish?channel=http", "lost").await;
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+    assert!(refused.contains("Redis is unreachable"), "{refused}");
+
+    drop(sse);
+    a.shutdown().await;
+    b.shutdown().await;
 }
