@@ -1,22 +1,313 @@
 //! WebSocket routes (`/echo`, `/testSocket`, `/ws`): the RFC 6455 opening handshake checked before
-//! the upgrade, and the protocol run over the upgraded connection with [`crate::wire::websocket`].
+//! the upgrade ([`handshake`]), and the protocol run over the upgraded connection ([`protocol`],
+//! on the pure frame codec of [`crate::wire::websocket`]).
+//!
+//! # Why not tide-websockets
+//!
+//! tide-websockets 0.4 sits on tungstenite 0.13, which answers every client close with 1000 instead
+//! of echoing the client's code, and on a protocol error drops the TCP connection without sending a
+//! close frame (`WebSocketContext::do_close` in `tungstenite/src/protocol/mod.rs`), with no hook for
+//! either; it also answers 101 to handshakes RFC 6455 §4.2.1 says to refuse. So the handshake is
+//! checked here and answered with tide's own upgrade: a `101` response whose
+//! `recv_upgrade()` receiver yields the raw connection once async-h1 has written the head
+//! (`async_h1::server::accept_one`); a spawned task then runs [`protocol`] on it.
+//!
+//! # Behaviour per route
+//! - `/echo`: every text and binary message comes back as it came (Autobahn's target).
+//! - `/testSocket`: the seed's echo: text `T` is answered with `服务端已收到信息,您的信息是T`.
+//!   Binary messages get no answer: the seed's server (nodejs-websocket) listens to `text` only.
+//! - `/ws?channel=C&since=N`: the backlog after N (none when `since` is absent), then live
+//!   messages, each as one JSON text frame `{"id":N,"event":"message","data":"..."}`. If the log
+//!   no longer holds all that was asked for, a first frame `{"event":"missed","from":A,"to":B}`
+//!   says which ids are lost. Each text frame from the client is published to C (event
+//!   `message`); a binary frame is refused with close 1003 (RFC 6455 §7.4.1). A subscriber that
+//!   falls behind its queue bound is closed with 1008 (policy violation); shutdown closes with 1001.
+//! - All three close with 1001 when the server shuts down.
+//!
+//! Known limit: async-h1 reads the request head through its own buffer, so frame bytes a client
+//! sends before it has read the `101` are lost (browsers and Autobahn wait for the `101`).
 
+pub mod handshake;
+pub mod protocol;
+
+use std::future::Future;
+
+use async_std::task;
+
+use self::protocol::{close_code, Incoming, Outbox, Session};
 use super::state::State;
+use crate::hub::{EndReason, Next, DEFAULT_CHANNEL};
+
+/// Subprotocols the server speaks (`Sec-WebSocket-Protocol`), preferred first: none so far.
+const PROTOCOLS: &[&str] = &[];
+
+/// The seed's reply prefix on `/testSocket`.
+const TEST_SOCKET_PREFIX: &str = "服务端已收到信息,您的信息是";
+
+/// The upgraded connection every route runs on.
+type Upgraded = http_types::upgrade::Connection;
 
 /// `GET /echo`: plain echo of text and binary messages (for Autobahn).
 pub async fn echo(req: tide::Request<State>) -> tide::Result {
-    let _ = req;
-    todo!("server::websocket::echo")
+    let shutdown = req.state().shutdown.clone();
+    upgrade(req, move |session, outbox| async move {
+        until_shutdown(shutdown, outbox.clone(), echo_messages(session, outbox)).await;
+    })
+    .await
 }
 
 /// `GET /testSocket`: the seed's echo, text `T` answered with `服务端已收到信息,您的信息是T`.
 pub async fn test_socket(req: tide::Request<State>) -> tide::Result {
-    let _ = req;
-    todo!("server::websocket::test_socket")
+    let shutdown = req.state().shutdown.clone();
+    upgrade(req, move |session, outbox| async move {
+        until_shutdown(
+            shutdown,
+            outbox.clone(),
+            answer_like_the_seed(session, outbox),
+        )
+        .await;
+    })
+    .await
 }
 
 /// `GET /ws?channel=C&since=N`: hub messages pushed as JSON text frames; client text is published.
 pub async fn hub_socket(req: tide::Request<State>) -> tide::Result {
-    let _ = req;
-    todo!("server::websocket::hub_socket")
+    let (channel, since) = match ws_query(req.url()) {
+        Ok(query) => query,
+        Err(message) => return Ok(bad_request(message)),
+    };
+    let state = req.state().clone();
+    upgrade(req, move |session, outbox| async move {
+        let shutdown = state.shutdown.clone();
+        let run = hub_messages(session, outbox.clone(), state, channel, since);
+        until_shutdown(shutdown, outbox, run).await;
+    })
+    .await
+}
+
+/// Checks the handshake and, when it passes, answers 101 and runs `run` on the upgraded
+/// connection in its own task; otherwise answers the rejection's status.
+async fn upgrade<F, Fut>(req: tide::Request<State>, run: F) -> tide::Result
+where
+    F: FnOnce(Session<Upgraded>, Outbox) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let state = req.state().clone();
+    let allowed = |origin: &str, host: &str| origin_allowed(&state, origin, host);
+    let accepted = match handshake::check(req.as_ref(), allowed, PROTOCOLS) {
+        Ok(accepted) => accepted,
+        Err(rejection) => {
+            let mut res = tide::Response::new(rejection.status());
+            for (name, value) in rejection.headers() {
+                res.insert_header(name, value);
+            }
+            res.set_body(format!("{rejection}\n"));
+            return Ok(res);
+        }
+    };
+    let mut res = tide::Response::new(tide::StatusCode::SwitchingProtocols);
+    for (name, value) in accepted.headers() {
+        res.insert_header(name, value);
+    }
+    let http_res: &mut http_types::Response = res.as_mut();
+    let upgraded = http_res.recv_upgrade().await;
+    let max_message_bytes = state.config.max_message_bytes;
+    task::spawn(async move {
+        // None when async-h1 did not hand the connection over (the client went away first).
+        if let Some(connection) = upgraded.await {
+            let (session, outbox) = protocol::open(connection, max_message_bytes);
+            run(session, outbox).await;
+        }
+    });
+    Ok(res)
+}
+
+/// The origin rule for WebSocket upgrades (contract: same-origin, listed origins, or no `Origin`).
+fn origin_allowed(state: &State, origin: &str, host: &str) -> bool {
+    handshake::origin_allowed(origin, host, &state.config.allow_origins)
+}
+
+/// Runs `session` until it ends; if the server shuts down first, closes with 1001 and lets the
+/// session finish its closing handshake.
+async fn until_shutdown<Fut>(shutdown: super::state::Shutdown, outbox: Outbox, session: Fut)
+where
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let session = task::spawn(session);
+    let watcher = task::spawn(async move {
+        shutdown.wait().await;
+        outbox.close(close_code::GOING_AWAY, "server shutting down");
+    });
+    session.await;
+    watcher.cancel().await;
+}
+
+/// `/echo`: each message back as it came.
+async fn echo_messages<S>(mut session: Session<S>, outbox: Outbox)
+where
+    S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin + Send + 'static,
+{
+    while let Some(message) = session.next().await {
+        let _ = match message {
+            Incoming::Text(text) => outbox.text(text).await,
+            Incoming::Binary(data) => outbox.binary(data).await,
+        };
+    }
+}
+
+/// `/testSocket`: text answered with the seed's prefix; binary ignored as the seed ignores it.
+async fn answer_like_the_seed<S>(mut session: Session<S>, outbox: Outbox)
+where
+    S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin + Send + 'static,
+{
+    while let Some(message) = session.next().await {
+        if let Incoming::Text(text) = message {
+            let _ = outbox.text(format!("{TEST_SOCKET_PREFIX}{text}")).await;
+        }
+    }
+}
+
+/// `/ws`: pushes the subscription while publishing what the client sends.
+async fn hub_messages<S>(
+    mut session: Session<S>,
+    outbox: Outbox,
+    state: State,
+    channel: String,
+    since: Option<u64>,
+) where
+    S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin + Send + 'static,
+{
+    let subscription = state.hub.subscribe(&channel, since);
+    let push = task::spawn(push_subscription(subscription, outbox.clone()));
+    while let Some(message) = session.next().await {
+        match message {
+            Incoming::Text(text) => {
+                if let Err(error) = state.hub.publish(&channel, "message", text).await {
+                    let code = match error {
+                        crate::hub::HubError::ShuttingDown => close_code::GOING_AWAY,
+                        _ => close_code::POLICY,
+                    };
+                    outbox.close(code, &error.to_string());
+                }
+            }
+            Incoming::Binary(_) => {
+                outbox.close(close_code::UNSUPPORTED_DATA, "text frames only");
+            }
+        }
+    }
+    push.cancel().await;
+}
+
+/// Sends the backlog, then each live message, as JSON text frames; closes when the subscription
+/// ends.
+async fn push_subscription(mut subscription: crate::hub::Subscription, outbox: Outbox) {
+    if let Some(missed) = subscription.missed {
+        let notice = serde_json::json!({"event": "missed", "from": missed.from, "to": missed.to});
+        if outbox.text(notice.to_string()).await.is_err() {
+            return;
+        }
+    }
+    for message in std::mem::take(&mut subscription.backlog) {
+        if outbox.text(message_json(&message)).await.is_err() {
+            return;
+        }
+    }
+    loop {
+        match subscription.next().await {
+            Next::Message(message) => {
+                if outbox.text(message_json(&message)).await.is_err() {
+                    return;
+                }
+            }
+            Next::Ended(EndReason::Lagged) => {
+                outbox.close(close_code::POLICY, "subscriber fell behind");
+                return;
+            }
+            Next::Ended(EndReason::Shutdown) => {
+                outbox.close(close_code::GOING_AWAY, "server shutting down");
+                return;
+            }
+        }
+    }
+}
+
+/// A hub message as the contract shapes it on the wire.
+fn message_json(message: &crate::hub::Message) -> String {
+    // Serializing a struct of an integer and two strings cannot fail.
+    serde_json::to_string(message).unwrap_or_default()
+}
+
+/// `channel` (default `default`) and `since` (absent: live messages only) of a `/ws` URL.
+fn ws_query(url: &http_types::Url) -> Result<(String, Option<u64>), &'static str> {
+    let mut channel = None;
+    let mut since = None;
+    for (name, value) in url.query_pairs() {
+        match name.as_ref() {
+            "channel" if channel.is_none() => channel = Some(value.into_owned()),
+            "since" if since.is_none() => {
+                let id = value
+                    .parse::<u64>()
+                    .map_err(|_| "invalid \"since\" parameter")?;
+                since = Some(id);
+            }
+            _ => {}
+        }
+    }
+    let channel = channel.unwrap_or_else(|| DEFAULT_CHANNEL.to_string());
+    let valid = !channel.is_empty()
+        && channel.len() <= 64
+        && channel
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b));
+    if !valid {
+        return Err("invalid \"channel\" parameter");
+    }
+    Ok((channel, since))
+}
+
+fn bad_request(message: &str) -> tide::Response {
+    let mut res = tide::Response::new(tide::StatusCode::BadRequest);
+    res.set_body(format!("{message}\n"));
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(query: &str) -> http_types::Url {
+        http_types::Url::parse(&format!("http://localhost/ws{query}")).expect("static url")
+    }
+
+    #[test]
+    fn ws_query_defaults_to_channel_default_and_live_only() {
+        assert_eq!(ws_query(&url("")), Ok(("default".to_string(), None)));
+    }
+
+    #[test]
+    fn ws_query_reads_channel_and_since() {
+        assert_eq!(
+            ws_query(&url("?channel=news&since=7")),
+            Ok(("news".to_string(), Some(7)))
+        );
+    }
+
+    #[test]
+    fn ws_query_rejects_bad_since_and_channel() {
+        assert!(ws_query(&url("?since=-1")).is_err());
+        assert!(ws_query(&url("?channel=a%20b")).is_err());
+    }
+
+    #[test]
+    fn message_json_is_the_contract_shape() {
+        let message = crate::hub::Message {
+            id: 3,
+            event: "message".into(),
+            data: "hi \"you\"".into(),
+        };
+        assert_eq!(
+            message_json(&message),
+            r#"{"id":3,"event":"message","data":"hi \"you\""}"#
+        );
+    }
 }

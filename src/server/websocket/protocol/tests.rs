@@ -1,0 +1,372 @@
+//! Byte-exact tests of the server protocol over an in-memory socket pair: the client side writes
+//! raw (masked) frames, then reads everything the server sends until it closes.
+
+use async_std::os::unix::net::UnixStream;
+use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::*;
+
+const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+/// A client frame, masked with [`MASK`], written out by hand so the test does not trust the codec.
+fn client(fin: bool, op: u8, payload: &[u8]) -> Vec<u8> {
+    client_raw(if fin { 0x80 } else { 0 } | op, payload)
+}
+
+/// A masked frame with the first byte given as is (FIN, RSV and opcode bits).
+fn client_raw(first: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![first];
+    match payload.len() {
+        n if n < 126 => out.push(0x80 | n as u8),
+        n if n <= 0xffff => {
+            out.push(0x80 | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(0x80 | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&MASK);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ MASK[i % 4]));
+    out
+}
+
+fn close_frame(code: u16) -> Vec<u8> {
+    client(true, opcode::CLOSE, &code.to_be_bytes())
+}
+
+/// What the server sends for a close with `code`.
+fn server_close(code: u16) -> Vec<u8> {
+    let [hi, lo] = code.to_be_bytes();
+    vec![0x88, 0x02, hi, lo]
+}
+
+/// Runs `/echo` with `max` bytes per message on one end of a socket pair, writes `input` on the
+/// other end, and returns every byte the server wrote until it closed its side.
+async fn exchange(max: usize, input: &[u8]) -> Vec<u8> {
+    let (server, mut peer) = UnixStream::pair().expect("socket pair");
+    let (session, outbox) = open(server, max);
+    let echo = task::spawn(crate::server::websocket::echo_messages(session, outbox));
+    peer.write_all(input).await.expect("write to the server");
+    let mut output = Vec::new();
+    peer.read_to_end(&mut output)
+        .await
+        .expect("read from the server");
+    drop(peer);
+    echo.await;
+    output
+}
+
+fn run(max: usize, input: &[u8]) -> Vec<u8> {
+    task::block_on(exchange(max, input))
+}
+
+fn concat(parts: &[Vec<u8>]) -> Vec<u8> {
+    parts.concat()
+}
+
+#[test]
+fn echo_returns_text_unmasked_then_echoes_close_1000() {
+    let input = concat(&[client(true, opcode::TEXT, b"Hello"), close_frame(1000)]);
+    let mut expected = b"\x81\x05Hello".to_vec();
+    expected.extend(server_close(1000));
+    assert_eq!(run(1024, &input), expected);
+}
+
+#[test]
+fn echo_returns_binary() {
+    let input = concat(&[
+        client(true, opcode::BINARY, &[0, 0xff, 7]),
+        close_frame(1000),
+    ]);
+    assert_eq!(
+        run(1024, &input),
+        b"\x82\x03\x00\xff\x07\x88\x02\x03\xe8".to_vec()
+    );
+}
+
+#[test]
+fn echo_uses_16_bit_length_for_200_bytes() {
+    let payload = vec![b'a'; 200];
+    let input = concat(&[client(true, opcode::TEXT, &payload), close_frame(1000)]);
+    let mut expected = vec![0x81, 126, 0, 200];
+    expected.extend_from_slice(&payload);
+    expected.extend(server_close(1000));
+    assert_eq!(run(1024, &input), expected);
+}
+
+#[test]
+fn ping_gets_pong_with_same_payload() {
+    let input = concat(&[client(true, opcode::PING, b"hi"), close_frame(1000)]);
+    assert_eq!(run(1024, &input), b"\x8a\x02hi\x88\x02\x03\xe8".to_vec());
+}
+
+#[test]
+fn unsolicited_pong_gets_no_answer() {
+    let input = concat(&[client(true, opcode::PONG, b"x"), close_frame(1000)]);
+    assert_eq!(run(1024, &input), server_close(1000));
+}
+
+#[test]
+fn close_4000_is_echoed_with_4000() {
+    assert_eq!(run(1024, &close_frame(4000)), b"\x88\x02\x0f\xa0".to_vec());
+}
+
+#[test]
+fn close_with_reason_is_echoed_with_its_code_only() {
+    let mut payload = 1001u16.to_be_bytes().to_vec();
+    payload.extend_from_slice("bye ☺".as_bytes());
+    assert_eq!(
+        run(1024, &client(true, opcode::CLOSE, &payload)),
+        server_close(1001)
+    );
+}
+
+#[test]
+fn empty_close_is_echoed_empty() {
+    assert_eq!(
+        run(1024, &client(true, opcode::CLOSE, b"")),
+        b"\x88\x00".to_vec()
+    );
+}
+
+#[test]
+fn frames_after_the_close_are_not_answered() {
+    let input = concat(&[close_frame(1000), client(true, opcode::TEXT, b"late")]);
+    assert_eq!(run(1024, &input), server_close(1000));
+}
+
+#[test]
+fn unmasked_frame_is_closed_with_1002() {
+    assert_eq!(run(1024, b"\x81\x02hi"), server_close(1002));
+}
+
+#[test]
+fn rsv1_without_extension_is_closed_with_1002() {
+    assert_eq!(
+        run(1024, &client_raw(0x80 | 0x40 | 0x1, b"hi")),
+        server_close(1002)
+    );
+}
+
+#[test]
+fn rsv3_is_closed_with_1002() {
+    assert_eq!(
+        run(1024, &client_raw(0x80 | 0x10 | 0x2, b"")),
+        server_close(1002)
+    );
+}
+
+#[test]
+fn reserved_data_opcode_3_is_closed_with_1002() {
+    assert_eq!(run(1024, &client(true, 0x3, b"")), server_close(1002));
+}
+
+#[test]
+fn reserved_control_opcode_0xb_is_closed_with_1002() {
+    assert_eq!(run(1024, &client(true, 0xB, b"")), server_close(1002));
+}
+
+#[test]
+fn ping_of_126_bytes_is_closed_with_1002() {
+    assert_eq!(
+        run(1024, &client(true, opcode::PING, &[b'p'; 126])),
+        server_close(1002)
+    );
+}
+
+#[test]
+fn fragmented_ping_is_closed_with_1002() {
+    assert_eq!(
+        run(1024, &client(false, opcode::PING, b"p")),
+        server_close(1002)
+    );
+}
+
+#[test]
+fn continuation_without_a_message_is_closed_with_1002() {
+    assert_eq!(
+        run(1024, &client(true, opcode::CONTINUATION, b"x")),
+        server_close(1002)
+    );
+}
+
+#[test]
+fn new_text_inside_a_fragmented_message_is_closed_with_1002() {
+    let input = concat(&[
+        client(false, opcode::TEXT, b"one"),
+        client(true, opcode::TEXT, b"two"),
+    ]);
+    assert_eq!(run(1024, &input), server_close(1002));
+}
+
+#[test]
+fn invalid_utf8_text_is_closed_with_1007() {
+    assert_eq!(
+        run(1024, &client(true, opcode::TEXT, b"\xce\xba\xff")),
+        server_close(1007)
+    );
+}
+
+#[test]
+fn invalid_utf8_is_refused_at_the_fragment_that_shows_it() {
+    // The message is never finished: the close must come from the second fragment alone.
+    let input = concat(&[
+        client(false, opcode::TEXT, "κόσμε".as_bytes()),
+        client(false, opcode::CONTINUATION, b"\xed\xa0\x80"), // a UTF-16 surrogate
+    ]);
+    assert_eq!(run(1024, &input), server_close(1007));
+}
+
+#[test]
+fn utf8_sequence_split_across_fragments_is_reassembled() {
+    let input = concat(&[
+        client(false, opcode::TEXT, b"\xe2"),
+        client(false, opcode::CONTINUATION, b"\x82"),
+        client(true, opcode::CONTINUATION, b"\xac!"),
+        close_frame(1000),
+    ]);
+    let mut expected = vec![0x81, 0x04];
+    expected.extend_from_slice("€!".as_bytes());
+    expected.extend(server_close(1000));
+    assert_eq!(run(1024, &input), expected);
+}
+
+#[test]
+fn truncated_utf8_at_message_end_is_closed_with_1007() {
+    let input = concat(&[
+        client(false, opcode::TEXT, b"ok"),
+        client(true, opcode::CONTINUATION, b"\xe2\x82"),
+    ]);
+    assert_eq!(run(1024, &input), server_close(1007));
+}
+
+#[test]
+fn fragments_are_reassembled_with_a_ping_between_them() {
+    let input = concat(&[
+        client(false, opcode::TEXT, b"Hel"),
+        client(true, opcode::PING, b"!"),
+        client(false, opcode::CONTINUATION, b""),
+        client(true, opcode::CONTINUATION, b"lo"),
+        close_frame(1000),
+    ]);
+    assert_eq!(
+        run(1024, &input),
+        b"\x8a\x01!\x81\x05Hello\x88\x02\x03\xe8".to_vec()
+    );
+}
+
+#[test]
+fn close_with_one_byte_payload_is_closed_with_1002() {
+    assert_eq!(
+        run(1024, &client(true, opcode::CLOSE, b"\x03")),
+        server_close(1002)
+    );
+}
+
+#[test]
+fn close_codes_that_may_not_be_sent_are_closed_with_1002() {
+    for code in [0u16, 999, 1004, 1005, 1006, 1015, 1016, 2999] {
+        assert_eq!(
+            run(1024, &close_frame(code)),
+            server_close(1002),
+            "code {code}"
+        );
+    }
+}
+
+#[test]
+fn close_reason_that_is_not_utf8_is_closed_with_1007() {
+    assert_eq!(
+        run(1024, &client(true, opcode::CLOSE, b"\x03\xe8\xff\xfe")),
+        server_close(1007)
+    );
+}
+
+#[test]
+fn message_over_the_limit_is_closed_with_1009() {
+    assert_eq!(
+        run(16, &client(true, opcode::TEXT, &[b'x'; 17])),
+        server_close(1009)
+    );
+}
+
+#[test]
+fn message_at_the_limit_is_echoed() {
+    let input = concat(&[client(true, opcode::BINARY, &[7; 16]), close_frame(1000)]);
+    let mut expected = vec![0x82, 16];
+    expected.extend_from_slice(&[7; 16]);
+    expected.extend(server_close(1000));
+    assert_eq!(run(16, &input), expected);
+}
+
+#[test]
+fn fragments_summing_over_the_limit_are_closed_with_1009() {
+    let input = concat(&[
+        client(false, opcode::BINARY, &[1; 10]),
+        client(true, opcode::CONTINUATION, &[2; 10]),
+    ]);
+    assert_eq!(run(16, &input), server_close(1009));
+}
+
+#[test]
+fn oversized_length_is_refused_from_the_header_alone() {
+    // A header announcing 1 MiB and no payload at all: the answer cannot wait for the bytes.
+    let mut header = vec![0x82, 0x80 | 127];
+    header.extend_from_slice(&(1u64 << 20).to_be_bytes());
+    header.extend_from_slice(&MASK);
+    assert_eq!(run(1024, &header), server_close(1009));
+}
+
+#[test]
+fn length_with_most_significant_bit_set_is_closed_with_1002() {
+    let mut header = vec![0x82, 0x80 | 127];
+    header.extend_from_slice(&(1u64 << 63).to_be_bytes());
+    header.extend_from_slice(&MASK);
+    assert_eq!(run(1024, &header), server_close(1002));
+}
+
+#[test]
+fn server_close_goes_out_after_queued_frames_then_the_write_side_ends() {
+    task::block_on(async {
+        let (server, mut peer) = UnixStream::pair().expect("socket pair");
+        let (mut session, outbox) = open(server, 1024);
+        outbox.text("bye".into()).await.expect("queued");
+        assert!(outbox.close(close_code::GOING_AWAY, ""));
+        assert!(
+            !outbox.close(close_code::NORMAL, ""),
+            "only the first close is sent"
+        );
+        assert_eq!(outbox.text("late".into()).await, Err(Closed));
+        let reader = task::spawn(async move { session.next().await });
+        let mut output = Vec::new();
+        peer.read_to_end(&mut output)
+            .await
+            .expect("read from the server");
+        drop(peer);
+        assert_eq!(reader.await, None);
+        assert_eq!(output, b"\x81\x03bye\x88\x02\x03\xe9".to_vec());
+    });
+}
+
+#[test]
+fn peer_that_vanishes_ends_the_session() {
+    task::block_on(async {
+        let (server, peer) = UnixStream::pair().expect("socket pair");
+        let (mut session, _outbox) = open(server, 1024);
+        drop(peer);
+        assert_eq!(session.next().await, None);
+    });
+}
+
+#[test]
+fn utf8_check_allows_a_split_sequence_until_the_end() {
+    let mut checked = 0;
+    assert!(check_utf8(b"ab\xe2\x82", &mut checked, false).is_ok());
+    assert_eq!(checked, 2);
+    assert!(check_utf8(b"ab\xe2\x82\xac", &mut checked, true).is_ok());
+    assert_eq!(checked, 5);
+    let mut checked = 0;
+    assert!(check_utf8(b"ab\xe2\x82", &mut checked, true).is_err());
+}
