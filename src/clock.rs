@@ -216,7 +216,10 @@ mod tests {
     #[test]
     fn manual_epoch_formats_as_new_year_2024() {
         assert_eq!(rfc3339(MANUAL_EPOCH), "2024-01-01T00:00:00Z");
-        assert_eq!(rfc3339(Duration::from_secs(951_782_400)), "2000-02-29T00:00:00Z");
+        assert_eq!(
+            rfc3339(Duration::from_secs(951_782_400)),
+            "2000-02-29T00:00:00Z"
+        );
     }
 
     #[test]
