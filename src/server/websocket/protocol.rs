@@ -3,6 +3,13 @@
 //! control frames are answered, and every error ends with a close frame carrying its code followed
 //! by the TCP close.
 //!
+//! Closing the TCP connection means dropping it: async-io's `poll_close` on a TCP stream only
+//! flushes, and the upgraded connection shares its socket with the accept loop, so the socket
+//! closes when the last handle goes. After the client's close is echoed the server drops at once
+//! (RFC 6455 §7.1.1: the server closes first); after the server sent a close it reads until the
+//! client's close reply (or EOF, or a short timeout), so unread bytes do not turn the FIN into a
+//! RST, then drops.
+//!
 //! [`open`] splits a connection into a [`Session`] (the reading side: [`Session::next`] yields whole
 //! messages and answers pings and closes by itself) and an [`Outbox`] (a cloneable handle that queues
 //! frames for one writer task through a bounded queue, so a reader that stops reading holds back its
@@ -158,7 +165,10 @@ where
     };
     let writer = task::spawn(write_frames(writer, frames_rx, close_rx));
     let session = Session {
-        reader,
+        reader: Some(reader),
+        skip: 0,
+        parseable: true,
+        echoed: false,
         buf: Vec::new(),
         scratch: vec![0; READ_CHUNK],
         frame: None,
@@ -253,7 +263,14 @@ enum Step {
 /// The reading side of a connection.
 #[derive(Debug)]
 pub struct Session<S> {
-    reader: ReadHalf<S>,
+    /// Dropped when the session ends, which (with the writer gone) closes the connection.
+    reader: Option<ReadHalf<S>>,
+    /// Payload bytes of a refused frame still to skip while waiting for the close reply.
+    skip: u64,
+    /// False once the stream cannot be parsed into frames any more (a malformed length).
+    parseable: bool,
+    /// The close handshake was started by the client and answered.
+    echoed: bool,
     buf: Vec<u8>,
     scratch: Vec<u8>,
     frame: Option<InFrame>,
@@ -279,7 +296,12 @@ where
         loop {
             // RFC 6455 §1.4: once a close is sent, what the peer still sends is not processed.
             if self.outbox.is_closing() {
-                self.finish().await;
+                let ending = if self.echoed {
+                    Ending::Echoed
+                } else {
+                    Ending::Sent
+                };
+                self.finish(ending).await;
                 return None;
             }
             match self.step() {
@@ -298,7 +320,7 @@ where
                     self.outbox.close(code, "");
                 }
                 Err(Refusal::Echo(payload)) => {
-                    self.outbox.close_with(payload);
+                    self.echoed = self.outbox.close_with(payload);
                 }
             }
         }
@@ -306,7 +328,9 @@ where
 
     /// Reads once into the buffer; false when the peer is gone (the session is then over).
     async fn read_more(&mut self) -> bool {
-        let reader = &mut self.reader;
+        let Some(reader) = self.reader.as_mut() else {
+            return false;
+        };
         let scratch = &mut self.scratch;
         let notify = &self.notify;
         let read = async { Some(reader.read(scratch).await) };
@@ -323,7 +347,7 @@ where
             Some(_) => {
                 // EOF or a reset without a close frame (RFC 6455 §7.1.5: code 1006, never sent).
                 self.outbox.abandon();
-                self.finish().await;
+                self.finish(Ending::PeerGone).await;
                 false
             }
             // A close was queued meanwhile: the loop drains.
@@ -331,22 +355,11 @@ where
         }
     }
 
-    /// Ends the session: drains the peer until it closes (or a short timeout), lets the writer flush
-    /// the close frame, then drops both.
-    async fn finish(&mut self) {
+    /// Ends the session: lets the writer flush (the close frame last), waits for the client's close
+    /// reply when the server closed first, then drops the connection.
+    async fn finish(&mut self, ending: Ending) {
         self.done = true;
-        self.buf = Vec::new();
         self.message = None;
-        let reader = &mut self.reader;
-        let scratch = &mut self.scratch;
-        let _ = async_std::future::timeout(DRAIN_TIMEOUT, async {
-            while let Ok(n) = reader.read(scratch).await {
-                if n == 0 {
-                    break;
-                }
-            }
-        })
-        .await;
         if let Some(writer) = self.writer.take() {
             let mut writer = writer;
             if async_std::future::timeout(DRAIN_TIMEOUT, &mut writer)
@@ -355,6 +368,49 @@ where
             {
                 // A peer that reads nothing holds the writer in a write: drop it.
                 writer.cancel().await;
+            }
+        }
+        if ending == Ending::Sent {
+            let _ = async_std::future::timeout(DRAIN_TIMEOUT, self.await_close_reply()).await;
+        }
+        self.reader = None;
+        self.buf = Vec::new();
+        self.scratch = Vec::new();
+    }
+
+    /// Reads (and discards) until the client's close frame, EOF, or bytes that are no frames.
+    async fn await_close_reply(&mut self) {
+        if let Some(frame) = self.frame.take() {
+            self.skip = frame.remaining;
+        }
+        loop {
+            loop {
+                let skipped = usize::try_from(self.skip)
+                    .unwrap_or(usize::MAX)
+                    .min(self.buf.len());
+                self.buf.drain(..skipped);
+                self.skip -= skipped as u64;
+                if self.skip > 0 || !self.parseable {
+                    self.buf.clear();
+                    break;
+                }
+                match decode_header(&self.buf) {
+                    // RFC 6455 §5.5.1: the close reply completes the closing handshake.
+                    Ok(Some(header)) if header.opcode == opcode::CLOSE => return,
+                    Ok(Some(header)) => {
+                        self.buf.drain(..header.header_len);
+                        self.skip = header.payload_len;
+                    }
+                    Ok(None) => break,
+                    Err(_) => self.parseable = false,
+                }
+            }
+            let Some(reader) = self.reader.as_mut() else {
+                return;
+            };
+            match reader.read(&mut self.scratch).await {
+                Ok(n) if n > 0 => self.buf.extend_from_slice(&self.scratch[..n]),
+                _ => return,
             }
         }
     }
@@ -417,9 +473,20 @@ where
             Ok(Some(header)) => header,
             Ok(None) => return Ok(Step::NeedMore),
             // RFC 6455 §5.2: a malformed length is a protocol error.
-            Err(_) => return Err(Refusal::Close(close_code::PROTOCOL_ERROR)),
+            Err(_) => {
+                self.parseable = false;
+                return Err(Refusal::Close(close_code::PROTOCOL_ERROR));
+            }
         };
-        let mask = self.check_header(&header)?;
+        let mask = match self.check_header(&header) {
+            Ok(mask) => mask,
+            Err(refusal) => {
+                // The refused frame is skipped while waiting for the close reply.
+                self.buf.drain(..header.header_len);
+                self.skip = header.payload_len;
+                return Err(refusal);
+            }
+        };
         if opcode::is_control(header.opcode) {
             // Control frames are at most 125 bytes (checked): wait for the whole frame.
             let end = header.header_len + header.payload_len as usize;
@@ -490,6 +557,17 @@ where
         }
         Ok(mask)
     }
+}
+
+/// How a session ended, which decides what is left to do before the connection is dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// The client closed and the close was echoed: drop at once.
+    Echoed,
+    /// The server sent a close: wait for the client's reply.
+    Sent,
+    /// The peer is gone.
+    PeerGone,
 }
 
 /// How the connection must be closed.

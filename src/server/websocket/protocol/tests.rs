@@ -43,19 +43,40 @@ fn server_close(code: u16) -> Vec<u8> {
 }
 
 /// Runs `/echo` with `max` bytes per message on one end of a socket pair, writes `input` on the
-/// other end, and returns every byte the server wrote until it closed its side.
+/// other end, reads until the server's close frame, then ends its own side (as a client that
+/// answers a close by closing) and returns every byte the server wrote until it dropped the
+/// connection.
 async fn exchange(max: usize, input: &[u8]) -> Vec<u8> {
     let (server, mut peer) = UnixStream::pair().expect("socket pair");
     let (session, outbox) = open(server, max);
     let echo = task::spawn(crate::server::websocket::echo_messages(session, outbox));
     peer.write_all(input).await.expect("write to the server");
     let mut output = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !holds_close(&output) {
+        let n = peer.read(&mut chunk).await.expect("read from the server");
+        if n == 0 {
+            break;
+        }
+        output.extend_from_slice(&chunk[..n]);
+    }
+    peer.shutdown(std::net::Shutdown::Write).expect("shutdown");
     peer.read_to_end(&mut output)
         .await
         .expect("read from the server");
-    drop(peer);
     echo.await;
     output
+}
+
+/// Whether the server's bytes so far end with a whole close frame.
+fn holds_close(mut bytes: &[u8]) -> bool {
+    while let Ok(Some((frame, used))) = crate::wire::websocket::decode_frame(bytes) {
+        if frame.opcode == opcode::CLOSE {
+            return true;
+        }
+        bytes = &bytes[used..];
+    }
+    false
 }
 
 fn run(max: usize, input: &[u8]) -> Vec<u8> {
@@ -328,7 +349,7 @@ fn length_with_most_significant_bit_set_is_closed_with_1002() {
 }
 
 #[test]
-fn server_close_goes_out_after_queued_frames_then_the_write_side_ends() {
+fn server_close_goes_out_after_queued_frames_and_the_reply_ends_the_connection() {
     task::block_on(async {
         let (server, mut peer) = UnixStream::pair().expect("socket pair");
         let (mut session, outbox) = open(server, 1024);
@@ -340,11 +361,14 @@ fn server_close_goes_out_after_queued_frames_then_the_write_side_ends() {
         );
         assert_eq!(outbox.text("late".into()).await, Err(Closed));
         let reader = task::spawn(async move { session.next().await });
+        // The client's close reply completes the handshake; the server then drops the connection.
+        peer.write_all(&close_frame(1001))
+            .await
+            .expect("write to the server");
         let mut output = Vec::new();
         peer.read_to_end(&mut output)
             .await
             .expect("read from the server");
-        drop(peer);
         assert_eq!(reader.await, None);
         assert_eq!(output, b"\x81\x03bye\x88\x02\x03\xe9".to_vec());
     });
