@@ -176,38 +176,6 @@ fn has_token(values: Option<&HeaderValues>, token: &str) -> bool {
     })
 }
 
-/// The contract's origin rule, used until the server's shared origin policy lands: same-origin
-/// with `Host`, or listed in `allow_origins` (compared ASCII case-insensitively, no trailing `/`).
-pub fn origin_allowed(origin: &str, host: &str, allow_origins: &[String]) -> bool {
-    let origin = origin.trim_end_matches('/');
-    if allow_origins
-        .iter()
-        .any(|allowed| allowed.trim_end_matches('/').eq_ignore_ascii_case(origin))
-    {
-        return true;
-    }
-    // RFC 6454 §4: an origin is scheme://host[:port]; same-origin here means its authority is the
-    // request's Host (the scheme cannot be checked: this server speaks plain HTTP behind anything).
-    let authority = match origin.split_once("://") {
-        Some((scheme, rest))
-            if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") =>
-        {
-            rest
-        }
-        _ => return false, // `null` and other opaque origins are never same-origin
-    };
-    authority.eq_ignore_ascii_case(host)
-        || strip_default_port(authority).eq_ignore_ascii_case(strip_default_port(host))
-}
-
-/// `host:80` and `host:443` name the same authority as `host`.
-fn strip_default_port(authority: &str) -> &str {
-    authority
-        .strip_suffix(":80")
-        .or_else(|| authority.strip_suffix(":443"))
-        .unwrap_or(authority)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,7 +211,7 @@ mod tests {
     }
 
     fn same_origin_only(origin: &str, host: &str) -> bool {
-        origin_allowed(origin, host, &[])
+        crate::server::origin::allows(&[], origin, Some(host))
     }
 
     #[test]
@@ -421,23 +389,12 @@ mod tests {
     fn listed_origin_is_served() {
         let allowed = vec!["http://app.example".to_string()];
         let req = valid(&[("Origin", "http://app.example")]);
-        let verdict = check(&req, |o, h| origin_allowed(o, h, &allowed), &[]);
+        let verdict = check(
+            &req,
+            |o, h| crate::server::origin::allows(&allowed, o, Some(h)),
+            &[],
+        );
         assert!(verdict.is_ok());
-    }
-
-    #[test]
-    fn origin_with_same_host_on_another_port_is_foreign() {
-        assert!(!origin_allowed(
-            "http://localhost:4000",
-            "localhost:3000",
-            &[]
-        ));
-        assert!(origin_allowed(
-            "http://LOCALHOST:3000",
-            "localhost:3000",
-            &[]
-        ));
-        assert!(origin_allowed("http://example.com:80", "example.com", &[]));
     }
 
     #[test]

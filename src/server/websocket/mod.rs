@@ -122,9 +122,10 @@ where
     Ok(res)
 }
 
-/// The origin rule for WebSocket upgrades (contract: same-origin, listed origins, or no `Origin`).
+/// The origin rule for WebSocket upgrades: the server's shared policy (contract: same-origin or
+/// listed; a request without `Origin` is served, which [`handshake::check`] decides).
 fn origin_allowed(state: &State, origin: &str, host: &str) -> bool {
-    handshake::origin_allowed(origin, host, &state.config.allow_origins)
+    super::origin::allows(&state.config.allow_origins, origin, Some(host))
 }
 
 /// Runs `session` until it ends; if the server shuts down first, closes with 1001 and lets the
