@@ -1,39 +1,68 @@
-//! The accept loop: our own, so that every connection gets `TCP_NODELAY` and `--max-connections`
-//! is enforced before any HTTP is parsed.
+//! The accept loop: our own, so that every connection gets `TCP_NODELAY`, `--max-connections` is
+//! enforced before any HTTP is parsed, and every request head is checked before async-h1 sees it.
 //!
 //! - Nagle: async-h1 writes a response's head and body in separate writes; without `TCP_NODELAY`
 //!   the body waits for the ACK of the head, which the client delays (40 ms on Linux), so every
 //!   keep-alive response stalls.
 //! - Limit: past `max_connections` open connections a new one gets a minimal
 //!   `503 Service Unavailable` with `Connection: close` and is closed; a [`ConnectionGuard`] keeps
-//!   the count, so it drops whenever a connection ends, however it ends.
+//!   the count, so it drops whenever a connection ends, however it ends (an upgraded WebSocket
+//!   counts until its protocol drops the connection).
+//! - Heads: the loop reads each head itself ([`ClientStream::next_head`]) and answers what
+//!   async-h1 would silently drop (431, 400, 501, 505: [`super::request`]) before closing; async-h1
+//!   then serves exactly one request at a time ([`super::stream`]), so pipelined requests and
+//!   bytes right behind an upgrade request are no longer lost.
+//! - Bodies: a body that has not fully arrived within [`BODY_TIMEOUT`] of its head (on the
+//!   server's clock) is cut: the route answers 408 and the connection closes. A response that
+//!   closes the connection (413, 408) cuts the rest of the body, which is then never read.
+//! - Idle: a connection between requests waits at most [`HEAD_TIMEOUT`] (real time) for its next
+//!   head, and ends at once when the server shuts down.
 //! - Each request carries a clone of its `TcpStream` ([`Peer`]) so routes can notice a client
 //!   that went away.
-//! - async-h1 trap: it reads a request head through a fresh `BufReader` and drops whatever that
-//!   buffer held past the head when the request has no body (a pipelined request, or bytes sent
-//!   right behind an upgrade request). Clients that wait for each response (browsers, curl, the
-//!   runner) never hit it; pipelining clients lose requests.
 
+use std::collections::HashMap;
 use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::net::Shutdown as Both;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use async_h1::server::ConnectionStatus;
 use async_std::channel::Sender;
 use async_std::net::{TcpListener, TcpStream};
-use futures_lite::{future, AsyncWriteExt};
+use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
 
 use super::peer::Peer;
+use super::request::Refusal;
 use super::state::{Shutdown, State};
+use super::stream::{ClientStream, Cut, NextHead};
+use crate::clock::Clock;
 
 /// The answer to a connection past the limit.
 pub const REFUSED: &[u8] =
     b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
 
+/// How long a request body may take to arrive after its head (on the server's clock).
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a connection may wait for its next request head (real time; async-h1's default).
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// After a refusal or a closing response: how long, and how many bytes, the loop reads and
+/// discards what the client still sends, so the answer is not lost to a TCP reset (RFC 9112
+/// §9.6: close in stages).
+const LINGER_TIME: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 1024 * 1024;
+
+type Streams = Arc<Mutex<HashMap<u64, TcpStream>>>;
+
 /// Open connections, and a way to wait for all of them to end.
 #[derive(Debug, Clone)]
 pub struct Connections {
     open: Arc<AtomicUsize>,
+    next_id: Arc<AtomicU64>,
+    /// Every open connection's socket, so shutdown can close the ones that linger.
+    streams: Streams,
     /// Every guard holds a clone; when the loop and every guard are gone the receiver ends.
     alive: Sender<()>,
 }
@@ -43,6 +72,8 @@ impl Connections {
     pub fn new(alive: Sender<()>) -> Connections {
         Connections {
             open: Arc::new(AtomicUsize::new(0)),
+            next_id: Arc::new(AtomicU64::new(0)),
+            streams: Arc::default(),
             alive,
         }
     }
@@ -61,8 +92,40 @@ impl Connections {
             .ok()
             .map(|_| ConnectionGuard {
                 open: self.open.clone(),
+                id: self.next_id.fetch_add(1, Ordering::SeqCst),
+                streams: self.streams.clone(),
                 _alive: self.alive.clone(),
             })
+    }
+
+    /// A handle on the open sockets that does not keep [`Connections::new`]'s receiver alive.
+    pub fn sockets(&self) -> Sockets {
+        Sockets(self.streams.clone())
+    }
+}
+
+/// The open connections' sockets.
+#[derive(Debug, Clone)]
+pub struct Sockets(Streams);
+
+impl Sockets {
+    /// Shuts every open socket down both ways: reads and writes on them fail at once, so every
+    /// task serving one ends.
+    pub fn shut_all(&self) {
+        let streams = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        for stream in streams.values() {
+            let _ = stream.shutdown(Both::Both);
+        }
+    }
+
+    /// How many sockets are open.
+    pub fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// True when no socket is open.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -70,11 +133,22 @@ impl Connections {
 #[derive(Debug)]
 pub struct ConnectionGuard {
     open: Arc<AtomicUsize>,
+    id: u64,
+    streams: Streams,
     _alive: Sender<()>,
+}
+
+impl ConnectionGuard {
+    fn track(&self, stream: &TcpStream) {
+        let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        streams.insert(self.id, stream.clone());
+    }
 }
 
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
+        let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        streams.remove(&self.id);
         self.open.fetch_sub(1, Ordering::SeqCst);
     }
 }
@@ -86,6 +160,7 @@ pub async fn accept_loop(
     connections: Connections,
     max_connections: usize,
     stop: Shutdown,
+    clock: Clock,
 ) {
     loop {
         let accepted = future::or(async { Some(listener.accept().await) }, async {
@@ -108,57 +183,191 @@ pub async fn accept_loop(
         }
         match connections.try_enter(max_connections) {
             Some(guard) => {
+                guard.track(&stream);
+                let client = ClientStream::new(stream, guard);
                 let app = app.clone();
-                async_std::task::spawn(async move {
-                    let _guard = guard;
-                    serve_connection(stream, app).await;
-                });
+                let (stop, clock) = (stop.clone(), clock.clone());
+                async_std::task::spawn(serve_connection(client, app, stop, clock));
             }
             None => {
-                async_std::task::spawn(refuse(stream));
+                let stop = stop.clone();
+                async_std::task::spawn(async move { refuse(stream, &stop).await });
             }
         }
     }
 }
 
-/// Hands one connection to async-h1, with the peer stream in each request.
-async fn serve_connection(stream: TcpStream, app: tide::Server<State>) {
-    let peer = stream.clone();
-    let result = async_h1::accept(stream, move |mut req| {
-        req.ext_mut().insert(Peer(peer.clone()));
-        let app = app.clone();
-        async move { app.respond(req).await }
-    })
-    .await;
-    if let Err(e) = result {
-        // A client closing mid-request is routine; anything else is worth a line.
-        let routine = e
-            .downcast_ref::<io::Error>()
-            .map(|io| {
-                matches!(
-                    io.kind(),
-                    io::ErrorKind::ConnectionReset
-                        | io::ErrorKind::BrokenPipe
-                        | io::ErrorKind::UnexpectedEof
-                        | io::ErrorKind::ConnectionAborted
-                )
-            })
-            .unwrap_or(false);
-        if !routine {
-            eprintln!("longconn: connection error: {e}");
+/// Serves one connection, one request at a time, until it closes, is upgraded, or the server
+/// shuts down.
+async fn serve_connection(
+    client: ClientStream,
+    app: tide::Server<State>,
+    stop: Shutdown,
+    clock: Clock,
+) {
+    let endpoint = {
+        let client = client.clone();
+        move |mut req: http_types::Request| {
+            req.ext_mut().insert(Peer(client.socket().clone()));
+            let app = app.clone();
+            let client = client.clone();
+            async move {
+                let res: http_types::Response = app.respond(req).await?;
+                if res.status() == http_types::StatusCode::SwitchingProtocols {
+                    client.mark_upgraded();
+                }
+                let closes = res
+                    .header("Connection")
+                    .is_some_and(|c| c.as_str().eq_ignore_ascii_case("close"));
+                if closes {
+                    // The connection ends after this response: reading the rest of the body
+                    // only to discard it (async-h1 does) would let a huge upload hold it.
+                    client.cut(Cut::Unread);
+                }
+                Ok(res)
+            }
+        }
+    };
+    let mut server = async_h1::server::Server::new(client.clone(), endpoint);
+    loop {
+        let next = future::or(
+            async { Some(async_std::io::timeout(HEAD_TIMEOUT, client.next_head()).await) },
+            async {
+                stop.wait().await;
+                None
+            },
+        )
+        .await;
+        match next {
+            // Shutting down: an idle connection (or a partial head) just ends.
+            None => return,
+            Some(Ok(NextHead::Request)) => {}
+            Some(Ok(NextHead::Closed)) => return,
+            Some(Ok(NextHead::Refused(refusal))) => {
+                return answer_and_close(&client, &refusal, &stop).await
+            }
+            Some(Err(e)) if e.kind() == io::ErrorKind::TimedOut => {
+                // RFC 9110 §15.5.9: a head that started but did not finish gets 408; an idle
+                // keep-alive connection is just closed.
+                if client.has_buffered() {
+                    answer_and_close(&client, &Refusal::HeadTimeout, &stop).await;
+                }
+                return;
+            }
+            Some(Err(_)) => return,
+        }
+        let served = future::or(server.accept_one(), body_watchdog(&client, &clock)).await;
+        match served {
+            Ok(ConnectionStatus::KeepAlive) if !stop.is_triggered() => {}
+            // The upgraded protocol owns the connection now (and keeps it counted).
+            Ok(ConnectionStatus::Close) if client.upgraded() => return,
+            Ok(_) => return linger(&client, &stop).await,
+            Err(e) => {
+                log_unless_routine(&e);
+                return linger(&client, &stop).await;
+            }
         }
     }
+}
+
+/// Cuts the current body once [`BODY_TIMEOUT`] has passed on `clock` without all of it; never
+/// resolves. Only a body still on its way waits on the clock.
+async fn body_watchdog(
+    client: &ClientStream,
+    clock: &Clock,
+) -> http_types::Result<ConnectionStatus> {
+    if client.body_incomplete() {
+        let timed_out = future::or(
+            async {
+                clock.sleep(BODY_TIMEOUT).await;
+                true
+            },
+            async {
+                client.body_done().await;
+                false
+            },
+        )
+        .await;
+        if timed_out {
+            client.cut(Cut::TimedOut);
+        }
+    }
+    future::pending().await
+}
+
+/// A client closing or stalling mid-request is routine; anything else is worth a line.
+fn log_unless_routine(e: &http_types::Error) {
+    let routine = e
+        .downcast_ref::<io::Error>()
+        .map(|io| {
+            matches!(
+                io.kind(),
+                io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::BrokenPipe
+                    | io::ErrorKind::UnexpectedEof
+                    | io::ErrorKind::ConnectionAborted
+                    | io::ErrorKind::TimedOut
+                    | io::ErrorKind::NotConnected
+                    | io::ErrorKind::InvalidData
+            )
+        })
+        .unwrap_or(false);
+    if !routine {
+        eprintln!("longconn: connection error: {e}");
+    }
+}
+
+/// Writes the refusal, then closes the connection.
+async fn answer_and_close(client: &ClientStream, refusal: &Refusal, stop: &Shutdown) {
+    let mut socket = client.socket().clone();
+    let write = async {
+        socket.write_all(&refusal.response()).await?;
+        socket.flush().await
+    };
+    if async_std::io::timeout(LINGER_TIME, write).await.is_ok() {
+        linger(client, stop).await;
+    }
+}
+
+/// Closes in stages (RFC 9112 §9.6): uncounts the connection, sends FIN, then reads and discards
+/// what the client still sends until it closes too, [`LINGER_BYTES`] have come, [`LINGER_TIME`]
+/// has passed or the server shuts down. Dropping a socket with unread bytes would reset the
+/// connection and could destroy the answer before the client read it.
+async fn linger(client: &ClientStream, stop: &Shutdown) {
+    client.release();
+    drain(client.socket(), stop).await;
+}
+
+async fn drain(socket: &TcpStream, stop: &Shutdown) {
+    let _ = socket.shutdown(Both::Write);
+    let mut socket = socket.clone();
+    let read_all = async {
+        let mut buf = [0u8; 8192];
+        let mut total = 0;
+        while total < LINGER_BYTES {
+            match socket.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+        Ok(())
+    };
+    let timed = async {
+        let _ = async_std::io::timeout(LINGER_TIME, read_all).await;
+    };
+    future::or(timed, stop.wait()).await;
 }
 
 /// Writes the 503 and closes.
-async fn refuse(mut stream: TcpStream) {
+async fn refuse(mut stream: TcpStream, stop: &Shutdown) {
     let write = async {
         stream.write_all(REFUSED).await?;
-        stream.flush().await?;
-        stream.shutdown(std::net::Shutdown::Write)
+        stream.flush().await
     };
-    // A peer that does not read gets cut off after a second rather than holding a task.
-    let _ = async_std::io::timeout(Duration::from_secs(1), write).await;
+    // A peer that does not read gets cut off after a while rather than holding a task.
+    if async_std::io::timeout(LINGER_TIME, write).await.is_ok() {
+        drain(&stream, stop).await;
+    }
 }
 
 #[cfg(test)]

@@ -70,10 +70,11 @@ impl From<RouteError> for Response {
         res.set_body(error.to_string());
         res.set_content_type("text/plain; charset=utf-8");
         if matches!(
-            status,
-            StatusCode::PayloadTooLarge | StatusCode::RequestTimeout
+            error,
+            RouteError::TooLarge { .. } | RouteError::BodyTimeout | RouteError::BodyRead
         ) {
-            // The rest of the body is not worth reading: close instead of keeping the connection.
+            // The rest of the body is not worth reading (or cannot be framed): close instead of
+            // keeping the connection; the accept loop then never reads it.
             res.insert_header("Connection", "close");
         }
         res

@@ -20,6 +20,7 @@
 //! ([`guard`]); an unknown path is 404. Origins: [`origin`]. Connections: [`accept`].
 
 pub mod accept;
+pub mod body;
 pub mod demo;
 pub mod error;
 pub mod feed;
@@ -31,8 +32,10 @@ pub mod peer;
 pub mod pieces;
 pub mod polling;
 pub mod publish;
+pub mod request;
 pub mod sse;
 pub mod state;
+pub mod stream;
 pub mod websocket;
 
 use std::net::SocketAddr;
@@ -157,7 +160,8 @@ pub struct Server {
     all_closed: Receiver<()>,
 }
 
-/// How long [`Server::shutdown`] waits for open connections (idle keep-alive ones included).
+/// How long [`Server::shutdown`] lets busy connections finish (a WebSocket's closing handshake, an
+/// upload) before it shuts their sockets. Idle keep-alive connections end at once.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 impl Server {
@@ -203,6 +207,7 @@ impl Server {
             connections.clone(),
             state.config.max_connections,
             state.shutdown.clone(),
+            state.clock.clone(),
         ));
         Ok(Server {
             addr,
@@ -254,8 +259,10 @@ impl Server {
         }
     }
 
-    /// Stops accepting, ends open streams (WebSocket close 1001), and returns once every
-    /// connection has ended or [`SHUTDOWN_GRACE`] has passed.
+    /// Stops accepting and ends every connection: idle keep-alive ones at once, streams once
+    /// they have sent their last bytes (SSE and forever-iframe bodies end with the hub, WebSocket
+    /// sessions close with 1001). Connections still open after [`SHUTDOWN_GRACE`] have their
+    /// sockets shut down. When this returns, no connection serves the old app any more.
     pub async fn shutdown(self) {
         let Server {
             state,
@@ -272,12 +279,23 @@ impl Server {
             // The ticker stops on its own once the hub is shutting down; don't wait a tick for it.
             task.cancel().await;
         }
+        let sockets = connections.sockets();
         drop(connections);
-        let _ = async_std::io::timeout(SHUTDOWN_GRACE, async {
+        let closed = async {
             let _ = all_closed.recv().await;
             Ok(())
-        })
-        .await;
+        };
+        if async_std::io::timeout(SHUTDOWN_GRACE, closed)
+            .await
+            .is_err()
+        {
+            sockets.shut_all();
+            let _ = async_std::io::timeout(SHUTDOWN_GRACE, async {
+                let _ = all_closed.recv().await;
+                Ok(())
+            })
+            .await;
+        }
     }
 }
 

@@ -1,10 +1,10 @@
 //! `POST /publish?channel=C&event=E`: the request body becomes one message on the hub.
 //!
 //! The body is read with a limit (never more than `--max-message-bytes` + 1 bytes buffered; 413
-//! past it, at once when `Content-Length` already says so) and a read timeout on the system clock
-//! (a body that stalls mid-way is dropped with 408, not held forever).
-
-use std::time::Duration;
+//! past it, at once when `Content-Length` already says so). A body that stalls mid-way is cut by
+//! the accept loop after [`BODY_TIMEOUT`] on the server's clock: the read fails with `TimedOut`
+//! and the answer is 408. Both answers close the connection, and the accept loop then never reads
+//! the rest of the body (async-h1 would read it all to discard it).
 
 use futures_lite::AsyncReadExt;
 use serde::Serialize;
@@ -15,8 +15,7 @@ use super::origin;
 use super::params::Query;
 use super::state::State;
 
-/// How long a request body may take to arrive.
-pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+pub use super::accept::BODY_TIMEOUT;
 
 #[derive(Serialize)]
 struct Published {
@@ -50,15 +49,14 @@ async fn publish_inner(mut req: Request<State>) -> Result<Response, RouteError> 
     Ok(res)
 }
 
-/// Reads at most `max` + 1 bytes of the body (enough to tell "too large"), within
-/// [`BODY_TIMEOUT`], as UTF-8.
+/// Reads at most `max` + 1 bytes of the body (enough to tell "too large"), as UTF-8.
 async fn read_limited(req: &mut Request<State>, max: usize) -> Result<String, RouteError> {
     let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
     let mut body = req.take_body().take(limit);
     let mut bytes = Vec::new();
-    let read = body.read_to_end(&mut bytes);
-    match async_std::io::timeout(BODY_TIMEOUT, read).await {
+    match body.read_to_end(&mut bytes).await {
         Ok(_) => {}
+        // The accept loop's body deadline (RFC 9110 §15.5.9).
         Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return Err(RouteError::BodyTimeout),
         Err(_) => return Err(RouteError::BodyRead),
     }

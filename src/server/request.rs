@@ -1,0 +1,391 @@
+//! What the accept loop checks in a request head before async-h1 sees it (RFC 9112), so that
+//! every request async-h1 would silently drop gets a proper status instead, and async-h1 gets a
+//! head it accepts: one canonical `METHOD TARGET HTTP/1.1` line and `name: value` lines in CRLF.
+//!
+//! A pure function of the bytes received so far ([`admit`]): `Ok(None)` while the head is
+//! incomplete, the [`Admitted`] head with its body length, or the [`Refusal`] to answer.
+//!
+//! Decisions:
+//! - HTTP/1.0 gets 505: async-h1 speaks HTTP/1.1 only (its responses may be chunked, which an
+//!   HTTP/1.0 client cannot read), so serving it would need a second response encoder.
+//! - Bare-LF line ends and empty lines before the request line are accepted (RFC 9112 §2.2 MAY);
+//!   the canonical head async-h1 reads has CRLF everywhere.
+
+use std::str::FromStr;
+
+use http_types::url::Url;
+
+use crate::wire::http::{parse_request_head_within, HttpError, RequestHead};
+
+/// The largest head async-h1 takes: it refuses a head of 8 KiB or more (`MAX_HEAD_LENGTH`).
+pub const MAX_HEAD_BYTES: usize = 8 * 1024 - 1;
+
+/// The most header fields async-h1 takes (`MAX_HEADERS`).
+pub const MAX_FIELDS: usize = 128;
+
+/// How a request's body is delimited (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyLength {
+    /// No body.
+    None,
+    /// `Content-Length: N`.
+    Fixed(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+}
+
+/// A head async-h1 may see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admitted {
+    /// The canonical head to hand to async-h1, blank line included.
+    pub head: Vec<u8>,
+    /// How many received bytes the head took.
+    pub consumed: usize,
+    /// How the body that follows is delimited.
+    pub body: BodyLength,
+    /// An upgrade request (async-h1's rule: an `Upgrade` field and `Connection: upgrade`): the
+    /// bytes after its head belong to the upgraded protocol, not to a next request.
+    pub upgrade: bool,
+}
+
+/// A request the accept loop answers itself, then closes the connection.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// RFC 6585 §5: the head is larger than [`MAX_HEAD_BYTES`].
+    #[error("request head larger than {MAX_HEAD_BYTES} bytes")]
+    HeadTooLarge,
+    /// RFC 6585 §5: more than [`MAX_FIELDS`] header fields.
+    #[error("more than {MAX_FIELDS} header fields")]
+    TooManyFields,
+    /// RFC 9112 §3, §5: a request line or field line that is not HTTP.
+    #[error("malformed request head: {0}")]
+    Malformed(String),
+    /// RFC 9110 §15.6.6: only HTTP/1.1 is served.
+    #[error("HTTP version {0} not supported, use HTTP/1.1")]
+    Version(String),
+    /// RFC 9110 §15.6.2: a method this server does not know.
+    #[error("method {0:?} not implemented")]
+    Method(String),
+    /// RFC 9112 §3.2: "A server MUST respond with a 400 (Bad Request) status code to any HTTP/1.1
+    /// request message that lacks a Host header field and to any request message that contains
+    /// more than one Host header field line or a Host header field with an invalid field value."
+    #[error("exactly one valid Host header field required")]
+    Host,
+    /// RFC 9112 §3.2: a request-target that is neither origin-form nor absolute-form.
+    #[error("request-target must be a path or an absolute http URL")]
+    Target,
+    /// RFC 9112 §6.3 item 5: an invalid or differing `Content-Length`.
+    #[error("invalid Content-Length")]
+    ContentLength,
+    /// RFC 9112 §6.3 item 3: `Content-Length` with `Transfer-Encoding` ("ought to be handled as
+    /// an error"; a request smuggling vector).
+    #[error("Content-Length together with Transfer-Encoding")]
+    LengthWithTransferEncoding,
+    /// RFC 9112 §6.3 item 4: chunked is not the final transfer coding, or is applied twice (§7).
+    #[error("Transfer-Encoding must end with chunked, once")]
+    ChunkedNotFinal,
+    /// RFC 9112 §6.1: a transfer coding other than chunked.
+    #[error("transfer coding {0:?} not implemented")]
+    TransferCoding(String),
+    /// RFC 9110 §15.5.9: the head did not arrive in time.
+    #[error("request head timed out")]
+    HeadTimeout,
+}
+
+impl Refusal {
+    /// The status code and reason phrase of the answer.
+    pub fn status(&self) -> (u16, &'static str) {
+        match self {
+            Refusal::HeadTooLarge | Refusal::TooManyFields => {
+                (431, "Request Header Fields Too Large")
+            }
+            Refusal::Malformed(_)
+            | Refusal::Host
+            | Refusal::Target
+            | Refusal::ContentLength
+            | Refusal::LengthWithTransferEncoding
+            | Refusal::ChunkedNotFinal => (400, "Bad Request"),
+            Refusal::Version(_) => (505, "HTTP Version Not Supported"),
+            Refusal::Method(_) | Refusal::TransferCoding(_) => (501, "Not Implemented"),
+            Refusal::HeadTimeout => (408, "Request Timeout"),
+        }
+    }
+
+    /// The complete answer: status line, `connection: close`, a one-line plain-text body.
+    pub fn response(&self) -> Vec<u8> {
+        let (code, reason) = self.status();
+        // The message may quote peer bytes: keep it printable ASCII, one line.
+        let body: String = format!("{self}\n")
+            .chars()
+            .map(|c| match c {
+                '\n' => '\n',
+                ' '..='~' => c,
+                _ => '?',
+            })
+            .collect();
+        format!(
+            "HTTP/1.1 {code} {reason}\r\nconnection: close\r\ncontent-length: {}\r\n\
+             content-type: text/plain; charset=utf-8\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    }
+}
+
+/// Checks the request head at the start of `bytes`.
+pub fn admit(bytes: &[u8]) -> Result<Option<Admitted>, Refusal> {
+    let head = match parse_request_head_within(bytes, MAX_HEAD_BYTES) {
+        Ok(None) => return Ok(None),
+        Ok(Some(head)) => head,
+        Err(HttpError::HeadTooLarge(_)) => return Err(Refusal::HeadTooLarge),
+        Err(e) => return Err(Refusal::Malformed(e.to_string())),
+    };
+    if head.version != "HTTP/1.1" {
+        return Err(Refusal::Version(head.version));
+    }
+    if head.headers.len() > MAX_FIELDS {
+        return Err(Refusal::TooManyFields);
+    }
+    if http_types::Method::from_str(&head.method).is_err() {
+        return Err(Refusal::Method(head.method));
+    }
+    check_target(&head)?;
+    let body = body_length(&head)?;
+    let upgrade = head.header("Upgrade").is_some()
+        && head.header("Connection").is_some_and(|c| {
+            c.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+        });
+    let canonical = canonical_head(&head, body);
+    if canonical.len() > MAX_HEAD_BYTES {
+        return Err(Refusal::HeadTooLarge);
+    }
+    Ok(Some(Admitted {
+        head: canonical,
+        consumed: head.length,
+        body,
+        upgrade,
+    }))
+}
+
+/// RFC 9112 §3.2: one `Host`, and a target async-h1 can turn into a URL with it.
+fn check_target(head: &RequestHead) -> Result<(), Refusal> {
+    let mut hosts = head.header_values("Host");
+    let (Some(host), None) = (hosts.next(), hosts.next()) else {
+        return Err(Refusal::Host);
+    };
+    // RFC 9110 §7.2: `Host = uri-host [ ":" port ]`; nothing a URL would read as a path.
+    if host.is_empty() || host.contains(['/', '\\', '?', '#', '@', ' ']) {
+        return Err(Refusal::Host);
+    }
+    let target = &head.target;
+    let url = if target.starts_with('/') {
+        // Origin-form (§3.2.1), read the way async-h1 reads it.
+        Url::parse(&format!("http://{host}{target}"))
+    } else if target.starts_with("http://") || target.starts_with("https://") {
+        // Absolute-form (§3.2.2).
+        Url::parse(target)
+    } else {
+        return Err(Refusal::Target);
+    };
+    url.map(|_| ()).map_err(|_| Refusal::Target)
+}
+
+/// RFC 9112 §6.3: the body's length from `Transfer-Encoding` and `Content-Length`.
+fn body_length(head: &RequestHead) -> Result<BodyLength, Refusal> {
+    let codings: Vec<String> = head
+        .header_values("Transfer-Encoding")
+        .flat_map(|v| v.split(','))
+        .map(|c| c.trim().to_ascii_lowercase())
+        .filter(|c| !c.is_empty())
+        .collect();
+    let lengths: Vec<&str> = head
+        .header_values("Content-Length")
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    let has_te = head.header("Transfer-Encoding").is_some();
+    if has_te && !lengths.is_empty() {
+        return Err(Refusal::LengthWithTransferEncoding);
+    }
+    if has_te {
+        return match codings.as_slice() {
+            [only] if only == "chunked" => Ok(BodyLength::Chunked),
+            [.., last] if last == "chunked" => match codings.iter().find(|c| *c != "chunked") {
+                Some(other) => Err(Refusal::TransferCoding(other.clone())),
+                None => Err(Refusal::ChunkedNotFinal),
+            },
+            _ => Err(Refusal::ChunkedNotFinal),
+        };
+    }
+    let mut length = None;
+    for value in lengths {
+        // RFC 9110 §8.6: `Content-Length = 1*DIGIT`; a list of identical values MAY be accepted.
+        if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Refusal::ContentLength);
+        }
+        let n: u64 = value.parse().map_err(|_| Refusal::ContentLength)?;
+        if length.is_some_and(|l| l != n) {
+            return Err(Refusal::ContentLength);
+        }
+        length = Some(n);
+    }
+    Ok(match length {
+        None | Some(0) => BodyLength::None,
+        Some(n) => BodyLength::Fixed(n),
+    })
+}
+
+/// The head as async-h1 accepts it: CRLF line ends, no leading empty lines, `name: value` fields,
+/// one `Content-Length` / `Transfer-Encoding` line saying what [`body_length`] decided.
+fn canonical_head(head: &RequestHead, body: BodyLength) -> Vec<u8> {
+    let mut out = format!("{} {} HTTP/1.1\r\n", head.method, head.target).into_bytes();
+    for (name, value) in &head.headers {
+        if name.eq_ignore_ascii_case("Content-Length")
+            || name.eq_ignore_ascii_case("Transfer-Encoding")
+        {
+            continue;
+        }
+        out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+    }
+    match body {
+        BodyLength::None if head.header("Content-Length").is_some() => {
+            out.extend_from_slice(b"Content-Length: 0\r\n")
+        }
+        BodyLength::None => {}
+        BodyLength::Fixed(n) => {
+            out.extend_from_slice(format!("Content-Length: {n}\r\n").as_bytes())
+        }
+        BodyLength::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(bytes: &[u8]) -> Refusal {
+        match admit(bytes) {
+            Err(refusal) => refusal,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    fn admitted(bytes: &[u8]) -> Admitted {
+        match admit(bytes) {
+            Ok(Some(admitted)) => admitted,
+            other => panic!("expected a head, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_plain_get_is_admitted_as_sent() {
+        let bytes = b"GET /poll?since=0 HTTP/1.1\r\nHost: h\r\n\r\nGET /next";
+        let a = admitted(bytes);
+        assert_eq!(a.head, b"GET /poll?since=0 HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_eq!(a.consumed, bytes.len() - b"GET /next".len());
+        assert_eq!(a.body, BodyLength::None);
+        assert!(!a.upgrade);
+    }
+
+    #[test]
+    fn an_incomplete_head_needs_more_bytes() {
+        assert_eq!(admit(b"GET / HTTP/1.1\r\nHost: h\r\n"), Ok(None));
+    }
+
+    #[test]
+    fn bare_lf_and_leading_empty_lines_become_canonical() {
+        let a = admitted(b"\r\nGET / HTTP/1.1\nHost:  h \n\n");
+        assert_eq!(a.head, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+    }
+
+    #[test]
+    fn body_lengths() {
+        let fixed = admitted(b"POST /publish HTTP/1.1\r\nHost: h\r\nContent-Length: 5, 5\r\n\r\n");
+        assert_eq!(fixed.body, BodyLength::Fixed(5));
+        assert_eq!(
+            fixed.head,
+            b"POST /publish HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\n"
+        );
+        let chunked =
+            admitted(b"POST /publish HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: Chunked\r\n\r\n");
+        assert_eq!(chunked.body, BodyLength::Chunked);
+    }
+
+    #[test]
+    fn smuggling_shapes_are_400() {
+        for bytes in [
+            &b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"[..],
+            b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: +5\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, identity\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+        ] {
+            assert_eq!(refused(bytes).status().0, 400, "{:?}", String::from_utf8_lossy(bytes));
+        }
+        assert_eq!(
+            refused(b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
+            Refusal::TransferCoding("gzip".into())
+        );
+    }
+
+    #[test]
+    fn versions_methods_hosts_and_targets() {
+        assert_eq!(
+            refused(b"GET / HTTP/1.0\r\n\r\n"),
+            Refusal::Version("HTTP/1.0".into())
+        );
+        assert_eq!(
+            refused(b"BREW / HTTP/1.1\r\nHost: h\r\n\r\n").status().0,
+            501
+        );
+        assert_eq!(refused(b"GET / HTTP/1.1\r\n\r\n"), Refusal::Host);
+        assert_eq!(
+            refused(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
+            Refusal::Host
+        );
+        assert_eq!(
+            refused(b"GET x HTTP/1.1\r\nHost: h\r\n\r\n"),
+            Refusal::Target
+        );
+        assert_eq!(refused(b"GET  / HTTP/1.1\r\n\r\n").status().0, 400);
+        assert_eq!(
+            refused(b"GET / HTTP/1.1\r\nHost: h\r\nBad Name: x\r\n\r\n")
+                .status()
+                .0,
+            400
+        );
+    }
+
+    #[test]
+    fn heads_async_h1_would_refuse_for_size_are_431() {
+        let mut big = b"GET / HTTP/1.1\r\nHost: h\r\nX: ".to_vec();
+        big.resize(MAX_HEAD_BYTES + 1, b'a');
+        assert_eq!(refused(&big), Refusal::HeadTooLarge);
+        let mut many = b"GET / HTTP/1.1\r\nHost: h\r\n".to_vec();
+        for i in 0..MAX_FIELDS {
+            many.extend_from_slice(format!("X-{i}: 1\r\n").as_bytes());
+        }
+        many.extend_from_slice(b"\r\n");
+        assert_eq!(refused(&many), Refusal::TooManyFields);
+    }
+
+    #[test]
+    fn upgrade_needs_both_fields() {
+        let ws = b"GET /echo HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n\r\n";
+        assert!(admitted(ws).upgrade);
+        assert!(!admitted(b"GET /echo HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\r\n").upgrade);
+    }
+
+    #[test]
+    fn refusal_is_a_complete_response_with_printable_body() {
+        let bytes = Refusal::Method("\u{7}x".into()).response();
+        assert_eq!(
+            bytes,
+            b"HTTP/1.1 501 Not Implemented\r\nconnection: close\r\ncontent-length: 32\r\n\
+content-type: text/plain; charset=utf-8\r\n\r\nmethod \"\\u{7}x\" not implemented\n"
+        );
+    }
+}

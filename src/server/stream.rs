@@ -1,0 +1,329 @@
+//! One client connection as async-h1 sees it: exactly one request at a time.
+//!
+//! async-h1 reads a request head through a fresh `BufReader` and drops whatever that buffer read
+//! past the request (a pipelined request, frames sent right behind an upgrade request). So the
+//! accept loop reads the head itself ([`ClientStream::next_head`], checked by
+//! [`super::request::admit`]) and async-h1 reads from a gate that hands it the canonical head,
+//! then the body and not one byte more ([`super::body`]), then end of stream. Bytes read past the
+//! request wait in the gate for the next head. After an upgrade request's head the gate opens:
+//! the upgraded protocol reads everything, leftovers first.
+//!
+//! The gate can also cut the body short ([`ClientStream::cut`]): at the body deadline (reads fail
+//! with `TimedOut`, the route answers 408) or when the response closes the connection anyway
+//! (reads end at once, so async-h1 does not read the rest of a huge upload to discard it).
+
+use std::io;
+use std::net::Shutdown as Both;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use async_std::net::TcpStream;
+use futures_lite::io::{AsyncRead, AsyncWrite};
+use futures_lite::AsyncReadExt;
+
+use super::accept::ConnectionGuard;
+use super::body::BodyLeft;
+use super::request::{admit, Admitted, Refusal};
+
+/// How much one read from the socket takes at most.
+const READ_CHUNK: usize = 8 * 1024;
+
+/// Why the body was cut short.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    /// The response closes the connection: the rest of the body is not worth reading.
+    Unread,
+    /// The body did not arrive by its deadline.
+    TimedOut,
+}
+
+/// What the next-head wait ended with.
+#[derive(Debug)]
+pub enum NextHead {
+    /// A head async-h1 may read.
+    Request,
+    /// The client closed the connection (between requests, or mid-head).
+    Closed,
+    /// A head the accept loop answers itself.
+    Refused(Refusal),
+}
+
+/// The connection handed to async-h1 (and, after an upgrade, to the WebSocket protocol).
+#[derive(Debug, Clone)]
+pub struct ClientStream {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    stream: TcpStream,
+    gate: Mutex<Gate>,
+    /// Counts the connection; dropped (uncounted) before the socket is shut, so a client that
+    /// sees the server's FIN may already connect again.
+    guard: Mutex<Option<ConnectionGuard>>,
+}
+
+#[derive(Debug, Default)]
+struct Gate {
+    /// Bytes read from the socket and not handed on yet.
+    buffered: Vec<u8>,
+    /// The canonical head async-h1 reads first, and how much of it it read.
+    head: Vec<u8>,
+    head_read: usize,
+    /// The current body.
+    body: Option<BodyLeft>,
+    /// Open after the head: an upgrade request.
+    open_after_head: bool,
+    cut: Option<Cut>,
+    upgraded: bool,
+    /// A read waiting on the socket (woken when the body is cut).
+    reader: Option<Waker>,
+    /// The body watchdog (woken when the body is complete).
+    watcher: Option<Waker>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        drop(self.guard_slot().take());
+        let _ = self.stream.shutdown(Both::Both);
+    }
+}
+
+impl Shared {
+    fn guard_slot(&self) -> MutexGuard<'_, Option<ConnectionGuard>> {
+        self.guard.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl ClientStream {
+    /// Wraps an accepted socket, counted by `guard`.
+    pub fn new(stream: TcpStream, guard: ConnectionGuard) -> ClientStream {
+        ClientStream {
+            shared: Arc::new(Shared {
+                stream,
+                gate: Mutex::new(Gate::default()),
+                guard: Mutex::new(Some(guard)),
+            }),
+        }
+    }
+
+    /// The socket itself (for peeking and shutting down).
+    pub fn socket(&self) -> &TcpStream {
+        &self.shared.stream
+    }
+
+    fn gate(&self) -> MutexGuard<'_, Gate> {
+        // A poisoned lock only means a panic elsewhere; the gate's fields stay consistent.
+        self.shared.gate.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether bytes of a next request have arrived (a partial head, say).
+    pub fn has_buffered(&self) -> bool {
+        !self.gate().buffered.is_empty()
+    }
+
+    /// Waits for the next request head and installs it for async-h1, or says why not.
+    pub async fn next_head(&self) -> io::Result<NextHead> {
+        let mut chunk = vec![0u8; READ_CHUNK];
+        loop {
+            {
+                let mut gate = self.gate();
+                match admit(&gate.buffered) {
+                    Ok(Some(admitted)) => {
+                        gate.install(admitted);
+                        return Ok(NextHead::Request);
+                    }
+                    Ok(None) => {}
+                    Err(refusal) => return Ok(NextHead::Refused(refusal)),
+                }
+            }
+            let n = (&self.shared.stream).read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(NextHead::Closed);
+            }
+            self.gate().buffered.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// True while the current body has bytes that have not arrived yet.
+    pub fn body_incomplete(&self) -> bool {
+        let gate = self.gate();
+        match &gate.body {
+            None => false,
+            Some(body) => {
+                let mut rest = body.clone();
+                match rest.take(&gate.buffered) {
+                    Ok(_) => !rest.is_done(),
+                    Err(_) => false,
+                }
+            }
+        }
+    }
+
+    /// Resolves once async-h1 has read the current body's last byte (or it was cut).
+    pub async fn body_done(&self) {
+        futures_lite::future::poll_fn(|cx| {
+            let mut gate = self.gate();
+            if gate.body.as_ref().is_none_or(BodyLeft::is_done) || gate.cut.is_some() {
+                Poll::Ready(())
+            } else {
+                gate.watcher = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
+    /// Cuts the current body short; a read waiting for it wakes.
+    pub fn cut(&self, cut: Cut) {
+        let waker = {
+            let mut gate = self.gate();
+            if gate.body.as_ref().is_none_or(BodyLeft::is_done) {
+                return;
+            }
+            gate.cut.get_or_insert(cut);
+            gate.reader.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Notes that the connection was handed to an upgraded protocol.
+    pub fn mark_upgraded(&self) {
+        self.gate().upgraded = true;
+    }
+
+    /// Whether the connection now belongs to an upgraded protocol.
+    pub fn upgraded(&self) -> bool {
+        self.gate().upgraded
+    }
+
+    /// Uncounts the connection now (it is about to be closed).
+    pub fn release(&self) {
+        drop(self.shared.guard_slot().take());
+    }
+}
+
+impl Gate {
+    fn install(&mut self, admitted: Admitted) {
+        self.buffered
+            .drain(..admitted.consumed.min(self.buffered.len()));
+        let body = BodyLeft::of(admitted.body);
+        self.open_after_head = admitted.upgrade && body.is_done();
+        self.head = admitted.head;
+        self.head_read = 0;
+        self.body = Some(body);
+        self.cut = None;
+        self.reader = None;
+        self.watcher = None;
+    }
+
+    /// Copies what async-h1 may read from the buffer into `buf`; `None` when the buffer holds
+    /// nothing for it.
+    fn hand_out(&mut self, buf: &mut [u8]) -> Option<io::Result<usize>> {
+        if self.head_read < self.head.len() {
+            let rest = &self.head[self.head_read..];
+            let n = rest.len().min(buf.len());
+            buf[..n].copy_from_slice(&rest[..n]);
+            self.head_read += n;
+            return Some(Ok(n));
+        }
+        if self.open_after_head {
+            if self.buffered.is_empty() {
+                return None;
+            }
+            let n = self.buffered.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.buffered[..n]);
+            self.buffered.drain(..n);
+            return Some(Ok(n));
+        }
+        match self.cut {
+            Some(Cut::Unread) => return Some(Ok(0)),
+            Some(Cut::TimedOut) => {
+                return Some(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "request body timed out",
+                )))
+            }
+            None => {}
+        }
+        let body = match &mut self.body {
+            None => return Some(Ok(0)),
+            Some(body) if body.is_done() => return Some(Ok(0)),
+            Some(body) => body,
+        };
+        if self.buffered.is_empty() {
+            return None;
+        }
+        let end = buf.len().min(self.buffered.len());
+        let n = match body.take(&self.buffered[..end]) {
+            Ok(n) => n,
+            Err(e) => return Some(Err(io::Error::new(io::ErrorKind::InvalidData, e))),
+        };
+        buf[..n].copy_from_slice(&self.buffered[..n]);
+        self.buffered.drain(..n);
+        if body.is_done() {
+            if let Some(w) = self.watcher.take() {
+                w.wake();
+            }
+        }
+        Some(Ok(n))
+    }
+}
+
+impl AsyncRead for ClientStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let this = self.get_mut();
+        let mut gate = this.gate();
+        loop {
+            if let Some(result) = gate.hand_out(buf) {
+                return Poll::Ready(result);
+            }
+            // The buffer is empty and async-h1 may read more: fill it from the socket.
+            let mut chunk = [0u8; READ_CHUNK];
+            match Pin::new(&mut &this.shared.stream).poll_read(cx, &mut chunk) {
+                Poll::Pending => {
+                    gate.reader = Some(cx.waker().clone());
+                    return Poll::Pending;
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Ready(Ok(0)) if gate.open_after_head => return Poll::Ready(Ok(0)),
+                // RFC 9112 §8: a body cut short by the close is incomplete, not a shorter body.
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "connection closed inside the request body",
+                    )))
+                }
+                Poll::Ready(Ok(n)) => gate.buffered.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+}
+
+impl AsyncWrite for ClientStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut &self.shared.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut &self.shared.stream).poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut &self.shared.stream).poll_close(cx)
+    }
+}
