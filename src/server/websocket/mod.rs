@@ -312,3 +312,146 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod route_tests {
+    //! The routes' message loops over an in-memory socket pair, with exact frames.
+
+    use std::sync::Arc;
+
+    use async_std::os::unix::net::UnixStream;
+    use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::hub::{Hub, HubConfig};
+    use crate::server::state::Shutdown;
+    use crate::server::Config;
+
+    const MASK: [u8; 4] = [9, 8, 7, 6];
+
+    fn client_frame(op: u8, payload: &[u8]) -> Vec<u8> {
+        let mut out = vec![0x80 | op, 0x80 | payload.len() as u8];
+        out.extend_from_slice(&MASK);
+        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ MASK[i % 4]));
+        out
+    }
+
+    fn state() -> State {
+        State {
+            hub: Hub::new(HubConfig::default()),
+            clock: crate::clock::Clock::manual(),
+            config: Arc::new(Config::default()),
+            shutdown: Shutdown::default(),
+        }
+    }
+
+    /// Reads whole server frames until `count` have arrived.
+    async fn read_frames(peer: &mut UnixStream, count: usize) -> Vec<(u8, Vec<u8>)> {
+        let mut bytes = Vec::new();
+        let mut frames = Vec::new();
+        let mut chunk = [0u8; 1024];
+        while frames.len() < count {
+            while let Ok(Some((frame, used))) = crate::wire::websocket::decode_frame(&bytes) {
+                frames.push((frame.opcode, frame.payload));
+                bytes.drain(..used);
+            }
+            if frames.len() >= count {
+                break;
+            }
+            let n = peer.read(&mut chunk).await.expect("read from the server");
+            assert!(n > 0, "server closed after {frames:?}");
+            bytes.extend_from_slice(&chunk[..n]);
+        }
+        frames
+    }
+
+    #[test]
+    fn test_socket_answers_text_with_the_seed_prefix_and_ignores_binary() {
+        task::block_on(async {
+            let (server, mut peer) = UnixStream::pair().expect("socket pair");
+            let (session, outbox) = protocol::open(server, 1024);
+            let route = task::spawn(answer_like_the_seed(session, outbox));
+            let mut input = client_frame(0x2, b"bin");
+            input.extend(client_frame(0x1, "T".as_bytes()));
+            input.extend(client_frame(0x8, &1000u16.to_be_bytes()));
+            peer.write_all(&input).await.expect("write");
+            let mut output = Vec::new();
+            peer.read_to_end(&mut output).await.expect("read");
+            route.await;
+            let mut expected = vec![0x81, 41]; // 13 three-byte characters, `,` and `T`
+            expected.extend_from_slice("服务端已收到信息,您的信息是T".as_bytes());
+            expected.extend_from_slice(b"\x88\x02\x03\xe8");
+            assert_eq!(output, expected);
+        });
+    }
+
+    #[test]
+    fn shutdown_closes_echo_with_1001() {
+        task::block_on(async {
+            let (server, mut peer) = UnixStream::pair().expect("socket pair");
+            let (session, outbox) = protocol::open(server, 1024);
+            let shutdown = Shutdown::default();
+            let route = task::spawn(until_shutdown(
+                shutdown.clone(),
+                outbox.clone(),
+                echo_messages(session, outbox),
+            ));
+            shutdown.trigger();
+            let frames = read_frames(&mut peer, 1).await;
+            assert_eq!(
+                frames,
+                vec![(0x8, b"\x03\xe9server shutting down".to_vec())]
+            );
+            peer.write_all(&client_frame(0x8, &1001u16.to_be_bytes()))
+                .await
+                .expect("close reply");
+            let mut rest = Vec::new();
+            peer.read_to_end(&mut rest).await.expect("read");
+            assert!(rest.is_empty());
+            route.await;
+        });
+    }
+
+    #[test]
+    fn ws_pushes_backlog_then_live_and_publishes_client_text() {
+        task::block_on(async {
+            let state = state();
+            state
+                .hub
+                .publish("news", "message", "old".into())
+                .await
+                .expect("publish");
+            let (server, mut peer) = UnixStream::pair().expect("socket pair");
+            let (session, outbox) = protocol::open(server, 1024);
+            let route = task::spawn(hub_messages(
+                session,
+                outbox,
+                state.clone(),
+                "news".into(),
+                Some(0),
+            ));
+            let backlog = read_frames(&mut peer, 1).await;
+            assert_eq!(
+                backlog,
+                vec![(0x1, br#"{"id":1,"event":"message","data":"old"}"#.to_vec())]
+            );
+            peer.write_all(&client_frame(0x1, b"hi"))
+                .await
+                .expect("write");
+            let live = read_frames(&mut peer, 1).await;
+            assert_eq!(
+                live,
+                vec![(0x1, br#"{"id":2,"event":"message","data":"hi"}"#.to_vec())]
+            );
+            state.hub.shutdown();
+            let close = read_frames(&mut peer, 1).await;
+            assert_eq!(close, vec![(0x8, b"\x03\xe9server shutting down".to_vec())]);
+            peer.write_all(&client_frame(0x8, b""))
+                .await
+                .expect("close reply");
+            let mut rest = Vec::new();
+            peer.read_to_end(&mut rest).await.expect("read");
+            route.await;
+        });
+    }
+}
