@@ -69,11 +69,7 @@ impl ChannelState {
     /// Numbers a message and keeps it in the log, dropping the oldest past `capacity`.
     pub(super) fn append(&mut self, event: &str, data: String, capacity: usize) -> Arc<Message> {
         self.last += 1;
-        let message = Arc::new(Message {
-            id: self.last,
-            event: event.to_owned(),
-            data,
-        });
+        let message = Arc::new(Message::new(self.last, event, data));
         self.log.push_back(message.clone());
         while self.log.len() > capacity {
             self.log.pop_front();

@@ -34,7 +34,7 @@ mod tests;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -48,7 +48,12 @@ pub use ticker::Ticker;
 pub const DEFAULT_CHANNEL: &str = "default";
 
 /// One message, as the contract shapes it: `{"id": u64, "event": "message", "data": "..."}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+///
+/// A published message is shared (`Arc`) and never changed, so the encodings every subscriber
+/// sends alike ([`Message::json`], [`Message::websocket_frame`], [`Message::sse_event`]) are
+/// computed once, on first use, and kept with it: fan-out to N subscribers encodes once, not N
+/// times. Build one with [`Message::new`]; equality, `Debug` and the JSON shape ignore the cache.
+#[derive(Clone, Serialize)]
 pub struct Message {
     /// Per-channel id, rising by one from 1.
     pub id: u64,
@@ -56,6 +61,85 @@ pub struct Message {
     pub event: String,
     /// The payload.
     pub data: String,
+    #[serde(skip)]
+    encoded: Encodings,
+}
+
+/// The cached encodings of one message (see [`Message`]).
+#[derive(Clone, Default)]
+struct Encodings {
+    json: OnceLock<Arc<str>>,
+    websocket: OnceLock<Arc<[u8]>>,
+    sse: OnceLock<Arc<[u8]>>,
+}
+
+impl Message {
+    /// A message with nothing encoded yet.
+    pub fn new(id: u64, event: impl Into<String>, data: impl Into<String>) -> Self {
+        Message {
+            id,
+            event: event.into(),
+            data: data.into(),
+            encoded: Encodings::default(),
+        }
+    }
+
+    /// The contract's JSON text `{"id":N,"event":"E","data":"D"}` (`/ws` frames, iframe scripts).
+    pub fn json(&self) -> Arc<str> {
+        self.encoded
+            .json
+            .get_or_init(|| {
+                // Serializing a struct of an integer and two strings cannot fail.
+                serde_json::to_string(self).unwrap_or_default().into()
+            })
+            .clone()
+    }
+
+    /// [`Message::json`] as one final, unmasked WebSocket text frame, header included: RFC 6455
+    /// §5.1 forbids a server to mask, so the bytes are the same for every subscriber.
+    pub fn websocket_frame(&self) -> Arc<[u8]> {
+        self.encoded
+            .websocket
+            .get_or_init(|| {
+                let frame = crate::wire::websocket::Frame::text(&self.json());
+                crate::wire::websocket::encode_frame(&frame).into()
+            })
+            .clone()
+    }
+
+    /// The Server-Sent Events block `id: N`, `event: E`, one `data:` line per line, blank line.
+    pub fn sse_event(&self) -> Arc<[u8]> {
+        self.encoded
+            .sse
+            .get_or_init(|| {
+                let id = self.id.to_string();
+                crate::wire::sse::encode_event(&crate::wire::sse::Event {
+                    id: Some(&id),
+                    event: Some(&self.event),
+                    data: &self.data,
+                })
+                .into()
+            })
+            .clone()
+    }
+}
+
+impl PartialEq for Message {
+    fn eq(&self, other: &Self) -> bool {
+        (self.id, &self.event, &self.data) == (other.id, &other.event, &other.data)
+    }
+}
+
+impl Eq for Message {}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Message")
+            .field("id", &self.id)
+            .field("event", &self.event)
+            .field("data", &self.data)
+            .finish()
+    }
 }
 
 /// Hub limits.

@@ -248,11 +248,7 @@ impl Engine {
             .await?;
         Ok(match id {
             0 => Published::TooManyChannels,
-            id => Published::Message(Message {
-                id,
-                event: event.to_owned(),
-                data: data.to_owned(),
-            }),
+            id => Published::Message(Message::new(id, event, data)),
         })
     }
 
@@ -507,14 +503,7 @@ pub fn decode_announcement(payload: &[u8]) -> Result<(String, Message), RedisErr
     let (channel, rest) = rest.split_at(channel_len);
     let (event, data) = rest.split_at(event_len);
     let text = |bytes: &[u8]| String::from_utf8(bytes.to_vec()).map_err(|_| bad("is not UTF-8"));
-    Ok((
-        text(channel)?,
-        Message {
-            id,
-            event: text(event)?,
-            data: text(data)?,
-        },
-    ))
+    Ok((text(channel)?, Message::new(id, text(event)?, text(data)?)))
 }
 
 /// Reads a [`READ_SCRIPT`] reply.
@@ -525,13 +514,10 @@ fn parse_log(reply: &[String]) -> Result<Vec<Message>, RedisError> {
     reply
         .chunks_exact(3)
         .map(|entry| {
-            Ok(Message {
-                id: entry[0]
-                    .parse()
-                    .map_err(|_| RedisError::Reply(format!("'{}' is not an id", entry[0])))?,
-                event: entry[1].clone(),
-                data: entry[2].clone(),
-            })
+            let id = entry[0]
+                .parse()
+                .map_err(|_| RedisError::Reply(format!("'{}' is not an id", entry[0])))?;
+            Ok(Message::new(id, entry[1].clone(), entry[2].clone()))
         })
         .collect()
 }
@@ -545,14 +531,7 @@ mod tests {
         let (channel, message) =
             decode_announcement("7 3 6 nécustoma b\nc".as_bytes()).expect("decodes");
         assert_eq!(channel, "né");
-        assert_eq!(
-            message,
-            Message {
-                id: 7,
-                event: "custom".to_owned(),
-                data: "a b\nc".to_owned()
-            }
-        );
+        assert_eq!(message, Message::new(7, "custom", "a b\nc"));
         let (channel, message) = decode_announcement(b"12 7 7 defaultmessage").expect("decodes");
         assert_eq!((channel.as_str(), message.id), ("default", 12));
         assert_eq!(

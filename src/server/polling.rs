@@ -145,11 +145,7 @@ mod tests {
     #[test]
     fn poll_json_lists_last_then_messages() {
         let backlog = Backlog {
-            messages: vec![Arc::new(Message {
-                id: 3,
-                event: "message".into(),
-                data: "hi".into(),
-            })],
+            messages: vec![Arc::new(Message::new(3, "message", "hi"))],
             last: 3,
             missed: None,
         };

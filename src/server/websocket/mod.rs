@@ -12,6 +12,12 @@
 //! `recv_upgrade()` receiver yields the raw connection once async-h1 has written the head
 //! (`async_h1::server::accept_one`); a spawned task then runs [`protocol`] on it.
 //!
+//! # Two tasks per connection
+//! The route's task reads (and watches for shutdown); the protocol's writer task writes. On `/ws`
+//! the writer pulls the subscription itself ([`protocol::Feed`]) and writes each message's frame
+//! as the hub cached it ([`crate::hub::Message::websocket_frame`]): one encoding per message for
+//! all subscribers, and one wake-up per delivery.
+//!
 //! # Behaviour per route
 //! - `/echo`: every text and binary message comes back as it came (Autobahn's target).
 //! - `/testSocket`: the seed's echo: text `T` is answered with `服务端已收到信息,您的信息是T`.
@@ -30,13 +36,18 @@
 pub mod handshake;
 pub mod protocol;
 
+use std::collections::VecDeque;
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use async_std::task;
+use futures_lite::{FutureExt, Stream};
 
-use self::protocol::{close_code, Incoming, Outbox, Session};
+use self::protocol::{close_code, Incoming, Outbox, Push, Session};
 use super::state::State;
-use crate::hub::{EndReason, Next, DEFAULT_CHANNEL};
+use crate::hub::{EndReason, Next, Subscription, DEFAULT_CHANNEL};
+use crate::wire::websocket::{encode_frame, Frame};
 
 /// Subprotocols the server speaks (`Sec-WebSocket-Protocol`), preferred first: none so far.
 const PROTOCOLS: &[&str] = &[];
@@ -50,7 +61,8 @@ type Upgraded = http_types::upgrade::Connection;
 /// `GET /echo`: plain echo of text and binary messages (for Autobahn).
 pub async fn echo(req: tide::Request<State>) -> tide::Result {
     let shutdown = req.state().shutdown.clone();
-    upgrade(req, move |session, outbox| async move {
+    upgrade(req, move |connection, max_message_bytes| async move {
+        let (session, outbox) = protocol::open(connection, max_message_bytes);
         until_shutdown(shutdown, outbox.clone(), echo_messages(session, outbox)).await;
     })
     .await
@@ -59,7 +71,8 @@ pub async fn echo(req: tide::Request<State>) -> tide::Result {
 /// `GET /testSocket`: the seed's echo, text `T` answered with `服务端已收到信息,您的信息是T`.
 pub async fn test_socket(req: tide::Request<State>) -> tide::Result {
     let shutdown = req.state().shutdown.clone();
-    upgrade(req, move |session, outbox| async move {
+    upgrade(req, move |connection, max_message_bytes| async move {
+        let (session, outbox) = protocol::open(connection, max_message_bytes);
         until_shutdown(
             shutdown,
             outbox.clone(),
@@ -77,19 +90,23 @@ pub async fn hub_socket(req: tide::Request<State>) -> tide::Result {
         Err(message) => return Ok(bad_request(message)),
     };
     let state = req.state().clone();
-    upgrade(req, move |session, outbox| async move {
+    upgrade(req, move |connection, max_message_bytes| async move {
         let shutdown = state.shutdown.clone();
-        let run = hub_messages(session, outbox.clone(), state, channel, since);
+        let feed = subscription_frames(state.hub.subscribe(&channel, since));
+        let (session, outbox) =
+            protocol::open_with_feed(connection, max_message_bytes, Some(Box::pin(feed)));
+        let run = hub_messages(session, outbox.clone(), state, channel);
         until_shutdown(shutdown, outbox, run).await;
     })
     .await
 }
 
 /// Checks the handshake and, when it passes, answers 101 and runs `run` on the upgraded
-/// connection in its own task; otherwise answers the rejection's status.
+/// connection (with the message size limit) in its own task; otherwise answers the rejection's
+/// status.
 async fn upgrade<F, Fut>(req: tide::Request<State>, run: F) -> tide::Result
 where
-    F: FnOnce(Session<Upgraded>, Outbox) -> Fut + Send + 'static,
+    F: FnOnce(Upgraded, usize) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let state = req.state().clone();
@@ -115,8 +132,7 @@ where
     task::spawn(async move {
         // None when async-h1 did not hand the connection over (the client went away first).
         if let Some(connection) = upgraded.await {
-            let (session, outbox) = protocol::open(connection, max_message_bytes);
-            run(session, outbox).await;
+            run(connection, max_message_bytes).await;
         }
     });
     Ok(res)
@@ -129,18 +145,18 @@ fn origin_allowed(state: &State, origin: &str, host: &str) -> bool {
 }
 
 /// Runs `session` until it ends; if the server shuts down first, closes with 1001 and lets the
-/// session finish its closing handshake.
+/// session finish its closing handshake (in the same task: no watcher task per connection).
 async fn until_shutdown<Fut>(shutdown: super::state::Shutdown, outbox: Outbox, session: Fut)
 where
-    Fut: Future<Output = ()> + Send + 'static,
+    Fut: Future<Output = ()>,
 {
-    let session = task::spawn(session);
-    let watcher = task::spawn(async move {
+    let watcher = async move {
         shutdown.wait().await;
         outbox.close(close_code::GOING_AWAY, "server shutting down");
-    });
-    session.await;
-    watcher.cancel().await;
+        // The session goes on until its closing handshake is over.
+        futures_lite::future::pending().await
+    };
+    session.or(watcher).await;
 }
 
 /// `/echo`: each message back as it came.
@@ -168,18 +184,11 @@ where
     }
 }
 
-/// `/ws`: pushes the subscription while publishing what the client sends.
-async fn hub_messages<S>(
-    mut session: Session<S>,
-    outbox: Outbox,
-    state: State,
-    channel: String,
-    since: Option<u64>,
-) where
+/// `/ws`: publishes what the client sends (the subscription is the writer's [`protocol::Feed`]).
+async fn hub_messages<S>(mut session: Session<S>, outbox: Outbox, state: State, channel: String)
+where
     S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin + Send + 'static,
 {
-    let subscription = state.hub.subscribe(&channel, since);
-    let push = task::spawn(push_subscription(subscription, outbox.clone()));
     while let Some(message) = session.next().await {
         match message {
             Incoming::Text(text) => {
@@ -196,46 +205,58 @@ async fn hub_messages<S>(
             }
         }
     }
-    push.cancel().await;
 }
 
-/// Sends the backlog, then each live message, as JSON text frames; closes when the subscription
-/// ends.
-async fn push_subscription(mut subscription: crate::hub::Subscription, outbox: Outbox) {
+/// The frames of `/ws`: a `missed` notice when the log lost some of what was asked for, the
+/// backlog, then each live message, as JSON text frames; a close when the subscription ends.
+fn subscription_frames(mut subscription: Subscription) -> SubscriptionFrames {
+    let mut opening = VecDeque::with_capacity(subscription.backlog.len() + 1);
     if let Some(missed) = subscription.missed {
         let notice = serde_json::json!({"event": "missed", "from": missed.from, "to": missed.to});
-        if outbox.text(notice.to_string()).await.is_err() {
-            return;
-        }
+        let frame = encode_frame(&Frame::text(&notice.to_string()));
+        opening.push_back(Push::Frame(frame.into()));
     }
     for message in std::mem::take(&mut subscription.backlog) {
-        if outbox.text(message_json(&message)).await.is_err() {
-            return;
-        }
+        opening.push_back(Push::Frame(message.websocket_frame()));
     }
-    loop {
-        match subscription.next().await {
-            Next::Message(message) => {
-                if outbox.text(message_json(&message)).await.is_err() {
-                    return;
-                }
-            }
-            Next::Ended(EndReason::Lagged) => {
-                outbox.close(close_code::POLICY, "subscriber fell behind");
-                return;
-            }
-            Next::Ended(EndReason::Shutdown) => {
-                outbox.close(close_code::GOING_AWAY, "server shutting down");
-                return;
-            }
-        }
+    SubscriptionFrames {
+        opening,
+        subscription: Some(subscription),
     }
 }
 
-/// A hub message as the contract shapes it on the wire.
-fn message_json(message: &crate::hub::Message) -> String {
-    // Serializing a struct of an integer and two strings cannot fail.
-    serde_json::to_string(message).unwrap_or_default()
+/// See [`subscription_frames`].
+struct SubscriptionFrames {
+    opening: VecDeque<Push>,
+    /// Dropped (leaving the channel) as soon as it ends.
+    subscription: Option<Subscription>,
+}
+
+impl Stream for SubscriptionFrames {
+    type Item = Push;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Push>> {
+        if let Some(frame) = self.opening.pop_front() {
+            return Poll::Ready(Some(frame));
+        }
+        let Some(subscription) = self.subscription.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let push = match subscription.poll_next(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Next::Message(message)) => {
+                return Poll::Ready(Some(Push::Frame(message.websocket_frame())))
+            }
+            Poll::Ready(Next::Ended(EndReason::Lagged)) => {
+                Push::Close(close_code::POLICY, "subscriber fell behind")
+            }
+            Poll::Ready(Next::Ended(EndReason::Shutdown)) => {
+                Push::Close(close_code::GOING_AWAY, "server shutting down")
+            }
+        };
+        self.subscription = None;
+        Poll::Ready(Some(push))
+    }
 }
 
 /// `channel` (default `default`) and `since` (absent: live messages only) of a `/ws` URL.
@@ -300,16 +321,12 @@ mod tests {
     }
 
     #[test]
-    fn message_json_is_the_contract_shape() {
-        let message = crate::hub::Message {
-            id: 3,
-            event: "message".into(),
-            data: "hi \"you\"".into(),
-        };
-        assert_eq!(
-            message_json(&message),
-            r#"{"id":3,"event":"message","data":"hi \"you\""}"#
-        );
+    fn message_frame_is_the_contract_json_in_one_text_frame() {
+        let message = crate::hub::Message::new(3, "message", "hi \"you\"");
+        let json = r#"{"id":3,"event":"message","data":"hi \"you\""}"#;
+        let mut frame = vec![0x81, json.len() as u8];
+        frame.extend_from_slice(json.as_bytes());
+        assert_eq!(&*message.websocket_frame(), &frame[..]);
     }
 }
 
@@ -422,14 +439,9 @@ mod route_tests {
                 .await
                 .expect("publish");
             let (server, mut peer) = UnixStream::pair().expect("socket pair");
-            let (session, outbox) = protocol::open(server, 1024);
-            let route = task::spawn(hub_messages(
-                session,
-                outbox,
-                state.clone(),
-                "news".into(),
-                Some(0),
-            ));
+            let feed = subscription_frames(state.hub.subscribe("news", Some(0)));
+            let (session, outbox) = protocol::open_with_feed(server, 1024, Some(Box::pin(feed)));
+            let route = task::spawn(hub_messages(session, outbox, state.clone(), "news".into()));
             let backlog = read_frames(&mut peer, 1).await;
             assert_eq!(
                 backlog,

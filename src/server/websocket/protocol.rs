@@ -14,8 +14,14 @@
 //! messages and answers pings and closes by itself) and an [`Outbox`] (a cloneable handle that queues
 //! frames for one writer task through a bounded queue, so a reader that stops reading holds back its
 //! senders instead of growing memory). Each frame is encoded into one buffer and written with one
-//! write call.
+//! write call. A pushing route ([`open_with_feed`]) hands the writer a [`Feed`] of ready frames
+//! that it pulls by itself: a published message goes from the hub's wake-up to the socket with no
+//! task in between, and frames that are already waiting go out in one write.
+//!
+//! Memory per idle connection is kept small: the read buffer starts at [`READ_MIN`] bytes, grows
+//! only while a larger frame is arriving or reads keep filling it, and shrinks back afterwards.
 
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +31,7 @@ use async_std::task::{self, JoinHandle};
 use futures_lite::io::{
     split, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf,
 };
-use futures_lite::FutureExt;
+use futures_lite::{future, FutureExt, Stream, StreamExt};
 
 use crate::wire::websocket::{
     apply_mask, close_payload, decode_close_payload, decode_header, encode_frame, opcode, Frame,
@@ -51,9 +57,14 @@ pub mod close_code {
 }
 
 /// Frames the outbox holds before senders wait.
-const OUTBOX_FRAMES: usize = 64;
-/// Bytes asked of the socket per read.
-const READ_CHUNK: usize = 64 * 1024;
+const OUTBOX_FRAMES: usize = 16;
+/// Bytes asked of the socket per read while nothing larger is known to be coming: what an idle
+/// connection holds for reading (a typical client frame fits).
+pub const READ_MIN: usize = 512;
+/// The most bytes asked of the socket per read (a large frame arrives in reads of this size).
+const READ_MAX: usize = 64 * 1024;
+/// Bytes of ready feed frames gathered into one write.
+const BATCH_BYTES: usize = 64 * 1024;
 /// How long, after a close was sent, the peer's bytes are drained (so the kernel ends the TCP
 /// connection with a FIN, not a RST) and the writer may take to flush the close frame.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
@@ -71,6 +82,19 @@ pub enum Incoming {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the WebSocket connection is closing")]
 pub struct Closed;
+
+/// What a [`Feed`] yields.
+#[derive(Debug, Clone)]
+pub enum Push {
+    /// A whole encoded server frame (shared: the same bytes may go to many connections).
+    Frame(Arc<[u8]>),
+    /// Start the closing handshake with this code and reason (the feed is over).
+    Close(u16, &'static str),
+}
+
+/// Frames the writer pulls by itself, after the frames queued in the [`Outbox`] and never once a
+/// close is under way; ending without [`Push::Close`] just stops pulling.
+pub type Feed = Pin<Box<dyn Stream<Item = Push> + Send>>;
 
 /// Queues frames for the connection's writer task; cheap to clone.
 #[derive(Debug, Clone)]
@@ -153,6 +177,18 @@ pub fn open<S>(stream: S, max_message_bytes: usize) -> (Session<S>, Outbox)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    open_with_feed(stream, max_message_bytes, None)
+}
+
+/// [`open`], with a writer that also pulls the frames of `feed`.
+pub fn open_with_feed<S>(
+    stream: S,
+    max_message_bytes: usize,
+    feed: Option<Feed>,
+) -> (Session<S>, Outbox)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let (reader, writer) = split(stream);
     let (frames_tx, frames_rx) = bounded(OUTBOX_FRAMES);
     let (close_tx, close_rx) = bounded(1);
@@ -163,14 +199,15 @@ where
         closing: Arc::new(AtomicBool::new(false)),
         notify: notify_tx,
     };
-    let writer = task::spawn(write_frames(writer, frames_rx, close_rx));
+    let feed = feed.map(|feed| (feed, outbox.clone()));
+    let writer = task::spawn(write_frames(writer, frames_rx, close_rx, feed));
     let session = Session {
         reader: Some(reader),
         skip: 0,
         parseable: true,
         echoed: false,
         buf: Vec::new(),
-        scratch: vec![0; READ_CHUNK],
+        last_read_filled: false,
         frame: None,
         message: None,
         max_message_bytes,
@@ -185,33 +222,78 @@ where
 /// What the writer task takes next.
 enum Out {
     Frame(Vec<u8>),
+    Pushed(Arc<[u8]>),
+    /// The feed closed the connection or ended: nothing to write yet.
+    FeedOver,
     Close(Vec<u8>),
     Gone,
 }
 
-/// The writer task: queued frames first, then the close frame, then the TCP write side is shut
-/// down (RFC 6455 §7.1.1: the server closes the TCP connection first).
+/// The writer task: queued frames first, then the feed's, then the close frame, then the TCP
+/// write side is shut down (RFC 6455 §7.1.1: the server closes the TCP connection first).
 async fn write_frames<S>(
     mut writer: WriteHalf<S>,
     frames: Receiver<Vec<u8>>,
     close: Receiver<Vec<u8>>,
+    mut feed: Option<(Feed, Outbox)>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     loop {
         let close_only = || async { close.recv().await.map_or(Out::Gone, Out::Close) };
-        let next = async {
+        let queued = async {
             match frames.recv().await {
                 Ok(frame) => Out::Frame(frame),
                 Err(_) => close_only().await,
             }
-        }
-        .or(close_only())
-        .await;
+        };
+        let pushed = async {
+            match feed.as_mut() {
+                // RFC 6455 §5.5.1: no data frames after a close.
+                Some((frames, outbox)) if !outbox.is_closing() => {
+                    pulled(frames.next().await, outbox)
+                }
+                _ => future::pending().await,
+            }
+        };
+        let next = queued.or(close_only()).or(pushed).await;
         match next {
             Out::Frame(frame) => {
                 if writer.write_all(&frame).await.is_err() {
                     return;
+                }
+            }
+            Out::Pushed(first) => {
+                // Frames already waiting go out with this one, in one write.
+                let mut batch: Option<Vec<u8>> = None;
+                while let Some((frames, outbox)) = feed.as_mut() {
+                    if outbox.is_closing()
+                        || batch.as_ref().map_or(first.len(), Vec::len) >= BATCH_BYTES
+                    {
+                        break;
+                    }
+                    let Some(more) = future::poll_once(frames.next()).await else {
+                        break;
+                    };
+                    match pulled(more, outbox) {
+                        Out::Pushed(frame) => batch
+                            .get_or_insert_with(|| first.to_vec())
+                            .extend_from_slice(&frame),
+                        _ => break,
+                    }
+                }
+                let bytes = batch.as_deref().unwrap_or(&first);
+                if writer.write_all(bytes).await.is_err() {
+                    return;
+                }
+            }
+            Out::FeedOver => {
+                if feed
+                    .as_ref()
+                    .is_some_and(|(_, outbox)| !outbox.is_closing())
+                {
+                    // Ended without a close: stop pulling.
+                    feed = None;
                 }
             }
             Out::Close(frame) => {
@@ -227,6 +309,19 @@ async fn write_frames<S>(
                 return;
             }
         }
+    }
+}
+
+/// What the writer does with one item of its feed: a frame to write, or (on [`Push::Close`]) the
+/// close queued through the outbox, or nothing when the feed ended.
+fn pulled(item: Option<Push>, outbox: &Outbox) -> Out {
+    match item {
+        Some(Push::Frame(frame)) => Out::Pushed(frame),
+        Some(Push::Close(code, reason)) => {
+            outbox.close(code, reason);
+            Out::FeedOver
+        }
+        None => Out::FeedOver,
     }
 }
 
@@ -271,8 +366,10 @@ pub struct Session<S> {
     parseable: bool,
     /// The close handshake was started by the client and answered.
     echoed: bool,
+    /// Bytes read and not parsed yet; see [`Session::read_size`] for how much is asked per read.
     buf: Vec<u8>,
-    scratch: Vec<u8>,
+    /// The last read filled all it asked for (more is likely waiting).
+    last_read_filled: bool,
     frame: Option<InFrame>,
     message: Option<Partial>,
     max_message_bytes: usize,
@@ -328,12 +425,14 @@ where
 
     /// Reads once into the buffer; false when the peer is gone (the session is then over).
     async fn read_more(&mut self) -> bool {
+        let want = self.read_size();
+        let start = self.buf.len();
         let Some(reader) = self.reader.as_mut() else {
             return false;
         };
-        let scratch = &mut self.scratch;
+        let buf = &mut self.buf;
         let notify = &self.notify;
-        let read = async { Some(reader.read(scratch).await) };
+        let read = async { Some(read_into(reader, buf, want).await) };
         let closing = async {
             // Nothing is sent on `notify`: `recv` returns when a close is queued.
             let _ = notify.recv().await;
@@ -341,7 +440,7 @@ where
         };
         match read.or(closing).await {
             Some(Ok(n)) if n > 0 => {
-                self.buf.extend_from_slice(&self.scratch[..n]);
+                self.last_read_filled = n == want;
                 true
             }
             Some(_) => {
@@ -350,8 +449,11 @@ where
                 self.finish(Ending::PeerGone).await;
                 false
             }
-            // A close was queued meanwhile: the loop drains.
-            None => true,
+            // A close was queued meanwhile (the read's room is given back): the loop drains.
+            None => {
+                self.buf.truncate(start);
+                true
+            }
         }
     }
 
@@ -375,7 +477,20 @@ where
         }
         self.reader = None;
         self.buf = Vec::new();
-        self.scratch = Vec::new();
+    }
+
+    /// Bytes to ask of the next read: the rest of the frame being read (within [`READ_MIN`] and
+    /// [`READ_MAX`]), twice the last read's when it filled its buffer, else [`READ_MIN`].
+    fn read_size(&self) -> usize {
+        let frame_rest = self.frame.map_or(0, |frame| {
+            usize::try_from(frame.remaining).unwrap_or(READ_MAX)
+        });
+        let streak = if self.last_read_filled {
+            (self.buf.capacity() * 2).min(READ_MAX)
+        } else {
+            0
+        };
+        frame_rest.max(streak).clamp(READ_MIN, READ_MAX)
     }
 
     /// Reads (and discards) until the client's close frame, EOF, or bytes that are no frames.
@@ -408,8 +523,8 @@ where
             let Some(reader) = self.reader.as_mut() else {
                 return;
             };
-            match reader.read(&mut self.scratch).await {
-                Ok(n) if n > 0 => self.buf.extend_from_slice(&self.scratch[..n]),
+            match read_into(reader, &mut self.buf, READ_MIN).await {
+                Ok(n) if n > 0 => {}
                 _ => return,
             }
         }
@@ -557,6 +672,35 @@ where
         }
         Ok(mask)
     }
+}
+
+impl<S> Drop for Session<S> {
+    fn drop(&mut self) {
+        // A session dropped before it finished (its task cancelled): stop the writer, which
+        // otherwise waits on the outbox its feed keeps open.
+        if !self.done {
+            self.outbox.abandon();
+        }
+    }
+}
+
+/// Appends at most `want` bytes read from `reader` to `buf`; returns how many (0 at EOF).
+///
+/// `buf`'s spare room is sized for this read only: a buffer left much larger than what it holds
+/// (after a large frame) is shrunk first, so a connection keeps no large buffer once idle.
+async fn read_into<R>(reader: &mut R, buf: &mut Vec<u8>, want: usize) -> std::io::Result<usize>
+where
+    R: AsyncRead + Unpin,
+{
+    let start = buf.len();
+    let needed = start + want;
+    if buf.capacity() > needed.max(READ_MIN) * 2 {
+        buf.shrink_to(needed);
+    }
+    buf.resize(needed, 0);
+    let read = reader.read(&mut buf[start..]).await;
+    buf.truncate(start + *read.as_ref().unwrap_or(&0));
+    read
 }
 
 /// How a session ended, which decides what is left to do before the connection is dropped.
