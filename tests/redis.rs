@@ -9,6 +9,7 @@
 //! - `only_one_node_holds_the_ticker_lease`
 //! - `channels_are_bounded_across_nodes`
 //! - `servers_on_one_redis_act_as_one_and_answer_503_while_it_is_away` (over HTTP)
+//! - `node_specs_replay_through_redis_byte_for_byte` (`specs/nodes_*.yaml`, their own snapshots)
 //!
 //! Waiting is on events (a subscription's next message) under a timeout; the only polling is the
 //! bounded readiness loop while a `redis-server` starts or comes back.
@@ -24,6 +25,7 @@ use std::time::Duration;
 use async_std::io::{ReadExt, WriteExt};
 use longconn::clock::Clock;
 use longconn::hub::{Hub, HubConfig, HubError, Message, Next, RedisConfig, Subscription};
+use longconn::runner::{self, Target};
 use longconn::server::{Config, Server};
 
 /// How long any single expected event may take.
@@ -139,6 +141,37 @@ fn scratch_dir() -> PathBuf {
     ));
     std::fs::create_dir_all(&dir).expect("create a scratch folder");
     dir
+}
+
+/// One command over a raw connection; the reply's payload (a bulk string's bytes, an integer's
+/// digits, a status line's text).
+fn command(port: u16, args: &[&str]) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to redis-server");
+    stream
+        .set_read_timeout(Some(PATIENCE))
+        .expect("set a read timeout");
+    let mut request = format!("*{}\r\n", args.len());
+    for arg in args {
+        request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+    }
+    stream
+        .write_all(request.as_bytes())
+        .expect("send a command");
+    let mut reader = std::io::BufReader::new(stream);
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut reader, &mut line).expect("read a reply");
+    let line = line.trim_end();
+    match line.split_at(1) {
+        ("$", len) => {
+            let len: usize = len.parse().expect("a bulk length");
+            let mut bulk = vec![0u8; len + 2];
+            reader.read_exact(&mut bulk).expect("read a bulk reply");
+            bulk.truncate(len);
+            String::from_utf8_lossy(&bulk).into_owned()
+        }
+        (":" | "+", rest) => rest.to_owned(),
+        _ => panic!("redis-server answered {args:?} with {line}"),
+    }
 }
 
 fn ping(port: u16) -> bool {
@@ -515,4 +548,60 @@ async fn servers_on_one_redis_act_as_one_and_answer_503_while_it_is_away() {
     drop(sse);
     a.shutdown().await;
     b.shutdown().await;
+}
+
+/// Every spec run across nodes (`specs/nodes_*.yaml`) replayed with each of its servers a node
+/// on a real Redis (`longconn run --hub`), all at once, must give the very transcript of the
+/// in-process run: the same snapshot, byte for byte. Each replay keeps its keys under a prefix
+/// of its own and deletes them after, so Redis is empty at the end.
+#[async_std::test]
+async fn node_specs_replay_through_redis_byte_for_byte() {
+    let redis = RedisServer::start();
+    let mut paths: Vec<PathBuf> = std::fs::read_dir("specs")
+        .expect("read specs/")
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            name.starts_with("nodes_") && name.ends_with(".yaml")
+        })
+        .collect();
+    paths.sort();
+    assert!(!paths.is_empty(), "no specs/nodes_*.yaml");
+
+    let replays: Vec<_> = paths
+        .iter()
+        .map(|path| {
+            let spec = longconn::spec::load(path).unwrap_or_else(|error| panic!("{error}"));
+            let target = Target::EmbeddedOnRedis(redis.url());
+            async_std::task::spawn(async move { runner::replay(&spec, &target).await })
+        })
+        .collect();
+    let mut differences = Vec::new();
+    for (path, replay) in paths.iter().zip(replays) {
+        let transcript = match replay.await {
+            Ok(transcript) => transcript.to_string(),
+            Err(error) => panic!("{error}"),
+        };
+        let snapshot = runner::snapshot::locate(path);
+        let stored = runner::snapshot::read(&snapshot.path)
+            .expect("read the snapshot")
+            .unwrap_or_else(|| panic!("{} has no snapshot", path.display()));
+        if !runner::snapshot::matches(&stored, &transcript) {
+            differences.push(format!(
+                "{} through Redis differs from {}:\n{}",
+                path.display(),
+                snapshot.path.display(),
+                runner::snapshot::diff(&stored, &transcript)
+            ));
+        }
+    }
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+
+    // The messages did cross Redis (the publish script ran), and every replay cleaned up.
+    let stats = command(redis.port, &["INFO", "commandstats"]);
+    assert!(
+        stats.contains("cmdstat_xadd:"),
+        "no XADD on Redis:\n{stats}"
+    );
+    assert_eq!(command(redis.port, &["DBSIZE"]), "0", "keys left behind");
 }

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use super::replay::{record, Recording, Target};
 use super::report::{self, Case, Verdict};
 use super::snapshot;
+use crate::hub::{Hub, HubConfig, RedisConfig};
 use crate::spec::{self, Diagnostic, Spec};
 
 /// How many specs replay at once.
@@ -30,6 +31,11 @@ pub struct RunArgs {
     /// Replay against this server instead of an embedded one (e.g. http://127.0.0.1:3002).
     #[arg(long)]
     pub target: Option<String>,
+    /// Run the embedded servers as nodes on this Redis (redis://HOST:PORT[/DB]), as
+    /// `longconn serve --hub` does, instead of on one in-process hub; each replay keeps its keys
+    /// under a prefix of its own and deletes them after.
+    #[arg(long, value_name = "URL")]
+    pub hub: Option<String>,
     /// Write transcripts that differ as the new snapshots.
     #[arg(long)]
     pub accept: bool,
@@ -53,9 +59,18 @@ pub mod exit {
 /// Runs `longconn run`; returns the exit code.
 pub async fn run(args: RunArgs) -> u8 {
     let started = Instant::now();
-    let target = match &args.target {
-        None => Target::Embedded,
-        Some(url) => match Target::parse(url) {
+    let target = match (&args.target, &args.hub) {
+        (None, None) => Target::Embedded,
+        (None, Some(url)) if url.starts_with("redis://") => Target::EmbeddedOnRedis(url.clone()),
+        (None, Some(url)) => {
+            eprintln!("longconn run: --hub {url}: expected redis://HOST:PORT[/DB]");
+            return exit::UNREADABLE;
+        }
+        (Some(_), Some(_)) => {
+            eprintln!("longconn run: --hub places the embedded servers on Redis; it cannot go with --target");
+            return exit::UNREADABLE;
+        }
+        (Some(url), None) => match Target::parse(url) {
             Ok(target) => target,
             Err(error) => {
                 eprintln!("longconn run: {error}");
@@ -93,6 +108,12 @@ pub async fn run(args: RunArgs) -> u8 {
     // Load every spec first: an unreadable spec is reported before anything runs.
     let mut slots: Vec<Slot> = files.iter().map(|path| load_slot(path, &target)).collect();
 
+    if let Target::EmbeddedOnRedis(url) = &target {
+        if let Err(error) = redis_reachable(url).await {
+            eprintln!("longconn run: --hub {url} could not be reached: {error}");
+            return exit::UNREACHABLE;
+        }
+    }
     if let Target::Remote(authority) = &target {
         let wants_target = slots.iter().any(|slot| matches!(slot, Slot::Ready(_)));
         if wants_target {
@@ -187,7 +208,7 @@ enum Slot {
 }
 
 fn load_slot(path: &Path, target: &Target) -> Slot {
-    if *target == Target::Embedded && needs_target(path) {
+    if target.is_embedded() && needs_target(path) {
         return Slot::Skipped {
             path: path.to_path_buf(),
             reason: format!(
@@ -204,7 +225,7 @@ fn load_slot(path: &Path, target: &Target) -> Slot {
             }
         }
     };
-    if *target != Target::Embedded {
+    if !target.is_embedded() {
         if let Some(step) = spec.first_tick() {
             let source = std::fs::read_to_string(path).unwrap_or_default();
             let diagnostic = Diagnostic::new(
@@ -454,6 +475,18 @@ async fn reachable(authority: &str) -> std::io::Result<()> {
             "no answer within 5s",
         )),
     }
+}
+
+/// Reaches the Redis of `--hub` once, as a node would, writing nothing (a prefix no replay uses).
+async fn redis_reachable(url: &str) -> Result<(), crate::hub::RedisError> {
+    let redis = RedisConfig {
+        prefix: "longconn-run-probe".to_owned(),
+        ..RedisConfig::new(url)
+    };
+    Hub::with_redis(HubConfig::default(), redis)
+        .await?
+        .shutdown();
+    Ok(())
 }
 
 #[cfg(test)]

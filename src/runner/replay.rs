@@ -11,7 +11,7 @@ use super::read::Deadline;
 use super::transcript::{format_duration, quoted, Transcript};
 use super::{expect, frame, handshake, publish, read, send};
 use crate::clock::{self, Clock, ManualClock};
-use crate::hub::Hub;
+use crate::hub::{Hub, RedisConfig};
 use crate::server::{Config, Server};
 use crate::spec::{Spec, Step, StepKind, Until, DEFAULT_TIMEOUT};
 
@@ -28,6 +28,12 @@ pub enum Target {
     /// Every replay starts its own embedded server(s) on `127.0.0.1:0` with a manual clock and
     /// the spec's `server:` options.
     Embedded,
+    /// As [`Embedded`](Target::Embedded), but every server the spec names is a node of its own
+    /// on the Redis at this URL (`redis://HOST:PORT[/DB]`), as `longconn serve --hub` runs them:
+    /// their messages cross Redis instead of an in-process hub. Each replay keeps its keys under
+    /// a prefix of its own (`longconn-run-PID-…`) and deletes them when done, so specs running at
+    /// once, or one after another, never see each other's channels, ids or ticker lease.
+    EmbeddedOnRedis(String),
     /// A running server at `host:port` (`--target http://host:port`); every server name of the
     /// spec means this one, and `tick` is refused.
     Remote(String),
@@ -39,6 +45,11 @@ pub enum Target {
 pub struct TargetError(pub String);
 
 impl Target {
+    /// Whether the runner starts the servers itself (with a manual clock).
+    pub fn is_embedded(&self) -> bool {
+        !matches!(self, Target::Remote(_))
+    }
+
     /// Reads `http://host:port` (a trailing `/` is fine; `host:port` alone too).
     pub fn parse(url: &str) -> Result<Target, TargetError> {
         let rest = url.strip_prefix("http://").unwrap_or(url);
@@ -118,14 +129,18 @@ struct Session<'a> {
     spec: &'a Spec,
     endpoints: Vec<Endpoint>,
     connections: BTreeMap<String, Open>,
+    /// On Redis: its URL and this replay's key prefix, whose keys go when the replay ends.
+    redis: Option<(String, String)>,
 }
 
 impl<'a> Session<'a> {
     async fn start(spec: &'a Spec, target: &Target) -> Result<Session<'a>, RunError> {
         let mut endpoints = Vec::new();
         // `servers: [a, b]` share one hub, as nodes on one Redis do: a publish through one
-        // reaches the clients of every other.
-        let hub = Hub::new(config(spec).hub_config());
+        // reaches the clients of every other. On Redis, each server is a node with a hub of its
+        // own, all under this replay's key prefix.
+        let shared = Hub::new(config(spec).hub_config());
+        let prefix = replay_prefix();
         for name in &spec.servers {
             let endpoint = match target {
                 Target::Remote(authority) => Endpoint {
@@ -134,20 +149,31 @@ impl<'a> Session<'a> {
                     embedded: None,
                     http: None,
                 },
-                Target::Embedded => {
+                Target::Embedded | Target::EmbeddedOnRedis(_) => {
+                    let hub = match target {
+                        Target::EmbeddedOnRedis(url) => {
+                            match node_on_redis(spec, url, &prefix).await {
+                                Ok(hub) => hub,
+                                Err(error) => {
+                                    stop_all(endpoints).await;
+                                    return Err(error);
+                                }
+                            }
+                        }
+                        _ => shared.clone(),
+                    };
                     let clock = Clock::manual();
                     let manual = match clock.as_manual() {
                         Some(manual) => manual.clone(),
                         None => unreachable_manual(),
                     };
-                    let server =
-                        match Server::start_with_hub(config(spec), clock, hub.clone()).await {
-                            Ok(server) => server,
-                            Err(error) => {
-                                stop_all(endpoints).await;
-                                return Err(RunError::Server(error));
-                            }
-                        };
+                    let server = match Server::start_with_hub(config(spec), clock, hub).await {
+                        Ok(server) => server,
+                        Err(error) => {
+                            stop_all(endpoints).await;
+                            return Err(RunError::Server(error));
+                        }
+                    };
                     Endpoint {
                         name: name.clone(),
                         authority: server.addr().to_string(),
@@ -162,10 +188,15 @@ impl<'a> Session<'a> {
             };
             endpoints.push(endpoint);
         }
+        let redis = match target {
+            Target::EmbeddedOnRedis(url) => Some((url.clone(), prefix)),
+            _ => None,
+        };
         Ok(Session {
             spec,
             endpoints,
             connections: BTreeMap::new(),
+            redis,
         })
     }
 
@@ -332,6 +363,68 @@ impl<'a> Session<'a> {
         }
         self.connections.clear();
         stop_all(self.endpoints).await;
+        if let Some((url, prefix)) = self.redis {
+            // Best effort: keys left behind are only the spec's few messages, under a prefix
+            // nothing else uses.
+            let _ = async_std::future::timeout(SHUTDOWN_GUARD, forget_keys(&url, &prefix)).await;
+        }
+    }
+}
+
+/// A key prefix no other replay uses, on this machine or another one on the same Redis.
+fn replay_prefix() -> String {
+    static REPLAYS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|since| since.as_nanos())
+        .unwrap_or(0);
+    let n = REPLAYS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("longconn-run-{}-{nanos}-{n}", std::process::id())
+}
+
+/// One server of a spec as a node on Redis, with the spec's hub options, under `prefix`.
+///
+/// Its ticker stays the manual one [`Server::advance`] fires: a `tick` on a server publishes
+/// that server's due ticks once, through Redis, exactly as on the in-process hub (the ticker
+/// lease only arbitrates tickers that run on their own, on the system clock).
+async fn node_on_redis(spec: &Spec, url: &str, prefix: &str) -> Result<Hub, RunError> {
+    let redis = RedisConfig {
+        prefix: prefix.to_owned(),
+        ..RedisConfig::new(url)
+    };
+    Hub::with_redis(config(spec).hub_config(), redis)
+        .await
+        .map_err(|error| RunError::Unreachable {
+            target: url.to_owned(),
+            source: std::io::Error::other(error.to_string()),
+        })
+}
+
+/// Deletes every key under `prefix` (`SCAN MATCH`, never `KEYS` or `FLUSHDB`: the Redis may be
+/// shared).
+async fn forget_keys(url: &str, prefix: &str) -> Result<(), ::redis::RedisError> {
+    let client = ::redis::Client::open(url)?;
+    let mut connection = client.get_multiplexed_async_connection().await?;
+    let mut cursor = 0u64;
+    loop {
+        let (next, keys): (u64, Vec<String>) = ::redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}:*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut connection)
+            .await?;
+        if !keys.is_empty() {
+            ::redis::cmd("DEL")
+                .arg(&keys)
+                .query_async::<()>(&mut connection)
+                .await?;
+        }
+        if next == 0 {
+            return Ok(());
+        }
+        cursor = next;
     }
 }
 
