@@ -65,7 +65,7 @@ async fn idle_sse_holds_every_client() -> TestResult {
 async fn fanout_loses_nothing(transport: Transport) -> TestResult {
     let (server, target) = server().await?;
     let args = FanoutArgs {
-        target,
+        target: vec![target],
         transport,
         clients: 5,
         messages: 10,

@@ -10,6 +10,7 @@
 //! - `channels_are_bounded_across_nodes`
 //! - `servers_on_one_redis_act_as_one_and_answer_503_while_it_is_away` (over HTTP)
 //! - `node_specs_replay_through_redis_byte_for_byte` (`specs/nodes_*.yaml`, their own snapshots)
+//! - `bench_fanout_over_three_nodes_loses_nothing` (`longconn bench fanout` with three `--target`s)
 //!
 //! Waiting is on events (a subscription's next message) under a timeout; the only polling is the
 //! bounded readiness loop while a `redis-server` starts or comes back.
@@ -604,4 +605,41 @@ async fn node_specs_replay_through_redis_byte_for_byte() {
         "no XADD on Redis:\n{stats}"
     );
     assert_eq!(command(redis.port, &["DBSIZE"]), "0", "keys left behind");
+}
+
+/// `bench fanout` deals its subscribers out over every `--target` and publishes on the first:
+/// through three nodes on one Redis, every subscriber gets every message.
+#[async_std::test]
+async fn bench_fanout_over_three_nodes_loses_nothing() {
+    let redis = RedisServer::start();
+    let nodes = [
+        server_on(&redis).await,
+        server_on(&redis).await,
+        server_on(&redis).await,
+    ];
+    let args = longconn::bench::FanoutArgs {
+        target: nodes
+            .iter()
+            .map(|node| format!("http://{}", node.addr()))
+            .collect(),
+        transport: longconn::bench::Transport::Sse,
+        clients: 9,
+        messages: 10,
+        rate: 50.0,
+        drain: Duration::from_secs(5),
+    };
+    let report = longconn::bench::fanout(&args).await.expect("fanout");
+    assert_eq!(
+        (
+            report.targets,
+            report.connected,
+            report.expected,
+            report.lost
+        ),
+        (3, 9, 90, 0),
+        "{report:?}"
+    );
+    for node in nodes {
+        node.shutdown().await;
+    }
 }

@@ -1,6 +1,10 @@
 //! `bench fanout`: N subscribers on one channel, M messages published at R per second through
 //! `POST /publish`, each carrying its send time (`{"t":<unix µs>,"seq":k}`); every subscriber
 //! checks off the sequence numbers it receives and records receive time − send time.
+//!
+//! With several `--target`s (nodes sharing one hub, e.g. `longconn serve --hub redis://…`) the
+//! subscribers are dealt out over them in turn and every message is published on the first, so
+//! the latency includes the hop between nodes.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,9 +21,10 @@ use super::{
 /// Arguments of `bench fanout`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct FanoutArgs {
-    /// Server base URL (loopback only), e.g. http://127.0.0.1:3000.
-    #[arg(long)]
-    pub target: String,
+    /// Server base URL (loopback only), e.g. http://127.0.0.1:3000. Repeat it to deal the
+    /// subscribers out over several nodes in turn; messages are published on the first.
+    #[arg(long, required = true)]
+    pub target: Vec<String>,
     /// ws (`/ws`) or sse (`/sseStream`).
     #[arg(long, value_enum)]
     pub transport: Transport,
@@ -44,6 +49,8 @@ pub struct FanoutReport {
     pub workload: &'static str,
     /// `ws` or `sse`.
     pub transport: Transport,
+    /// Servers the subscribers were dealt out over (`--target`s).
+    pub targets: usize,
     /// Subscribers asked for.
     pub clients: u64,
     /// Subscribers that connected.
@@ -95,7 +102,18 @@ impl Shared {
 
 /// Runs `bench fanout`.
 pub async fn fanout(args: &FanoutArgs) -> Result<FanoutReport, BenchError> {
-    let target = Arc::new(Target::parse(&args.target)?);
+    let targets = args
+        .target
+        .iter()
+        .map(|url| {
+            let target = Target::parse(url)?;
+            let dialer = Dialer::new(target.addr);
+            Ok((Arc::new(target), Arc::new(dialer)))
+        })
+        .collect::<Result<Vec<_>, BenchError>>()?;
+    let Some((target, dialer)) = targets.first().cloned() else {
+        return Err(BenchError::Args("--target is required".into()));
+    };
     if args.clients == 0 || args.messages == 0 {
         return Err(BenchError::Args(
             "--clients and --messages must be at least 1".into(),
@@ -113,7 +131,6 @@ pub async fn fanout(args: &FanoutArgs) -> Result<FanoutReport, BenchError> {
     let name = transport.name();
     let channel = run_channel("fanout");
     let path = Arc::new(format!("{}?channel={channel}", transport.path()));
-    let dialer = Arc::new(Dialer::new(target.addr));
     let shared = Arc::new(Shared::default());
     let permits = Permits::new(CONNECTS_IN_FLIGHT);
     let stop = Stop::new();
@@ -121,7 +138,7 @@ pub async fn fanout(args: &FanoutArgs) -> Result<FanoutReport, BenchError> {
 
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..args.clients {
+    for (_, (target, dialer)) in (0..args.clients).zip(targets.iter().cycle()) {
         let (target, path, dialer, shared, permits, stop) = (
             target.clone(),
             path.clone(),
@@ -301,6 +318,7 @@ pub async fn fanout(args: &FanoutArgs) -> Result<FanoutReport, BenchError> {
     Ok(FanoutReport {
         workload: "fanout",
         transport,
+        targets: targets.len(),
         clients: args.clients,
         connected,
         messages: args.messages,
