@@ -6,6 +6,10 @@
 //! Specs under `specs/seed/` are written for the seed's Node servers: without `--target` they are
 //! listed as `skipped (needs --target)`, never run against the embedded server and never dropped
 //! silently.
+//!
+//! `--hub redis://HOST:PORT[/DB]` runs the embedded servers as nodes on that Redis
+//! ([`Target::EmbeddedOnRedis`]); a spec's transcript must not change, so the snapshots are the
+//! in-process run's.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
