@@ -95,8 +95,12 @@ pub async fn hub_socket(req: tide::Request<State>) -> tide::Result {
         let feed = subscription_frames(state.hub.subscribe(&channel, since));
         let (session, outbox) =
             protocol::open_with_feed(connection, max_message_bytes, Some(Box::pin(feed)));
-        let run = hub_messages(session, outbox.clone(), state, channel);
-        until_shutdown(shutdown, outbox, run).await;
+        until_shutdown(
+            shutdown,
+            outbox.clone(),
+            hub_messages(session, outbox, state, channel),
+        )
+        .await;
     })
     .await
 }
@@ -146,7 +150,14 @@ fn origin_allowed(state: &State, origin: &str, host: &str) -> bool {
 
 /// Runs `session` until it ends; if the server shuts down first, closes with 1001 and lets the
 /// session finish its closing handshake (in the same task: no watcher task per connection).
-async fn until_shutdown<Fut>(shutdown: super::state::Shutdown, outbox: Outbox, session: Fut)
+///
+/// A plain function returning the combined future, so `session` is stored once in the task, not
+/// once as an argument and again inside the combination.
+fn until_shutdown<Fut>(
+    shutdown: super::state::Shutdown,
+    outbox: Outbox,
+    session: Fut,
+) -> impl Future<Output = ()>
 where
     Fut: Future<Output = ()>,
 {
@@ -156,7 +167,7 @@ where
         // The session goes on until its closing handshake is over.
         futures_lite::future::pending().await
     };
-    session.or(watcher).await;
+    session.or(watcher)
 }
 
 /// `/echo`: each message back as it came.
@@ -192,7 +203,10 @@ where
     while let Some(message) = session.next().await {
         match message {
             Incoming::Text(text) => {
-                if let Err(error) = state.hub.publish(&channel, "message", text).await {
+                // Boxed: the publish future (Redis engine included) is kilobytes, and inline it
+                // would sit in every idle connection's task.
+                let published = Box::pin(state.hub.publish(&channel, "message", text)).await;
+                if let Err(error) = published {
                     let code = match error {
                         crate::hub::HubError::ShuttingDown => close_code::GOING_AWAY,
                         _ => close_code::POLICY,
