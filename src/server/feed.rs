@@ -9,20 +9,23 @@
 //! - every overdue cadence point gets its own heartbeat.
 //!
 //! The stream ends when the subscription does (lagged or shutdown): the body ends with it.
+//!
+//! Cost per message: the heartbeat timer is kept across messages (armed once per cadence point,
+//! not once per message), and a format may hand out bytes encoded once for every subscriber.
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
 use futures_lite::{future, stream};
 
-use super::pieces::Pieces;
-use crate::clock::Clock;
+use super::pieces::{Piece, Pieces};
+use crate::clock::{Clock, Sleep};
 use crate::hub::{Message, Next, Subscription};
 
 /// How a technique writes its pieces.
 pub trait Format: Send + 'static {
     /// One message.
-    fn message(&self, message: &Message) -> Vec<u8>;
+    fn message(&self, message: &Message) -> Piece;
     /// One keep-alive piece that the client ignores.
     fn heartbeat(&self) -> Vec<u8>;
 }
@@ -36,7 +39,7 @@ pub fn pieces<F: Format>(
     heartbeat: Duration,
     format: F,
 ) -> Pieces {
-    let mut queued: VecDeque<Vec<u8>> = opening.into();
+    let mut queued: VecDeque<Piece> = opening.into_iter().map(Piece::from).collect();
     for message in std::mem::take(&mut subscription.backlog) {
         queued.push_back(format.message(&message));
     }
@@ -47,6 +50,7 @@ pub fn pieces<F: Format>(
         clock,
         heartbeat,
         next_beat,
+        beat: None,
         format,
         ended: false,
     };
@@ -57,11 +61,14 @@ pub fn pieces<F: Format>(
 }
 
 struct Feed<F> {
-    queued: VecDeque<Vec<u8>>,
+    queued: VecDeque<Piece>,
     subscription: Subscription,
     clock: Clock,
     heartbeat: Duration,
     next_beat: Duration,
+    /// The timer for `next_beat`, armed when first waited on and kept until it fires: its
+    /// deadline is `max(next_beat, time armed)`, as a timer armed afresh on every wait would have.
+    beat: Option<Sleep>,
     format: F,
     ended: bool,
 }
@@ -72,7 +79,7 @@ enum Woke {
 }
 
 impl<F: Format> Feed<F> {
-    async fn next_piece(&mut self) -> Option<Vec<u8>> {
+    async fn next_piece(&mut self) -> Option<Piece> {
         if let Some(piece) = self.queued.pop_front() {
             return Some(piece);
         }
@@ -86,9 +93,12 @@ impl<F: Format> Feed<F> {
             if self.heartbeat.is_zero() {
                 message.await
             } else {
-                let wait = self.next_beat.saturating_sub(clock.now());
+                let next_beat = self.next_beat;
+                let timer = self
+                    .beat
+                    .get_or_insert_with(|| clock.sleep(next_beat.saturating_sub(clock.now())));
                 let beat = async {
-                    clock.sleep(wait).await;
+                    timer.await;
                     Woke::Beat
                 };
                 // `or` polls its first future first: a ready message beats a ready heartbeat.
@@ -102,8 +112,9 @@ impl<F: Format> Feed<F> {
                 None
             }
             Woke::Beat => {
+                self.beat = None;
                 self.next_beat += self.heartbeat;
-                Some(self.format.heartbeat())
+                Some(self.format.heartbeat().into())
             }
         }
     }

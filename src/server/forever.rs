@@ -10,7 +10,7 @@ use super::error::{respond, RouteError};
 use super::feed::{self, Format};
 use super::origin;
 use super::params::{self, ParamError, Query};
-use super::pieces::PieceReader;
+use super::pieces::{Piece, PieceReader};
 use super::state::State;
 use crate::hub::Message;
 use crate::wire::html;
@@ -21,10 +21,9 @@ struct Forever {
 }
 
 impl Format for Forever {
-    fn message(&self, message: &Message) -> Vec<u8> {
-        // A struct of integers and strings always serializes.
-        let json = serde_json::to_string(message).unwrap_or_default();
-        html::message_script(&json, &self.origin).into_bytes()
+    fn message(&self, message: &Message) -> Piece {
+        // The JSON is encoded once per message; the script names this page's origin.
+        Piece::Owned(html::message_script(&message.json(), &self.origin).into_bytes())
     }
 
     fn heartbeat(&self) -> Vec<u8> {

@@ -9,20 +9,46 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use futures_lite::io::{AsyncBufRead, AsyncRead};
 use futures_lite::Stream;
 
 /// A boxed stream of pieces.
-pub type Pieces = Pin<Box<dyn Stream<Item = Vec<u8>> + Send + 'static>>;
+pub type Pieces = Pin<Box<dyn Stream<Item = Piece> + Send + 'static>>;
+
+/// One piece: bytes of this response only, or bytes shared by every subscriber of a message
+/// (encoded once, see [`crate::hub::Message::sse_event`]).
+#[derive(Debug, Clone)]
+pub enum Piece {
+    /// Bytes of this response only.
+    Owned(Vec<u8>),
+    /// Bytes shared with other responses.
+    Shared(Arc<[u8]>),
+}
+
+impl Piece {
+    /// The piece's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Piece::Owned(bytes) => bytes,
+            Piece::Shared(bytes) => bytes,
+        }
+    }
+}
+
+impl From<Vec<u8>> for Piece {
+    fn from(bytes: Vec<u8>) -> Self {
+        Piece::Owned(bytes)
+    }
+}
 
 /// Reads a [`Pieces`] stream one piece at a time.
 pub struct PieceReader {
     /// Behind a `Mutex` only to be `Sync` (as `http_types::Body` requires); `get_mut` never locks.
     pieces: Mutex<Pieces>,
-    piece: Vec<u8>,
+    piece: Piece,
     pos: usize,
     done: bool,
 }
@@ -30,7 +56,7 @@ pub struct PieceReader {
 impl std::fmt::Debug for PieceReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PieceReader")
-            .field("pending", &(self.piece.len() - self.pos))
+            .field("pending", &(self.piece.as_bytes().len() - self.pos))
             .field("done", &self.done)
             .finish_non_exhaustive()
     }
@@ -41,7 +67,7 @@ impl PieceReader {
     pub fn new(pieces: Pieces) -> PieceReader {
         PieceReader {
             pieces: Mutex::new(pieces),
-            piece: Vec::new(),
+            piece: Piece::Owned(Vec::new()),
             pos: 0,
             done: false,
         }
@@ -50,7 +76,7 @@ impl PieceReader {
     /// Makes sure the current piece has bytes left, fetching the next non-empty piece if not.
     /// Ready(false) at the end of the stream.
     fn poll_piece(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
-        while self.pos >= self.piece.len() {
+        while self.pos >= self.piece.as_bytes().len() {
             if self.done {
                 return Poll::Ready(false);
             }
@@ -82,7 +108,7 @@ impl AsyncRead for PieceReader {
             Poll::Pending => Poll::Pending,
             Poll::Ready(false) => Poll::Ready(Ok(0)),
             Poll::Ready(true) => {
-                let rest = &this.piece[this.pos..];
+                let rest = &this.piece.as_bytes()[this.pos..];
                 let n = rest.len().min(buf.len());
                 buf[..n].copy_from_slice(&rest[..n]);
                 this.pos += n;
@@ -98,13 +124,13 @@ impl AsyncBufRead for PieceReader {
         match this.poll_piece(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(false) => Poll::Ready(Ok(&[])),
-            Poll::Ready(true) => Poll::Ready(Ok(&this.piece[this.pos..])),
+            Poll::Ready(true) => Poll::Ready(Ok(&this.piece.as_bytes()[this.pos..])),
         }
     }
 
     fn consume(self: Pin<&mut Self>, amt: usize) {
         let this = self.get_mut();
-        this.pos = (this.pos + amt).min(this.piece.len());
+        this.pos = (this.pos + amt).min(this.piece.as_bytes().len());
     }
 }
 
@@ -114,7 +140,10 @@ mod tests {
     use futures_lite::{future, stream, AsyncReadExt};
 
     fn reader(pieces: &[&str]) -> PieceReader {
-        let owned: Vec<Vec<u8>> = pieces.iter().map(|p| p.as_bytes().to_vec()).collect();
+        let owned: Vec<Piece> = pieces
+            .iter()
+            .map(|p| p.as_bytes().to_vec().into())
+            .collect();
         PieceReader::new(Box::pin(stream::iter(owned)))
     }
 

@@ -15,7 +15,7 @@ use tide::{Body, Request, Response, StatusCode};
 use super::error::{respond, RouteError};
 use super::feed::{self, Format};
 use super::params::{self, ParamError, Query};
-use super::pieces::PieceReader;
+use super::pieces::{Piece, PieceReader};
 use super::state::State;
 use crate::clock::rfc3339;
 use crate::hub::{Message, Missed};
@@ -27,13 +27,9 @@ pub const RETRY_MS: u64 = 10_000;
 struct Sse;
 
 impl Format for Sse {
-    fn message(&self, message: &Message) -> Vec<u8> {
-        let id = message.id.to_string();
-        encode_event(&Event {
-            id: Some(&id),
-            event: Some(&message.event),
-            data: &message.data,
-        })
+    fn message(&self, message: &Message) -> Piece {
+        // `id: N`, `event: E`, `data:` lines: encoded once for every subscriber.
+        Piece::Shared(message.sse_event())
     }
 
     fn heartbeat(&self) -> Vec<u8> {
