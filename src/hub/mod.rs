@@ -618,3 +618,65 @@ impl Hub {
         state.retired = true;
     }
 }
+
+#[cfg(test)]
+mod encoding_tests {
+    //! [`Message`]'s cached encodings, byte for byte.
+
+    use super::Message;
+
+    #[test]
+    fn json_is_the_contract_shape() {
+        let message = Message::new(3, "message", "hi \"you\"");
+        assert_eq!(
+            &*message.json(),
+            r#"{"id":3,"event":"message","data":"hi \"you\""}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&message).ok().as_deref(),
+            Some(&*message.json())
+        );
+    }
+
+    #[test]
+    fn websocket_frame_is_one_unmasked_text_frame_of_the_json() {
+        let message = Message::new(1, "message", "a");
+        let json = br#"{"id":1,"event":"message","data":"a"}"#;
+        let mut frame = vec![0x81, json.len() as u8];
+        frame.extend_from_slice(json);
+        assert_eq!(&*message.websocket_frame(), &frame[..]);
+    }
+
+    #[test]
+    fn sse_event_has_id_event_and_one_data_line_per_line() {
+        let message = Message::new(7, "news", "a\nb");
+        assert_eq!(
+            &*message.sse_event(),
+            b"id: 7\nevent: news\ndata: a\ndata: b\n\n"
+        );
+    }
+
+    #[test]
+    fn encodings_are_computed_once_and_shared() {
+        let message = Message::new(2, "message", "x");
+        assert!(std::sync::Arc::ptr_eq(
+            &message.websocket_frame(),
+            &message.websocket_frame()
+        ));
+        assert!(std::sync::Arc::ptr_eq(
+            &message.sse_event(),
+            &message.sse_event()
+        ));
+    }
+
+    #[test]
+    fn equality_and_debug_ignore_the_cache() {
+        let cached = Message::new(2, "message", "x");
+        let _ = cached.json();
+        assert_eq!(cached, Message::new(2, "message", "x"));
+        assert_eq!(
+            format!("{cached:?}"),
+            r#"Message { id: 2, event: "message", data: "x" }"#
+        );
+    }
+}
