@@ -23,7 +23,8 @@
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use async_std::channel::{bounded, Receiver, Sender};
@@ -100,9 +101,73 @@ pub type Feed = Pin<Box<dyn Stream<Item = Push> + Send>>;
 #[derive(Debug, Clone)]
 pub struct Outbox {
     frames: Sender<Vec<u8>>,
-    close: Sender<Vec<u8>>,
-    closing: Arc<AtomicBool>,
-    notify: Sender<()>,
+    closing: Arc<Closing>,
+}
+
+/// The closing handshake, shared by the outbox, the writer and the session: a flag, the close
+/// frame waiting for the writer, and the two tasks to wake when a close starts. (Two channels did
+/// this before, at some 700 bytes each per connection.)
+#[derive(Debug, Default)]
+struct Closing {
+    /// A close was queued or the connection abandoned: no more data frames.
+    started: AtomicBool,
+    state: Mutex<CloseState>,
+}
+
+#[derive(Debug, Default)]
+struct CloseState {
+    /// The close frame, until the writer takes it.
+    frame: Option<Vec<u8>>,
+    writer: Option<Waker>,
+    reader: Option<Waker>,
+}
+
+impl Closing {
+    fn lock(&self) -> MutexGuard<'_, CloseState> {
+        // A poisoned lock only means a panic elsewhere; the state stays consistent.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Marks the close started (with `frame` to send, if any) and wakes the writer and reader;
+    /// false when it had already started.
+    fn start(&self, frame: Option<Vec<u8>>) -> bool {
+        if self.started.swap(true, Ordering::SeqCst) {
+            return false;
+        }
+        let (writer, reader) = {
+            let mut state = self.lock();
+            state.frame = frame;
+            (state.writer.take(), state.reader.take())
+        };
+        writer.into_iter().chain(reader).for_each(Waker::wake);
+        true
+    }
+
+    /// The writer's wait: the close frame to send, or `None` when the connection was abandoned.
+    async fn for_writer(&self) -> Option<Vec<u8>> {
+        futures_lite::future::poll_fn(|cx| {
+            let mut state = self.lock();
+            if self.started.load(Ordering::SeqCst) {
+                return Poll::Ready(state.frame.take());
+            }
+            state.writer = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// The reader's wait: returns once a close has started.
+    async fn started(&self) {
+        futures_lite::future::poll_fn(|cx| {
+            let mut state = self.lock();
+            if self.started.load(Ordering::SeqCst) {
+                return Poll::Ready(());
+            }
+            state.reader = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
+    }
 }
 
 impl Outbox {
@@ -125,7 +190,7 @@ impl Outbox {
 
     /// Whether a close has been queued (or the connection abandoned).
     pub fn is_closing(&self) -> bool {
-        self.closing.load(Ordering::SeqCst)
+        self.closing.started.load(Ordering::SeqCst)
     }
 
     async fn send(&self, op: u8, payload: Vec<u8>) -> Result<(), Closed> {
@@ -140,23 +205,13 @@ impl Outbox {
     }
 
     fn close_with(&self, payload: Vec<u8>) -> bool {
-        if self.closing.swap(true, Ordering::SeqCst) {
-            return false;
-        }
-        let queued = self
-            .close
-            .try_send(server_frame(opcode::CLOSE, payload))
-            .is_ok();
-        self.close.close();
-        self.notify.close();
-        queued
+        self.closing
+            .start(Some(server_frame(opcode::CLOSE, payload)))
     }
 
     /// Stops the writer without a close frame (the peer is gone).
     fn abandon(&self) {
-        self.closing.store(true, Ordering::SeqCst);
-        self.close.close();
-        self.notify.close();
+        self.closing.start(None);
     }
 }
 
@@ -191,16 +246,13 @@ where
 {
     let (reader, writer) = split(stream);
     let (frames_tx, frames_rx) = bounded(OUTBOX_FRAMES);
-    let (close_tx, close_rx) = bounded(1);
-    let (notify_tx, notify_rx) = bounded(1);
     let outbox = Outbox {
         frames: frames_tx,
-        close: close_tx,
-        closing: Arc::new(AtomicBool::new(false)),
-        notify: notify_tx,
+        closing: Arc::default(),
     };
     let feed = feed.map(|feed| (feed, outbox.clone()));
-    let writer = task::spawn(write_frames(writer, frames_rx, close_rx, feed));
+    let closing = outbox.closing.clone();
+    let writer = task::spawn(write_frames(writer, frames_rx, closing, feed));
     let session = Session {
         reader: Some(reader),
         skip: 0,
@@ -212,7 +264,6 @@ where
         message: None,
         max_message_bytes,
         outbox: outbox.clone(),
-        notify: notify_rx,
         writer: Some(writer),
         done: false,
     };
@@ -234,13 +285,13 @@ enum Out {
 async fn write_frames<S>(
     mut writer: WriteHalf<S>,
     frames: Receiver<Vec<u8>>,
-    close: Receiver<Vec<u8>>,
+    closing: Arc<Closing>,
     mut feed: Option<(Feed, Outbox)>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     loop {
-        let close_only = || async { close.recv().await.map_or(Out::Gone, Out::Close) };
+        let close_only = || async { closing.for_writer().await.map_or(Out::Gone, Out::Close) };
         let queued = async {
             match frames.recv().await {
                 Ok(frame) => Out::Frame(frame),
@@ -374,7 +425,6 @@ pub struct Session<S> {
     message: Option<Partial>,
     max_message_bytes: usize,
     outbox: Outbox,
-    notify: Receiver<()>,
     writer: Option<JoinHandle<()>>,
     done: bool,
 }
@@ -431,11 +481,10 @@ where
             return false;
         };
         let buf = &mut self.buf;
-        let notify = &self.notify;
+        let closing = &self.outbox.closing;
         let read = async { Some(read_into(reader, buf, want).await) };
         let closing = async {
-            // Nothing is sent on `notify`: `recv` returns when a close is queued.
-            let _ = notify.recv().await;
+            closing.started().await;
             None
         };
         match read.or(closing).await {
