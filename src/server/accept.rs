@@ -19,18 +19,24 @@
 //!   head, and ends at once when the server shuts down.
 //! - Each request carries a clone of its `TcpStream` ([`Peer`]) so routes can notice a client
 //!   that went away.
+//! - One `send` per short response: async-h1 writes a response's head, then its body, in two
+//!   writes (two TCP segments with `TCP_NODELAY`); [`HeadWithBody`] holds the head back and sends
+//!   it with the body's first bytes in one vectored write.
 
 use std::collections::HashMap;
-use std::io;
+use std::io::{self, IoSlice};
 use std::net::Shutdown as Both;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_h1::server::ConnectionStatus;
 use async_std::channel::Sender;
 use async_std::net::{TcpListener, TcpStream};
-use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
+use futures_lite::io::{AsyncRead, AsyncWrite};
+use futures_lite::{future, ready, AsyncReadExt, AsyncWriteExt};
 
 use super::peer::Peer;
 use super::request::Refusal;
@@ -228,7 +234,7 @@ async fn serve_connection(
             }
         }
     };
-    let mut server = async_h1::server::Server::new(client.clone(), endpoint);
+    let mut server = async_h1::server::Server::new(HeadWithBody::new(client.clone()), endpoint);
     loop {
         let next = future::or(
             async { Some(async_std::io::timeout(HEAD_TIMEOUT, client.next_head()).await) },
@@ -267,6 +273,92 @@ async fn serve_connection(
                 return linger(&client, &stop).await;
             }
         }
+    }
+}
+
+/// The connection as async-h1 writes to it: a response head is held back (not sent) until the
+/// next write, the body's first bytes, and both go out in one vectored write; a flush (async-h1
+/// flushes after every response, an empty body included) sends a head still held. Other writes
+/// (chunks, an upgraded protocol's frames) pass straight through. Every route answers with its
+/// body's first bytes ready, so holding the head delays nothing.
+#[derive(Debug, Clone)]
+struct HeadWithBody {
+    client: ClientStream,
+    /// A response head not sent yet.
+    head: Vec<u8>,
+}
+
+impl HeadWithBody {
+    /// Heads longer than this are written at once (ours are a few hundred bytes).
+    const MAX_HELD: usize = 4096;
+
+    fn new(client: ClientStream) -> HeadWithBody {
+        HeadWithBody {
+            client,
+            head: Vec::new(),
+        }
+    }
+
+    /// Writes what is held of the head, with `rest` behind it in the same call; returns how many
+    /// bytes of `rest` went out (0 until the whole head has).
+    fn poll_send(&mut self, cx: &mut Context<'_>, rest: &[u8]) -> Poll<io::Result<usize>> {
+        let mut socket = self.client.socket();
+        while !self.head.is_empty() {
+            let bufs = [IoSlice::new(&self.head), IoSlice::new(rest)];
+            let n = ready!(Pin::new(&mut socket).poll_write_vectored(cx, &bufs))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            if n >= self.head.len() {
+                let sent = n - self.head.len();
+                self.head.clear();
+                return Poll::Ready(Ok(sent));
+            }
+            self.head.drain(..n);
+        }
+        Poll::Ready(Ok(0))
+    }
+}
+
+impl AsyncRead for HeadWithBody {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().client).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for HeadWithBody {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if !this.head.is_empty() {
+            let sent = ready!(this.poll_send(cx, buf))?;
+            if sent > 0 || buf.is_empty() {
+                return Poll::Ready(Ok(sent));
+            }
+        } else if buf.starts_with(b"HTTP/1.1 ") && buf.len() <= Self::MAX_HELD {
+            this.head.extend_from_slice(buf);
+            return Poll::Ready(Ok(buf.len()));
+        }
+        Pin::new(&mut this.client).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_send(cx, &[]))?;
+        Pin::new(&mut this.client).poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_send(cx, &[]))?;
+        Pin::new(&mut this.client).poll_close(cx)
     }
 }
 
@@ -375,6 +467,38 @@ async fn refuse(mut stream: TcpStream, stop: &Shutdown) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn head_is_held_until_the_body_and_sent_with_it_byte_for_byte() {
+        async_std::task::block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let addr = listener.local_addr().expect("address");
+            let mut peer = TcpStream::connect(addr).await.expect("connect");
+            let (stream, _) = listener.accept().await.expect("accept");
+            let (alive, _ends) = async_std::channel::bounded(1);
+            let guard = Connections::new(alive)
+                .try_enter(1)
+                .expect("under the limit");
+            let mut writer = HeadWithBody::new(ClientStream::new(stream, guard));
+            let head = b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\n";
+            writer.write_all(head).await.expect("head");
+            assert_eq!(writer.head, head.to_vec(), "the head waits for the body");
+            writer.write_all(b"body").await.expect("body");
+            assert!(writer.head.is_empty());
+            // A response without a body: the flush sends its head.
+            writer
+                .write_all(b"HTTP/1.1 204 No Content\r\n\r\n")
+                .await
+                .expect("head");
+            writer.flush().await.expect("flush");
+            drop(writer);
+            let mut received = Vec::new();
+            peer.read_to_end(&mut received).await.expect("read");
+            let mut expected = head.to_vec();
+            expected.extend_from_slice(b"bodyHTTP/1.1 204 No Content\r\n\r\n");
+            assert_eq!(received, expected);
+        });
+    }
 
     #[test]
     fn count_drops_when_a_guard_ends() {
