@@ -33,8 +33,14 @@ async fn start(config: Config) -> Server {
 async fn read_until(stream: &mut TcpStream, needle: &[u8]) -> Vec<u8> {
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
-    while !got.windows(needle.len()).any(|w| w == needle) {
-        let n = stream.read(&mut buf).await.expect("read");
+    let mut searched = 0;
+    loop {
+        // Only the new bytes (and a needle's length before them) can complete the needle.
+        if got[searched..].windows(needle.len()).any(|w| w == needle) {
+            return got;
+        }
+        searched = got.len().saturating_sub(needle.len() - 1);
+        let n = read_some(stream, &mut buf).await;
         assert!(
             n > 0,
             "closed before {:?}; got {:?}",
@@ -43,13 +49,22 @@ async fn read_until(stream: &mut TcpStream, needle: &[u8]) -> Vec<u8> {
         );
         got.extend_from_slice(&buf[..n]);
     }
-    got
 }
+
+/// One read, failing the test instead of hanging when the server sends nothing for a minute.
+async fn read_some(stream: &mut TcpStream, buf: &mut [u8]) -> usize {
+    async_std::io::timeout(READ_GUARD, stream.read(buf))
+        .await
+        .expect("read (nothing for a minute: the server hangs)")
+}
+
+/// How long a read may wait before the test fails rather than hangs.
+const READ_GUARD: Duration = Duration::from_secs(60);
 
 /// Reads until the peer closes; everything read.
 async fn read_to_eof(stream: &mut TcpStream) -> Vec<u8> {
     let mut got = Vec::new();
-    let _ = stream.read_to_end(&mut got).await;
+    let _ = async_std::io::timeout(READ_GUARD, stream.read_to_end(&mut got)).await;
     got
 }
 
@@ -195,7 +210,9 @@ async fn slow_reader_is_cut_off(technique: &Technique, name: &str) {
         };
         let mut buf = vec![0u8; 64 * 1024];
         while counter.count < MESSAGES {
-            let n = healthy.read(&mut buf).await.expect("healthy read");
+            let n = async_std::io::timeout(READ_GUARD, healthy.read(&mut buf))
+                .await
+                .unwrap_or_else(|e| panic!("healthy reader stalled after {}: {e}", counter.count));
             assert!(n > 0, "healthy reader cut off after {}", counter.count);
             counter.feed(&buf[..n]);
             let _ = seen_tx.send(counter.count).await;

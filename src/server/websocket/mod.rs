@@ -90,9 +90,13 @@ pub async fn hub_socket(req: tide::Request<State>) -> tide::Result {
         Err(message) => return Ok(bad_request(message)),
     };
     let state = req.state().clone();
+    // Subscribed before the 101 goes out, so a client that has read the 101 gets every message
+    // published after it (the upgraded task starts later; subscribing there lost the first
+    // messages under load). A rejected handshake drops the subscription with the closure.
+    let subscription = state.hub.subscribe(&channel, since);
     upgrade(req, move |connection, max_message_bytes| async move {
         let shutdown = state.shutdown.clone();
-        let feed = subscription_frames(state.hub.subscribe(&channel, since));
+        let feed = subscription_frames(subscription);
         let (session, outbox) =
             protocol::open_with_feed(connection, max_message_bytes, Some(Box::pin(feed)));
         until_shutdown(
