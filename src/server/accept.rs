@@ -19,6 +19,9 @@
 //!   head, and ends at once when the server shuts down.
 //! - Each request carries a clone of its `TcpStream` ([`Peer`]) so routes can notice a client
 //!   that went away.
+//! - Direct answers: a plain keep-alive `GET /poll` is answered by the loop itself, byte for
+//!   byte as the tide route would ([`super::direct`]), without async-h1's per-request work
+//!   (a URL parsed, a request and a response with their channels, a task wake-up per read).
 //! - One `send` per short response: async-h1 writes a response's head, then its body, in two
 //!   writes (two TCP segments with `TCP_NODELAY`); [`HeadWithBody`] holds the head back and sends
 //!   it with the body's first bytes in one vectored write.
@@ -38,6 +41,7 @@ use async_std::net::{TcpListener, TcpStream};
 use futures_lite::io::{AsyncRead, AsyncWrite};
 use futures_lite::{future, ready, AsyncReadExt, AsyncWriteExt};
 
+use super::direct;
 use super::peer::Peer;
 use super::request::Refusal;
 use super::state::{Shutdown, State};
@@ -211,6 +215,7 @@ async fn serve_connection(
     stop: Shutdown,
     clock: Clock,
 ) {
+    let state = app.state().clone();
     let endpoint = {
         let client = client.clone();
         move |mut req: http_types::Request| {
@@ -247,7 +252,18 @@ async fn serve_connection(
         match next {
             // Shutting down: an idle connection (or a partial head) just ends.
             None => return,
-            Some(Ok(NextHead::Request)) => {}
+            Some(Ok(NextHead::Request(admitted))) => {
+                if let Some(answer) = direct::answer(&state, &admitted) {
+                    client.skip(&admitted);
+                    let mut socket = client.socket();
+                    let sent = socket.write_all(&answer.bytes).await;
+                    if sent.is_err() || answer.close || stop.is_triggered() {
+                        return linger(&client, &stop).await;
+                    }
+                    continue;
+                }
+                client.install(admitted);
+            }
             Some(Ok(NextHead::Closed)) => return,
             Some(Ok(NextHead::Refused(refusal))) => {
                 return answer_and_close(&client, &refusal, &stop).await

@@ -12,7 +12,7 @@ use super::origin;
 use super::params::Query;
 use super::peer;
 use super::state::State;
-use crate::hub::{Backlog, Message, Missed};
+use crate::hub::{Backlog, Hub, Message, Missed};
 use crate::wire;
 
 #[derive(Serialize)]
@@ -42,11 +42,19 @@ pub fn backlog_json(backlog: &Backlog) -> String {
     serde_json::to_string(&body).unwrap_or_default()
 }
 
-fn json_response(backlog: &Backlog) -> Response {
+/// The header fields of every JSON polling answer besides its length and date: `/poll` answered
+/// by tide and by the accept loop ([`super::direct`]) alike.
+pub const JSON_HEADERS: [(&str, &str); 2] = [
+    ("Content-Type", "application/json"),
+    ("Cache-Control", "no-store"),
+];
+
+fn json_response(json: String) -> Response {
     let mut res = Response::new(StatusCode::Ok);
-    res.set_body(backlog_json(backlog));
-    res.set_content_type("application/json");
-    res.insert_header("Cache-Control", "no-store");
+    res.set_body(json);
+    for (name, value) in JSON_HEADERS {
+        res.insert_header(name, value);
+    }
     res
 }
 
@@ -57,8 +65,13 @@ pub async fn poll(req: Request<State>) -> tide::Result {
 
 fn poll_inner(req: &Request<State>) -> Result<Response, RouteError> {
     let query = Query::from_url(req.url());
+    Ok(json_response(poll_json(&req.state().hub, &query)?))
+}
+
+/// `/poll`'s body for `query`: the JSON of what the log holds after `since` on its channel.
+pub fn poll_json(hub: &Hub, query: &Query) -> Result<String, RouteError> {
     let (channel, since) = (query.channel()?, query.since()?);
-    Ok(json_response(&req.state().hub.since(channel, since)))
+    Ok(backlog_json(&hub.since(channel, since)))
 }
 
 /// `GET /longpoll?since=N&timeout=S`: holds until a message after N (then as `/poll`), the
@@ -83,7 +96,7 @@ async fn longpoll_inner(req: &Request<State>) -> Result<Response, RouteError> {
     // `or` polls left to right: a message ready together with the timeout wins.
     match future::or(message, future::or(expired, left)).await {
         Some(backlog) if !backlog.messages.is_empty() || backlog.missed.is_some() => {
-            Ok(json_response(&backlog))
+            Ok(json_response(backlog_json(&backlog)))
         }
         // Timed out, client gone, or hub shutting down with nothing new.
         _ => {

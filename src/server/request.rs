@@ -46,6 +46,8 @@ pub struct Admitted {
     /// An upgrade request (async-h1's rule: an `Upgrade` field and `Connection: upgrade`): the
     /// bytes after its head belong to the upgraded protocol, not to a next request.
     pub upgrade: bool,
+    /// The head as parsed, for the requests the accept loop answers itself ([`super::direct`]).
+    pub request: RequestHead,
 }
 
 /// A request the accept loop answers itself, then closes the connection.
@@ -165,6 +167,7 @@ pub fn admit(bytes: &[u8]) -> Result<Option<Admitted>, Refusal> {
         consumed: head.length,
         body,
         upgrade,
+        request: head,
     }))
 }
 

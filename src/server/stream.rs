@@ -20,7 +20,7 @@ use std::task::{Context, Poll, Waker};
 
 use async_std::net::TcpStream;
 use futures_lite::io::{AsyncRead, AsyncWrite};
-use futures_lite::AsyncReadExt;
+use futures_lite::{future, ready};
 
 use super::accept::ConnectionGuard;
 use super::body::BodyLeft;
@@ -28,6 +28,9 @@ use super::request::{admit, Admitted, Refusal};
 
 /// How much one read from the socket takes at most.
 const READ_CHUNK: usize = 8 * 1024;
+
+/// How much one read takes while waiting for a head (a head is a few hundred bytes).
+const HEAD_CHUNK: usize = 2 * 1024;
 
 /// Why the body was cut short.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,8 +44,8 @@ pub enum Cut {
 /// What the next-head wait ended with.
 #[derive(Debug)]
 pub enum NextHead {
-    /// A head async-h1 may read.
-    Request,
+    /// A head that was admitted: the caller installs it for async-h1 or answers it itself.
+    Request(Admitted),
     /// The client closed the connection (between requests, or mid-head).
     Closed,
     /// A head the accept loop answers itself.
@@ -123,27 +126,41 @@ impl ClientStream {
         !self.gate().buffered.is_empty()
     }
 
-    /// Waits for the next request head and installs it for async-h1, or says why not.
+    /// Waits for the next request head, or says why there is none. The head stays in the buffer
+    /// until the caller either [`install`](ClientStream::install)s it for async-h1 or
+    /// [`skip`](ClientStream::skip)s it (a request the accept loop answers itself).
     pub async fn next_head(&self) -> io::Result<NextHead> {
-        let mut chunk = vec![0u8; READ_CHUNK];
         loop {
-            {
-                let mut gate = self.gate();
-                match admit(&gate.buffered) {
-                    Ok(Some(admitted)) => {
-                        gate.install(admitted);
-                        return Ok(NextHead::Request);
-                    }
-                    Ok(None) => {}
-                    Err(refusal) => return Ok(NextHead::Refused(refusal)),
-                }
+            match admit(&self.gate().buffered) {
+                Ok(Some(admitted)) => return Ok(NextHead::Request(admitted)),
+                Ok(None) => {}
+                Err(refusal) => return Ok(NextHead::Refused(refusal)),
             }
-            let n = (&self.shared.stream).read(&mut chunk).await?;
+            let n = future::poll_fn(|cx| {
+                // On the stack of this one poll, not in the connection's future, and no heap
+                // allocation per request: the bytes read are appended to the gate's buffer.
+                let mut chunk = [0u8; HEAD_CHUNK];
+                let n = ready!(Pin::new(&mut &self.shared.stream).poll_read(cx, &mut chunk))?;
+                self.gate().buffered.extend_from_slice(&chunk[..n]);
+                Poll::Ready(Ok::<_, io::Error>(n))
+            })
+            .await?;
             if n == 0 {
                 return Ok(NextHead::Closed);
             }
-            self.gate().buffered.extend_from_slice(&chunk[..n]);
         }
+    }
+
+    /// Hands an admitted head (and then its body) to async-h1.
+    pub fn install(&self, admitted: Admitted) {
+        self.gate().install(admitted);
+    }
+
+    /// Drops an admitted head without a body from the buffer: the accept loop answered it.
+    pub fn skip(&self, admitted: &Admitted) {
+        let mut gate = self.gate();
+        let consumed = admitted.consumed.min(gate.buffered.len());
+        gate.buffered.drain(..consumed);
     }
 
     /// True while the current body has bytes that have not arrived yet.
