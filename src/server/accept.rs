@@ -39,7 +39,7 @@ use async_h1::server::ConnectionStatus;
 use async_std::channel::Sender;
 use async_std::net::{TcpListener, TcpStream};
 use futures_lite::io::{AsyncRead, AsyncWrite};
-use futures_lite::{future, ready, AsyncReadExt, AsyncWriteExt, StreamExt};
+use futures_lite::{future, ready, AsyncReadExt, AsyncWriteExt};
 
 use super::direct;
 use super::peer::Peer;
@@ -255,7 +255,8 @@ async fn serve_connection(
             Some(Ok(NextHead::Request(admitted))) => {
                 if let Some(answer) = direct::answer(&state, &admitted) {
                     client.skip(&admitted);
-                    let sent = write_answer(&client, answer.bytes, answer.stream).await;
+                    let mut socket = client.socket();
+                    let sent = socket.write_all(&answer.bytes).await;
                     if sent.is_err() || answer.close || stop.is_triggered() {
                         return linger(&client, &stop).await;
                     }
@@ -277,13 +278,7 @@ async fn serve_connection(
             }
             Some(Err(_)) => return,
         }
-        // Boxed: async-h1's per-request state (several KiB) is allocated for a request it serves,
-        // not kept in every connection's task (an SSE stream answered directly never needs it).
-        let served = future::or(
-            Box::pin(server.accept_one()),
-            body_watchdog(&client, &clock),
-        )
-        .await;
+        let served = future::or(server.accept_one(), body_watchdog(&client, &clock)).await;
         match served {
             Ok(ConnectionStatus::KeepAlive) if !stop.is_triggered() => {}
             // The upgraded protocol owns the connection now (and keeps it counted).
@@ -292,36 +287,6 @@ async fn serve_connection(
             Err(e) => {
                 log_unless_routine(&e);
                 return linger(&client, &stop).await;
-            }
-        }
-    }
-}
-
-/// Writes a response the loop answers itself: `bytes`, then, for a stream, each piece as one
-/// chunk (the first one in the same write as the head, as [`HeadWithBody`] sends it) and the
-/// last chunk once the stream ends.
-async fn write_answer(
-    client: &ClientStream,
-    bytes: Vec<u8>,
-    stream: Option<super::pieces::Pieces>,
-) -> io::Result<()> {
-    let mut socket = client.socket();
-    let Some(mut pieces) = stream else {
-        return socket.write_all(&bytes).await;
-    };
-    let mut out = bytes;
-    loop {
-        match pieces.next().await {
-            // async-h1 reads the body through `PieceReader`, which skips empty pieces.
-            Some(piece) if piece.as_bytes().is_empty() => continue,
-            Some(piece) => {
-                direct::chunk(piece.as_bytes(), &mut out);
-                socket.write_all(&out).await?;
-                out.clear();
-            }
-            None => {
-                direct::chunk(&[], &mut out);
-                return socket.write_all(&out).await;
             }
         }
     }
