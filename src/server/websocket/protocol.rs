@@ -601,20 +601,21 @@ where
             return Err(Refusal::Close(close_code::PROTOCOL_ERROR));
         };
         partial.data.extend_from_slice(&chunk);
+        // The frame's progress is recorded before the payload is judged: after a refusal,
+        // `await_close_reply` skips only what is left of this frame, then finds the close reply.
+        self.frame = (remaining > 0).then_some(InFrame {
+            remaining,
+            offset: frame.offset + take,
+            ..frame
+        });
         if partial.text {
             // RFC 6455 §8.1: invalid UTF-8 fails the connection; checked as bytes arrive, across
             // fragments, so the failure comes as early as the bytes show it.
             check_utf8(&partial.data, &mut partial.checked, last_of_message)?;
         }
         if remaining > 0 {
-            self.frame = Some(InFrame {
-                remaining,
-                offset: frame.offset + take,
-                ..frame
-            });
             return Ok(Step::Continue);
         }
-        self.frame = None;
         if !frame.header.fin {
             return Ok(Step::Continue);
         }

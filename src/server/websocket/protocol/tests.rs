@@ -394,3 +394,29 @@ fn utf8_check_allows_a_split_sequence_until_the_end() {
     let mut checked = 0;
     assert!(check_utf8(b"ab\xe2\x82", &mut checked, true).is_err());
 }
+
+#[test]
+fn close_reply_after_invalid_utf8_ends_the_connection_at_once() {
+    // The client answers the 1007 with its own close and keeps its side open: the server must
+    // see the reply (skipping only what is left of the refused frame) and drop the connection,
+    // not wait out its drain timeout (3 s) because it skipped into the reply.
+    task::block_on(async {
+        let (server, mut peer) = UnixStream::pair().expect("socket pair");
+        let (session, outbox) = open(server, 1024);
+        let echo = task::spawn(crate::server::websocket::echo_messages(session, outbox));
+        let input = concat(&[client(true, opcode::TEXT, b"ab\xff"), close_frame(1007)]);
+        peer.write_all(&input).await.expect("write to the server");
+        let mut output = Vec::new();
+        let ended = async_std::future::timeout(
+            std::time::Duration::from_secs(1),
+            peer.read_to_end(&mut output),
+        )
+        .await;
+        assert!(
+            ended.is_ok(),
+            "the server waited for a reply it had already received"
+        );
+        assert_eq!(output, server_close(1007));
+        echo.await;
+    });
+}
