@@ -48,9 +48,9 @@ impl Future for WaitSince {
         }
         let hub = this.hub.clone();
         let (chan, parked) = hub.with_channel(&this.name, |state| {
-            // A client from the future (ids restarted) waits for the next message, not for the
-            // ids to catch up with it.
-            this.since = this.since.min(state.last);
+            // `since` is taken literally, also past the channel's last id: a client that holds
+            // ids up to N from before a restart (the log published again, or a Redis hub that
+            // never numbers back) waits for N + 1 instead of being handed what it already has.
             if state.last > this.since || hub.is_shutting_down() {
                 Err(state.backlog(this.since))
             } else {
