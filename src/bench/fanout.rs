@@ -14,8 +14,8 @@ use super::client::{keeps_alive, number_after, post_request, ClientError, Conn};
 use super::histogram::{ms, Histogram};
 use super::target::{check_open_files, Dialer, Target};
 use super::{
-    connect_phase_limit, now_micros, run_channel, seconds, subscribe, unless_stopped, BenchError,
-    Permits, Stop, Transport, CONNECTS_IN_FLIGHT,
+    connect_phase_limit, now_micros, open_subscriber, run_channel, seconds, unless_stopped,
+    BenchError, Permits, Stop, Transport, CONNECTS_IN_FLIGHT,
 };
 
 /// Arguments of `bench fanout`.
@@ -148,13 +148,7 @@ pub async fn fanout(args: &FanoutArgs) -> Result<FanoutReport, BenchError> {
             stop.clone(),
         );
         tasks.push(async_std::task::spawn(async move {
-            let opened = unless_stopped(&stop, async {
-                permits.acquire().await;
-                let opened = subscribe(&dialer, &target, transport, &path).await;
-                permits.release();
-                opened
-            })
-            .await;
+            let opened = open_subscriber(&stop, &permits, &dialer, &target, transport, &path).await;
             let mut subscriber = match opened {
                 None => return,
                 Some(Err(error)) => {

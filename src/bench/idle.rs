@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use super::target::{check_open_files, Dialer, Target};
 use super::{
-    connect_phase_limit, run_channel, seconds, subscribe, unless_stopped, BenchError, Permits,
-    Stop, Transport, CONNECTS_IN_FLIGHT,
+    connect_phase_limit, open_subscriber, run_channel, seconds, unless_stopped, BenchError,
+    Permits, Stop, Transport, CONNECTS_IN_FLIGHT,
 };
 
 /// Arguments of `bench idle`.
@@ -100,13 +100,7 @@ pub async fn idle(args: &IdleArgs) -> Result<IdleReport, BenchError> {
             stop.clone(),
         );
         tasks.push(async_std::task::spawn(async move {
-            let opened = unless_stopped(&stop, async {
-                permits.acquire().await;
-                let opened = subscribe(&dialer, &target, transport, &path).await;
-                permits.release();
-                opened
-            })
-            .await;
+            let opened = open_subscriber(&stop, &permits, &dialer, &target, transport, &path).await;
             let mut subscriber = match opened {
                 None => return false,
                 Some(Err(error)) => {

@@ -170,6 +170,25 @@ pub(crate) async fn subscribe(
     })
 }
 
+/// [`subscribe`] under a connect permit, unless `stop` fires first (`None`): how every workload
+/// opens its subscribers.
+pub(crate) async fn open_subscriber(
+    stop: &Stop,
+    permits: &Permits,
+    dialer: &target::Dialer,
+    target: &Target,
+    transport: Transport,
+    path: &str,
+) -> Option<Result<Subscriber, ClientError>> {
+    unless_stopped(stop, async {
+        permits.acquire().await;
+        let opened = subscribe(dialer, target, transport, path).await;
+        permits.release();
+        opened
+    })
+    .await
+}
+
 /// A one-shot signal many tasks wait on: dropping or closing the sender wakes every receiver.
 #[derive(Debug, Clone)]
 pub(crate) struct Stop {
