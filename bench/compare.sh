@@ -11,7 +11,8 @@
 # Environment: NODE_PEER_DIR (default ../shared/reference/seed-node; copied to a temp dir and
 # `npm install`ed there when it has no node_modules), IDLE_CLIENTS (5000), FANOUT_CLIENTS (2000),
 # FANOUT_MESSAGES (100), FANOUT_RATE (20), SAT_MESSAGES (250), POLL_CONNECTIONS (50), HOLD (10s),
-# POLL_DURATION (10s).
+# POLL_DURATION (10s), WORKLOADS ("idle fanout saturate poll": a subset runs only those; the
+# report then shows — for the rest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -24,6 +25,7 @@ SAT_MESSAGES=${SAT_MESSAGES:-250}
 POLL_CONNECTIONS=${POLL_CONNECTIONS:-50}
 HOLD=${HOLD:-10s}
 POLL_DURATION=${POLL_DURATION:-10s}
+WORKLOADS=${WORKLOADS:-idle fanout saturate poll}
 NODE_PEER_DIR=${NODE_PEER_DIR:-$ROOT/../shared/reference/seed-node}
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/longconn-compare.XXXXXX")
@@ -69,17 +71,23 @@ wait_for_line() {
   return 1
 }
 
-# Ours: the contract's flags only; --max-connections raised so the limit is not what is measured.
-"$BIN" serve --addr 127.0.0.1:0 --max-connections 19000 >"$WORK/ours.out" 2>"$WORK/ours.err" &
-OURS_PID=$!; PIDS+=("$OURS_PID")
-PORT=0 node "$NODE_PEER_DIR/node_peer.js" >"$WORK/node.out" 2>"$WORK/node.err" &
-NODE_PID=$!; PIDS+=("$NODE_PID")
-
-OURS_URL=$(wait_for_line "$WORK/ours.out" 'listening on' 20 | grep -oE 'http://[0-9.:]+') \
-  || { log "our server did not start:"; cat "$WORK/ours.err" >&2; exit 3; }
-NODE_URL=http://$(wait_for_line "$WORK/node.out" 'listening on' 20 | grep -oE '[0-9.]+:[0-9]+') \
-  || { log "the Node peer did not start:"; cat "$WORK/node.err" >&2; exit 3; }
-log "ours at $OURS_URL (pid $OURS_PID), node at $NODE_URL (pid $NODE_PID)"
+# start_servers: (re)starts ours and the Node peer on fresh ports. Each idle workload gets fresh
+# processes, so its ΔVmRSS is what new connections cost a server that has not served (and freed)
+# others before: memory freed by an earlier workload would otherwise be reused and hide the cost.
+OURS_PID='' NODE_PID=''
+start_servers() {
+  for pid in $OURS_PID $NODE_PID; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+  # Ours: the contract's flags only; --max-connections raised so the limit is not what is measured.
+  "$BIN" serve --addr 127.0.0.1:0 --max-connections 19000 >"$WORK/ours.out" 2>"$WORK/ours.err" &
+  OURS_PID=$!; PIDS+=("$OURS_PID")
+  PORT=0 node "$NODE_PEER_DIR/node_peer.js" >"$WORK/node.out" 2>"$WORK/node.err" &
+  NODE_PID=$!; PIDS+=("$NODE_PID")
+  OURS_URL=$(wait_for_line "$WORK/ours.out" 'listening on' 20 | grep -oE 'http://[0-9.:]+') \
+    || { log "our server did not start:"; cat "$WORK/ours.err" >&2; exit 3; }
+  NODE_URL=http://$(wait_for_line "$WORK/node.out" 'listening on' 20 | grep -oE '[0-9.]+:[0-9]+') \
+    || { log "the Node peer did not start:"; cat "$WORK/node.err" >&2; exit 3; }
+  log "ours at $OURS_URL (pid $OURS_PID), node at $NODE_URL (pid $NODE_PID)"
+}
 
 # status_kb PID FIELD: a VmRSS/VmHWM figure in kB.
 status_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
@@ -133,17 +141,27 @@ sides() { for side in ours node; do
 done; }
 idle_on() { idle "$side" "$pid" "$url" "$1"; }
 bench_on() { local label=$1; shift; bench "$side" "$label" "$@" --target "$url"; }
-sides idle_on ws
-sides idle_on sse
-for transport in ws sse; do
-  sides bench_on "fanout_$transport" fanout --transport "$transport" \
-    --clients "$FANOUT_CLIENTS" --messages "$FANOUT_MESSAGES" --rate "$FANOUT_RATE"
-done
-for transport in ws sse; do
-  sides bench_on "saturate_$transport" fanout --transport "$transport" \
-    --clients "$FANOUT_CLIENTS" --messages "$SAT_MESSAGES" --rate 100000 --drain 10s
-done
-sides bench_on poll poll --connections "$POLL_CONNECTIONS" --duration "$POLL_DURATION"
+wants() { [[ " $WORKLOADS " == *" $1 "* ]]; }
+if wants idle; then
+  start_servers; sides idle_on ws
+  start_servers; sides idle_on sse
+fi
+start_servers
+if wants fanout; then
+  for transport in ws sse; do
+    sides bench_on "fanout_$transport" fanout --transport "$transport" \
+      --clients "$FANOUT_CLIENTS" --messages "$FANOUT_MESSAGES" --rate "$FANOUT_RATE"
+  done
+fi
+if wants saturate; then
+  for transport in ws sse; do
+    sides bench_on "saturate_$transport" fanout --transport "$transport" \
+      --clients "$FANOUT_CLIENTS" --messages "$SAT_MESSAGES" --rate 100000 --drain 10s
+  done
+fi
+if wants poll; then
+  sides bench_on poll poll --connections "$POLL_CONNECTIONS" --duration "$POLL_DURATION"
+fi
 record_memory() { record "$side" memory "{\"rss_kb\":$(status_kb "$pid" VmRSS),\"hwm_kb\":$(status_kb "$pid" VmHWM)}"; }
 sides record_memory
 elapsed=$((SECONDS - started_at))
@@ -204,7 +222,7 @@ for (const t of ["ws", "sse"]) {
 }
 {
   const o = get("ours", "memory").figures || {}, d = get("node", "memory").figures || {};
-  line("whole run", "server VmHWM (MiB)", o.hwm_kb / 1024, d.hwm_kb / 1024, "", 1);
+  line("fan-out, saturation and poll", "server VmHWM (MiB)", o.hwm_kb / 1024, d.hwm_kb / 1024, "", 1);
 }
 
 console.log(`# Benchmarks: longconn beside Node.js
@@ -222,7 +240,8 @@ Generated by \`bench/compare.sh\` (commit ${env.COMMIT}); ${env.ELAPSED} s of wo
 ${out.join("\n")}
 
 Idle memory is the server's VmRSS while all clients are held minus VmRSS just before they
-connected, divided by the connections held (from \`/proc/PID/status\`). Fan-out latency is the
+connected, divided by the connections held (from \`/proc/PID/status\`); each idle workload runs
+on freshly started servers, the other workloads on one more fresh pair. Fan-out latency is the
 receive time minus the send timestamp carried in each published message (\`{"t":µs,"seq":k}\`);
 lost counts (subscriber, message) pairs never received, a subscriber that failed to connect
 losing all of its messages. Saturation publishes back to back (each \`POST /publish\` waits for

@@ -39,7 +39,7 @@ use async_h1::server::ConnectionStatus;
 use async_std::channel::Sender;
 use async_std::net::{TcpListener, TcpStream};
 use futures_lite::io::{AsyncRead, AsyncWrite};
-use futures_lite::{future, ready, AsyncReadExt, AsyncWriteExt};
+use futures_lite::{future, ready, AsyncReadExt, AsyncWriteExt, StreamExt};
 
 use super::direct;
 use super::peer::Peer;
@@ -255,8 +255,7 @@ async fn serve_connection(
             Some(Ok(NextHead::Request(admitted))) => {
                 if let Some(answer) = direct::answer(&state, &admitted) {
                     client.skip(&admitted);
-                    let mut socket = client.socket();
-                    let sent = socket.write_all(&answer.bytes).await;
+                    let sent = write_answer(&client, answer.bytes, answer.stream).await;
                     if sent.is_err() || answer.close || stop.is_triggered() {
                         return linger(&client, &stop).await;
                     }
@@ -278,7 +277,13 @@ async fn serve_connection(
             }
             Some(Err(_)) => return,
         }
-        let served = future::or(server.accept_one(), body_watchdog(&client, &clock)).await;
+        // Boxed: async-h1's per-request state (several KiB) is allocated for a request it serves,
+        // not kept in every connection's task (an SSE stream answered directly never needs it).
+        let served = future::or(
+            Box::pin(server.accept_one()),
+            body_watchdog(&client, &clock),
+        )
+        .await;
         match served {
             Ok(ConnectionStatus::KeepAlive) if !stop.is_triggered() => {}
             // The upgraded protocol owns the connection now (and keeps it counted).
@@ -288,6 +293,62 @@ async fn serve_connection(
                 log_unless_routine(&e);
                 return linger(&client, &stop).await;
             }
+        }
+    }
+}
+
+/// Writes a response the loop answers itself: `bytes`, then, for a stream, each piece as one
+/// chunk and the last chunk once the stream ends.
+///
+/// The head goes out with the first piece, and pieces that are ready together (a backlog, a
+/// burst) go out in one write of at most [`WRITE_BATCH`] bytes, still one chunk each (chunk
+/// boundaries are what transcripts see). Between writes the connection keeps no buffer: an idle
+/// stream holds its pieces' state and nothing else.
+async fn write_answer(
+    client: &ClientStream,
+    bytes: Vec<u8>,
+    stream: Option<super::pieces::Pieces>,
+) -> io::Result<()> {
+    let mut socket = client.socket();
+    let Some(mut pieces) = stream else {
+        return socket.write_all(&bytes).await;
+    };
+    let mut out = bytes;
+    loop {
+        let mut ended = !frame_piece(pieces.next().await, &mut out);
+        while !ended && out.len() < WRITE_BATCH {
+            match future::poll_once(pieces.next()).await {
+                Some(piece) => ended = !frame_piece(piece, &mut out),
+                None => break,
+            }
+        }
+        if !out.is_empty() {
+            socket.write_all(&out).await?;
+        }
+        out = Vec::new();
+        if ended {
+            return Ok(());
+        }
+    }
+}
+
+/// How many bytes of ready pieces one write of a direct stream carries at most.
+const WRITE_BATCH: usize = 64 * 1024;
+
+/// Appends `piece` to `out` as one HTTP chunk, or the last chunk when the stream has ended
+/// (`None`); returns whether the stream goes on. Empty pieces add nothing: async-h1 reads a body
+/// through `PieceReader`, which skips them, so the tide route sends no chunk for them either.
+fn frame_piece(piece: Option<super::pieces::Piece>, out: &mut Vec<u8>) -> bool {
+    match piece {
+        Some(piece) => {
+            if !piece.as_bytes().is_empty() {
+                direct::chunk(piece.as_bytes(), out);
+            }
+            true
+        }
+        None => {
+            direct::chunk(&[], out);
+            false
         }
     }
 }

@@ -15,7 +15,7 @@ use tide::{Body, Request, Response, StatusCode};
 use super::error::{respond, RouteError};
 use super::feed::{self, Format};
 use super::params::{self, ParamError, Query};
-use super::pieces::{Piece, PieceReader};
+use super::pieces::{Piece, PieceReader, Pieces};
 use super::state::State;
 use crate::clock::rfc3339;
 use crate::hub::{Message, Missed};
@@ -58,6 +58,14 @@ pub fn missed_event(missed: Missed) -> Vec<u8> {
     })
 }
 
+/// The header fields of the stream besides its framing and date: `/sseStream` answered by tide
+/// and by the accept loop ([`super::direct`]) alike.
+pub const SSE_HEADERS: [(&str, &str); 3] = [
+    ("Content-Type", "text/event-stream"),
+    ("Cache-Control", "no-cache"),
+    ("X-Accel-Buffering", "no"),
+];
+
 /// `GET /sseStream?channel=C&lastEventId=N`.
 pub async fn stream(req: Request<State>) -> tide::Result {
     respond(stream_inner(&req))
@@ -65,14 +73,31 @@ pub async fn stream(req: Request<State>) -> tide::Result {
 
 fn stream_inner(req: &Request<State>) -> Result<Response, RouteError> {
     let query = Query::from_url(req.url());
-    let channel = query.channel()?;
     let header = req.header("Last-Event-ID").map(|v| v.as_str());
-    let resume = match params::last_event_id(header, &query) {
+    let pieces = open(req.state(), &query, header)?;
+    let mut res = Response::new(StatusCode::Ok);
+    res.set_body(Body::from_reader(PieceReader::new(pieces), None));
+    for (name, value) in SSE_HEADERS {
+        res.insert_header(name, value);
+    }
+    Ok(res)
+}
+
+/// The stream's pieces for `query` and the `Last-Event-ID` field (`last_event_id`): subscribes
+/// to the channel, resuming where the client asks.
+pub fn open(
+    state: &State,
+    query: &Query,
+    last_event_id: Option<&str>,
+) -> Result<Pieces, RouteError> {
+    let channel = query.channel()?;
+    let resume = match params::last_event_id(last_event_id, query) {
         Ok(resume) => resume,
-        Err(ParamError::LastEventId) if header.is_some() => return Err(RouteError::LastEventId),
+        Err(ParamError::LastEventId) if last_event_id.is_some() => {
+            return Err(RouteError::LastEventId)
+        }
         Err(e) => return Err(e.into()),
     };
-    let state = req.state();
     let subscription = state.hub.subscribe(channel, resume);
     let resume_from = resume.map_or(subscription.last, |n| n.min(subscription.last));
     let mut opening = vec![
@@ -82,17 +107,11 @@ fn stream_inner(req: &Request<State>) -> Result<Response, RouteError> {
     if let Some(missed) = subscription.missed {
         opening.push(missed_event(missed));
     }
-    let pieces = feed::pieces(
+    Ok(feed::pieces(
         opening,
         subscription,
         state.clock.clone(),
         state.config.heartbeat,
         Sse,
-    );
-    let mut res = Response::new(StatusCode::Ok);
-    res.set_body(Body::from_reader(PieceReader::new(pieces), None));
-    res.set_content_type("text/event-stream");
-    res.insert_header("Cache-Control", "no-cache");
-    res.insert_header("X-Accel-Buffering", "no");
-    Ok(res)
+    ))
 }
