@@ -6,7 +6,8 @@
 //! [`super::request::admit`]) and async-h1 reads from a gate that hands it the canonical head,
 //! then the body and not one byte more ([`super::body`]), then end of stream. Bytes read past the
 //! request wait in the gate for the next head. After an upgrade request's head the gate opens:
-//! the upgraded protocol reads everything, leftovers first.
+//! the upgraded protocol reads everything, leftovers first, then straight from the socket (the
+//! gate then holds no buffer).
 //!
 //! The gate can also cut the body short ([`ClientStream::cut`]): at the body deadline (reads fail
 //! with `TimedOut`, the route answers 408) or when the response closes the connection anyway
@@ -245,6 +246,12 @@ impl Gate {
             let n = rest.len().min(buf.len());
             buf[..n].copy_from_slice(&rest[..n]);
             self.head_read += n;
+            if self.head_read == self.head.len() {
+                // Handed out whole: its room is not kept for the connection's life (an upgraded
+                // connection never installs another head).
+                self.head = Vec::new();
+                self.head_read = 0;
+            }
             return Some(Ok(n));
         }
         if self.open_after_head {
@@ -305,6 +312,14 @@ impl AsyncRead for ClientStream {
             if let Some(result) = gate.hand_out(buf) {
                 return Poll::Ready(result);
             }
+            if gate.open_after_head {
+                // Upgraded, and the leftovers are handed out: the protocol reads the socket
+                // straight into its own buffer, and the gate gives its room back (an idle
+                // WebSocket keeps no buffer here).
+                gate.buffered = Vec::new();
+                drop(gate);
+                return Pin::new(&mut &this.shared.stream).poll_read(cx, buf);
+            }
             // The buffer is empty and async-h1 may read more: fill it from the socket.
             let mut chunk = [0u8; READ_CHUNK];
             match Pin::new(&mut &this.shared.stream).poll_read(cx, &mut chunk) {
@@ -313,7 +328,6 @@ impl AsyncRead for ClientStream {
                     return Poll::Pending;
                 }
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Ready(Ok(0)) if gate.open_after_head => return Poll::Ready(Ok(0)),
                 // RFC 9112 §8: a body cut short by the close is incomplete, not a shorter body.
                 Poll::Ready(Ok(0)) => {
                     return Poll::Ready(Err(io::Error::new(

@@ -10,13 +10,15 @@
 //! either; it also answers 101 to handshakes RFC 6455 §4.2.1 says to refuse. So the handshake is
 //! checked here and answered with tide's own upgrade: a `101` response whose
 //! `recv_upgrade()` receiver yields the raw connection once async-h1 has written the head
-//! (`async_h1::server::accept_one`); a spawned task then runs [`protocol`] on it.
+//! (`async_h1::server::accept_one`); a spawned task waits for it and then runs [`protocol`] on it.
 //!
-//! # Two tasks per connection
-//! The route's task reads (and watches for shutdown); the protocol's writer task writes. On `/ws`
-//! the writer pulls the subscription itself ([`protocol::Feed`]) and writes each message's frame
-//! as the hub cached it ([`crate::hub::Message::websocket_frame`]): one encoding per message for
-//! all subscribers, and one wake-up per delivery.
+//! # One task per connection
+//! The task the upgrade spawns runs the whole connection: its [`protocol::Session`] reads, writes
+//! and answers pings and closes, the route's loop handles each message, and the shutdown watcher
+//! waits beside them. On `/ws` the session pulls the subscription itself ([`protocol::Feed`]) and
+//! writes each message's frame as the hub cached it ([`crate::hub::Message::websocket_frame`]):
+//! one encoding per message for all subscribers, and one wake-up per delivery. No channel and no
+//! second task: an idle `/ws` connection is that one task, its socket and its subscription.
 //!
 //! # Behaviour per route
 //! - `/echo`: every text and binary message comes back as it came (Autobahn's target).
@@ -62,8 +64,8 @@ type Upgraded = http_types::upgrade::Connection;
 pub async fn echo(req: tide::Request<State>) -> tide::Result {
     let shutdown = req.state().shutdown.clone();
     upgrade(req, move |connection, max_message_bytes| async move {
-        let (session, outbox) = protocol::open(connection, max_message_bytes);
-        until_shutdown(shutdown, outbox.clone(), echo_messages(session, outbox)).await;
+        let (mut session, outbox) = protocol::open(connection, max_message_bytes);
+        until_shutdown(&shutdown, &outbox, echo_messages(&mut session)).await;
     })
     .await
 }
@@ -72,13 +74,8 @@ pub async fn echo(req: tide::Request<State>) -> tide::Result {
 pub async fn test_socket(req: tide::Request<State>) -> tide::Result {
     let shutdown = req.state().shutdown.clone();
     upgrade(req, move |connection, max_message_bytes| async move {
-        let (session, outbox) = protocol::open(connection, max_message_bytes);
-        until_shutdown(
-            shutdown,
-            outbox.clone(),
-            answer_like_the_seed(session, outbox),
-        )
-        .await;
+        let (mut session, outbox) = protocol::open(connection, max_message_bytes);
+        until_shutdown(&shutdown, &outbox, answer_like_the_seed(&mut session)).await;
     })
     .await
 }
@@ -93,18 +90,12 @@ pub async fn hub_socket(req: tide::Request<State>) -> tide::Result {
     // Subscribed before the 101 goes out, so a client that has read the 101 gets every message
     // published after it (the upgraded task starts later; subscribing there lost the first
     // messages under load). A rejected handshake drops the subscription with the closure.
-    let subscription = state.hub.subscribe(&channel, since);
+    let feed: protocol::Feed = Box::pin(subscription_frames(state.hub.subscribe(&channel, since)));
     upgrade(req, move |connection, max_message_bytes| async move {
-        let shutdown = state.shutdown.clone();
-        let feed = subscription_frames(subscription);
-        let (session, outbox) =
-            protocol::open_with_feed(connection, max_message_bytes, Some(Box::pin(feed)));
-        until_shutdown(
-            shutdown,
-            outbox.clone(),
-            hub_messages(session, outbox, state, channel),
-        )
-        .await;
+        let (mut session, outbox) =
+            protocol::open_with_feed(connection, max_message_bytes, Some(feed));
+        let messages = hub_messages(&mut session, &outbox, &state, &channel);
+        until_shutdown(&state.shutdown, &outbox, messages).await;
     })
     .await
 }
@@ -155,61 +146,56 @@ fn origin_allowed(state: &State, origin: &str, host: &str) -> bool {
 /// Runs `session` until it ends; if the server shuts down first, closes with 1001 and lets the
 /// session finish its closing handshake (in the same task: no watcher task per connection).
 ///
-/// A plain function returning the combined future, so `session` is stored once in the task, not
-/// once as an argument and again inside the combination.
-fn until_shutdown<Fut>(
-    shutdown: super::state::Shutdown,
-    outbox: Outbox,
-    session: Fut,
-) -> impl Future<Output = ()>
+/// Everything by reference: the connection's task holds each piece once.
+async fn until_shutdown<Fut>(shutdown: &super::state::Shutdown, outbox: &Outbox, session: Fut)
 where
     Fut: Future<Output = ()>,
 {
-    let watcher = async move {
+    let watcher = async {
         shutdown.wait().await;
         outbox.close(close_code::GOING_AWAY, "server shutting down");
         // The session goes on until its closing handshake is over.
         futures_lite::future::pending().await
     };
-    session.or(watcher)
+    session.or(watcher).await
 }
 
 /// `/echo`: each message back as it came.
-async fn echo_messages<S>(mut session: Session<S>, outbox: Outbox)
+async fn echo_messages<S>(session: &mut Session<S>)
 where
-    S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin + Send + 'static,
+    S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin,
 {
     while let Some(message) = session.next().await {
         let _ = match message {
-            Incoming::Text(text) => outbox.text(text).await,
-            Incoming::Binary(data) => outbox.binary(data).await,
+            Incoming::Text(text) => session.text(text).await,
+            Incoming::Binary(data) => session.binary(data).await,
         };
     }
 }
 
 /// `/testSocket`: text answered with the seed's prefix; binary ignored as the seed ignores it.
-async fn answer_like_the_seed<S>(mut session: Session<S>, outbox: Outbox)
+async fn answer_like_the_seed<S>(session: &mut Session<S>)
 where
-    S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin + Send + 'static,
+    S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin,
 {
     while let Some(message) = session.next().await {
         if let Incoming::Text(text) = message {
-            let _ = outbox.text(format!("{TEST_SOCKET_PREFIX}{text}")).await;
+            let _ = session.text(format!("{TEST_SOCKET_PREFIX}{text}")).await;
         }
     }
 }
 
-/// `/ws`: publishes what the client sends (the subscription is the writer's [`protocol::Feed`]).
-async fn hub_messages<S>(mut session: Session<S>, outbox: Outbox, state: State, channel: String)
+/// `/ws`: publishes what the client sends (the subscription is the session's [`protocol::Feed`]).
+async fn hub_messages<S>(session: &mut Session<S>, outbox: &Outbox, state: &State, channel: &str)
 where
-    S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin + Send + 'static,
+    S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin,
 {
     while let Some(message) = session.next().await {
         match message {
             Incoming::Text(text) => {
                 // Boxed: the publish future (Redis engine included) is kilobytes, and inline it
                 // would sit in every idle connection's task.
-                let published = Box::pin(state.hub.publish(&channel, "message", text)).await;
+                let published = Box::pin(state.hub.publish(channel, "message", text)).await;
                 if let Err(error) = published {
                     let code = match error {
                         crate::hub::HubError::ShuttingDown => close_code::GOING_AWAY,
@@ -228,7 +214,9 @@ where
 /// The frames of `/ws`: a `missed` notice when the log lost some of what was asked for, the
 /// backlog, then each live message, as JSON text frames; a close when the subscription ends.
 fn subscription_frames(mut subscription: Subscription) -> SubscriptionFrames {
-    let mut opening = VecDeque::with_capacity(subscription.backlog.len() + 1);
+    // Allocated only when there is something to send first (a live-only subscriber has nothing).
+    let mut opening = VecDeque::new();
+    opening.reserve_exact(subscription.backlog.len() + usize::from(subscription.missed.is_some()));
     if let Some(missed) = subscription.missed {
         let notice = serde_json::json!({"event": "missed", "from": missed.from, "to": missed.to});
         let frame = encode_frame(&Frame::text(&notice.to_string()));
@@ -255,6 +243,10 @@ impl Stream for SubscriptionFrames {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Push>> {
         if let Some(frame) = self.opening.pop_front() {
+            if self.opening.is_empty() {
+                // Sent: the room goes too.
+                self.opening = VecDeque::new();
+            }
             return Poll::Ready(Some(frame));
         }
         let Some(subscription) = self.subscription.as_mut() else {
@@ -404,8 +396,8 @@ mod route_tests {
     fn test_socket_answers_text_with_the_seed_prefix_and_ignores_binary() {
         task::block_on(async {
             let (server, mut peer) = UnixStream::pair().expect("socket pair");
-            let (session, outbox) = protocol::open(server, 1024);
-            let route = task::spawn(answer_like_the_seed(session, outbox));
+            let (mut session, _outbox) = protocol::open(server, 1024);
+            let route = task::spawn(async move { answer_like_the_seed(&mut session).await });
             let mut input = client_frame(0x2, b"bin");
             input.extend(client_frame(0x1, "T".as_bytes()));
             input.extend(client_frame(0x8, &1000u16.to_be_bytes()));
@@ -424,13 +416,12 @@ mod route_tests {
     fn shutdown_closes_echo_with_1001() {
         task::block_on(async {
             let (server, mut peer) = UnixStream::pair().expect("socket pair");
-            let (session, outbox) = protocol::open(server, 1024);
+            let (mut session, outbox) = protocol::open(server, 1024);
             let shutdown = Shutdown::default();
-            let route = task::spawn(until_shutdown(
-                shutdown.clone(),
-                outbox.clone(),
-                echo_messages(session, outbox),
-            ));
+            let watched = shutdown.clone();
+            let route = task::spawn(async move {
+                until_shutdown(&watched, &outbox, echo_messages(&mut session)).await;
+            });
             shutdown.trigger();
             let frames = read_frames(&mut peer, 1).await;
             assert_eq!(
@@ -458,8 +449,12 @@ mod route_tests {
                 .expect("publish");
             let (server, mut peer) = UnixStream::pair().expect("socket pair");
             let feed = subscription_frames(state.hub.subscribe("news", Some(0)));
-            let (session, outbox) = protocol::open_with_feed(server, 1024, Some(Box::pin(feed)));
-            let route = task::spawn(hub_messages(session, outbox, state.clone(), "news".into()));
+            let (mut session, outbox) =
+                protocol::open_with_feed(server, 1024, Some(Box::pin(feed)));
+            let route_state = state.clone();
+            let route = task::spawn(async move {
+                hub_messages(&mut session, &outbox, &route_state, "news").await;
+            });
             let backlog = read_frames(&mut peer, 1).await;
             assert_eq!(
                 backlog,

@@ -1,7 +1,6 @@
 //! The server side of the RFC 6455 protocol over any `AsyncRead + AsyncWrite` (§5–§7): frames are
-//! read into a bounded buffer and checked header first, messages are reassembled and validated,
-//! control frames are answered, and every error ends with a close frame carrying its code followed
-//! by the TCP close.
+//! read and checked header first, messages are reassembled and validated, control frames are
+//! answered, and every error ends with a close frame carrying its code followed by the TCP close.
 //!
 //! Closing the TCP connection means dropping it: async-io's `poll_close` on a TCP stream only
 //! flushes, and the upgraded connection shares its socket with the accept loop, so the socket
@@ -10,29 +9,36 @@
 //! client's close reply (or EOF, or a short timeout), so unread bytes do not turn the FIN into a
 //! RST, then drops.
 //!
-//! [`open`] splits a connection into a [`Session`] (the reading side: [`Session::next`] yields whole
-//! messages and answers pings and closes by itself) and an [`Outbox`] (a cloneable handle that queues
-//! frames for one writer task through a bounded queue, so a reader that stops reading holds back its
-//! senders instead of growing memory). Each frame is encoded into one buffer and written with one
-//! write call. A pushing route ([`open_with_feed`]) hands the writer a [`Feed`] of ready frames
-//! that it pulls by itself: a published message goes from the hub's wake-up to the socket with no
-//! task in between, and frames that are already waiting go out in one write.
+//! One task per connection: a [`Session`] owns the whole connection and both reads and writes.
+//! [`Session::next`] waits for the next whole message, and while it waits it writes what is due
+//! (pongs, frames the route sent with [`Session::text`] or [`Session::binary`], the frames of a
+//! [`Feed`]) and answers pings and closes by itself. An [`Outbox`] is the one handle kept elsewhere
+//! in the task: it starts the closing handshake (the shutdown watcher, a route refusing a message).
+//! A pushing route ([`open_with_feed`]) gives the session a [`Feed`] of ready frames that it pulls
+//! whenever everything before them is written: a published message goes from the hub's wake-up to
+//! the socket in the connection's own task, and frames that are already waiting go out in one
+//! write.
 //!
-//! Memory per idle connection is kept small: the read buffer starts at [`READ_MIN`] bytes, grows
-//! only while a larger frame is arriving or reads keep filling it, and shrinks back afterwards.
+//! Bounded: unwritten bytes are kept up to [`OUTBOX_BYTES`] (plus the frame that crossed it); past
+//! that a send waits and the peer is not read from (its pings would only pile up more pongs), so a
+//! peer that stops reading holds back its connection instead of growing memory.
+//!
+//! Memory per idle connection is kept small: no second task, no channel, and no buffer at all
+//! while nothing is pending. A read that is not known to bring a large frame goes to the stack
+//! ([`READ_MIN`] bytes); bytes are kept on the heap only while a frame is incomplete, and read
+//! straight into a heap buffer only while a larger frame is arriving or reads keep filling it.
+//! Bytes to write are kept only while the socket does not take them, and a frame from the feed is
+//! written from the hub's shared bytes.
 
+use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use async_std::channel::{bounded, Receiver, Sender};
-use async_std::task::{self, JoinHandle};
-use futures_lite::io::{
-    split, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf,
-};
-use futures_lite::{future, FutureExt, Stream, StreamExt};
+use futures_lite::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use futures_lite::{future, ready, Stream};
 
 use crate::wire::websocket::{
     apply_mask, close_payload, decode_close_payload, decode_header, encode_frame, opcode, Frame,
@@ -57,17 +63,17 @@ pub mod close_code {
     pub const TOO_BIG: u16 = 1009;
 }
 
-/// Frames the outbox holds before senders wait.
-const OUTBOX_FRAMES: usize = 16;
-/// Bytes asked of the socket per read while nothing larger is known to be coming: what an idle
-/// connection holds for reading (a typical client frame fits).
+/// Unwritten bytes a session keeps before a send waits and reading pauses.
+pub const OUTBOX_BYTES: usize = 64 * 1024;
+/// Bytes asked of the socket per read while nothing larger is known to be coming (on the stack: an
+/// idle connection holds no read buffer).
 pub const READ_MIN: usize = 512;
 /// The most bytes asked of the socket per read (a large frame arrives in reads of this size).
 const READ_MAX: usize = 64 * 1024;
 /// Bytes of ready feed frames gathered into one write.
 const BATCH_BYTES: usize = 64 * 1024;
 /// How long, after a close was sent, the peer's bytes are drained (so the kernel ends the TCP
-/// connection with a FIN, not a RST) and the writer may take to flush the close frame.
+/// connection with a FIN, not a RST) and the session may take to flush the close frame.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A whole message from the client.
@@ -93,20 +99,18 @@ pub enum Push {
     Close(u16, &'static str),
 }
 
-/// Frames the writer pulls by itself, after the frames queued in the [`Outbox`] and never once a
+/// Frames the session pulls by itself once everything sent before is written, and never once a
 /// close is under way; ending without [`Push::Close`] just stops pulling.
 pub type Feed = Pin<Box<dyn Stream<Item = Push> + Send>>;
 
-/// Queues frames for the connection's writer task; cheap to clone.
+/// Starts the connection's closing handshake from outside its [`Session`]; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Outbox {
-    frames: Sender<Vec<u8>>,
     closing: Arc<Closing>,
 }
 
-/// The closing handshake, shared by the outbox, the writer and the session: a flag, the close
-/// frame waiting for the writer, and the two tasks to wake when a close starts. (Two channels did
-/// this before, at some 700 bytes each per connection.)
+/// The closing handshake, shared by the session and its outboxes: a flag, the close frame waiting
+/// to be written, and the session's task to wake when a close starts from elsewhere.
 #[derive(Debug, Default)]
 struct Closing {
     /// A close was queued or the connection abandoned: no more data frames.
@@ -116,10 +120,9 @@ struct Closing {
 
 #[derive(Debug, Default)]
 struct CloseState {
-    /// The close frame, until the writer takes it.
+    /// The close frame, until the session writes it.
     frame: Option<Vec<u8>>,
-    writer: Option<Waker>,
-    reader: Option<Waker>,
+    session: Option<Waker>,
 }
 
 impl Closing {
@@ -128,60 +131,49 @@ impl Closing {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Marks the close started (with `frame` to send, if any) and wakes the writer and reader;
-    /// false when it had already started.
+    fn is_started(&self) -> bool {
+        self.started.load(Ordering::SeqCst)
+    }
+
+    /// Marks the close started (with `frame` to send, if any) and wakes the session; false when it
+    /// had already started.
     fn start(&self, frame: Option<Vec<u8>>) -> bool {
         if self.started.swap(true, Ordering::SeqCst) {
             return false;
         }
-        let (writer, reader) = {
+        let waker = {
             let mut state = self.lock();
             state.frame = frame;
-            (state.writer.take(), state.reader.take())
+            state.session.take()
         };
-        writer.into_iter().chain(reader).for_each(Waker::wake);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
         true
     }
 
-    /// The writer's wait: the close frame to send, or `None` when the connection was abandoned.
-    async fn for_writer(&self) -> Option<Vec<u8>> {
-        futures_lite::future::poll_fn(|cx| {
-            let mut state = self.lock();
-            if self.started.load(Ordering::SeqCst) {
-                return Poll::Ready(state.frame.take());
-            }
-            state.writer = Some(cx.waker().clone());
-            Poll::Pending
-        })
-        .await
+    /// Whether a close has started; when not, the task of `cx` is woken once one does.
+    fn poll_started(&self, cx: &Context<'_>) -> bool {
+        let mut state = self.lock();
+        // Checked under the lock: `start` sets the flag before it takes the waker.
+        if self.is_started() {
+            return true;
+        }
+        match &state.session {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            _ => state.session = Some(cx.waker().clone()),
+        }
+        false
     }
 
-    /// The reader's wait: returns once a close has started.
-    async fn started(&self) {
-        futures_lite::future::poll_fn(|cx| {
-            let mut state = self.lock();
-            if self.started.load(Ordering::SeqCst) {
-                return Poll::Ready(());
-            }
-            state.reader = Some(cx.waker().clone());
-            Poll::Pending
-        })
-        .await
+    /// The close frame to write (`None` when the connection was abandoned, or once taken).
+    fn take_frame(&self) -> Option<Vec<u8>> {
+        self.lock().frame.take()
     }
 }
 
 impl Outbox {
-    /// Queues a text message (one frame); waits while the queue is full.
-    pub async fn text(&self, text: String) -> Result<(), Closed> {
-        self.send(opcode::TEXT, text.into_bytes()).await
-    }
-
-    /// Queues a binary message (one frame); waits while the queue is full.
-    pub async fn binary(&self, data: Vec<u8>) -> Result<(), Closed> {
-        self.send(opcode::BINARY, data).await
-    }
-
-    /// Starts the closing handshake with `code` (RFC 6455 §5.5.1): frames already queued go first,
+    /// Starts the closing handshake with `code` (RFC 6455 §5.5.1): frames already sent go first,
     /// then the close frame, then the write side is shut down. Returns false when a close was
     /// already under way (only the first one is sent).
     pub fn close(&self, code: u16, reason: &str) -> bool {
@@ -190,18 +182,7 @@ impl Outbox {
 
     /// Whether a close has been queued (or the connection abandoned).
     pub fn is_closing(&self) -> bool {
-        self.closing.started.load(Ordering::SeqCst)
-    }
-
-    async fn send(&self, op: u8, payload: Vec<u8>) -> Result<(), Closed> {
-        // RFC 6455 §5.5.1: after sending a close frame, the endpoint sends no more data frames.
-        if self.is_closing() {
-            return Err(Closed);
-        }
-        self.frames
-            .send(server_frame(op, payload))
-            .await
-            .map_err(|_| Closed)
+        self.closing.is_started()
     }
 
     fn close_with(&self, payload: Vec<u8>) -> bool {
@@ -209,7 +190,7 @@ impl Outbox {
             .start(Some(server_frame(opcode::CLOSE, payload)))
     }
 
-    /// Stops the writer without a close frame (the peer is gone).
+    /// Ends the session without a close frame (the peer is gone).
     fn abandon(&self) {
         self.closing.start(None);
     }
@@ -227,153 +208,154 @@ fn server_frame(op: u8, payload: Vec<u8>) -> Vec<u8> {
     })
 }
 
-/// Splits `stream` and starts its writer task: the reading [`Session`] and its [`Outbox`].
+/// The bytes waiting to be written, in order: a frame from the feed (written from the hub's shared
+/// bytes), then frames encoded for this connection. Empty, with nothing allocated, once written.
+#[derive(Debug, Default)]
+struct Outgoing {
+    shared: Option<Arc<[u8]>>,
+    owned: Vec<u8>,
+    /// Bytes of the first of the two already written.
+    written: usize,
+    /// A write failed (the peer is gone): nothing more is kept or written.
+    broken: bool,
+}
+
+impl Outgoing {
+    /// Bytes not written yet.
+    fn pending(&self) -> usize {
+        match &self.shared {
+            Some(frame) => frame.len() - self.written + self.owned.len(),
+            None => self.owned.len() - self.written,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.pending() == 0
+    }
+
+    /// Queues a frame encoded for this connection.
+    fn push_frame(&mut self, frame: Vec<u8>) {
+        if self.is_empty() {
+            // Taken as it is: no copy.
+            *self = Outgoing {
+                owned: frame,
+                broken: self.broken,
+                ..Outgoing::default()
+            };
+        } else {
+            self.push_bytes(&frame);
+        }
+    }
+
+    /// Queues a frame from the feed.
+    fn push_shared(&mut self, frame: Arc<[u8]>) {
+        if self.is_empty() {
+            *self = Outgoing {
+                shared: Some(frame),
+                broken: self.broken,
+                ..Outgoing::default()
+            };
+        } else {
+            self.push_bytes(&frame);
+        }
+    }
+
+    /// Appends `bytes` after what is waiting, so that all of it can go out in one write.
+    fn push_bytes(&mut self, bytes: &[u8]) {
+        if self.broken {
+            return;
+        }
+        if let Some(shared) = self.shared.take() {
+            let rest = &shared[self.written..];
+            let mut owned = Vec::with_capacity(rest.len() + self.owned.len() + bytes.len());
+            owned.extend_from_slice(rest);
+            owned.extend_from_slice(&self.owned);
+            self.owned = owned;
+            self.written = 0;
+        } else if self.written > 0 && self.written >= self.owned.len() - self.written {
+            // More written than waiting: drop the written part (amortised, bounded memory).
+            self.owned.drain(..self.written);
+            self.written = 0;
+        }
+        self.owned.extend_from_slice(bytes);
+    }
+
+    /// Writes until nothing is waiting (then frees what held it).
+    fn poll_write<S>(&mut self, stream: &mut S, cx: &mut Context<'_>) -> Poll<io::Result<()>>
+    where
+        S: AsyncWrite + Unpin,
+    {
+        loop {
+            if self.broken {
+                return Poll::Ready(Ok(()));
+            }
+            let piece = match &self.shared {
+                Some(frame) => &frame[self.written..],
+                None => &self.owned[self.written..],
+            };
+            if piece.is_empty() {
+                if self.shared.take().is_some() {
+                    self.written = 0;
+                    continue;
+                }
+                self.owned = Vec::new();
+                self.written = 0;
+                return Poll::Ready(Ok(()));
+            }
+            let n = match ready!(Pin::new(&mut *stream).poll_write(cx, piece)) {
+                Ok(0) => Err(io::ErrorKind::WriteZero.into()),
+                result => result,
+            };
+            match n {
+                Ok(n) => self.written += n,
+                Err(error) => {
+                    *self = Outgoing {
+                        broken: true,
+                        ..Outgoing::default()
+                    };
+                    return Poll::Ready(Err(error));
+                }
+            }
+        }
+    }
+}
+
+/// Starts a [`Session`] on `stream` and returns it with its [`Outbox`].
 pub fn open<S>(stream: S, max_message_bytes: usize) -> (Session<S>, Outbox)
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + Unpin,
 {
     open_with_feed(stream, max_message_bytes, None)
 }
 
-/// [`open`], with a writer that also pulls the frames of `feed`.
+/// [`open`], with a session that also pulls the frames of `feed`.
 pub fn open_with_feed<S>(
     stream: S,
     max_message_bytes: usize,
     feed: Option<Feed>,
 ) -> (Session<S>, Outbox)
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + Unpin,
 {
-    let (reader, writer) = split(stream);
-    let (frames_tx, frames_rx) = bounded(OUTBOX_FRAMES);
     let outbox = Outbox {
-        frames: frames_tx,
         closing: Arc::default(),
     };
-    let feed = feed.map(|feed| (feed, outbox.clone()));
-    let closing = outbox.closing.clone();
-    let writer = task::spawn(write_frames(writer, frames_rx, closing, feed));
     let session = Session {
-        reader: Some(reader),
-        skip: 0,
-        parseable: true,
-        echoed: false,
+        stream: Some(stream),
         buf: Vec::new(),
-        last_read_filled: false,
+        streak: 0,
         frame: None,
         message: None,
+        skip: 0,
+        parseable: true,
         max_message_bytes,
+        out: Outgoing::default(),
+        feed,
         outbox: outbox.clone(),
-        writer: Some(writer),
+        echoed: false,
         done: false,
     };
     (session, outbox)
-}
-
-/// What the writer task takes next.
-enum Out {
-    Frame(Vec<u8>),
-    Pushed(Arc<[u8]>),
-    /// The feed closed the connection or ended: nothing to write yet.
-    FeedOver,
-    Close(Vec<u8>),
-    Gone,
-}
-
-/// The writer task: queued frames first, then the feed's, then the close frame, then the TCP
-/// write side is shut down (RFC 6455 §7.1.1: the server closes the TCP connection first).
-async fn write_frames<S>(
-    mut writer: WriteHalf<S>,
-    frames: Receiver<Vec<u8>>,
-    closing: Arc<Closing>,
-    mut feed: Option<(Feed, Outbox)>,
-) where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    loop {
-        let close_only = || async { closing.for_writer().await.map_or(Out::Gone, Out::Close) };
-        let queued = async {
-            match frames.recv().await {
-                Ok(frame) => Out::Frame(frame),
-                Err(_) => close_only().await,
-            }
-        };
-        let pushed = async {
-            match feed.as_mut() {
-                // RFC 6455 §5.5.1: no data frames after a close.
-                Some((frames, outbox)) if !outbox.is_closing() => {
-                    pulled(frames.next().await, outbox)
-                }
-                _ => future::pending().await,
-            }
-        };
-        let next = queued.or(close_only()).or(pushed).await;
-        match next {
-            Out::Frame(frame) => {
-                if writer.write_all(&frame).await.is_err() {
-                    return;
-                }
-            }
-            Out::Pushed(first) => {
-                // Frames already waiting go out with this one, in one write.
-                let mut batch: Option<Vec<u8>> = None;
-                while let Some((frames, outbox)) = feed.as_mut() {
-                    if outbox.is_closing()
-                        || batch.as_ref().map_or(first.len(), Vec::len) >= BATCH_BYTES
-                    {
-                        break;
-                    }
-                    let Some(more) = future::poll_once(frames.next()).await else {
-                        break;
-                    };
-                    match pulled(more, outbox) {
-                        Out::Pushed(frame) => batch
-                            .get_or_insert_with(|| first.to_vec())
-                            .extend_from_slice(&frame),
-                        _ => break,
-                    }
-                }
-                let bytes = batch.as_deref().unwrap_or(&first);
-                if writer.write_all(bytes).await.is_err() {
-                    return;
-                }
-            }
-            Out::FeedOver => {
-                if feed
-                    .as_ref()
-                    .is_some_and(|(_, outbox)| !outbox.is_closing())
-                {
-                    // Ended without a close: stop pulling.
-                    feed = None;
-                }
-            }
-            Out::Close(frame) => {
-                let _ = async_std::future::timeout(DRAIN_TIMEOUT, async {
-                    let _ = writer.write_all(&frame).await;
-                    let _ = writer.close().await;
-                })
-                .await;
-                return;
-            }
-            Out::Gone => {
-                let _ = writer.close().await;
-                return;
-            }
-        }
-    }
-}
-
-/// What the writer does with one item of its feed: a frame to write, or (on [`Push::Close`]) the
-/// close queued through the outbox, or nothing when the feed ended.
-fn pulled(item: Option<Push>, outbox: &Outbox) -> Out {
-    match item {
-        Some(Push::Frame(frame)) => Out::Pushed(frame),
-        Some(Push::Close(code, reason)) => {
-            outbox.close(code, reason);
-            Out::FeedOver
-        }
-        None => Out::FeedOver,
-    }
 }
 
 /// The data frame being read: its header and the payload bytes still to come.
@@ -406,40 +388,114 @@ enum Step {
     NeedMore,
 }
 
-/// The reading side of a connection.
-#[derive(Debug)]
+/// What the session's wait ended with.
+enum Event {
+    /// A whole message for the route.
+    Message(Incoming),
+    /// The connection is over; what is left to do depends on how.
+    Over(Ending),
+}
+
+/// One connection: reads, writes, and the closing handshake, in the connection's one task.
 pub struct Session<S> {
-    /// Dropped when the session ends, which (with the writer gone) closes the connection.
-    reader: Option<ReadHalf<S>>,
+    /// Dropped when the session ends, which closes the connection.
+    stream: Option<S>,
+    /// Bytes read and not parsed yet: empty, with nothing allocated, while no frame is incomplete;
+    /// see [`Session::read_size`] for how much is asked per read.
+    buf: Vec<u8>,
+    /// What the last read asked for when it got all of it (more is likely waiting), else 0.
+    streak: usize,
+    frame: Option<InFrame>,
+    message: Option<Partial>,
     /// Payload bytes of a refused frame still to skip while waiting for the close reply.
     skip: u64,
     /// False once the stream cannot be parsed into frames any more (a malformed length).
     parseable: bool,
+    max_message_bytes: usize,
+    out: Outgoing,
+    /// Pulled whenever nothing else is waiting to be written; dropped when the session ends.
+    feed: Option<Feed>,
+    outbox: Outbox,
     /// The close handshake was started by the client and answered.
     echoed: bool,
-    /// Bytes read and not parsed yet; see [`Session::read_size`] for how much is asked per read.
-    buf: Vec<u8>,
-    /// The last read filled all it asked for (more is likely waiting).
-    last_read_filled: bool,
-    frame: Option<InFrame>,
-    message: Option<Partial>,
-    max_message_bytes: usize,
-    outbox: Outbox,
-    writer: Option<JoinHandle<()>>,
     done: bool,
+}
+
+impl<S> std::fmt::Debug for Session<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("buffered", &self.buf.len())
+            .field("unwritten", &self.out.pending())
+            .field("feed", &self.feed.is_some())
+            .field("closing", &self.outbox.is_closing())
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<S> Session<S>
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + Unpin,
 {
     /// The next whole message; `None` once the connection is over (closed by either side, broken
-    /// by the peer, or refused with a close code). Pings are answered and a client's close is
-    /// echoed along the way; the caller sees neither.
+    /// by the peer, or refused with a close code). Meanwhile, what is due is written (the feed's
+    /// frames included), pings are answered and a client's close is echoed; the caller sees none
+    /// of it.
     pub async fn next(&mut self) -> Option<Incoming> {
         if self.done {
             return None;
         }
+        match future::poll_fn(|cx| self.poll_event(cx)).await {
+            Event::Message(message) => Some(message),
+            Event::Over(ending) => {
+                // Boxed: the closing steps (timers included) are allocated by a connection that
+                // ends, not kept in every idle connection's task.
+                Box::pin(self.finish(ending)).await;
+                None
+            }
+        }
+    }
+
+    /// Sends a text message (one frame); waits while more than [`OUTBOX_BYTES`] are unwritten.
+    pub async fn text(&mut self, text: String) -> Result<(), Closed> {
+        self.send(opcode::TEXT, text.into_bytes()).await
+    }
+
+    /// Sends a binary message (one frame); waits while more than [`OUTBOX_BYTES`] are unwritten.
+    pub async fn binary(&mut self, data: Vec<u8>) -> Result<(), Closed> {
+        self.send(opcode::BINARY, data).await
+    }
+
+    async fn send(&mut self, op: u8, payload: Vec<u8>) -> Result<(), Closed> {
+        // RFC 6455 §5.5.1: after sending a close frame, the endpoint sends no more data frames.
+        if self.done || self.outbox.is_closing() {
+            return Err(Closed);
+        }
+        self.out.push_frame(server_frame(op, payload));
+        future::poll_fn(|cx| self.poll_room(cx)).await;
+        Ok(())
+    }
+
+    /// Ready once at most [`OUTBOX_BYTES`] are unwritten, or a close has started (the close then
+    /// flushes what is left, within its timeout).
+    fn poll_room(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        while self.out.pending() > OUTBOX_BYTES {
+            let Some(stream) = self.stream.as_mut() else {
+                return Poll::Ready(());
+            };
+            if self.out.poll_write(stream, cx).is_pending() {
+                if self.outbox.closing.poll_started(cx) {
+                    return Poll::Ready(());
+                }
+                return Poll::Pending;
+            }
+        }
+        Poll::Ready(())
+    }
+
+    /// Drives the connection until a whole message has arrived or the connection is over: writes
+    /// what is due, pulls the feed when nothing else is, reads and parses.
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Event> {
         loop {
             // RFC 6455 §1.4: once a close is sent, what the peer still sends is not processed.
             if self.outbox.is_closing() {
@@ -448,21 +504,45 @@ where
                 } else {
                     Ending::Sent
                 };
-                self.finish(ending).await;
-                return None;
+                return Poll::Ready(Event::Over(ending));
+            }
+            let Some(stream) = self.stream.as_mut() else {
+                return Poll::Ready(Event::Over(Ending::PeerGone));
+            };
+            // A failed write leaves the peer's end to the reads (EOF or a reset).
+            let _ = self.out.poll_write(stream, cx);
+            if self.out.is_empty() && self.poll_feed(cx) {
+                continue;
+            }
+            // A peer that does not read what it is sent is not read from either.
+            if self.out.pending() > OUTBOX_BYTES {
+                if self.outbox.closing.poll_started(cx) {
+                    continue;
+                }
+                return Poll::Pending;
             }
             match self.step() {
-                Ok(Step::Message(message)) => return Some(message),
+                Ok(Step::Message(message)) => return Poll::Ready(Event::Message(message)),
                 Ok(Step::Ping(payload)) => {
                     // RFC 6455 §5.5.2–5.5.3: a pong carries the ping's payload.
-                    let _ = self.outbox.send(opcode::PONG, payload).await;
+                    self.out.push_frame(server_frame(opcode::PONG, payload));
                 }
                 Ok(Step::Continue) => {}
-                Ok(Step::NeedMore) => {
-                    if !self.read_more().await {
-                        return None;
+                Ok(Step::NeedMore) => match self.poll_read(cx) {
+                    Poll::Ready(true) => {}
+                    Poll::Ready(false) => {
+                        // EOF or a reset without a close frame (RFC 6455 §7.1.5: code 1006,
+                        // never sent).
+                        self.outbox.abandon();
+                        return Poll::Ready(Event::Over(Ending::PeerGone));
                     }
-                }
+                    Poll::Pending => {
+                        if self.outbox.closing.poll_started(cx) {
+                            continue;
+                        }
+                        return Poll::Pending;
+                    }
+                },
                 Err(Refusal::Close(code)) => {
                     self.outbox.close(code, "");
                 }
@@ -473,73 +553,127 @@ where
         }
     }
 
-    /// Reads once into the buffer; false when the peer is gone (the session is then over).
-    async fn read_more(&mut self) -> bool {
-        let want = self.read_size();
-        let start = self.buf.len();
-        let Some(reader) = self.reader.as_mut() else {
+    /// Pulls the feed once nothing else is waiting: a frame (with those already ready behind it,
+    /// for one write), a close, or its end. True when it yielded something.
+    fn poll_feed(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(feed) = self.feed.as_mut() else {
             return false;
         };
-        let buf = &mut self.buf;
-        let closing = &self.outbox.closing;
-        let read = async { Some(read_into(reader, buf, want).await) };
-        let closing = async {
-            closing.started().await;
-            None
-        };
-        match read.or(closing).await {
-            Some(Ok(n)) if n > 0 => {
-                self.last_read_filled = n == want;
-                true
+        let mut ended = false;
+        match feed.as_mut().poll_next(cx) {
+            Poll::Pending => return false,
+            Poll::Ready(None) => ended = true,
+            Poll::Ready(Some(Push::Close(code, reason))) => {
+                self.outbox.close(code, reason);
             }
-            Some(_) => {
-                // EOF or a reset without a close frame (RFC 6455 §7.1.5: code 1006, never sent).
-                self.outbox.abandon();
-                self.finish(Ending::PeerGone).await;
-                false
-            }
-            // A close was queued meanwhile (the read's room is given back): the loop drains.
-            None => {
-                self.buf.truncate(start);
-                true
+            Poll::Ready(Some(Push::Frame(first))) => {
+                self.out.push_shared(first);
+                // Frames already waiting go out with this one, in one write.
+                while self.out.pending() < BATCH_BYTES {
+                    match feed.as_mut().poll_next(cx) {
+                        Poll::Ready(Some(Push::Frame(frame))) => self.out.push_bytes(&frame),
+                        Poll::Ready(Some(Push::Close(code, reason))) => {
+                            self.outbox.close(code, reason);
+                            break;
+                        }
+                        Poll::Ready(None) => {
+                            ended = true;
+                            break;
+                        }
+                        Poll::Pending => break,
+                    }
+                }
             }
         }
+        if ended {
+            // Ended without a close: stop pulling.
+            self.feed = None;
+        }
+        true
     }
 
-    /// Ends the session: lets the writer flush (the close frame last), waits for the client's close
+    /// Reads once; `Ready(false)` when the peer is gone.
+    ///
+    /// A read of [`READ_MIN`] bytes (all an idle connection ever asks) goes to the stack and only
+    /// what arrived is kept; a larger one goes straight into the buffer, sized for it.
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+        let want = self.read_size();
+        let Some(stream) = self.stream.as_mut() else {
+            return Poll::Ready(false);
+        };
+        let n = if want <= READ_MIN {
+            if self.buf.is_empty() {
+                // Nothing pending: nothing held while the connection waits.
+                self.buf = Vec::new();
+            }
+            let mut chunk = [0u8; READ_MIN];
+            match ready!(Pin::new(stream).poll_read(cx, &mut chunk)) {
+                Ok(n) => {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    n
+                }
+                Err(_) => 0,
+            }
+        } else {
+            let start = self.buf.len();
+            let needed = start + want;
+            // A buffer left much larger than this read needs (after a large frame) is shrunk.
+            if self.buf.capacity() > needed * 2 {
+                self.buf.shrink_to(needed);
+            }
+            self.buf.resize(needed, 0);
+            let read = Pin::new(stream).poll_read(cx, &mut self.buf[start..]);
+            let n = match &read {
+                Poll::Ready(Ok(n)) => *n,
+                _ => 0,
+            };
+            self.buf.truncate(start + n);
+            ready!(read).unwrap_or(0)
+        };
+        self.streak = if n == want { want } else { 0 };
+        Poll::Ready(n > 0)
+    }
+
+    /// Ends the session: writes what is left (the close frame last), waits for the client's close
     /// reply when the server closed first, then drops the connection.
     async fn finish(&mut self, ending: Ending) {
         self.done = true;
         self.message = None;
-        if let Some(writer) = self.writer.take() {
-            let mut writer = writer;
-            if async_std::future::timeout(DRAIN_TIMEOUT, &mut writer)
-                .await
-                .is_err()
-            {
-                // A peer that reads nothing holds the writer in a write: drop it.
-                writer.cancel().await;
+        let close = self.outbox.closing.take_frame();
+        if let Some(stream) = self.stream.as_mut() {
+            let out = &mut self.out;
+            if let Some(frame) = close {
+                out.push_frame(frame);
             }
+            let flush = async {
+                if future::poll_fn(|cx| out.poll_write(stream, cx))
+                    .await
+                    .is_ok()
+                {
+                    let _ = stream.close().await;
+                }
+            };
+            // A peer that reads nothing holds the write: give up after a while.
+            let _ = async_std::future::timeout(DRAIN_TIMEOUT, flush).await;
         }
+        self.out = Outgoing::default();
+        self.feed = None;
         if ending == Ending::Sent {
             let _ = async_std::future::timeout(DRAIN_TIMEOUT, self.await_close_reply()).await;
         }
-        self.reader = None;
+        self.stream = None;
         self.buf = Vec::new();
     }
 
     /// Bytes to ask of the next read: the rest of the frame being read (within [`READ_MIN`] and
-    /// [`READ_MAX`]), twice the last read's when it filled its buffer, else [`READ_MIN`].
+    /// [`READ_MAX`]), twice the last read's when it got all it asked for, else [`READ_MIN`].
     fn read_size(&self) -> usize {
         let frame_rest = self.frame.map_or(0, |frame| {
             usize::try_from(frame.remaining).unwrap_or(READ_MAX)
         });
-        let streak = if self.last_read_filled {
-            (self.buf.capacity() * 2).min(READ_MAX)
-        } else {
-            0
-        };
-        frame_rest.max(streak).clamp(READ_MIN, READ_MAX)
+        frame_rest
+            .max(self.streak.saturating_mul(2))
+            .clamp(READ_MIN, READ_MAX)
     }
 
     /// Reads (and discards) until the client's close frame, EOF, or bytes that are no frames.
@@ -569,10 +703,10 @@ where
                     Err(_) => self.parseable = false,
                 }
             }
-            let Some(reader) = self.reader.as_mut() else {
+            let Some(stream) = self.stream.as_mut() else {
                 return;
             };
-            match read_into(reader, &mut self.buf, READ_MIN).await {
+            match read_into(stream, &mut self.buf, READ_MIN).await {
                 Ok(n) if n > 0 => {}
                 _ => return,
             }
@@ -724,21 +858,11 @@ where
     }
 }
 
-impl<S> Drop for Session<S> {
-    fn drop(&mut self) {
-        // A session dropped before it finished (its task cancelled): stop the writer, which
-        // otherwise waits on the outbox its feed keeps open.
-        if !self.done {
-            self.outbox.abandon();
-        }
-    }
-}
-
 /// Appends at most `want` bytes read from `reader` to `buf`; returns how many (0 at EOF).
 ///
 /// `buf`'s spare room is sized for this read only: a buffer left much larger than what it holds
 /// (after a large frame) is shrunk first, so a connection keeps no large buffer once idle.
-async fn read_into<R>(reader: &mut R, buf: &mut Vec<u8>, want: usize) -> std::io::Result<usize>
+async fn read_into<R>(reader: &mut R, buf: &mut Vec<u8>, want: usize) -> io::Result<usize>
 where
     R: AsyncRead + Unpin,
 {

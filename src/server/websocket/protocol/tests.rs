@@ -2,7 +2,8 @@
 //! raw (masked) frames, then reads everything the server sends until it closes.
 
 use async_std::os::unix::net::UnixStream;
-use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
+use async_std::task;
+use futures_lite::io::AsyncWriteExt;
 
 use super::*;
 
@@ -48,8 +49,10 @@ fn server_close(code: u16) -> Vec<u8> {
 /// connection.
 async fn exchange(max: usize, input: &[u8]) -> Vec<u8> {
     let (server, mut peer) = UnixStream::pair().expect("socket pair");
-    let (session, outbox) = open(server, max);
-    let echo = task::spawn(crate::server::websocket::echo_messages(session, outbox));
+    let (mut session, _outbox) = open(server, max);
+    let echo = task::spawn(async move {
+        crate::server::websocket::echo_messages(&mut session).await;
+    });
     peer.write_all(input).await.expect("write to the server");
     let mut output = Vec::new();
     let mut chunk = [0u8; 4096];
@@ -353,13 +356,13 @@ fn server_close_goes_out_after_queued_frames_and_the_reply_ends_the_connection()
     task::block_on(async {
         let (server, mut peer) = UnixStream::pair().expect("socket pair");
         let (mut session, outbox) = open(server, 1024);
-        outbox.text("bye".into()).await.expect("queued");
+        session.text("bye".into()).await.expect("queued");
         assert!(outbox.close(close_code::GOING_AWAY, ""));
         assert!(
             !outbox.close(close_code::NORMAL, ""),
             "only the first close is sent"
         );
-        assert_eq!(outbox.text("late".into()).await, Err(Closed));
+        assert_eq!(session.text("late".into()).await, Err(Closed));
         let reader = task::spawn(async move { session.next().await });
         // The client's close reply completes the handshake; the server then drops the connection.
         peer.write_all(&close_frame(1001))
@@ -402,8 +405,10 @@ fn close_reply_after_invalid_utf8_ends_the_connection_at_once() {
     // not wait out its drain timeout (3 s) because it skipped into the reply.
     task::block_on(async {
         let (server, mut peer) = UnixStream::pair().expect("socket pair");
-        let (session, outbox) = open(server, 1024);
-        let echo = task::spawn(crate::server::websocket::echo_messages(session, outbox));
+        let (mut session, _outbox) = open(server, 1024);
+        let echo = task::spawn(async move {
+            crate::server::websocket::echo_messages(&mut session).await;
+        });
         let input = concat(&[client(true, opcode::TEXT, b"ab\xff"), close_frame(1007)]);
         peer.write_all(&input).await.expect("write to the server");
         let mut output = Vec::new();
@@ -418,5 +423,26 @@ fn close_reply_after_invalid_utf8_ends_the_connection_at_once() {
         );
         assert_eq!(output, server_close(1007));
         echo.await;
+    });
+}
+
+#[test]
+fn session_waiting_for_a_message_holds_no_buffers() {
+    // An idle connection is the one task and its socket: no read buffer, no write buffer.
+    task::block_on(async {
+        let (server, mut peer) = UnixStream::pair().expect("socket pair");
+        let (mut session, _outbox) = open(server, 1024);
+        peer.write_all(&client(true, opcode::TEXT, b"hi"))
+            .await
+            .expect("write to the server");
+        assert_eq!(session.next().await, Some(Incoming::Text("hi".into())));
+        session.text("hi".into()).await.expect("sent");
+        assert!(future::poll_once(session.next()).await.is_none(), "no message yet");
+        assert_eq!(session.buf.capacity(), 0);
+        assert_eq!(session.out.owned.capacity(), 0);
+        assert!(session.out.shared.is_none());
+        let mut echo = [0u8; 4];
+        peer.read_exact(&mut echo).await.expect("read the echo");
+        assert_eq!(&echo, b"\x81\x02hi");
     });
 }
