@@ -41,6 +41,7 @@ use async_std::net::{TcpListener, TcpStream};
 use futures_lite::io::{AsyncRead, AsyncWrite};
 use futures_lite::{future, ready, AsyncReadExt, AsyncWriteExt, StreamExt};
 
+use super::deadline::HeadDeadline;
 use super::direct;
 use super::peer::Peer;
 use super::request::Refusal;
@@ -240,11 +241,15 @@ async fn serve_connection(
         }
     };
     let mut server = async_h1::server::Server::new(HeadWithBody::new(client.clone()), endpoint);
+    // Both made once per connection: a wait per request registers with neither the reactor's
+    // timers nor the shutdown signal ([`HeadDeadline`], [`Shutdown::watch`]).
+    let mut deadline = HeadDeadline::new(HEAD_TIMEOUT);
+    let mut stopping = stop.watch();
     loop {
         let next = future::or(
-            async { Some(async_std::io::timeout(HEAD_TIMEOUT, client.next_head()).await) },
+            async { Some(deadline.bound(client.next_head()).await) },
             async {
-                stop.wait().await;
+                stopping.fired().await;
                 None
             },
         )

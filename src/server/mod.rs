@@ -22,6 +22,7 @@
 
 pub mod accept;
 pub mod body;
+pub mod deadline;
 pub mod demo;
 pub mod direct;
 pub mod error;
