@@ -63,7 +63,10 @@ type Upgraded = http_types::upgrade::Connection;
 /// `GET /echo`: plain echo of text and binary messages (for Autobahn).
 pub async fn echo(req: tide::Request<State>) -> tide::Result {
     let shutdown = req.state().shutdown.clone();
-    upgrade(req, move |connection, max_message_bytes| async move {
+    upgrade(req, move |upgrade, max_message_bytes| async move {
+        let Some(connection) = upgrade.connection().await else {
+            return;
+        };
         let (mut session, outbox) = protocol::open(connection, max_message_bytes);
         until_shutdown(&shutdown, &outbox, echo_messages(&mut session)).await;
     })
@@ -73,7 +76,10 @@ pub async fn echo(req: tide::Request<State>) -> tide::Result {
 /// `GET /testSocket`: the seed's echo, text `T` answered with `服务端已收到信息,您的信息是T`.
 pub async fn test_socket(req: tide::Request<State>) -> tide::Result {
     let shutdown = req.state().shutdown.clone();
-    upgrade(req, move |connection, max_message_bytes| async move {
+    upgrade(req, move |upgrade, max_message_bytes| async move {
+        let Some(connection) = upgrade.connection().await else {
+            return;
+        };
         let (mut session, outbox) = protocol::open(connection, max_message_bytes);
         until_shutdown(&shutdown, &outbox, answer_like_the_seed(&mut session)).await;
     })
@@ -91,7 +97,10 @@ pub async fn hub_socket(req: tide::Request<State>) -> tide::Result {
     // published after it (the upgraded task starts later; subscribing there lost the first
     // messages under load). A rejected handshake drops the subscription with the closure.
     let feed: protocol::Feed = Box::pin(subscription_frames(state.hub.subscribe(&channel, since)));
-    upgrade(req, move |connection, max_message_bytes| async move {
+    upgrade(req, move |upgrade, max_message_bytes| async move {
+        let Some(connection) = upgrade.connection().await else {
+            return;
+        };
         let (mut session, outbox) =
             protocol::open_with_feed(connection, max_message_bytes, Some(feed));
         let messages = hub_messages(&mut session, &outbox, &state, &channel);
@@ -100,12 +109,21 @@ pub async fn hub_socket(req: tide::Request<State>) -> tide::Result {
     .await
 }
 
-/// Checks the handshake and, when it passes, answers 101 and runs `run` on the upgraded
-/// connection (with the message size limit) in its own task; otherwise answers the rejection's
-/// status.
+/// The upgraded connection, once async-h1 has written the `101` and handed it over.
+struct Upgrade(http_types::upgrade::Receiver);
+
+impl Upgrade {
+    /// The connection; `None` when async-h1 did not hand it over (the client went away first).
+    async fn connection(self) -> Option<Upgraded> {
+        self.0.await
+    }
+}
+
+/// Checks the handshake and, when it passes, answers 101 and spawns `run` with the upgrade (and
+/// the message size limit) as the connection's task; otherwise answers the rejection's status.
 async fn upgrade<F, Fut>(req: tide::Request<State>, run: F) -> tide::Result
 where
-    F: FnOnce(Upgraded, usize) -> Fut + Send + 'static,
+    F: FnOnce(Upgrade, usize) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let state = req.state().clone();
@@ -128,12 +146,9 @@ where
     let http_res: &mut http_types::Response = res.as_mut();
     let upgraded = http_res.recv_upgrade().await;
     let max_message_bytes = state.config.max_message_bytes;
-    task::spawn(async move {
-        // None when async-h1 did not hand the connection over (the client went away first).
-        if let Some(connection) = upgraded.await {
-            run(connection, max_message_bytes).await;
-        }
-    });
+    // The route's own future is the task (not one wrapping it, which would hold the route's
+    // captures twice): it waits for the connection itself.
+    task::spawn(run(Upgrade(upgraded), max_message_bytes));
     Ok(res)
 }
 
@@ -146,18 +161,23 @@ fn origin_allowed(state: &State, origin: &str, host: &str) -> bool {
 /// Runs `session` until it ends; if the server shuts down first, closes with 1001 and lets the
 /// session finish its closing handshake (in the same task: no watcher task per connection).
 ///
-/// Everything by reference: the connection's task holds each piece once.
-async fn until_shutdown<Fut>(shutdown: &super::state::Shutdown, outbox: &Outbox, session: Fut)
+/// A plain function returning the combined future, so `session` is stored once in the task, not
+/// once as an argument and again inside the combination; the rest is borrowed.
+fn until_shutdown<'a, Fut>(
+    shutdown: &'a super::state::Shutdown,
+    outbox: &'a Outbox,
+    session: Fut,
+) -> impl Future<Output = ()> + 'a
 where
-    Fut: Future<Output = ()>,
+    Fut: Future<Output = ()> + 'a,
 {
-    let watcher = async {
+    let watcher = async move {
         shutdown.wait().await;
         outbox.close(close_code::GOING_AWAY, "server shutting down");
         // The session goes on until its closing handshake is over.
         futures_lite::future::pending().await
     };
-    session.or(watcher).await
+    session.or(watcher)
 }
 
 /// `/echo`: each message back as it came.

@@ -437,7 +437,10 @@ fn session_waiting_for_a_message_holds_no_buffers() {
             .expect("write to the server");
         assert_eq!(session.next().await, Some(Incoming::Text("hi".into())));
         session.text("hi".into()).await.expect("sent");
-        assert!(future::poll_once(session.next()).await.is_none(), "no message yet");
+        assert!(
+            future::poll_once(session.next()).await.is_none(),
+            "no message yet"
+        );
         assert_eq!(session.buf.capacity(), 0);
         assert_eq!(session.out.owned.capacity(), 0);
         assert!(session.out.shared.is_none());
