@@ -481,15 +481,16 @@ impl Hub {
     /// releases the waiter.
     ///
     /// Returns at once when the log already holds a message after `since`, or when the hub is
-    /// shutting down (then possibly with no messages). A `since` past the last id is taken as the
-    /// last id, so a client from before a restart wakes on the next publish instead of hanging
-    /// until the ids catch up.
+    /// shutting down (then possibly with no messages). A `since` past the last id is taken
+    /// literally: a client that holds ids up to N from before a restart waits for N + 1 instead
+    /// of being handed ids it already has.
     pub async fn wait_since(&self, channel: &str, since: u64) -> Backlog {
         wait::WaitSince::new(self.clone(), channel, since).await
     }
 
     /// Subscribes to `channel`: the backlog after `since` (none when `None`), then live messages,
-    /// with no gap and no duplicate at the seam.
+    /// with no gap and no duplicate at the seam. A `since` past the channel's last id is taken
+    /// literally, as [`wait_since`](Hub::wait_since) takes it: live messages up to it are skipped.
     ///
     /// After [`shutdown`](Hub::shutdown) the subscription ends at once with
     /// [`EndReason::Shutdown`].
@@ -516,7 +517,7 @@ impl Hub {
                 (Some(key), queue, backlog)
             }
         });
-        Subscription::new(self.clone(), chan, key, queue, backlog)
+        Subscription::new(self.clone(), chan, key, queue, backlog, since)
     }
 
     /// Ends every subscription with [`EndReason::Shutdown`] and refuses further publishes.

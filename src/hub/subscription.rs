@@ -79,6 +79,11 @@ pub struct Subscription {
     pub last: u64,
     hub: Hub,
     channel: Arc<Channel>,
+    /// Live messages numbered up to this are not handed out: `since` is taken literally, also
+    /// past the channel's last id (a client holding ids up to N from before a restart, the log
+    /// published again, waits for N + 1 instead of being handed what it already has: as long
+    /// polling does, [`super::wait`]).
+    skip_through: u64,
     /// The registration in the channel, absent when the subscription started ended.
     key: Option<u64>,
     queue: Arc<Queue>,
@@ -102,8 +107,10 @@ impl Subscription {
         key: Option<u64>,
         queue: Arc<Queue>,
         backlog: Backlog,
+        since: Option<u64>,
     ) -> Subscription {
         Subscription {
+            skip_through: since.unwrap_or(0),
             backlog: backlog.messages,
             missed: backlog.missed,
             last: backlog.last,
@@ -123,20 +130,22 @@ impl Subscription {
 
     /// The next queued item without waiting, if there is one.
     pub fn try_next(&mut self) -> Option<Next> {
+        let skip_through = self.skip_through;
         let mut state = self.queue.lock();
         if let Some(reason) = state.end {
             return Some(Next::Ended(reason));
         }
-        state.items.pop_front().map(Next::Message)
+        pop_after(&mut state.items, skip_through).map(Next::Message)
     }
 
     /// Polls for the next item, registering the task to be woken when there is one.
     pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Next> {
+        let skip_through = self.skip_through;
         let mut state = self.queue.lock();
         if let Some(reason) = state.end {
             return Poll::Ready(Next::Ended(reason));
         }
-        if let Some(message) = state.items.pop_front() {
+        if let Some(message) = pop_after(&mut state.items, skip_through) {
             return Poll::Ready(Next::Message(message));
         }
         match &mut state.waker {
@@ -150,6 +159,16 @@ impl Subscription {
     pub fn channel(&self) -> &str {
         self.channel.name()
     }
+}
+
+/// The first queued message numbered after `skip_through`; the ones before it are dropped.
+fn pop_after(items: &mut VecDeque<Arc<Message>>, skip_through: u64) -> Option<Arc<Message>> {
+    while let Some(message) = items.pop_front() {
+        if message.id > skip_through {
+            return Some(message);
+        }
+    }
+    None
 }
 
 impl Drop for Subscription {

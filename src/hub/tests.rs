@@ -307,6 +307,21 @@ async fn wait_since_past_the_last_id_waits_for_the_id_after_it() {
 }
 
 #[async_std::test]
+async fn subscribe_past_the_last_id_skips_live_messages_up_to_it() {
+    // An SSE or WebSocket client that holds 1..=3 reconnects to a restarted server whose log is
+    // being published again: it gets 4 next, not 2 and 3 a second time.
+    let hub = Hub::default();
+    publish_n(&hub, "c", 1).await;
+    let mut sub = hub.subscribe("c", Some(3));
+    assert!(sub.backlog.is_empty());
+    assert_eq!(sub.last, 1);
+    publish_n(&hub, "c", 3).await;
+    assert_eq!(drain(&mut sub), (vec![4], None));
+    publish_n(&hub, "c", 1).await;
+    assert_eq!(drain(&mut sub), (vec![5], None));
+}
+
+#[async_std::test]
 async fn shutdown_ends_subscriptions_releases_waiters_and_refuses_publish() {
     let hub = Hub::default();
     let mut sub = hub.subscribe("c", None);

@@ -99,7 +99,9 @@ pub fn open(
         Err(e) => return Err(e.into()),
     };
     let subscription = state.hub.subscribe(channel, resume);
-    let resume_from = resume.map_or(subscription.last, |n| n.min(subscription.last));
+    // The client's own id, also past the channel's last one (the subscription skips up to it):
+    // a client from before a restart keeps asking from where it is.
+    let resume_from = resume.unwrap_or(subscription.last);
     let mut opening = vec![
         encode_retry(RETRY_MS),
         test_event(resume_from, &rfc3339(state.clock.now())),
