@@ -10,9 +10,7 @@
 //! place that decides those.
 
 use std::fmt::Write as _;
-use std::sync::LazyLock;
-
-use http_types::url::Url;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::origin;
 use super::params::Query;
@@ -61,7 +59,7 @@ pub fn answer(state: &State, admitted: &Admitted) -> Option<Answer> {
     let connection = single(request, "Connection")?;
     let close = connection.is_some_and(|c| c.eq_ignore_ascii_case("close"));
     let cors = origin::cors_headers(&state.config.allow_origins, origin);
-    let date = http_types::other::Date::now().value();
+    let date = http_date();
     if let Some(query) = route_query(&request.target, "/poll") {
         let body = polling::poll_json(&state.hub, &query_of(query)).ok()?;
         let fields = with_cors(&polling::JSON_HEADERS, &cors);
@@ -109,15 +107,35 @@ fn route_query<'a>(target: &'a str, path: &str) -> Option<&'a str> {
     query.bytes().all(kept).then_some(query)
 }
 
-/// `query` decoded as the route decodes its URL's (`Query::from_url`), on a URL whose scheme and
-/// host are parsed once rather than per request.
+/// `query` decoded as the route decodes its URL's (`Query::from_url`): [`route_query`] let
+/// through only a query a URL keeps as sent, so decoding the string itself reads the same pairs.
 fn query_of(query: &str) -> Query {
-    static BASE: LazyLock<Option<Url>> = LazyLock::new(|| Url::parse("http://localhost/").ok());
-    let Some(mut url) = BASE.clone() else {
-        return Query::default();
-    };
-    url.set_query(Some(query));
-    Query::from_url(&url)
+    Query::from_query(query)
+}
+
+/// The `date` field of a response sent now, as async-h1 writes it (`http_types`' `Date`),
+/// formatted once per second per thread rather than per response.
+fn http_date() -> String {
+    thread_local! {
+        static CACHED: std::cell::RefCell<(u64, String)> =
+            const { std::cell::RefCell::new((u64::MAX, String::new())) };
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    CACHED.with(|cached| {
+        let mut cached = cached.borrow_mut();
+        if cached.0 != now {
+            *cached = (now, date_at(now));
+        }
+        cached.1.clone()
+    })
+}
+
+/// The `date` field for `secs` seconds after the Unix epoch (RFC 9110 §5.6.7 IMF-fixdate).
+fn date_at(secs: u64) -> String {
+    let at = UNIX_EPOCH + Duration::from_secs(secs);
+    http_types::other::Date::new(at).value().to_string()
 }
 
 /// The value of field `name` when it appears at most once (`Some(None)` when absent).
@@ -186,6 +204,8 @@ fn lower(name: &str) -> impl Iterator<Item = u8> + '_ {
 
 #[cfg(test)]
 mod tests {
+    use http_types::url::Url;
+
     use super::*;
 
     #[test]
@@ -229,6 +249,31 @@ mod tests {
         chunk(&vec![b'x'; MAX_CHUNK + 1], &mut big);
         assert!(big.starts_with(b"1FF8\r\nxx"));
         assert!(big.ends_with(b"x\r\n1\r\nx\r\n"));
+    }
+
+    #[test]
+    fn the_date_is_an_imf_fixdate_and_the_cached_one_is_current() {
+        assert_eq!(date_at(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(date_at(1_795_825_199), "Sat, 28 Nov 2026 00:19:59 GMT");
+        let before = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let date = http_date();
+        let after = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        assert!(date == date_at(before) || date == date_at(after), "{date}");
+    }
+
+    #[test]
+    fn a_query_kept_as_sent_decodes_as_the_url_route_decodes_it() {
+        for query in ["since=1&channel=a", "a=%20b+c&a=2", "x=%zz&=&since", ""] {
+            let url = Url::parse(&format!("http://localhost/poll?{query}")).expect("url");
+            let (direct, routed) = (query_of(query), Query::from_url(&url));
+            for name in ["since", "channel", "a", "x", ""] {
+                assert_eq!(direct.get(name), routed.get(name), "{query}: {name}");
+            }
+        }
     }
 
     #[test]

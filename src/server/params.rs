@@ -53,6 +53,15 @@ impl Query {
         Query { pairs }
     }
 
+    /// Decodes a query string as [`from_url`](Query::from_url) decodes a URL's, for a query a
+    /// URL keeps exactly as sent (the caller checks that).
+    pub fn from_query(query: &str) -> Query {
+        let pairs = form_urlencoded::parse(query.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        Query { pairs }
+    }
+
     /// The first value of `name`, if present.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.pairs

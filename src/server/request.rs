@@ -183,8 +183,18 @@ fn check_target(head: &RequestHead) -> Result<(), Refusal> {
     }
     let target = &head.target;
     let url = if target.starts_with('/') {
-        // Origin-form (§3.2.1), read the way async-h1 reads it.
-        Url::parse(&format!("http://{host}{target}"))
+        // Origin-form (§3.2.1), read the way async-h1 reads it: `http://{host}{target}`. With
+        // the bytes refused above, the authority ends where the target starts and a path, query
+        // or fragment never fails to parse, so only the host decides; a keep-alive connection
+        // sends the same one every time and it is parsed once per thread, not per request.
+        if host_parsed_before(host) {
+            return Ok(());
+        }
+        let parsed = Url::parse(&format!("http://{host}{target}"));
+        if parsed.is_ok() {
+            remember_host(host);
+        }
+        parsed
     } else if target.starts_with("http://") || target.starts_with("https://") {
         // Absolute-form (§3.2.2).
         Url::parse(target)
@@ -192,6 +202,24 @@ fn check_target(head: &RequestHead) -> Result<(), Refusal> {
         return Err(Refusal::Target);
     };
     url.map(|_| ()).map_err(|_| Refusal::Target)
+}
+
+thread_local! {
+    /// The last `Host` an origin-form target parsed with (see [`check_target`]).
+    static HOST_OK: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+fn host_parsed_before(host: &str) -> bool {
+    HOST_OK.with(|ok| !host.is_empty() && *ok.borrow() == host)
+}
+
+fn remember_host(host: &str) {
+    // Bounded: a host is one field of a head, itself under `MAX_HEAD_BYTES`.
+    HOST_OK.with(|ok| {
+        let mut ok = ok.borrow_mut();
+        ok.clear();
+        ok.push_str(host);
+    });
 }
 
 /// RFC 9112 §6.3: the body's length from `Transfer-Encoding` and `Content-Length`.
@@ -281,6 +309,21 @@ mod tests {
             Ok(Some(admitted)) => admitted,
             other => panic!("expected a head, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_host_remembered_as_good_does_not_let_another_one_through() {
+        assert!(admit(b"GET / HTTP/1.1\r\nHost: example.com:80\r\n\r\n").is_ok());
+        assert!(admit(b"GET / HTTP/1.1\r\nHost: example.com:80\r\n\r\n").is_ok());
+        assert_eq!(
+            admit(b"GET / HTTP/1.1\r\nHost: example.com:99999\r\n\r\n"),
+            Err(Refusal::Target)
+        );
+        assert_eq!(
+            admit(b"GET / HTTP/1.1\r\nHost: 1.2.3.256\r\n\r\n"),
+            Err(Refusal::Target)
+        );
+        assert!(admit(b"GET / HTTP/1.1\r\nHost: example.com:80\r\n\r\n").is_ok());
     }
 
     #[test]
