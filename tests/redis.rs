@@ -541,11 +541,51 @@ async fn servers_on_one_redis_act_as_one_and_answer_503_while_it_is_away() {
     let polled = http(&b, "GET /poll?channel=http&since=0", "").await;
     assert!(polled.contains("\"data\":\"from a\""), "{polled}");
 
+    // A WebSocket on a, upgraded while Redis is there.
+    let mut ws = async_std::net::TcpStream::connect(a.addr())
+        .await
+        .expect("connect");
+    ws.write_all(
+        b"GET /ws?channel=http HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n\
+          Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+          Sec-WebSocket-Version: 13\r\n\r\n",
+    )
+    .await
+    .expect("send");
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = async_std::future::timeout(PATIENCE, ws.read(&mut buf[..1]))
+            .await
+            .expect("101")
+            .expect("read");
+        assert!(n > 0, "closed before the 101");
+        head.push(buf[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"), "{head:?}");
+
     redis.kill();
     let refused = http(&a, "POST /publish?channel=http", "lost").await;
     assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
     assert!(refused.contains("Redis is unreachable"), "{refused}");
 
+    // A text sent on the WebSocket now cannot be published: close 1013, try again later.
+    let mask = [1u8, 2, 3, 4];
+    let mut frame = vec![0x81, 0x80 | 4];
+    frame.extend_from_slice(&mask);
+    frame.extend(b"lost".iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m));
+    ws.write_all(&frame).await.expect("send a text frame");
+    let mut frames = Vec::new();
+    while frames.len() < 4 || frames[0] != 0x88 {
+        let n = async_std::future::timeout(PATIENCE, ws.read(&mut buf))
+            .await
+            .expect("a close frame")
+            .expect("read");
+        assert!(n > 0, "closed without a close frame: {frames:?}");
+        frames.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(&frames[2..4], &1013u16.to_be_bytes(), "{frames:?}");
+
+    drop(ws);
     drop(sse);
     a.shutdown().await;
     b.shutdown().await;

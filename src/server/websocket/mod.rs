@@ -29,7 +29,9 @@
 //!   no longer holds all that was asked for, a first frame `{"event":"missed","from":A,"to":B}`
 //!   says which ids are lost. Each text frame from the client is published to C (event
 //!   `message`); a binary frame is refused with close 1003 (RFC 6455 §7.4.1). A subscriber that
-//!   falls behind its queue bound is closed with 1008 (policy violation); shutdown closes with 1001.
+//!   falls behind its queue bound is closed with 1008 (policy violation); shutdown closes with 1001;
+//!   a text that cannot be published closes with 1013 (try again later) while the hub's Redis is
+//!   away, 1008 past the channel bound.
 //! - All three close with 1001 when the server shuts down.
 //!
 //! Known limit: async-h1 reads the request head through its own buffer, so frame bytes a client
@@ -219,7 +221,8 @@ where
                 if let Err(error) = published {
                     let code = match error {
                         crate::hub::HubError::ShuttingDown => close_code::GOING_AWAY,
-                        _ => close_code::POLICY,
+                        crate::hub::HubError::Unavailable { .. } => close_code::TRY_AGAIN_LATER,
+                        crate::hub::HubError::TooManyChannels { .. } => close_code::POLICY,
                     };
                     outbox.close(code, &error.to_string());
                 }

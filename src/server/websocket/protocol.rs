@@ -61,6 +61,9 @@ pub mod close_code {
     pub const POLICY: u16 = 1008;
     /// A message over the size limit.
     pub const TOO_BIG: u16 = 1009;
+    /// Try again later: the server cannot serve the request for now (IANA WebSocket Close Code
+    /// Number Registry, RFC 6455 §11.7); a `/ws` publish while the hub's Redis is away.
+    pub const TRY_AGAIN_LATER: u16 = 1013;
 }
 
 /// Unwritten bytes a session keeps before a send waits and reading pauses.
