@@ -17,14 +17,11 @@
 //!   closes the connection (413, 408) cuts the rest of the body, which is then never read.
 //! - Idle: a connection between requests waits at most [`HEAD_TIMEOUT`] (real time) for its next
 //!   head, and ends at once when the server shuts down.
-//! - Each request carries a clone of its socket ([`Peer`], [`super::socket`]) so routes can
-//!   notice a client that went away.
-//! - Direct answers: a plain keep-alive `GET /poll` is answered, and a plain `GET /sseStream`
-//!   streamed, by the loop itself, byte for byte as the tide route would ([`super::direct`]),
-//!   without async-h1's per-request work (a URL parsed, a request and a response with their
-//!   channels, a task wake-up per read). Between requests the loop waits for the socket to be
-//!   readable before it reads ([`super::socket`]), bounded by one timer per connection
-//!   ([`super::deadline`]).
+//! - Each request carries a clone of its `TcpStream` ([`Peer`]) so routes can notice a client
+//!   that went away.
+//! - Direct answers: a plain keep-alive `GET /poll` is answered by the loop itself, byte for
+//!   byte as the tide route would ([`super::direct`]), without async-h1's per-request work
+//!   (a URL parsed, a request and a response with their channels, a task wake-up per read).
 //! - One `send` per short response: async-h1 writes a response's head, then its body, in two
 //!   writes (two TCP segments with `TCP_NODELAY`); [`HeadWithBody`] holds the head back and sends
 //!   it with the body's first bytes in one vectored write.
@@ -40,6 +37,7 @@ use std::time::Duration;
 
 use async_h1::server::ConnectionStatus;
 use async_std::channel::Sender;
+use async_std::net::{TcpListener, TcpStream};
 use futures_lite::io::{AsyncRead, AsyncWrite};
 use futures_lite::{future, ready, AsyncReadExt, AsyncWriteExt, StreamExt};
 
@@ -47,7 +45,6 @@ use super::deadline::HeadDeadline;
 use super::direct;
 use super::peer::Peer;
 use super::request::Refusal;
-use super::socket::{Listener, Socket};
 use super::state::{Shutdown, State};
 use super::stream::{ClientStream, Cut, NextHead};
 use crate::clock::Clock;
@@ -68,7 +65,7 @@ pub const HEAD_TIMEOUT: Duration = Duration::from_secs(60);
 const LINGER_TIME: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 1024 * 1024;
 
-type Streams = Arc<Mutex<HashMap<u64, Socket>>>;
+type Streams = Arc<Mutex<HashMap<u64, TcpStream>>>;
 
 /// Open connections, and a way to wait for all of them to end.
 #[derive(Debug, Clone)]
@@ -153,7 +150,7 @@ pub struct ConnectionGuard {
 }
 
 impl ConnectionGuard {
-    fn track(&self, stream: &Socket) {
+    fn track(&self, stream: &TcpStream) {
         let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
         streams.insert(self.id, stream.clone());
     }
@@ -169,7 +166,7 @@ impl Drop for ConnectionGuard {
 
 /// Accepts until `stop` fires, serving each connection with `app` on its own task.
 pub async fn accept_loop(
-    listener: Listener,
+    listener: TcpListener,
     app: tide::Server<State>,
     connections: Connections,
     max_connections: usize,
@@ -184,7 +181,7 @@ pub async fn accept_loop(
         .await;
         let stream = match accepted {
             None => break,
-            Some(Ok((stream, _))) => Socket::new(stream),
+            Some(Ok((stream, _))) => stream,
             Some(Err(e)) => {
                 // EMFILE and friends: say so, give the system a moment, go on serving.
                 eprintln!("longconn: accept failed: {e}");
@@ -248,11 +245,9 @@ async fn serve_connection(
     // timers nor the shutdown signal ([`HeadDeadline`], [`Shutdown::watch`]).
     let mut deadline = HeadDeadline::new(HEAD_TIMEOUT);
     let mut stopping = stop.watch();
-    let mut first = true;
     loop {
-        let wait_first = !std::mem::take(&mut first);
         let next = future::or(
-            async { Some(deadline.bound(client.next_head(wait_first)).await) },
+            async { Some(deadline.bound(client.next_head()).await) },
             async {
                 stopping.fired().await;
                 None
@@ -517,7 +512,7 @@ async fn linger(client: &ClientStream, stop: &Shutdown) {
     drain(client.socket(), stop).await;
 }
 
-async fn drain(socket: &Socket, stop: &Shutdown) {
+async fn drain(socket: &TcpStream, stop: &Shutdown) {
     let _ = socket.shutdown(Both::Write);
     let mut socket = socket.clone();
     let read_all = async {
@@ -540,7 +535,7 @@ async fn drain(socket: &Socket, stop: &Shutdown) {
 }
 
 /// Writes the 503 and closes.
-async fn refuse(mut stream: Socket, stop: &Shutdown) {
+async fn refuse(mut stream: TcpStream, stop: &Shutdown) {
     let write = async {
         stream.write_all(REFUSED).await?;
         stream.flush().await
@@ -558,12 +553,10 @@ mod tests {
     #[test]
     fn head_is_held_until_the_body_and_sent_with_it_byte_for_byte() {
         async_std::task::block_on(async {
-            let local = "127.0.0.1:0".parse().expect("address");
-            let listener = super::super::socket::bind(local).expect("bind");
-            let addr = listener.get_ref().local_addr().expect("address");
-            let mut peer = Socket::connect(addr).await.expect("connect");
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let addr = listener.local_addr().expect("address");
+            let mut peer = TcpStream::connect(addr).await.expect("connect");
             let (stream, _) = listener.accept().await.expect("accept");
-            let stream = Socket::new(stream);
             let (alive, _ends) = async_std::channel::bounded(1);
             let guard = Connections::new(alive)
                 .try_enter(1)

@@ -36,7 +36,6 @@ pub mod pieces;
 pub mod polling;
 pub mod publish;
 pub mod request;
-pub mod socket;
 pub mod sse;
 pub mod state;
 pub mod stream;
@@ -47,6 +46,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_std::channel::Receiver;
+use async_std::net::TcpListener;
 use async_std::sync::Mutex;
 use async_std::task::JoinHandle;
 use tide::http::Method;
@@ -184,8 +184,8 @@ impl Server {
             config: Arc::new(config),
             shutdown: Shutdown::default(),
         };
-        let listener = socket::bind(state.config.addr)?;
-        let addr = listener.get_ref().local_addr()?;
+        let listener = TcpListener::bind(state.config.addr).await?;
+        let addr = listener.local_addr()?;
         let ticking = match clock.as_manual() {
             None => Ticking::System(async_std::task::spawn(
                 Ticker::new(hub, clock.clone(), state.config.interval).run(),

@@ -19,13 +19,13 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
+use async_std::net::TcpStream;
 use futures_lite::io::{AsyncRead, AsyncWrite};
 use futures_lite::{future, ready};
 
 use super::accept::ConnectionGuard;
 use super::body::BodyLeft;
 use super::request::{admit, Admitted, Refusal};
-use super::socket::Socket;
 
 /// How much one read from the socket takes at most.
 const READ_CHUNK: usize = 8 * 1024;
@@ -61,7 +61,7 @@ pub struct ClientStream {
 
 #[derive(Debug)]
 struct Shared {
-    stream: Socket,
+    stream: TcpStream,
     gate: Mutex<Gate>,
     /// Counts the connection; dropped (uncounted) before the socket is shut, so a client that
     /// sees the server's FIN may already connect again.
@@ -102,7 +102,7 @@ impl Shared {
 
 impl ClientStream {
     /// Wraps an accepted socket, counted by `guard`.
-    pub fn new(stream: Socket, guard: ConnectionGuard) -> ClientStream {
+    pub fn new(stream: TcpStream, guard: ConnectionGuard) -> ClientStream {
         ClientStream {
             shared: Arc::new(Shared {
                 stream,
@@ -113,7 +113,7 @@ impl ClientStream {
     }
 
     /// The socket itself (for peeking and shutting down).
-    pub fn socket(&self) -> &Socket {
+    pub fn socket(&self) -> &TcpStream {
         &self.shared.stream
     }
 
@@ -130,12 +130,7 @@ impl ClientStream {
     /// Waits for the next request head, or says why there is none. The head stays in the buffer
     /// until the caller either [`install`](ClientStream::install)s it for async-h1 or
     /// [`skip`](ClientStream::skip)s it (a request the accept loop answers itself).
-    ///
-    /// `wait_first`: wait until the socket is readable before reading (after a response, when
-    /// the client has nearly always not sent its next request yet: see [`super::socket`]);
-    /// otherwise read at once (the first request usually arrives with the connection).
-    pub async fn next_head(&self, wait_first: bool) -> io::Result<NextHead> {
-        let mut wait = wait_first;
+    pub async fn next_head(&self) -> io::Result<NextHead> {
         loop {
             match admit(&self.gate().buffered) {
                 Ok(Some(admitted)) => return Ok(NextHead::Request(admitted)),
@@ -143,9 +138,6 @@ impl ClientStream {
                 Err(refusal) => return Ok(NextHead::Refused(refusal)),
             }
             let n = future::poll_fn(|cx| {
-                if wait {
-                    ready!(self.shared.stream.poll_readable(cx))?;
-                }
                 // On the stack of this one poll, not in the connection's future, and no heap
                 // allocation per request: the bytes read are appended to the gate's buffer.
                 let mut chunk = [0u8; HEAD_CHUNK];
@@ -157,8 +149,6 @@ impl ClientStream {
             if n == 0 {
                 return Ok(NextHead::Closed);
             }
-            // The rest of a head that came in parts is not there yet either.
-            wait = true;
         }
     }
 
