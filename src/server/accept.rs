@@ -19,9 +19,17 @@
 //!   head, and ends at once when the server shuts down.
 //! - Each request carries a clone of its `TcpStream` ([`Peer`]) so routes can notice a client
 //!   that went away.
-//! - Direct answers: a plain keep-alive `GET /poll` is answered by the loop itself, byte for
-//!   byte as the tide route would ([`super::direct`]), without async-h1's per-request work
-//!   (a URL parsed, a request and a response with their channels, a task wake-up per read).
+//! - Direct answers: a plain keep-alive `GET /poll` is answered, and a plain `GET /sseStream`
+//!   streamed, by the loop itself, byte for byte as the tide route would ([`super::direct`]),
+//!   without async-h1's per-request work (a URL parsed, a request and a response with their
+//!   channels, a task wake-up per read). The wait for the next head is bounded by one timer per
+//!   connection ([`super::deadline`]).
+//! - Reads first, waits after: right after a response the next request has nearly always not
+//!   arrived, so the read finds nothing (async-io, one-shot registration, then re-arms and may
+//!   read once more before it waits). Waiting for readability first (tried: 1 `recv` per
+//!   keep-alive `/poll` instead of 3) made a busy server slower to take a request that had
+//!   already arrived (a reactor turn first): back-to-back publishes to 2,000 subscribers fell
+//!   from 224,000–710,000 to 146,000–203,000 deliveries per second, for 5% less CPU per `/poll`.
 //! - One `send` per short response: async-h1 writes a response's head, then its body, in two
 //!   writes (two TCP segments with `TCP_NODELAY`); [`HeadWithBody`] holds the head back and sends
 //!   it with the body's first bytes in one vectored write.
