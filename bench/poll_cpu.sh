@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# bench/poll_cpu.sh — where keep-alive /poll spends its CPU: ours beside the Node peer.
+#
+# Starts both servers on free loopback ports and drives each, in turn, with `longconn bench poll`
+# (and with `wrk` when it is installed), reading the CPU time (user, system; /proc/PID/stat) that
+# the server and the load generator each spent, divided by the requests answered. On a 2-core
+# machine the two processes share the cores, so requests per second is bounded by
+# 2 cores / (server µs + generator µs per request) for a server that uses both cores, and by one
+# core / server µs for a single-threaded one: this table says how far from that bound each run is.
+#
+#   bench/poll_cpu.sh            # markdown table on stdout, progress on stderr (about a minute)
+#
+# Environment: NODE_PEER_DIR (as bench/compare.sh), CONNECTIONS (50), DURATION (5s), ROUNDS (2).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+CONNECTIONS=${CONNECTIONS:-50}
+DURATION=${DURATION:-5s}
+ROUNDS=${ROUNDS:-2}
+NODE_PEER_DIR=${NODE_PEER_DIR:-$ROOT/../shared/reference/seed-node}
+[[ -d $NODE_PEER_DIR/node_modules/ws ]] || NODE_PEER_DIR=${TMPDIR:-/tmp}/longconn-node-peer
+[[ -d $NODE_PEER_DIR/node_modules/ws ]] || { echo "run bench/compare.sh once first (it installs the Node peer)" >&2; exit 2; }
+
+cargo build --release --quiet >&2
+BIN=$ROOT/target/release/longconn
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/longconn-pollcpu.XXXXXX")
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+"$BIN" serve --addr 127.0.0.1:0 >"$WORK/ours.out" 2>&1 &
+OURS_PID=$!; PIDS+=("$OURS_PID")
+PORT=0 node "$NODE_PEER_DIR/node_peer.js" >"$WORK/node.out" 2>&1 &
+NODE_PID=$!; PIDS+=("$NODE_PID")
+for _ in $(seq 100); do
+  grep -q 'listening on' "$WORK/ours.out" && grep -q 'listening on' "$WORK/node.out" && break
+  sleep 0.1
+done
+OURS_URL=$(grep -m1 -oE 'http://[0-9.:]+' "$WORK/ours.out")
+NODE_URL=http://$(grep -m1 'listening on' "$WORK/node.out" | grep -oE '[0-9.]+:[0-9]+')
+
+TICKS=$(getconf CLK_TCK)
+# ticks PID: user and system CPU time in clock ticks.
+ticks() { awk '{ print $14, $15 }' "/proc/$1/stat"; }
+# children: user and system CPU time of this script's waited-for children (the generators).
+children() { awk '{ print $16, $17 }' "/proc/$$/stat"; }
+us() { awk -v t="$1" -v n="$2" -v hz="$TICKS" 'BEGIN { printf "%.2f", t * 1e6 / hz / n }'; }
+
+echo "| generator | server | requests/s | server user µs | server sys µs | server µs/request | generator µs/request |"
+echo "|---|---|---:|---:|---:|---:|---:|"
+for round in $(seq "$ROUNDS"); do
+  for tool in bench wrk; do
+    if [[ $tool == wrk ]] && ! command -v wrk >/dev/null; then continue; fi
+    for side in ours node; do
+      if [[ $side == ours ]]; then pid=$OURS_PID url=$OURS_URL; else pid=$NODE_PID url=$NODE_URL; fi
+      echo "poll_cpu: round $round, $tool against $side" >&2
+      read -r su0 ss0 < <(ticks "$pid")
+      read -r gu0 gs0 < <(children)
+      if [[ $tool == bench ]]; then
+        "$BIN" bench poll --target "$url" --connections "$CONNECTIONS" --duration "$DURATION" \
+          >"$WORK/gen.out" 2>/dev/null &
+      else
+        wrk -t1 -c"$CONNECTIONS" -d"$DURATION" "$url/poll?since=0&channel=pollcpu" >"$WORK/gen.out" &
+      fi
+      gen=$!
+      wait "$gen" || true
+      read -r su1 ss1 < <(ticks "$pid")
+      read -r gu1 gs1 < <(children)
+      if [[ $tool == bench ]]; then
+        requests=$(grep -oE '"requests":[0-9]+' "$WORK/gen.out" | cut -d: -f2)
+        rps=$(grep -oE '"requests_per_s":[0-9.]+' "$WORK/gen.out" | cut -d: -f2)
+      else
+        requests=$(awk '/requests in/ { print $1 }' "$WORK/gen.out")
+        rps=$(awk '/Requests\/sec/ { print $2 }' "$WORK/gen.out")
+      fi
+      [[ -n $requests && $requests -gt 0 ]] || { echo "poll_cpu: $tool against $side gave no figures" >&2; continue; }
+      echo "| $tool | $side | ${rps%.*} | $(us $((su1 - su0)) "$requests") | $(us $((ss1 - ss0)) "$requests") | $(us $((su1 - su0 + ss1 - ss0)) "$requests") | $(us $((gu1 - gu0 + gs1 - gs0)) "$requests") |"
+    done
+  done
+done
