@@ -357,6 +357,7 @@ where
         outbox: outbox.clone(),
         echoed: false,
         done: false,
+        readable: Arc::new(Readable::default()),
     };
     (session, outbox)
 }
@@ -422,6 +423,55 @@ pub struct Session<S> {
     /// The close handshake was started by the client and answered.
     echoed: bool,
     done: bool,
+    /// Whether a read may find something: see [`Readable`].
+    readable: Arc<Readable>,
+}
+
+/// The waker a session's reads register, so that a poll of the connection's one task knows
+/// whether the socket woke it. Without it every wake-up (each delivery of the `/ws` feed) would
+/// also read the socket, find nothing, and re-arm it with the reactor: two system calls per
+/// delivered message for nothing. A read is tried when the last one returned bytes (more may be
+/// waiting) or when the reactor has since signalled the socket; otherwise the registration from
+/// the last read that found nothing still stands.
+#[derive(Debug)]
+struct Readable {
+    /// Set by the reactor's wake-up (and after a read that returned bytes); taken by a read.
+    ready: AtomicBool,
+    /// The connection's task, woken with it.
+    task: Mutex<Option<Waker>>,
+}
+
+impl Default for Readable {
+    fn default() -> Self {
+        Readable {
+            ready: AtomicBool::new(true),
+            task: Mutex::new(None),
+        }
+    }
+}
+
+impl Readable {
+    /// Keeps `waker` as the task to wake (unless it is the one kept already).
+    fn remember(&self, waker: &Waker) {
+        let mut task = self.task.lock().unwrap_or_else(|e| e.into_inner());
+        if !task.as_ref().is_some_and(|t| t.will_wake(waker)) {
+            *task = Some(waker.clone());
+        }
+    }
+}
+
+impl std::task::Wake for Readable {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.ready.store(true, Ordering::Release);
+        let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(task) = task {
+            task.wake();
+        }
+    }
 }
 
 impl<S> std::fmt::Debug for Session<S> {
@@ -604,6 +654,13 @@ where
         let Some(stream) = self.stream.as_mut() else {
             return Poll::Ready(false);
         };
+        // Woken for something else (a delivery, shutdown): the socket has nothing new.
+        self.readable.remember(cx.waker());
+        if !self.readable.ready.swap(false, Ordering::AcqRel) {
+            return Poll::Pending;
+        }
+        let waker = Waker::from(self.readable.clone());
+        let cx = &mut Context::from_waker(&waker);
         let n = if want <= READ_MIN {
             if self.buf.is_empty() {
                 // Nothing pending: nothing held while the connection waits.
@@ -634,6 +691,8 @@ where
             ready!(read).unwrap_or(0)
         };
         self.streak = if n == want { want } else { 0 };
+        // Bytes came: the next read goes ahead (more may be waiting).
+        self.readable.ready.store(true, Ordering::Release);
         Poll::Ready(n > 0)
     }
 

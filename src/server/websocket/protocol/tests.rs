@@ -449,3 +449,74 @@ fn session_waiting_for_a_message_holds_no_buffers() {
         assert_eq!(&echo, b"\x81\x02hi");
     });
 }
+
+/// A socket that counts the reads asked of it.
+struct CountingReads {
+    inner: UnixStream,
+    reads: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl AsyncRead for CountingReads {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for CountingReads {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_close(cx)
+    }
+}
+
+#[test]
+fn deliveries_from_the_feed_do_not_read_the_socket() {
+    // Each delivery wakes the connection's task; only a wake-up from the socket itself (or bytes
+    // from the last read) may lead to a read: otherwise every delivered message would cost an
+    // empty read and a re-arm of the socket.
+    task::block_on(async {
+        let (server, mut peer) = UnixStream::pair().expect("socket pair");
+        let reads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = CountingReads {
+            inner: server,
+            reads: reads.clone(),
+        };
+        let (push, frames) = async_std::channel::bounded::<Push>(1);
+        let (mut session, _outbox) = open_with_feed(counted, 1024, Some(Box::pin(frames)));
+        let route = task::spawn(async move { while session.next().await.is_some() {} });
+        let mut frame = [0u8; 3];
+        for n in 0..50u8 {
+            let bytes: Arc<[u8]> = Arc::from(&[0x81, 0x01, n][..]);
+            push.send(Push::Frame(bytes)).await.expect("feed");
+            peer.read_exact(&mut frame).await.expect("the delivery");
+            assert_eq!(frame, [0x81, 0x01, n]);
+        }
+        assert!(
+            reads.load(Ordering::SeqCst) <= 2,
+            "{} reads for 50 deliveries and nothing sent",
+            reads.load(Ordering::SeqCst)
+        );
+        // The client's close still gets read: the socket wakes the task by itself.
+        peer.write_all(&close_frame(1000)).await.expect("close");
+        let mut rest = Vec::new();
+        peer.read_to_end(&mut rest).await.expect("read");
+        assert_eq!(rest, server_close(1000));
+        route.await;
+    });
+}
