@@ -1,8 +1,10 @@
 //! One clock for everything time-driven: the system clock for `serve`, and a manual clock that
 //! moves only when told (specs and tests advance it; nothing here sleeps to wait for a tick).
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
@@ -10,6 +12,19 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Where the manual clock starts: 2024-01-01T00:00:00Z, so transcripts never depend on the day.
 pub const MANUAL_EPOCH: Duration = Duration::from_secs(1_704_067_200);
+
+async_std::task_local! {
+    /// The client the current task serves, if any ([`serving`]).
+    static SERVING: Cell<Option<SocketAddr>> = Cell::new(None);
+}
+
+/// Marks the current task as the one serving the client at `peer`: a sleep it starts on a
+/// manual clock counts as that client's request being parked ([`ManualClock::parked`]), which
+/// is how the runner knows a request has reached its timer before it advances the clock.
+pub fn serving(peer: SocketAddr) {
+    // Outside a task (never, for a connection) there is nothing to mark.
+    let _ = SERVING.try_with(|serving| serving.set(Some(peer)));
+}
 
 /// A clock: cheap to clone, shared by the hub's ticker and every route that waits.
 #[derive(Clone, Debug)]
@@ -71,7 +86,16 @@ struct ManualState {
     now: Duration,
     next_key: u64,
     /// Sleepers by (deadline, key): woken in deadline order when the clock passes them.
-    sleepers: BTreeMap<(Duration, u64), Waker>,
+    sleepers: BTreeMap<(Duration, u64), Sleeper>,
+    /// Tasks waiting for sleepers to appear ([`ManualClock::parked`]), woken by every new one.
+    watchers: Vec<Waker>,
+}
+
+#[derive(Debug)]
+struct Sleeper {
+    waker: Waker,
+    /// The client whose connection's task sleeps ([`serving`]), if any.
+    peer: Option<SocketAddr>,
 }
 
 impl Default for ManualClock {
@@ -81,6 +105,7 @@ impl Default for ManualClock {
                 now: MANUAL_EPOCH,
                 next_key: 0,
                 sleepers: BTreeMap::new(),
+                watchers: Vec::new(),
             }),
         }
     }
@@ -101,6 +126,7 @@ impl ManualClock {
             let later = state.sleepers.split_off(&(now, u64::MAX));
             std::mem::replace(&mut state.sleepers, later)
                 .into_values()
+                .map(|sleeper| sleeper.waker)
                 .collect()
         };
         for waker in woken {
@@ -113,9 +139,45 @@ impl ManualClock {
         self.lock().sleepers.len()
     }
 
+    /// Resolves once the task serving each of `peers` sleeps on this clock (a long poll waiting
+    /// for its timeout, a stream for its heartbeat, a body for its deadline): each of those
+    /// requests has got as far as it goes until the clock moves. Another client's timers do not
+    /// count for it. Never resolves for a client whose task does not sleep (callers bound it).
+    pub fn parked(&self, peers: Vec<SocketAddr>) -> Parked<'_> {
+        Parked { clock: self, peers }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, ManualState> {
         // A poisoned lock only means a panic elsewhere; the state itself stays consistent.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The future of [`ManualClock::parked`].
+#[derive(Debug)]
+pub struct Parked<'a> {
+    clock: &'a ManualClock,
+    peers: Vec<SocketAddr>,
+}
+
+impl Future for Parked<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.clock.lock();
+        let parked = |peer: &SocketAddr| {
+            state
+                .sleepers
+                .values()
+                .any(|sleeper| sleeper.peer.as_ref() == Some(peer))
+        };
+        if self.peers.iter().all(parked) {
+            return Poll::Ready(());
+        }
+        if !state.watchers.iter().any(|w| w.will_wake(cx.waker())) {
+            state.watchers.push(cx.waker().clone());
+        }
+        Poll::Pending
     }
 }
 
@@ -152,16 +214,28 @@ impl Future for Sleep {
                     }
                     return Poll::Ready(());
                 }
-                let k = match key {
-                    Some(k) => *k,
+                let (k, new) = match key {
+                    Some(k) => (*k, false),
                     None => {
                         let k = state.next_key;
                         state.next_key += 1;
                         *key = Some(k);
-                        k
+                        (k, true)
                     }
                 };
-                state.sleepers.insert((*deadline, k), cx.waker().clone());
+                let peer = SERVING.try_with(Cell::get).ok().flatten();
+                let sleeper = Sleeper {
+                    waker: cx.waker().clone(),
+                    peer,
+                };
+                state.sleepers.insert((*deadline, k), sleeper);
+                let watchers = if new {
+                    std::mem::take(&mut state.watchers)
+                } else {
+                    Vec::new()
+                };
+                drop(state);
+                watchers.into_iter().for_each(Waker::wake);
                 Poll::Pending
             }
         }
@@ -234,6 +308,44 @@ mod tests {
         manual.advance(Duration::from_secs(1));
         assert!(future::block_on(future::poll_once(sleep.as_mut())).is_some());
         assert_eq!(manual.sleepers(), 0);
+    }
+
+    #[test]
+    fn parked_waits_for_a_sleep_of_the_task_serving_that_peer_only() {
+        async_std::task::block_on(async {
+            let clock = Clock::manual();
+            let Some(manual) = clock.as_manual().cloned() else {
+                panic!("a manual clock");
+            };
+            let (a, b): (SocketAddr, SocketAddr) = (
+                "127.0.0.1:1001".parse().expect("address"),
+                "127.0.0.1:1002".parse().expect("address"),
+            );
+            // b's task sleeps first: that does not park a.
+            let serving_b = async_std::task::spawn({
+                let clock = clock.clone();
+                async move {
+                    serving(b);
+                    clock.sleep(Duration::from_secs(5)).await;
+                }
+            });
+            manual.parked(vec![b]).await;
+            let mut only_b = Box::pin(manual.parked(vec![a, b]));
+            assert!(future::poll_once(only_b.as_mut()).await.is_none());
+            // a's task sleeps: the wait for both ends without anything polling it again by hand.
+            let serving_a = async_std::task::spawn({
+                let clock = clock.clone();
+                async move {
+                    serving(a);
+                    clock.sleep(Duration::from_secs(5)).await;
+                }
+            });
+            only_b.await;
+            manual.advance(Duration::from_secs(5));
+            serving_a.await;
+            serving_b.await;
+            assert_eq!(manual.sleepers(), 0);
+        });
     }
 
     #[test]

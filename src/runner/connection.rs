@@ -69,6 +69,11 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// This end's address (the server sees it as its client's).
+    pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        self.stream.local_addr().ok()
+    }
+
     /// Connects to `authority` (`host:port`).
     pub async fn open(authority: &str) -> std::io::Result<Connection> {
         let stream = TcpStream::connect(authority).await?;

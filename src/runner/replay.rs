@@ -2,8 +2,9 @@
 //! steps in order, and records the [`Transcript`]. The library entry point for users' own tests.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::connection::Connection;
 use super::error::{RunError, StepFailure};
@@ -116,8 +117,6 @@ struct Endpoint {
 struct Embedded {
     server: Server,
     clock: Arc<ManualClock>,
-    /// Sleepers on the clock right after start (the server's own timers).
-    baseline: usize,
 }
 
 struct Open {
@@ -178,7 +177,6 @@ impl<'a> Session<'a> {
                         name: name.clone(),
                         authority: server.addr().to_string(),
                         embedded: Some(Embedded {
-                            baseline: manual.sleepers(),
                             server,
                             clock: manual,
                         }),
@@ -312,26 +310,30 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
-    /// Before a `tick`: waits until every request sent to `server` and not yet answered has had
-    /// the chance to park on the manual clock (a long poll registers its timeout), so that the
-    /// tick never races the request it should time out. Real time is only a guard here.
+    /// Before a `tick`: waits until the server task of every request sent to `server` and not
+    /// yet answered sleeps on the manual clock (a long poll on its timeout, a stream on its
+    /// heartbeat, a body on its deadline), so that the tick never races the request it should
+    /// time out. Each request is matched by its own connection (the clock knows which client
+    /// each sleeper serves), so another connection's timers cannot stand in for it. A request
+    /// that is answered without sleeping never parks: the wait then ends at [`SETTLE_GUARD`]
+    /// (real time, the one place a replay waits on it).
     async fn settle(&mut self, server: &str) {
-        let awaiting = self
+        let peers: Vec<SocketAddr> = self
             .connections
             .values()
             .filter(|open| open.server == server && open.connection.awaiting_head)
-            .count();
+            .filter_map(|open| open.connection.local_addr())
+            .collect();
         let Ok(endpoint) = self.endpoint(server) else {
             return;
         };
         let Some(embedded) = &endpoint.embedded else {
             return;
         };
-        let wanted = embedded.baseline + awaiting;
-        let guard = Instant::now() + SETTLE_GUARD;
-        while embedded.clock.sleepers() < wanted && Instant::now() < guard {
-            async_std::task::sleep(Duration::from_millis(1)).await;
+        if peers.is_empty() {
+            return;
         }
+        let _ = async_std::future::timeout(SETTLE_GUARD, embedded.clock.parked(peers)).await;
     }
 
     fn endpoint(&self, name: &str) -> Result<&Endpoint, Stop> {

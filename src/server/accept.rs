@@ -37,6 +37,7 @@
 use std::collections::HashMap;
 use std::io::{self, IoSlice};
 use std::net::Shutdown as Both;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -187,9 +188,9 @@ pub async fn accept_loop(
             None
         })
         .await;
-        let stream = match accepted {
+        let (stream, peer) = match accepted {
             None => break,
-            Some(Ok((stream, _))) => stream,
+            Some(Ok(accepted)) => accepted,
             Some(Err(e)) => {
                 // EMFILE and friends: say so, give the system a moment, go on serving.
                 eprintln!("longconn: accept failed: {e}");
@@ -206,7 +207,7 @@ pub async fn accept_loop(
                 let client = ClientStream::new(stream, guard);
                 let app = app.clone();
                 let (stop, clock) = (stop.clone(), clock.clone());
-                async_std::task::spawn(serve_connection(client, app, stop, clock));
+                async_std::task::spawn(serve_connection(client, peer, app, stop, clock));
             }
             None => {
                 let stop = stop.clone();
@@ -220,10 +221,14 @@ pub async fn accept_loop(
 /// shuts down.
 async fn serve_connection(
     client: ClientStream,
+    peer: SocketAddr,
     app: tide::Server<State>,
     stop: Shutdown,
     clock: Clock,
 ) {
+    // What this task parks on the server's clock is this client's (the runner waits for it
+    // before it advances a manual clock).
+    crate::clock::serving(peer);
     let state = app.state().clone();
     let endpoint = {
         let client = client.clone();
