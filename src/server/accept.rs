@@ -226,9 +226,12 @@ async fn serve_connection(
     stop: Shutdown,
     clock: Clock,
 ) {
-    // What this task parks on the server's clock is this client's (the runner waits for it
-    // before it advances a manual clock).
-    crate::clock::serving(peer);
+    // What this task parks on a manual clock is this client's (the runner waits for it before
+    // it advances the clock). Not under the system clock: a task-local costs every connection
+    // an allocation.
+    if clock.as_manual().is_some() {
+        crate::clock::serving(peer);
+    }
     let state = app.state().clone();
     let endpoint = {
         let client = client.clone();
