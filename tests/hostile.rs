@@ -135,6 +135,8 @@ struct Technique {
     request: &'static [u8],
     message: &'static [u8],
     cut: &'static [u8],
+    /// An HTTP stream: once cut, the connection serves its next request.
+    keeps_alive: bool,
 }
 
 const SSE: Technique = Technique {
@@ -142,12 +144,14 @@ const SSE: Technique = Technique {
     message: b"event: message\n",
     // The chunked body's last chunk.
     cut: b"\r\n0\r\n\r\n",
+    keeps_alive: true,
 };
 
 const FOREVER: Technique = Technique {
     request: b"GET /iframeLongConnection?channel=flood HTTP/1.1\r\nHost: x\r\n\r\n",
     message: b"\"event\":\"message\"",
     cut: b"\r\n0\r\n\r\n",
+    keeps_alive: true,
 };
 
 const WEBSOCKET: Technique = Technique {
@@ -156,6 +160,7 @@ Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhb
     message: b"\"event\":\"message\"",
     // The reason of the close frame with code 1008 (policy violation, RFC 6455 §7.4.1).
     cut: b"subscriber fell behind",
+    keeps_alive: false,
 };
 
 /// Counts `pattern` in a stream read piece by piece, without keeping the stream.
@@ -264,6 +269,21 @@ async fn slow_reader_is_cut_off(technique: &Technique, name: &str) {
         after.saturating_sub(before) < (MESSAGES * MESSAGE_BYTES / 1024) as u64 / 2,
         "memory grew from {before} KiB to {after} KiB"
     );
+    if technique.keeps_alive {
+        // The stream is over, not the connection: it answers its next request.
+        stalled
+            .write_all(
+                b"GET /poll?channel=flood&since=0 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            )
+            .await
+            .expect("write");
+        let next = read_to_eof(&mut stalled).await;
+        assert!(
+            next.starts_with(b"HTTP/1.1 200 OK\r\n"),
+            "{name}: after the cut: {:?}",
+            String::from_utf8_lossy(&next[..next.len().min(200)])
+        );
+    }
     server.shutdown().await;
 }
 

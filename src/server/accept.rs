@@ -35,6 +35,7 @@
 //!   it with the body's first bytes in one vectored write.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::io::{self, IoSlice};
 use std::net::Shutdown as Both;
 use std::net::SocketAddr;
@@ -233,6 +234,7 @@ async fn serve_connection(
         crate::clock::serving(peer);
     }
     let state = app.state().clone();
+    let restart = app.clone();
     let endpoint = {
         let client = client.clone();
         move |mut req: http_types::Request| {
@@ -276,7 +278,20 @@ async fn serve_connection(
             Some(Ok(NextHead::Request(admitted))) => {
                 if let Some(answer) = direct::answer(&state, &admitted) {
                     client.skip(&admitted);
-                    let sent = write_answer(&client, answer.bytes, answer.stream).await;
+                    drop(admitted);
+                    if let Some(pieces) = answer.stream {
+                        // A stream lives long: it gets a task of its own, sized for it, and this
+                        // one (sized for whatever a request may need) ends now.
+                        let connection = (client, peer, restart, stop, clock);
+                        async_std::task::spawn(stream(
+                            connection,
+                            answer.bytes,
+                            pieces,
+                            answer.close,
+                        ));
+                        return;
+                    }
+                    let sent = write_answer(&client, answer.bytes, None).await;
                     if sent.is_err() || answer.close || stop.is_triggered() {
                         return linger(&client, &stop).await;
                     }
@@ -316,6 +331,42 @@ async fn serve_connection(
             }
         }
     }
+}
+
+/// What a connection's task needs to serve it: the client, its address, the app, the shutdown
+/// signal and the server's clock.
+type Connection = (
+    ClientStream,
+    SocketAddr,
+    tide::Server<State>,
+    Shutdown,
+    Clock,
+);
+
+/// A stream the loop answers itself ([`direct`]), in its own task: `head`, then each piece. If it
+/// ends while the connection stays open (its subscriber was cut off), the connection goes on
+/// with its next request in [`serve_connection`].
+///
+/// Boxed as a trait object: this and [`serve_connection`] start each other, and the compiler
+/// cannot see through two `async fn`s that refer to each other.
+fn stream(
+    connection: Connection,
+    head: Vec<u8>,
+    pieces: super::pieces::Pieces,
+    close: bool,
+) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    Box::pin(async move {
+        let (client, peer, app, stop, clock) = connection;
+        if clock.as_manual().is_some() {
+            crate::clock::serving(peer);
+        }
+        let sent = write_answer(&client, head, Some(pieces)).await;
+        if sent.is_err() || close || stop.is_triggered() {
+            return linger(&client, &stop).await;
+        }
+        // Boxed, so the stream's own task is not sized for a whole connection's state.
+        Box::pin(serve_connection(client, peer, app, stop, clock)).await
+    })
 }
 
 /// Writes a response the loop answers itself: `bytes`, then, for a stream, each piece as one
