@@ -14,8 +14,7 @@
 # POLL_DURATION (10s), WORKLOADS ("idle fanout saturate poll": a subset runs only those; the
 # report then shows — for the rest).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
+source "$(dirname "$0")/lib.sh" compare
 
 IDLE_CLIENTS=${IDLE_CLIENTS:-5000}
 FANOUT_CLIENTS=${FANOUT_CLIENTS:-2000}
@@ -28,49 +27,14 @@ POLL_DURATION=${POLL_DURATION:-10s}
 WORKLOADS=${WORKLOADS:-idle fanout saturate poll}
 NODE_PEER_DIR=${NODE_PEER_DIR:-$ROOT/../shared/reference/seed-node}
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/longconn-compare.XXXXXX")
-PIDS=()
-cleanup() {
-  # Only the servers this script started, by their PIDs.
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-log() { echo "compare: $*" >&2; }
-started_at=$SECONDS
-
 # --- build and the Node peer's dependencies -------------------------------------------------
 log "cargo build --release"
 cargo build --release --quiet >&2
 BIN=$ROOT/target/release/longconn
 
-if [[ ! -f $NODE_PEER_DIR/node_peer.js ]]; then
-  log "no node_peer.js in $NODE_PEER_DIR (set NODE_PEER_DIR)"; exit 2
-fi
-if [[ ! -d $NODE_PEER_DIR/node_modules/ws ]]; then
-  PEER_COPY=${TMPDIR:-/tmp}/longconn-node-peer
-  if [[ ! -d $PEER_COPY/node_modules/ws ]]; then
-    log "npm install (into $PEER_COPY: the reference folder is read-only)"
-    rm -rf "$PEER_COPY"; mkdir -p "$PEER_COPY"
-    cp "$NODE_PEER_DIR"/*.js "$NODE_PEER_DIR"/package.json "$PEER_COPY"/
-    (cd "$PEER_COPY" && npm install --silent --no-audit --no-fund >&2)
-  fi
-  NODE_PEER_DIR=$PEER_COPY
-fi
+NODE_PEER_DIR=$(node_peer_dir "$NODE_PEER_DIR")
 
 # --- servers ------------------------------------------------------------------------------
-# wait_for_line FILE REGEX SECONDS: prints the first matching line, fails after SECONDS.
-wait_for_line() {
-  local file=$1 regex=$2 deadline=$((SECONDS + $3)) line
-  while ((SECONDS < deadline)); do
-    line=$(grep -m1 -E "$regex" "$file" 2>/dev/null || true)
-    if [[ -n $line ]]; then echo "$line"; return 0; fi
-    sleep 0.1
-  done
-  return 1
-}
-
 # start_servers: (re)starts ours and the Node peer on fresh ports. Each idle workload gets fresh
 # processes, so its ΔVmRSS is what new connections cost a server that has not served (and freed)
 # others before: memory freed by an earlier workload would otherwise be reused and hide the cost.

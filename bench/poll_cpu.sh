@@ -12,36 +12,24 @@
 #
 # Environment: NODE_PEER_DIR (as bench/compare.sh), CONNECTIONS (50), DURATION (5s), ROUNDS (2).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
+source "$(dirname "$0")/lib.sh" poll_cpu
 CONNECTIONS=${CONNECTIONS:-50}
 DURATION=${DURATION:-5s}
 ROUNDS=${ROUNDS:-2}
 NODE_PEER_DIR=${NODE_PEER_DIR:-$ROOT/../shared/reference/seed-node}
-[[ -d $NODE_PEER_DIR/node_modules/ws ]] || NODE_PEER_DIR=${TMPDIR:-/tmp}/longconn-node-peer
-[[ -d $NODE_PEER_DIR/node_modules/ws ]] || { echo "run bench/compare.sh once first (it installs the Node peer)" >&2; exit 2; }
+NODE_PEER_DIR=$(node_peer_dir "$NODE_PEER_DIR")
 
 cargo build --release --quiet >&2
 BIN=$ROOT/target/release/longconn
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/longconn-pollcpu.XXXXXX")
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
 
 "$BIN" serve --addr 127.0.0.1:0 >"$WORK/ours.out" 2>&1 &
 OURS_PID=$!; PIDS+=("$OURS_PID")
 PORT=0 node "$NODE_PEER_DIR/node_peer.js" >"$WORK/node.out" 2>&1 &
 NODE_PID=$!; PIDS+=("$NODE_PID")
-for _ in $(seq 100); do
-  grep -q 'listening on' "$WORK/ours.out" && grep -q 'listening on' "$WORK/node.out" && break
-  sleep 0.1
-done
-OURS_URL=$(grep -m1 -oE 'http://[0-9.:]+' "$WORK/ours.out")
-NODE_URL=http://$(grep -m1 'listening on' "$WORK/node.out" | grep -oE '[0-9.]+:[0-9]+')
+OURS_URL=$(wait_for_line "$WORK/ours.out" 'listening on' 20 | grep -oE 'http://[0-9.:]+') \
+  || { log "our server did not start:"; cat "$WORK/ours.out" >&2; exit 3; }
+NODE_URL=http://$(wait_for_line "$WORK/node.out" 'listening on' 20 | grep -oE '[0-9.]+:[0-9]+') \
+  || { log "the Node peer did not start:"; cat "$WORK/node.out" >&2; exit 3; }
 
 TICKS=$(getconf CLK_TCK)
 # ticks PID: user and system CPU time in clock ticks.
@@ -57,7 +45,7 @@ for round in $(seq "$ROUNDS"); do
     if [[ $tool == wrk ]] && ! command -v wrk >/dev/null; then continue; fi
     for side in ours node; do
       if [[ $side == ours ]]; then pid=$OURS_PID url=$OURS_URL; else pid=$NODE_PID url=$NODE_URL; fi
-      echo "poll_cpu: round $round, $tool against $side" >&2
+      log "round $round, $tool against $side"
       read -r su0 ss0 < <(ticks "$pid")
       read -r gu0 gs0 < <(children)
       if [[ $tool == bench ]]; then
@@ -77,7 +65,7 @@ for round in $(seq "$ROUNDS"); do
         requests=$(awk '/requests in/ { print $1 }' "$WORK/gen.out")
         rps=$(awk '/Requests\/sec/ { print $2 }' "$WORK/gen.out")
       fi
-      [[ -n $requests && $requests -gt 0 ]] || { echo "poll_cpu: $tool against $side gave no figures" >&2; continue; }
+      [[ -n $requests && $requests -gt 0 ]] || { log "$tool against $side gave no figures"; continue; }
       echo "| $tool | $side | ${rps%.*} | $(us $((su1 - su0)) "$requests") | $(us $((ss1 - ss0)) "$requests") | $(us $((su1 - su0 + ss1 - ss0)) "$requests") | $(us $((gu1 - gu0 + gs1 - gs0)) "$requests") |"
     done
   done

@@ -18,8 +18,7 @@
 # Environment: NODES (3), NODE_CLIENTS (15000), SINGLE_CLIENTS (5000), MESSAGES (50), RATE (10),
 # TRANSPORT (ws or sse; ws).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
+source "$(dirname "$0")/lib.sh" redis_nodes
 
 NODES=${NODES:-3}
 NODE_CLIENTS=${NODE_CLIENTS:-15000}
@@ -32,32 +31,9 @@ command -v redis-server >/dev/null || {
   echo "redis_nodes: needs redis-server on PATH (apt-get install -y redis-server)" >&2; exit 2; }
 command -v python3 >/dev/null || { echo "redis_nodes: needs python3 for the report" >&2; exit 2; }
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/longconn-redis-nodes.XXXXXX")
-PIDS=()
-stop_pids() {
-  # Only the processes this script started, by their PIDs.
-  for pid in "$@"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "$@"; do wait "$pid" 2>/dev/null || true; done
-}
-cleanup() { stop_pids "${PIDS[@]}"; rm -rf "$WORK"; }
-trap cleanup EXIT
-log() { echo "redis_nodes: $*" >&2; }
-started_at=$SECONDS
-
 log "cargo build --release"
 cargo build --release --quiet >&2
 BIN=$ROOT/target/release/longconn
-
-# wait_for_line FILE REGEX SECONDS: prints the first matching line, fails after SECONDS.
-wait_for_line() {
-  local file=$1 regex=$2 deadline=$((SECONDS + $3)) line
-  while ((SECONDS < deadline)); do
-    line=$(grep -m1 -E "$regex" "$file" 2>/dev/null || true)
-    if [[ -n $line ]]; then echo "$line"; return 0; fi
-    sleep 0.1
-  done
-  return 1
-}
 
 # --- Redis --------------------------------------------------------------------------------
 REDIS_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
