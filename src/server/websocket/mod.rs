@@ -34,8 +34,9 @@
 //!   away, 1008 past the channel bound.
 //! - All three close with 1001 when the server shuts down.
 //!
-//! Known limit: async-h1 reads the request head through its own buffer, so frame bytes a client
-//! sends before it has read the `101` are lost (browsers and Autobahn wait for the `101`).
+//! Frame bytes a client sends right behind its upgrade request, before it has read the `101`,
+//! are kept: the accept loop reads request heads itself and hands the protocol what it read past
+//! the head (`super::stream`; spec `hostile/websocket_frame_behind_upgrade_request_kept`).
 
 pub mod handshake;
 pub mod protocol;
