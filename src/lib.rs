@@ -8,7 +8,7 @@
 //! - [`hub`]: channels, the bounded resume log, subscribers with bounded queues.
 //! - [`server`]: the tide app, its route table and the accept loop.
 //! - [`spec`]: the YAML spec format, with positioned errors; knows nothing of sockets.
-//! - [`bench`]: the load generator behind `longconn bench`.
+//! - [`bench`](mod@bench): the load generator behind `longconn bench`.
 //! - [`runner`]: replays a [`spec::Spec`] over raw sockets and records a [`runner::Transcript`].
 #![forbid(unsafe_code)]
 

@@ -39,7 +39,7 @@ pub enum ClientError {
     /// The peer closed the connection in the middle of a response.
     #[error("connection closed mid-response")]
     Truncated,
-    /// The peer sent more than [`MAX_BUFFERED`] bytes in one piece.
+    /// The peer sent more than `MAX_BUFFERED` bytes in one piece.
     #[error("peer sent more than {MAX_BUFFERED} bytes in one piece")]
     TooLarge,
 }

@@ -3,7 +3,7 @@
 //! waiters. A message is stored once (`Arc`) and shared by every subscriber.
 //!
 //! Two engines number the messages. The in-process one (the default, [`Hub::new`]) numbers them
-//! here. The Redis one ([`Hub::with_redis`], issue 7, see [`redis`](self::redis)'s docs) lets
+//! here. The Redis one ([`Hub::with_redis`], issue 7, see [`redis`]'s docs) lets
 //! several nodes share channels: [`Hub::publish`] goes to Redis, which numbers, stores and
 //! announces the message, and each node's hub stays its local fan-out and a mirror of the log,
 //! fed in id order by [`Hub::deliver`]. `since`, `subscribe` and `wait_since` read local state
@@ -301,7 +301,7 @@ impl Hub {
     }
 
     /// A hub whose messages Redis numbers, stores and announces, shared with every other node
-    /// on the same Redis (see [`redis`](self::redis)). Returns once Redis answered and every
+    /// on the same Redis (see [`redis`]). Returns once Redis answered and every
     /// channel's log was read; after that, losing Redis is retried in the background.
     pub async fn with_redis(config: HubConfig, redis: RedisConfig) -> Result<Hub, RedisError> {
         let (engine, stopped) = self::redis::Engine::connect(redis).await?;
@@ -458,7 +458,7 @@ impl Hub {
     }
 
     /// Whether this node may publish the next tick: always in-process; with Redis, when it holds
-    /// (or could take) the ticker lease for `lease` (see [`redis`](self::redis)).
+    /// (or could take) the ticker lease for `lease` (see [`redis`]).
     pub async fn claim_ticker(&self, lease: Duration) -> bool {
         match &self.inner.redis {
             None => true,

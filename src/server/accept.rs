@@ -31,7 +31,7 @@
 //!   already arrived (a reactor turn first): back-to-back publishes to 2,000 subscribers fell
 //!   from 224,000–710,000 to 146,000–203,000 deliveries per second, for 5% less CPU per `/poll`.
 //! - One `send` per short response: async-h1 writes a response's head, then its body, in two
-//!   writes (two TCP segments with `TCP_NODELAY`); [`HeadWithBody`] holds the head back and sends
+//!   writes (two TCP segments with `TCP_NODELAY`); `HeadWithBody` holds the head back and sends
 //!   it with the body's first bytes in one vectored write.
 
 use std::collections::HashMap;
