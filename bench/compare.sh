@@ -65,9 +65,23 @@ record() {
 }
 
 # bench SERVER LABEL ARGS...: runs one workload (bounded by `timeout`), records its JSON line.
+# quiet: waits (at most 10 s) until neither server has used more than 10 ms of CPU in the last
+# half second, so a workload does not share the cores with the previous one's aftermath (node's
+# garbage collection, 2,000 connections closing).
+quiet() {
+  local deadline=$((SECONDS + 10)) before after
+  cpu_ticks() { awk '{ s += $14 + $15 } END { print s }' "/proc/$OURS_PID/stat" "/proc/$NODE_PID/stat"; }
+  while ((SECONDS < deadline)); do
+    before=$(cpu_ticks); sleep 0.5; after=$(cpu_ticks)
+    ((after - before <= 2)) && return 0
+  done
+  log "the servers did not go quiet within 10 s"
+}
+
 bench() {
   local server=$1 label=$2; shift 2
   local json
+  quiet
   log "$server: longconn bench $*"
   json=$(timeout 180 "$BIN" bench "$@" 2>"$WORK/bench.err" | tail -n1) || true
   tail -n1 "$WORK/bench.err" >&2
@@ -79,6 +93,7 @@ bench() {
 # and the high-water mark after.
 idle() {
   local server=$1 pid=$2 url=$3 transport=$4 json before held hwm
+  quiet
   before=$(status_kb "$pid" VmRSS)
   log "$server: longconn bench idle --transport $transport --clients $IDLE_CLIENTS --hold $HOLD"
   timeout 180 "$BIN" bench idle --target "$url" --transport "$transport" \

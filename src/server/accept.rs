@@ -386,8 +386,26 @@ async fn write_answer(
         return socket.write_all(&bytes).await;
     };
     let mut out = bytes;
+    // Batches written in a row without ever waiting for a piece: a stream that always has the
+    // next one ready (a fast publisher on the other thread) still lets this thread's other tasks
+    // run now and then (async-std has no budget of its own).
+    let mut busy = 0;
     loop {
-        let mut ended = !frame_piece(pieces.next().await, &mut out);
+        let first = match future::poll_once(pieces.next()).await {
+            Some(piece) => {
+                busy += 1;
+                piece
+            }
+            None => {
+                busy = 0;
+                pieces.next().await
+            }
+        };
+        if busy >= YIELD_AFTER {
+            busy = 0;
+            future::yield_now().await;
+        }
+        let mut ended = !frame_piece(first, &mut out);
         while !ended && out.len() < WRITE_BATCH {
             match future::poll_once(pieces.next()).await {
                 Some(piece) => ended = !frame_piece(piece, &mut out),
@@ -406,6 +424,9 @@ async fn write_answer(
 
 /// How many bytes of ready pieces one write of a direct stream carries at most.
 const WRITE_BATCH: usize = 64 * 1024;
+
+/// How many batches a direct stream writes in a row, pieces always ready, before it yields.
+const YIELD_AFTER: u32 = 16;
 
 /// Appends `piece` to `out` as one HTTP chunk, or the last chunk when the stream has ended
 /// (`None`); returns whether the stream goes on. Empty pieces add nothing: async-h1 reads a body

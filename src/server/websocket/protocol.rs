@@ -71,6 +71,10 @@ pub const OUTBOX_BYTES: usize = 64 * 1024;
 /// Bytes asked of the socket per read while nothing larger is known to be coming (on the stack: an
 /// idle connection holds no read buffer).
 pub const READ_MIN: usize = 512;
+
+/// How many turns (a frame parsed, a batch written, the feed pulled) one poll of a session takes
+/// at most before it yields.
+const TURNS_PER_POLL: u32 = 128;
 /// The most bytes asked of the socket per read (a large frame arrives in reads of this size).
 const READ_MAX: usize = 64 * 1024;
 /// Bytes of ready feed frames gathered into one write.
@@ -549,7 +553,16 @@ where
     /// Drives the connection until a whole message has arrived or the connection is over: writes
     /// what is due, pulls the feed when nothing else is, reads and parses.
     fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Event> {
+        // A connection that always has work (a feed that never runs dry, a flood of small
+        // frames) yields after this many turns in one poll, so its thread's other tasks run too
+        // (async-std has no budget of its own): it wakes itself and returns.
+        let mut turns = 0;
         loop {
+            turns += 1;
+            if turns > TURNS_PER_POLL {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
             // RFC 6455 §1.4: once a close is sent, what the peer still sends is not processed.
             if self.outbox.is_closing() {
                 let ending = if self.echoed {

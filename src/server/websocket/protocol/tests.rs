@@ -520,3 +520,56 @@ fn deliveries_from_the_feed_do_not_read_the_socket() {
         route.await;
     });
 }
+
+/// A peer that takes every write at once (counting them) and never sends anything.
+struct Sink {
+    writes: usize,
+}
+
+impl AsyncRead for Sink {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        _buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        Poll::Pending
+    }
+}
+
+impl AsyncWrite for Sink {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.writes += 1;
+        assert!(self.writes < 100_000, "the session never yielded");
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[test]
+fn a_feed_that_never_runs_dry_still_lets_the_thread_go() {
+    // Every frame is ready at once and every write is taken at once: without a budget the one
+    // poll would never end.
+    task::block_on(async {
+        let frame: Arc<[u8]> = Arc::from(&[0x81, 0x01, b'x'][..]);
+        let endless = futures_lite::stream::repeat_with(move || Push::Frame(frame.clone()));
+        let (mut session, _outbox) =
+            open_with_feed(Sink { writes: 0 }, 1024, Some(Box::pin(endless)));
+        assert!(future::poll_once(session.next()).await.is_none());
+        let writes = session.stream.as_ref().map_or(0, |sink| sink.writes);
+        assert!(
+            writes > 0 && writes <= TURNS_PER_POLL as usize,
+            "{writes} writes"
+        );
+    });
+}
