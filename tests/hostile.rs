@@ -16,57 +16,10 @@ use std::time::Duration;
 
 use async_std::io::{ReadExt, WriteExt};
 use async_std::net::TcpStream;
-use longconn::clock::Clock;
 use longconn::server::{Config, Server};
 
-async fn start(config: Config) -> Server {
-    let config = Config {
-        addr: "127.0.0.1:0".parse().expect("literal address"),
-        ..config
-    };
-    Server::start(config, Clock::manual())
-        .await
-        .expect("bind 127.0.0.1:0")
-}
-
-/// Reads until `needle` has arrived; the bytes read so far.
-async fn read_until(stream: &mut TcpStream, needle: &[u8]) -> Vec<u8> {
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    let mut searched = 0;
-    loop {
-        // Only the new bytes (and a needle's length before them) can complete the needle.
-        if got[searched..].windows(needle.len()).any(|w| w == needle) {
-            return got;
-        }
-        searched = got.len().saturating_sub(needle.len() - 1);
-        let n = read_some(stream, &mut buf).await;
-        assert!(
-            n > 0,
-            "closed before {:?}; got {:?}",
-            String::from_utf8_lossy(needle),
-            String::from_utf8_lossy(&got)
-        );
-        got.extend_from_slice(&buf[..n]);
-    }
-}
-
-/// One read, failing the test instead of hanging when the server sends nothing for a minute.
-async fn read_some(stream: &mut TcpStream, buf: &mut [u8]) -> usize {
-    async_std::io::timeout(READ_GUARD, stream.read(buf))
-        .await
-        .expect("read (nothing for a minute: the server hangs)")
-}
-
-/// How long a read may wait before the test fails rather than hangs.
-const READ_GUARD: Duration = Duration::from_secs(60);
-
-/// Reads until the peer closes; everything read.
-async fn read_to_eof(stream: &mut TcpStream) -> Vec<u8> {
-    let mut got = Vec::new();
-    let _ = async_std::io::timeout(READ_GUARD, stream.read_to_end(&mut got)).await;
-    got
-}
+mod common;
+use common::{read_to_eof, read_until, start, READ_GUARD};
 
 /// The resident set size of this process, from `/proc/self/status`, in KiB.
 fn rss_kib() -> u64 {

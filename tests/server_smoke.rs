@@ -10,35 +10,17 @@ use std::time::Duration;
 
 use async_std::io::{ReadExt, WriteExt};
 use async_std::net::TcpStream;
-use longconn::clock::Clock;
 use longconn::server::{Config, Server};
 
+mod common;
+use common::read_until;
+
 async fn start(max_connections: usize) -> Server {
-    let config = Config {
-        addr: "127.0.0.1:0".parse().expect("literal address"),
+    common::start(Config {
         max_connections,
         ..Config::default()
-    };
-    Server::start(config, Clock::manual())
-        .await
-        .expect("bind 127.0.0.1:0")
-}
-
-/// Reads until `needle` has arrived (no sleeps: the read waits for bytes).
-async fn read_until(stream: &mut TcpStream, needle: &[u8]) -> Vec<u8> {
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !got.windows(needle.len()).any(|w| w == needle) {
-        let n = stream.read(&mut buf).await.expect("read");
-        assert!(
-            n > 0,
-            "closed before {:?}; got {:?}",
-            String::from_utf8_lossy(needle),
-            String::from_utf8_lossy(&got)
-        );
-        got.extend_from_slice(&buf[..n]);
-    }
-    got
+    })
+    .await
 }
 
 /// The response with its `date:` header line removed.
