@@ -391,16 +391,15 @@ async fn write_answer(
     // run now and then (async-std has no budget of its own).
     let mut busy = 0;
     loop {
-        let first = match future::poll_once(pieces.next()).await {
-            Some(piece) => {
-                busy += 1;
-                piece
-            }
-            None => {
-                busy = 0;
-                pieces.next().await
-            }
-        };
+        // One poll per piece: whether it had to wait is seen on the way.
+        let mut waited = false;
+        let first = future::poll_fn(|cx| {
+            let next = pieces.as_mut().poll_next(cx);
+            waited |= next.is_pending();
+            next
+        })
+        .await;
+        busy = if waited { 0 } else { busy + 1 };
         if busy >= YIELD_AFTER {
             busy = 0;
             future::yield_now().await;

@@ -61,7 +61,7 @@ pub fn answer(state: &State, admitted: &Admitted) -> Option<Answer> {
     let cors = origin::cors_headers(&state.config.allow_origins, origin);
     let date = http_date();
     if let Some(query) = route_query(&request.target, "/poll") {
-        let body = polling::poll_json(&state.hub, &query_of(query)).ok()?;
+        let body = polling::poll_json(&state.hub, &Query::from_query(query)).ok()?;
         let fields = with_cors(&polling::JSON_HEADERS, &cors);
         let mut bytes = encode_head(&fields, Some(body.len()), date.as_str());
         bytes.extend_from_slice(body.as_bytes());
@@ -73,7 +73,7 @@ pub fn answer(state: &State, admitted: &Admitted) -> Option<Answer> {
     }
     if let Some(query) = route_query(&request.target, "/sseStream") {
         let last_event_id = single(request, "Last-Event-ID")?;
-        let pieces = sse::open(state, &query_of(query), last_event_id).ok()?;
+        let pieces = sse::open(state, &Query::from_query(query), last_event_id).ok()?;
         let fields = with_cors(&sse::SSE_HEADERS, &cors);
         return Some(Answer {
             bytes: encode_head(&fields, None, date.as_str()),
@@ -94,7 +94,7 @@ fn with_cors<'a>(
 }
 
 /// The query of `target` when its path is exactly `path` and a URL would keep the query as sent
-/// (so [`Query::parse`] reads what `Url::query_pairs` would); `""` when there is none.
+/// (so [`Query::from_query`] reads what `Url::query_pairs` would); `""` when there is none.
 fn route_query<'a>(target: &'a str, path: &str) -> Option<&'a str> {
     let rest = target.strip_prefix(path)?;
     let query = match rest.strip_prefix('?') {
@@ -105,12 +105,6 @@ fn route_query<'a>(target: &'a str, path: &str) -> Option<&'a str> {
     // WHATWG URL: the query percent-encode set leaves these bytes alone; `#` starts a fragment.
     let kept = |b: u8| b.is_ascii_alphanumeric() || b"-._~!$&()*+,;=:@/?%".contains(&b);
     query.bytes().all(kept).then_some(query)
-}
-
-/// `query` decoded as the route decodes its URL's (`Query::from_url`): [`route_query`] let
-/// through only a query a URL keeps as sent, so decoding the string itself reads the same pairs.
-fn query_of(query: &str) -> Query {
-    Query::from_query(query)
 }
 
 /// The `date` field of a response sent now, as async-h1 writes it (`http_types`' `Date`),
@@ -269,7 +263,7 @@ mod tests {
     fn a_query_kept_as_sent_decodes_as_the_url_route_decodes_it() {
         for query in ["since=1&channel=a", "a=%20b+c&a=2", "x=%zz&=&since", ""] {
             let url = Url::parse(&format!("http://localhost/poll?{query}")).expect("url");
-            let (direct, routed) = (query_of(query), Query::from_url(&url));
+            let (direct, routed) = (Query::from_query(query), Query::from_url(&url));
             for name in ["since", "channel", "a", "x", ""] {
                 assert_eq!(direct.get(name), routed.get(name), "{query}: {name}");
             }
