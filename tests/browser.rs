@@ -14,8 +14,10 @@
 //!   by SSE, polling, iframe polling, forever iframe and WebSocket only when `allow_origins` names
 //!   it; otherwise Chromium blocks each (CORS, postMessage origin, WebSocket 403).
 //!
-//! The driver needs `npm ci` in `tests/browser/` and `/usr/bin/chromium` (`.ci/run` installs both);
-//! without them these tests fail with a message saying so, they are never skipped.
+//! The driver needs `npm ci` in `tests/browser/` and `/usr/bin/chromium` (`tests/run` installs
+//! both); without them each test fails with one line saying so, they are never skipped.
+
+mod common;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -25,6 +27,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use async_std::channel::{unbounded, Receiver};
+use common::missing_tool;
 use longconn::clock::Clock;
 use longconn::server::{Config, Server};
 use serde_json::{json, Value};
@@ -75,24 +78,30 @@ impl Driver {
     /// Node, playwright-core or Chromium is missing.
     fn start(plan: &Value) -> Driver {
         let dir = root().join("tests/browser");
-        assert!(
-            dir.join("node_modules/playwright-core").is_dir(),
-            "the browser driver is not installed: run `npm ci` in {} (.ci/run does)",
-            dir.display()
-        );
-        assert!(
-            Path::new("/usr/bin/chromium").exists(),
-            "no Chromium at /usr/bin/chromium: `apt-get install -y chromium` (.ci/run does)"
-        );
-        let mut child = Command::new("node")
+        if !dir.join("node_modules/playwright-core").is_dir() {
+            missing_tool(format_args!(
+                "the browser driver is not installed in {}: run tests/run (or `npm ci` there)",
+                dir.display()
+            ));
+        }
+        if !Path::new("/usr/bin/chromium").exists() {
+            missing_tool("no Chromium at /usr/bin/chromium: run tests/run (or `apt-get install -y chromium`)");
+        }
+        let spawned = Command::new("node")
             .arg(dir.join("drive.mjs"))
             .arg(plan.to_string())
             .current_dir(&dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
-            .spawn()
-            .expect("cannot run `node` (Node.js 20 is needed for the browser driver)");
+            .spawn();
+        let mut child = match spawned {
+            Ok(child) => child,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                missing_tool("no `node` on PATH: the browser driver needs Node.js 20 or later")
+            }
+            Err(e) => panic!("cannot run `node`: {e}"),
+        };
         let stdin = child.stdin.take().expect("driver stdin is piped");
         let stdout = child.stdout.take().expect("driver stdout is piped");
         let (tx, lines) = unbounded();

@@ -15,6 +15,8 @@
 //! Waiting is on events (a subscription's next message) under a timeout; the only polling is the
 //! bounded readiness loop while a `redis-server` starts or comes back.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -24,6 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_std::io::{ReadExt, WriteExt};
+use common::missing_tool;
 use longconn::clock::Clock;
 use longconn::hub::{Hub, HubConfig, HubError, Message, Next, RedisConfig, Subscription};
 use longconn::runner::{self, Target};
@@ -68,9 +71,8 @@ impl RedisServer {
         }
         let child = match command.spawn() {
             Ok(child) => child,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
-                "tests/redis.rs needs `redis-server` on PATH and it is not there: \
-                 install it (`apt-get install -y redis-server`; .ci/run does)"
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => missing_tool(
+                "no `redis-server` on PATH: run tests/run (or `apt-get install -y redis-server`)",
             ),
             Err(e) => panic!("could not start redis-server: {e}"),
         };

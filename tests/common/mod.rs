@@ -1,9 +1,10 @@
-//! What the socket-level test files share: an embedded server on a free port and a manual clock,
-//! and reads that wait on bytes (never on time) yet fail instead of hanging when the server sends
-//! nothing for a minute.
+//! What the integration test files share: an embedded server on a free port and a manual clock,
+//! reads that wait on bytes (never on time) yet fail instead of hanging when the server sends
+//! nothing for a minute, and the one-line failure of a test whose tool is not installed.
 // Each test file compiles its own copy and uses only part of it.
 #![allow(dead_code)]
 
+use std::fmt::Display;
 use std::time::Duration;
 
 use async_std::io::ReadExt;
@@ -59,4 +60,12 @@ pub async fn read_to_eof(stream: &mut TcpStream) -> Vec<u8> {
     let mut got = Vec::new();
     let _ = async_std::io::timeout(READ_GUARD, stream.read_to_end(&mut got)).await;
     got
+}
+
+/// Fails the calling test because a tool it needs is missing: `message` (what is missing and the
+/// command that installs it) on one line, with no panic message and no backtrace even under
+/// `RUST_BACKTRACE=1`: `resume_unwind` unwinds without calling the panic hook.
+pub fn missing_tool(message: impl Display) -> ! {
+    eprintln!("{message}");
+    std::panic::resume_unwind(Box::new(message.to_string()))
 }
