@@ -3,7 +3,8 @@
 //! `longconn run` reads and writes the very same files (see `src/runner/snapshot.rs`), so
 //! `cargo insta review` works on what either produced.
 //!
-//! Specs under `specs/seed/` are written for the seed's Node servers and run only with
+//! Specs under `specs/seed/` are written for the article's Node servers (`tests/article/`, replayed
+//! by `tests/article.rs`) and run only with
 //! `longconn run --target`; here each of them is still loaded and must have its snapshot, and is
 //! reported as skipped — never dropped silently.
 
