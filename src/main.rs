@@ -34,7 +34,7 @@ struct ServeArgs {
     /// Address to listen on; port 0 picks a free one (the real one is printed).
     #[arg(long, default_value = "127.0.0.1:3000")]
     addr: SocketAddr,
-    /// How often the ticker publishes the time to channel `default` (e.g. 1s, 500ms).
+    /// How often the ticker publishes the time to channel `default` (e.g. 1s, 500ms, 1h).
     #[arg(long, default_value = "1s", value_parser = longconn::spec::parse_duration)]
     interval: Duration,
     /// An origin allowed to use the server from other pages (repeatable).
@@ -50,6 +50,24 @@ struct ServeArgs {
     /// lives in this process).
     #[arg(long, value_name = "redis://HOST:PORT[/DB]")]
     hub: Option<String>,
+    /// Messages kept per channel, for clients that resume with `since` or `Last-Event-ID`.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    log_capacity: u32,
+    /// Messages a subscriber may fall behind before it is cut off (SSE ends, WebSocket close 1008).
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    subscriber_queue: u32,
+    /// How often a silent SSE or forever-iframe stream gets a comment, so proxies keep it open.
+    #[arg(long, default_value = "25s", value_parser = heartbeat)]
+    heartbeat: Duration,
+}
+
+/// A heartbeat period: a duration of at least 100ms (a shorter one only burns CPU).
+fn heartbeat(text: &str) -> Result<Duration, String> {
+    let period = longconn::spec::parse_duration(text)?;
+    if period < Duration::from_millis(100) {
+        return Err(format!("heartbeat '{text}' is under 100ms"));
+    }
+    Ok(period)
 }
 
 fn main() -> ExitCode {
@@ -82,6 +100,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         allow_origins: args.allow_origin,
         max_connections: args.max_connections,
         max_message_bytes: args.max_message_bytes,
+        log_capacity: args.log_capacity as usize,
+        subscriber_queue: args.subscriber_queue as usize,
+        heartbeat: args.heartbeat,
         ..Default::default()
     };
     let clock = longconn::clock::Clock::System;

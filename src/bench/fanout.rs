@@ -219,15 +219,19 @@ pub async fn fanout(args: &FanoutArgs) -> Result<FanoutReport, BenchError> {
     // Warm-up: publish an untimed message until every subscriber has seen one, so the timed
     // messages are not published before a server has finished registering its subscribers.
     let warmup_end = Instant::now() + Duration::from_secs(10);
+    let mut warmup_published = 0u64;
+    let mut warmup_error = None;
     for attempt in 0u64.. {
         if Instant::now() >= warmup_end {
             break;
         }
         if let Err(error) = publisher.publish(format!("{{\"warmup\":{attempt}}}")).await {
             eprintln!("fanout {name}: warm-up publish failed: {error}");
+            warmup_error.get_or_insert_with(|| error.to_string());
             async_std::task::sleep(Duration::from_millis(200)).await;
             continue;
         }
+        warmup_published += 1;
         let wait_end = (Instant::now() + Duration::from_millis(500)).min(warmup_end);
         while shared.ready.load(Ordering::Relaxed) < connected && Instant::now() < wait_end {
             async_std::task::sleep(Duration::from_millis(10)).await;
@@ -235,6 +239,22 @@ pub async fn fanout(args: &FanoutArgs) -> Result<FanoutReport, BenchError> {
         if shared.ready.load(Ordering::Relaxed) >= connected {
             break;
         }
+    }
+    // Without one delivered warm-up message every figure would be a loss of 100%: say why instead.
+    if shared.ready.load(Ordering::Relaxed) == 0 {
+        stop.fire();
+        let why = match warmup_error {
+            Some(error) if warmup_published == 0 => format!(
+                "every publish to {}/publish failed (first: {error}): does the target serve \
+                 POST /publish?",
+                target.host
+            ),
+            _ => format!(
+                "{warmup_published} messages published, none reached any of the {connected} \
+                 subscribers within 10s: does the target deliver POST /publish to {path}?"
+            ),
+        };
+        return Err(BenchError::NoDelivery(format!("fanout {name}: {why}")));
     }
     eprintln!(
         "fanout {name}: {}/{connected} subscribers ready; publishing {} messages at {}/s",

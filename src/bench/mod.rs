@@ -107,13 +107,18 @@ pub enum BenchError {
     /// Not one connection could be made.
     #[error("target unreachable: {0}")]
     Unreachable(String),
+    /// Subscribers connected, but no published message reached any of them: nothing to measure.
+    #[error("{0}")]
+    NoDelivery(String),
 }
 
 impl BenchError {
-    /// The exit code for this error: 3 when the target is unreachable, 2 otherwise.
+    /// The exit code for this error: 3 when the target is unreachable, 1 when it took
+    /// subscribers but delivered them nothing, 2 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
             BenchError::Unreachable(_) => 3,
+            BenchError::NoDelivery(_) => 1,
             _ => 2,
         }
     }

@@ -30,11 +30,17 @@ pub struct Target {
 }
 
 impl Target {
-    /// Parses `http://HOST:PORT[/]`; HOST must be a loopback address (127.0.0.0/8, `::1`,
-    /// `localhost`): the load generator never aims at another machine.
+    /// Parses `http://HOST:PORT[/]`, or `HOST:PORT` (http, as `longconn run --target` reads it);
+    /// HOST must be a loopback address (127.0.0.0/8, `::1`, `localhost`): the load generator never
+    /// aims at another machine.
     pub fn parse(url: &str) -> Result<Target, BenchError> {
         let bad = |why: &str| BenchError::Target(format!("{url}: {why}"));
-        let parsed = http_types::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
+        let with_scheme = if url.contains("://") {
+            url.to_string()
+        } else {
+            format!("http://{url}")
+        };
+        let parsed = http_types::Url::parse(&with_scheme).map_err(|e| bad(&e.to_string()))?;
         if parsed.scheme() != "http" {
             return Err(bad("only http:// targets are supported"));
         }
@@ -194,6 +200,12 @@ mod tests {
         );
         assert!(Target::parse("http://localhost:80/").is_ok());
         assert!(Target::parse("http://[::1]:9000").is_ok());
+        // Without a scheme, as `run --target` takes it.
+        assert_eq!(
+            Target::parse("127.0.0.1:3000").map(|t| t.addr.port()).ok(),
+            Some(3000)
+        );
+        assert!(Target::parse("10.0.0.1:3000").is_err());
         assert!(Target::parse("http://10.0.0.1:3000").is_err());
         assert!(Target::parse("http://example.com:3000").is_err());
         assert!(Target::parse("https://127.0.0.1:3000").is_err());

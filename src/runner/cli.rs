@@ -27,8 +27,22 @@ pub const PARALLEL: usize = 4;
 /// The folder (under `specs/`) of specs that only make sense with `--target`.
 pub const NEEDS_TARGET_FOLDER: &str = "seed";
 
+/// What `longconn run --help` adds after the options: where snapshots go, the exit codes.
+const RUN_HELP: &str = "\
+Snapshots:
+  specs/PATH.yaml is compared with snapshots/specs@PATH.yaml.snap (`/` in PATH as `__`), insta's
+  format. A new or changed transcript is written beside it as .snap.new (review with
+  `cargo insta review`), or over it with --accept.
+
+Exit codes:
+  0  every spec matches its snapshot
+  1  a transcript differs, a step or expectation failed, or a snapshot is new
+  2  a spec could not be read (printed as path:line:col: message)
+  3  the target could not be reached";
+
 /// Arguments of `longconn run`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = RUN_HELP)]
 pub struct RunArgs {
     /// Spec files or folders (default: every `specs/**/*.yaml`).
     pub paths: Vec<PathBuf>,

@@ -32,13 +32,13 @@ pub fn parse(path_label: &str, source: &str) -> Result<Spec, SpecError> {
     parse::parse(path_label, source)
 }
 
-/// Parses a duration as written in specs and on the command line: `250ms`, `1s`, `2m`, `1.5s`.
+/// Parses a duration as written in specs and on the command line: `250ms`, `1s`, `2m`, `1.5s`, `1h`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let (number, unit) = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .map(|at| text.split_at(at))
-        .ok_or_else(|| format!("duration '{text}' needs a unit (ms, s, m)"))?;
+        .ok_or_else(|| format!("duration '{text}' needs a unit (ms, s, m, h)"))?;
     let value: f64 = number
         .parse()
         .map_err(|_| format!("duration '{text}' does not start with a number"))?;
@@ -46,9 +46,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "ms" => value,
         "s" => value * 1000.0,
         "m" => value * 60_000.0,
+        "h" => value * 3_600_000.0,
         _ => {
             return Err(format!(
-                "duration '{text}': unknown unit '{unit}' (ms, s, m)"
+                "duration '{text}': unknown unit '{unit}' (ms, s, m, h)"
             ))
         }
     };
@@ -69,7 +70,8 @@ mod duration_tests {
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("5").is_err());
-        assert!(parse_duration("5h").is_err());
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert!(parse_duration("5d").is_err());
         assert!(parse_duration("s").is_err());
     }
 }

@@ -69,12 +69,55 @@ fn from_serde(path: &str, source: &str, error: &serde_yaml::Error) -> SpecError 
     if at_tab {
         message.push_str(" (a tab: YAML indents with spaces only)");
     }
+    if message.starts_with("missing field") {
+        if let Some(hint) = names(field_path)
+            .last()
+            .and_then(|key| beside_not_under(source, line, key))
+        {
+            message.push_str(&hint);
+        }
+    }
     let diagnostic = Diagnostic::new(path, source, line, column, message);
     if structural {
         SpecError::Structure(diagnostic)
     } else {
         SpecError::Syntax(diagnostic)
     }
+}
+
+/// The hint for fields written beside their key instead of under it:
+///
+/// ```yaml
+///   - send:
+///     to: sse          # as deep as `send`: YAML reads `send:` with no value, `to:` beside it
+/// ```
+///
+/// ` ('to:' on line 5 is beside 'send:', not under it: indent it past column 5)` when `key:` on
+/// `line` has nothing after it and the next line is a field no deeper than `key`.
+fn beside_not_under(source: &str, line: usize, key: &str) -> Option<String> {
+    let lines: Vec<&str> = source.lines().collect();
+    let here = lines.get(line.checked_sub(1)?)?;
+    let key_at = here.find(&format!("{key}:"))?;
+    let after = here[key_at + key.len() + 1..].trim();
+    if !(after.is_empty() || after.starts_with('#')) {
+        return None;
+    }
+    let (offset, next) = lines.get(line..)?.iter().enumerate().find(|(_, text)| {
+        let text = text.trim();
+        !text.is_empty() && !text.starts_with('#')
+    })?;
+    let field = next.trim_start();
+    let indent = next.len() - field.len();
+    let name = field.split(':').next().filter(|name| {
+        field.contains(':') && !name.starts_with('-') && !name.contains(char::is_whitespace)
+    })?;
+    (indent <= key_at).then(|| {
+        format!(
+            " ('{name}:' on line {} is beside '{key}:', not under it: indent it past column {})",
+            line + offset + 1,
+            key_at + 1
+        )
+    })
 }
 
 /// `steps[2].send: unknown field ...` → (`steps[2].send`, `unknown field ...`).

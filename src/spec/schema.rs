@@ -11,8 +11,8 @@ fn connection(what: &str) -> Value {
 fn duration(what: &str) -> Value {
     json!({
         "type": "string",
-        "pattern": "^[0-9]+(\\.[0-9]+)?(ms|s|m)$",
-        "description": format!("{what} A duration: `250ms`, `1s`, `1.5s`, `2m`."),
+        "pattern": "^[0-9]+(\\.[0-9]+)?(ms|s|m|h)$",
+        "description": format!("{what} A duration: `250ms`, `1s`, `1.5s`, `2m`, `1h`."),
     })
 }
 

@@ -397,6 +397,26 @@ fn unknown_field_points_at_the_key() {
 }
 
 #[test]
+fn fields_beside_their_step_point_at_the_indentation() {
+    assert_eq!(
+        error("description: t\nsteps:\n  - open: sse\n  - send:\n    to: sse\n    raw: x\n"),
+        "specs/t.yaml:4:10: missing field 'to' in send ('to:' on line 5 is beside 'send:', not \
+         under it: indent it past column 5)
+  |
+4 |   - send:
+  |          ^"
+    );
+    // Properly indented but truly missing: no hint.
+    assert_eq!(
+        error("description: t\nsteps:\n  - open: sse\n  - send:\n      raw: x\n"),
+        "specs/t.yaml:5:7: missing field 'to' in send
+  |
+5 |       raw: x
+  |       ^"
+    );
+}
+
+#[test]
 fn wrong_type_names_the_field_and_both_types() {
     assert_eq!(
         error("description: t\nsteps:\n  - open: a\n  - expect: { on: a, status: ok }\n"),

@@ -1,0 +1,127 @@
+//! The command line as a user meets it: `serve` options that specs can set too (`--log-capacity`,
+//! `--subscriber-queue`, `--heartbeat`) and `--interval` in hours, and what `run --help` tells.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+fn longconn(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_longconn"))
+        .args(args)
+        .output()
+        .expect("run longconn")
+}
+
+/// `longconn serve ARGS --addr 127.0.0.1:0`, killed when dropped.
+struct Serve {
+    child: Child,
+    addr: String,
+}
+
+impl Serve {
+    fn start(args: &[&str]) -> Serve {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_longconn"))
+            .arg("serve")
+            .args(args)
+            .args(["--addr", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start longconn serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout is piped"))
+            .read_line(&mut line)
+            .expect("read the address line");
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("serve printed {line:?}"))
+            .to_string();
+        Serve { child, addr }
+    }
+
+    /// One request on a fresh connection (`Connection: close`); the whole answer.
+    fn request(&self, method: &str, target: &str, body: &str) -> String {
+        let mut stream = TcpStream::connect(&self.addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .expect("read timeout");
+        write!(
+            stream,
+            "{method} {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        )
+        .expect("send");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).expect("read the answer");
+        answer
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn serve_keeps_log_capacity_messages_per_channel() {
+    let server = Serve::start(&[
+        "--log-capacity",
+        "2",
+        "--subscriber-queue",
+        "8",
+        "--heartbeat",
+        "10s",
+        "--interval",
+        "1h",
+    ]);
+    for data in ["one", "two", "three"] {
+        let answer = server.request("POST", "/publish?channel=c", data);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+    let answer = server.request("GET", "/poll?channel=c&since=0", "");
+    assert!(answer.contains(r#""last":3"#), "{answer}");
+    assert!(
+        !answer.contains(r#""one""#),
+        "log capacity 2 kept 'one': {answer}"
+    );
+    assert!(
+        answer.contains(r#""two""#) && answer.contains(r#""three""#),
+        "{answer}"
+    );
+}
+
+#[test]
+fn serve_refuses_options_out_of_range() {
+    for (option, value, says) in [
+        ("--log-capacity", "0", "0 is not in 1..=1000000"),
+        ("--subscriber-queue", "0", "0 is not in 1..=1000000"),
+        ("--heartbeat", "10ms", "under 100ms"),
+        ("--interval", "1d", "unknown unit 'd' (ms, s, m, h)"),
+    ] {
+        let output = longconn(&["serve", "--addr", "127.0.0.1:0", option, value]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{option} {value}: {stderr}");
+        assert!(stderr.contains(says), "{option} {value}: {stderr}");
+    }
+}
+
+#[test]
+fn run_help_lists_exit_codes_and_where_snapshots_go() {
+    let output = longconn(&["run", "--help"]);
+    let help = String::from_utf8_lossy(&output.stdout);
+    for line in [
+        "snapshots/specs@PATH.yaml.snap",
+        ".snap.new",
+        "0  every spec matches its snapshot",
+        "2  a spec could not be read",
+        "3  the target could not be reached",
+    ] {
+        assert!(help.contains(line), "run --help lacks {line:?}:\n{help}");
+    }
+}
