@@ -103,7 +103,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         log_capacity: args.log_capacity as usize,
         subscriber_queue: args.subscriber_queue as usize,
         heartbeat: args.heartbeat,
-        ..Default::default()
     };
     let clock = longconn::clock::Clock::System;
     let server = match args.hub {
