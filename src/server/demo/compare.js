@@ -236,7 +236,13 @@ function stopAll() {
 async function begin() {
   stopAll();
   window.started = false;
-  const b = await fetch(url("/poll", {})).then((r) => r.json());
+  const hint = document.querySelector(".hint");
+  const answer = await fetch(url("/poll", {})).catch(() => null);
+  if (!answer || !answer.ok) {
+    hint.textContent = "The server refused channel " + JSON.stringify(lanesChannel) + (answer ? " (" + answer.status + ")" : "") + ": pick another.";
+    return;
+  }
+  const b = await answer.json();
   for (const lane of LANES) {
     lane.last = b.last;
     lane.count = 0;
