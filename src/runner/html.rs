@@ -646,6 +646,36 @@ mod tests {
     }
 
     #[test]
+    fn every_snapshot_line_lands_in_one_event() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("snapshots");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(&dir).expect("snapshots/") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_none_or(|ext| ext != "snap") {
+                continue;
+            }
+            let text = snapshot::read(&path).expect("read").expect("exists");
+            let timeline = timeline(&text);
+            let shown: usize = timeline
+                .events
+                .iter()
+                .map(|event| match event {
+                    Event::Step { .. } | Event::Note { .. } => 1,
+                    Event::Bytes { lines, .. } => lines.len(),
+                })
+                .sum();
+            assert_eq!(shown, text.lines().count(), "{}", path.display());
+            assert!(
+                !timeline.lanes.iter().any(|l| l == "-"),
+                "{}",
+                path.display()
+            );
+            checked += 1;
+        }
+        assert!(checked > 50, "only {checked} snapshots");
+    }
+
+    #[test]
     fn step_descriptions_name_their_lane() {
         assert_eq!(step_lane("read from poll until head"), Some("poll"));
         assert_eq!(step_lane("handshake on ws GET /ws"), Some("ws"));
