@@ -678,7 +678,9 @@ async fn in_process_restart_reaches_the_new_server() -> TestResult {
 //   and chunk cards, the raw bytes one click away, the diff highlighted, no script on any page.
 // - `compare_page_lanes_receive_in_order`: on `/compare` the publish box reaches all seven lanes in
 //   order; polling lanes keep making requests, each stream makes one; paused and resumed, every
-//   lane gets what was published meanwhile, the streams reconnecting once.
+//   lane gets what was published meanwhile, the streams reconnecting once; the tick box publishes.
+// - `demo_pages_cap_the_backlog`: a polling page opened on a channel with 30 messages shows the
+//   last 20 and one line saying 10 are left out, with its channel in the channel field.
 
 /// Runs `tests/browser/look.mjs PLAN`; every RESULT by scenario name.
 async fn look(plan: &Value) -> HashMap<String, Value> {
@@ -888,8 +890,42 @@ async fn compare_page_lanes_receive_in_order() -> TestResult {
                 .all(|d| d.as_str().is_some_and(|d| d.starts_with('+'))),
         "every SSE row shows its delay: {r:#}"
     );
+    assert!(
+        r["ticked"].as_u64() >= Some(1),
+        "the tick box published: {r:#}"
+    );
     assert!(!r["console"].to_string().contains("pageerror"), "{r:#}");
     assert!(screenshots().join("compare.png").is_file());
+    server.shutdown().await;
+    Ok(())
+}
+
+#[async_std::test]
+async fn demo_pages_cap_the_backlog() -> TestResult {
+    let (server, base) = start(Config {
+        addr: local(),
+        ..Default::default()
+    })
+    .await?;
+    let all = series("backlog", 1..=30);
+    for data in &all {
+        server
+            .hub()
+            .publish("backlog", "message", data.clone())
+            .await?;
+    }
+    let plan = json!({
+        "screenshots": screenshots(),
+        "scenarios": [{"name": "backlog", "kind": "backlog", "shown": 21,
+                       "url": page(&base, "short-poll", "backlog")}],
+    });
+    let results = look(&plan).await;
+    let r = result(&results, "backlog");
+    assert_eq!(notes(r), ["10 older messages not shown"], "{r:#}");
+    let last: Vec<(u64, String)> = (11..).zip(all[10..].iter().cloned()).collect();
+    assert_eq!(shown(r), last, "{r:#}");
+    assert_eq!(r["channel"], "backlog");
+    assert_eq!(r["rows"], 21);
     server.shutdown().await;
     Ok(())
 }

@@ -12,7 +12,10 @@
 //   compare  open `url` (/compare), wait until it started, type each of `messages` in the publish
 //            box and click publish, wait until every lane showed them all and the short poll made
 //            `polls` requests; read the counters; screenshot; then click pause, POST `late` to
-//            `publish`, click resume and wait until every lane showed it too.
+//            `publish`, click resume and wait until every lane showed it too; then check the tick
+//            box, wait until every lane showed a tick, uncheck it.
+//   backlog  open `url` (a demo page), wait until it showed `shown` values, read them, the channel
+//            field and the log's rows; screenshot.
 
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
@@ -97,6 +100,25 @@ async function compare(page, s, result) {
   await page.click("#pause");
   await everyLaneHas(page, [id]);
   result.after = await read();
+
+  // The tick box publishes the time to the page's channel until it is unchecked.
+  await page.check("#ticker");
+  await page.waitForFunction(
+    (lanes) => lanes.every((l) => window.received[l].some((m) => m.data.startsWith("tick "))),
+    LANES,
+    { timeout: TIMEOUT },
+  );
+  await page.uncheck("#ticker");
+  result.ticked = await page.evaluate(() => window.received.sse.filter((m) => m.data.startsWith("tick ")).length);
+}
+
+async function backlog(page, s, result) {
+  await page.goto(s.url, { waitUntil: "domcontentloaded", timeout: TIMEOUT });
+  await page.waitForFunction((n) => (window.received || []).length >= n, s.shown, { timeout: TIMEOUT });
+  result.received = await page.evaluate(() => window.received);
+  result.channel = await page.inputValue(".channel input");
+  result.rows = await page.evaluate(() => document.querySelectorAll("#log li").length);
+  await page.screenshot({ path: join(plan.screenshots, `${s.name}.png`), fullPage: true });
 }
 
 let browser;
@@ -117,6 +139,7 @@ try {
     try {
       if (s.kind === "report") await report(page, s, result);
       else if (s.kind === "compare") await compare(page, s, result);
+      else if (s.kind === "backlog") await backlog(page, s, result);
       else throw new Error(`unknown scenario kind ${s.kind}`);
       result.ok = true;
     } catch (e) {
