@@ -677,3 +677,264 @@ async fn in_process_restart_reaches_the_new_server() -> TestResult {
     server.shutdown().await;
     Ok(())
 }
+
+// The HTML report of `longconn run` and the `/compare` page, looked at through
+// `tests/browser/look.mjs`:
+//
+// - `html_report_shows_lanes_cards_and_the_diff`: `longconn run --report html=DIR --report
+//   junit=FILE` on two copies of a spec, one with a tampered snapshot; Chromium opens
+//   `DIR/index.html` from `file://` and the failing spec's page: lanes per connection, SSE, WebSocket
+//   and chunk cards, the raw bytes one click away, the diff highlighted, no script on any page.
+// - `compare_page_lanes_receive_in_order`: on `/compare` the publish box reaches all seven lanes in
+//   order; polling lanes keep making requests, each stream makes one; paused and resumed, every
+//   lane gets what was published meanwhile, the streams reconnecting once; the tick box publishes.
+// - `demo_pages_cap_the_backlog`: a polling page opened on a channel with 30 messages shows the
+//   last 20 and one line saying 10 are left out, with its channel in the channel field.
+
+/// Runs `tests/browser/look.mjs PLAN`; every RESULT by scenario name.
+async fn look(plan: &Value) -> HashMap<String, Value> {
+    let dir = root().join("tests/browser");
+    assert!(
+        dir.join("node_modules/playwright-core").is_dir(),
+        "the browser driver is not installed: run `npm ci` in {} (.ci/run does)",
+        dir.display()
+    );
+    let plan = plan.to_string();
+    let run = async_std::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(dir.join("look.mjs"))
+            .arg(plan)
+            .current_dir(&dir)
+            .stderr(Stdio::inherit())
+            .output()
+    });
+    let output = async_std::future::timeout(DRIVER_DEADLINE, run)
+        .await
+        .unwrap_or_else(|_| panic!("the browser driver took over {DRIVER_DEADLINE:?}"))
+        .expect("cannot run `node` (Node.js 20 is needed for the browser driver)");
+    let mut results = HashMap::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        if let Some(message) = line.strip_prefix("FATAL ") {
+            panic!("the browser driver failed: {message}");
+        } else if let Some(json) = line.strip_prefix("RESULT ") {
+            let value: Value = serde_json::from_str(json).expect("driver RESULT is JSON");
+            results.insert(value["name"].as_str().unwrap_or("?").to_owned(), value);
+        } else {
+            println!("driver: {line}");
+        }
+    }
+    assert!(
+        output.status.success(),
+        "the browser driver exited with {}",
+        output.status
+    );
+    results
+}
+
+/// `specs/fanout.yaml` with its snapshot, and `specs/fanout_tampered.yaml` whose snapshot says
+/// `everybody` where the server says `everyone`, in a fresh folder.
+fn report_project(name: &str) -> std::io::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("longconn-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("specs"))?;
+    std::fs::create_dir_all(dir.join("snapshots"))?;
+    let spec =
+        std::fs::read_to_string(root().join("specs/fanout_one_publish_three_transports.yaml"))?;
+    let snap = std::fs::read_to_string(
+        root().join("snapshots/specs@fanout_one_publish_three_transports.yaml.snap"),
+    )?;
+    std::fs::write(dir.join("specs/fanout.yaml"), &spec)?;
+    std::fs::write(dir.join("specs/fanout_tampered.yaml"), &spec)?;
+    std::fs::write(dir.join("snapshots/specs@fanout.yaml.snap"), &snap)?;
+    let tampered = snap.replacen("data: everyone\\n", "data: everybody\\n", 1);
+    assert_ne!(tampered, snap, "the snapshot has the line to tamper with");
+    std::fs::write(
+        dir.join("snapshots/specs@fanout_tampered.yaml.snap"),
+        tampered,
+    )?;
+    Ok(dir)
+}
+
+#[async_std::test]
+async fn html_report_shows_lanes_cards_and_the_diff() -> TestResult {
+    let project = report_project("html-report")?;
+    let status = Command::new(env!("CARGO_BIN_EXE_longconn"))
+        .args([
+            "run",
+            "--report",
+            "html=report",
+            "--report",
+            "junit=junit.xml",
+        ])
+        .current_dir(&project)
+        .stdout(Stdio::null())
+        .status()?;
+    assert_eq!(status.code(), Some(1), "one spec differs from its snapshot");
+    let junit = std::fs::read_to_string(project.join("junit.xml"))?;
+    assert!(junit.contains("tests=\"2\" failures=\"1\""), "{junit}");
+
+    let index = format!("file://{}", project.join("report/index.html").display());
+    let plan = json!({
+        "screenshots": screenshots(),
+        "scenarios": [{"name": "report", "kind": "report", "index": index,
+                       "spec": "specs/fanout_tampered.yaml", "width": 1100, "height": 700}],
+    });
+    let results = look(&plan).await;
+    let r = result(&results, "report");
+
+    let rows = r["index"]["rows"].as_array().expect("index rows");
+    let row = |name: &str| {
+        rows.iter()
+            .find(|row| row["name"] == name)
+            .unwrap_or_else(|| panic!("no row for {name}: {r:#}"))
+    };
+    assert_eq!(rows.len(), 2, "{r:#}");
+    assert_eq!(row("specs/fanout.yaml")["result"], "passed");
+    assert_eq!(row("specs/fanout_tampered.yaml")["result"], "failed");
+    for row in rows {
+        let time = row["time"].as_str().unwrap_or_default();
+        assert!(time.ends_with(" ms") && time != "0.0 ms", "{row}");
+    }
+    assert_eq!(r["index"]["scripts"], 0);
+
+    let spec = &r["spec"];
+    assert_eq!(spec["verdict"], "failed");
+    assert_eq!(spec["scripts"], 0);
+    assert_eq!(spec["lanes"], json!(["sse", "ws", "poll", "hub"]));
+    let cards: Vec<&str> = spec["cards"]
+        .as_array()
+        .expect("cards")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        cards.contains(&"sse: sse id=1 event=message data=\"everyone\""),
+        "{cards:?}"
+    );
+    assert!(cards
+        .iter()
+        .any(|c| c.starts_with("ws: ws fin=1 opcode=text")));
+    assert!(cards.contains(&"chunk: chunk 37 bytes"), "{cards:?}");
+    assert_eq!(spec["added"], json!(["+< data: everyone\\n"]), "{spec:#}");
+    assert_eq!(
+        spec["removed"],
+        json!(["-< data: everybody\\n"]),
+        "{spec:#}"
+    );
+    let differs = spec["differs"].as_array().expect("differs");
+    assert_eq!(differs.len(), 1, "{spec:#}");
+    assert!(differs[0].as_str().is_some_and(|d| d.contains("everyone")));
+    assert_eq!(spec["rawOpen"], 0, "raw bytes start folded");
+    assert_eq!(spec["rawVisible"], true);
+    assert!(
+        spec["raw"]
+            .as_str()
+            .is_some_and(|raw| raw.contains("retry: 10000\\n")),
+        "{spec:#}"
+    );
+    for png in ["report-index.png", "report-spec.png"] {
+        assert!(screenshots().join(png).is_file(), "no screenshot {png}");
+    }
+    let _ = std::fs::remove_dir_all(&project);
+    Ok(())
+}
+
+#[async_std::test]
+async fn compare_page_lanes_receive_in_order() -> TestResult {
+    let (server, base) = start(Config {
+        addr: local(),
+        ..Default::default()
+    })
+    .await?;
+    let messages = ["hello", "你好，世界", "<b>not bold</b> & \"quoted\""];
+    let plan = json!({
+        "screenshots": screenshots(),
+        "scenarios": [{
+            "name": "compare", "kind": "compare", "url": format!("{base}/compare?channel=cmp"),
+            "messages": messages, "polls": 3, "late": "published while paused",
+            "publish": format!("{base}/publish?channel=cmp"), "width": 1400, "height": 760,
+        }],
+    });
+    let results = look(&plan).await;
+    let r = result(&results, "compare");
+    let lanes = [
+        "poll", "longpoll", "iframe", "jsonp", "forever", "ws", "sse",
+    ];
+    let data = |state: &Value, lane: &str| -> Vec<(u64, String)> {
+        state["received"][lane]
+            .as_array()
+            .map(|all| {
+                all.iter()
+                    .filter_map(|m| Some((m["id"].as_u64()?, m["data"].as_str()?.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let before = &r["before"];
+    let after = &r["after"];
+    let mut late = messages.to_vec();
+    late.push("published while paused");
+    for lane in lanes {
+        assert_eq!(data(before, lane), numbered(&messages), "{lane}: {r:#}");
+        assert_eq!(data(after, lane), numbered(&late), "{lane}: {r:#}");
+        assert!(before["bytes"][lane].as_u64() > Some(0), "{lane}: {r:#}");
+    }
+    let requests = |state: &Value, lane: &str| state["requests"][lane].as_u64().unwrap_or(0);
+    // Polling asks again and again; a stream is one request (one connection) until cut.
+    for lane in ["poll", "iframe", "jsonp"] {
+        assert!(requests(before, lane) >= 3, "{lane}: {r:#}");
+    }
+    // A long poll is answered by each message it waits for, then asked again.
+    assert!(requests(before, "longpoll") >= 2, "{r:#}");
+    for lane in ["forever", "ws", "sse"] {
+        assert_eq!(requests(before, lane), 1, "{lane}: {r:#}");
+        assert_eq!(r["pausedRequests"][lane], 1, "{lane}: {r:#}");
+        assert_eq!(requests(after, lane), 2, "{lane} reconnects once: {r:#}");
+    }
+    let delays = before["delays"].as_array().expect("delays");
+    assert!(
+        delays.len() == 3
+            && delays
+                .iter()
+                .all(|d| d.as_str().is_some_and(|d| d.starts_with('+'))),
+        "every SSE row shows its delay: {r:#}"
+    );
+    assert!(
+        r["ticked"].as_u64() >= Some(1),
+        "the tick box published: {r:#}"
+    );
+    assert!(!r["console"].to_string().contains("pageerror"), "{r:#}");
+    assert!(screenshots().join("compare.png").is_file());
+    server.shutdown().await;
+    Ok(())
+}
+
+#[async_std::test]
+async fn demo_pages_cap_the_backlog() -> TestResult {
+    let (server, base) = start(Config {
+        addr: local(),
+        ..Default::default()
+    })
+    .await?;
+    let all = series("backlog", 1..=30);
+    for data in &all {
+        server
+            .hub()
+            .publish("backlog", "message", data.clone())
+            .await?;
+    }
+    let plan = json!({
+        "screenshots": screenshots(),
+        "scenarios": [{"name": "backlog", "kind": "backlog", "shown": 21,
+                       "url": page(&base, "short-poll", "backlog")}],
+    });
+    let results = look(&plan).await;
+    let r = result(&results, "backlog");
+    assert_eq!(notes(r), ["10 older messages not shown"], "{r:#}");
+    let last: Vec<(u64, String)> = (11..).zip(all[10..].iter().cloned()).collect();
+    assert_eq!(shown(r), last, "{r:#}");
+    assert_eq!(r["channel"], "backlog");
+    assert_eq!(r["rows"], 21);
+    server.shutdown().await;
+    Ok(())
+}

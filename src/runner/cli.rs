@@ -11,10 +11,12 @@
 //! ([`Target::EmbeddedOnRedis`]); a spec's transcript must not change, so the snapshots are the
 //! in-process run's.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::html;
 use super::replay::{record, Recording, Target};
 use super::report::{self, Case, Verdict};
 use super::snapshot;
@@ -57,9 +59,9 @@ pub struct RunArgs {
     /// Write transcripts that differ as the new snapshots.
     #[arg(long)]
     pub accept: bool,
-    /// Also write a report, e.g. `junit=target/specs.xml`.
+    /// Also write a report: `junit=FILE` (JUnit XML) or `html=DIR` (a static site); repeatable.
     #[arg(long)]
-    pub report: Option<String>,
+    pub report: Vec<String>,
 }
 
 /// Exit codes of `longconn run` (see `CONTRACT.md`).
@@ -96,10 +98,9 @@ pub async fn run(args: RunArgs) -> u8 {
             }
         },
     };
-    let report_path = match args.report.as_deref().map(parse_report) {
-        None => None,
-        Some(Ok(path)) => Some(path),
-        Some(Err(message)) => {
+    let reports: Vec<Report> = match args.report.iter().map(|r| parse_report(r)).collect() {
+        Ok(reports) => reports,
+        Err(message) => {
             eprintln!("longconn run: {message}");
             return exit::UNREADABLE;
         }
@@ -147,6 +148,7 @@ pub async fn run(args: RunArgs) -> u8 {
     let mut cases = Vec::new();
     let mut unreachable = false;
     let mut counts = Counts::default();
+    let mut transcripts = HashMap::new();
     for (slot, recording) in slots.iter().zip(recordings) {
         let case = match (slot, recording) {
             (Slot::Skipped { path, reason }, _) => {
@@ -174,6 +176,7 @@ pub async fn run(args: RunArgs) -> u8 {
             }
             (Slot::Ready(spec), Some((recording, time))) => {
                 unreachable |= matches!(&recording.result, Err(error) if error.is_unreachable());
+                transcripts.insert(spec.path.clone(), recording.transcript.to_string());
                 let verdict = judge(spec, recording, args.accept, &mut counts);
                 Case {
                     name: spec.path.clone(),
@@ -197,11 +200,7 @@ pub async fn run(args: RunArgs) -> u8 {
         cases.push(case);
     }
 
-    if let Some(path) = report_path {
-        if let Err(error) = std::fs::write(&path, report::junit(&cases)) {
-            eprintln!("longconn run: cannot write {}: {error}", path.display());
-        }
-    }
+    write_reports(&reports, &cases, &transcripts);
     println!(
         "{} ({:.2}s)",
         counts.summary(),
@@ -450,11 +449,36 @@ fn judge(spec: &Spec, recording: Recording, accept: bool, counts: &mut Counts) -
     }
 }
 
-/// `junit=FILE` → FILE.
-fn parse_report(value: &str) -> Result<PathBuf, String> {
+/// A `--report` to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Report {
+    /// `junit=FILE`.
+    Junit(PathBuf),
+    /// `html=DIR`.
+    Html(PathBuf),
+}
+
+/// `junit=FILE` or `html=DIR`.
+fn parse_report(value: &str) -> Result<Report, String> {
     match value.split_once('=') {
-        Some(("junit", path)) if !path.is_empty() => Ok(PathBuf::from(path)),
-        _ => Err(format!("--report {value}: expected junit=FILE")),
+        Some(("junit", path)) if !path.is_empty() => Ok(Report::Junit(PathBuf::from(path))),
+        Some(("html", dir)) if !dir.is_empty() => Ok(Report::Html(PathBuf::from(dir))),
+        _ => Err(format!("--report {value}: expected junit=FILE or html=DIR")),
+    }
+}
+
+/// Writes every report; one that cannot be written is said on stderr and does not change the
+/// exit code (the run itself is what the code reports).
+fn write_reports(reports: &[Report], cases: &[Case], transcripts: &HashMap<String, String>) {
+    for report in reports {
+        let written = match report {
+            Report::Junit(path) => std::fs::write(path, report::junit(cases))
+                .map_err(|error| format!("cannot write {}: {error}", path.display())),
+            Report::Html(dir) => html::write(dir, cases, transcripts).map_err(|e| e.to_string()),
+        };
+        if let Err(message) = written {
+            eprintln!("longconn run: {message}");
+        }
     }
 }
 
@@ -519,7 +543,15 @@ mod tests {
 
     #[test]
     fn report_option_names_junit() {
-        assert_eq!(parse_report("junit=out.xml"), Ok(PathBuf::from("out.xml")));
-        assert!(parse_report("html=out.html").is_err());
+        assert_eq!(
+            parse_report("junit=out.xml"),
+            Ok(Report::Junit(PathBuf::from("out.xml")))
+        );
+        assert_eq!(
+            parse_report("html=out"),
+            Ok(Report::Html(PathBuf::from("out")))
+        );
+        assert!(parse_report("html=").is_err());
+        assert!(parse_report("pdf=out.pdf").is_err());
     }
 }

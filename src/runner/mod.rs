@@ -3,7 +3,7 @@
 //!
 //! Files mirror the spec's step kinds (as Hurl's runner mirrors its AST): [`connection`] (`open`,
 //! `close`, the receive buffer), `send`, `read` (every `until`), `handshake`, `frame`, `publish`,
-//! `expect`; then `transcript`, [`snapshot`] (insta's file format), [`report`] (JUnit) and
+//! `expect`; then `transcript`, [`snapshot`] (insta's file format), [`report`] (JUnit), [`html`] (the HTML report) and
 //! [`cli`] (`longconn run`). The entry point for a user's own test is [`replay`]:
 //!
 //! ```no_run
@@ -20,6 +20,7 @@ mod error;
 mod expect;
 mod frame;
 mod handshake;
+pub mod html;
 mod publish;
 mod read;
 mod replay;

@@ -1,5 +1,5 @@
-//! `GET /` and `GET /demo/NAME`: the built-in demo pages, one per technique, compiled into the
-//! binary with `include_str!`. A request path is only ever compared with the fixed names below;
+//! `GET /`, `GET /compare` and `GET /demo/NAME`: the built-in demo pages, one per technique, and
+//! the page that runs all seven side by side, compiled into the binary with `include_str!`. A request path is only ever compared with the fixed names below;
 //! it never reaches the filesystem, so `..`, `%2e%2e`, `%00`, backslashes and the like are 404.
 
 use tide::{Request, Response, StatusCode};
@@ -39,6 +39,9 @@ const PAGES: &[(&str, &str, &str)] = &[
         include_str!("demo/websocket-hub.html"),
     ),
     ("sse.html", HTML, include_str!("demo/sse.html")),
+    ("compare.html", HTML, include_str!("demo/compare.html")),
+    ("compare.js", JS, include_str!("demo/compare.js")),
+    ("compare.css", CSS, include_str!("demo/compare.css")),
 ];
 
 const HTML: &str = "text/html; charset=utf-8";
@@ -56,6 +59,11 @@ pub fn lookup(name: &str) -> Option<(&'static str, &'static str)> {
 /// `GET /`: the index page.
 pub async fn index(_req: Request<State>) -> tide::Result {
     Ok(page("index.html"))
+}
+
+/// `GET /compare`: the seven techniques side by side.
+pub async fn compare(_req: Request<State>) -> tide::Result {
+    Ok(page("compare.html"))
 }
 
 /// `GET /demo/*`: a page by its exact name (the raw, still percent-encoded path).
@@ -92,6 +100,7 @@ mod tests {
             "websocket-echo.html",
             "websocket-hub.html",
             "sse.html",
+            "compare.html",
         ] {
             assert!(lookup(name).is_some(), "{name}");
         }

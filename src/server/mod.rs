@@ -14,7 +14,7 @@
 //! | `GET /echo` | WebSocket: plain echo |
 //! | `GET /ws?since=N` | WebSocket: hub push + publish |
 //! | `GET /sseStream` | Server-Sent Events |
-//! | `GET /`, `GET /demo/*` | built-in demo pages |
+//! | `GET /`, `GET /compare`, `GET /demo/*` | built-in demo pages (`/compare`: all seven side by side) |
 //!
 //! Every route also answers `OPTIONS` (CORS preflight) and a wrong method with 405 and `Allow`
 //! ([`guard`](mod@guard)); an unknown path is 404. Origins: [`origin`]. Connections: [`accept`]; a plain
@@ -78,6 +78,7 @@ pub fn app(state: State) -> tide::Server<State> {
     app.at("/echo").all(guard(GET_ONLY, websocket::echo));
     app.at("/ws").all(guard(GET_ONLY, websocket::hub_socket));
     app.at("/").all(guard(GET, demo::index));
+    app.at("/compare").all(guard(GET, demo::compare));
     app.at("/demo/*page").all(guard(GET, demo::demo));
     app
 }
