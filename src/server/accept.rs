@@ -1,59 +1,46 @@
-//! The accept loop: our own, so that every connection gets `TCP_NODELAY`, `--max-connections` is
-//! enforced before any HTTP is parsed, and every request head is checked before async-h1 sees it.
+//! The accept loop and each connection's life: `TCP_NODELAY` on every connection,
+//! `--max-connections` enforced before any HTTP is parsed, one request at a time.
 //!
-//! - Nagle: async-h1 writes a response's head and body in separate writes; without `TCP_NODELAY`
-//!   the body waits for the ACK of the head, which the client delays (40 ms on Linux), so every
-//!   keep-alive response stalls.
 //! - Limit: past `max_connections` open connections a new one gets a minimal
 //!   `503 Service Unavailable` with `Connection: close` and is closed; a [`ConnectionGuard`] keeps
 //!   the count, so it drops whenever a connection ends, however it ends (an upgraded WebSocket
 //!   counts until its protocol drops the connection).
-//! - Heads: the loop reads each head itself ([`ClientStream::next_head`]) and answers what
-//!   async-h1 would silently drop (431, 400, 501, 505: [`super::request`]) before closing; async-h1
-//!   then serves exactly one request at a time ([`super::stream`]), so pipelined requests and
-//!   bytes right behind an upgrade request are no longer lost.
+//! - Heads: each head is read and checked once ([`ClientStream::next_head`],
+//!   [`super::request`]); a refused one is answered (431, 400, 501, 505) and the connection
+//!   closed; an admitted one is served by tide through [`super::http::exchange`]. Pipelined
+//!   requests and bytes right behind an upgrade request are kept for what comes next.
 //! - Bodies: a body that has not fully arrived within [`BODY_TIMEOUT`] of its head (on the
 //!   server's clock) is cut: the route answers 408 and the connection closes. A response that
 //!   closes the connection (413, 408) cuts the rest of the body, which is then never read.
 //! - Idle: a connection between requests waits at most [`HEAD_TIMEOUT`] (real time) for its next
-//!   head, and ends at once when the server shuts down.
-//! - Each request carries a clone of its `TcpStream` ([`Peer`]) so routes can notice a client
+//!   head, bounded by one timer per connection ([`super::deadline`]), and ends at once when the
+//!   server shuts down.
+//! - Each request carries a clone of its `TcpStream` ([`super::peer::Peer`]) so routes can notice a client
 //!   that went away.
-//! - Direct answers: a plain keep-alive `GET /poll` is answered, and a plain `GET /sseStream`
-//!   streamed, by the loop itself, byte for byte as the tide route would ([`super::direct`]),
-//!   without async-h1's per-request work (a URL parsed, a request and a response with their
-//!   channels, a task wake-up per read). The wait for the next head is bounded by one timer per
-//!   connection ([`super::deadline`]).
-//! - Reads first, waits after: right after a response the next request has nearly always not
-//!   arrived, so the read finds nothing (async-io, one-shot registration, then re-arms and may
-//!   read once more before it waits). Waiting for readability first (tried: 1 `recv` per
-//!   keep-alive `/poll` instead of 3) made a busy server slower to take a request that had
-//!   already arrived (a reactor turn first): back-to-back publishes to 2,000 subscribers fell
-//!   from 224,000–710,000 to 146,000–203,000 deliveries per second, for 5% less CPU per `/poll`.
-//! - One `send` per short response: async-h1 writes a response's head, then its body, in two
-//!   writes (two TCP segments with `TCP_NODELAY`); `HeadWithBody` holds the head back and sends
-//!   it with the body's first bytes in one vectored write.
+//! - Fast responders: a plain HTTP/1.1 `GET /poll` is answered, and a plain `GET /sseStream`
+//!   streamed, by the loop itself with the same functions and encoder as the tide route
+//!   ([`super::direct`]), so an idle SSE stream keeps only its pieces' state.
+//! - Nagle: every response head goes out with its body's first bytes in one write; with
+//!   `TCP_NODELAY` set, nothing waits for a delayed ACK.
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::io::{self, IoSlice};
+use std::io;
 use std::net::Shutdown as Both;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use async_h1::server::ConnectionStatus;
 use async_std::channel::Sender;
 use async_std::net::{TcpListener, TcpStream};
-use futures_lite::io::{AsyncRead, AsyncWrite};
-use futures_lite::{future, ready, AsyncReadExt, AsyncWriteExt, StreamExt};
+use futures_lite::{future, AsyncReadExt, AsyncWriteExt, StreamExt};
 
 use super::deadline::HeadDeadline;
 use super::direct;
-use super::peer::Peer;
+use super::http::encode;
+use super::http::exchange::{self, After, ExchangeError};
 use super::request::Refusal;
 use super::state::{Shutdown, State};
 use super::stream::{ClientStream, Cut, NextHead};
@@ -66,7 +53,7 @@ pub const REFUSED: &[u8] =
 /// How long a request body may take to arrive after its head (on the server's clock).
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How long a connection may wait for its next request head (real time; async-h1's default).
+/// How long a connection may wait for its next request head (real time).
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// After a refusal or a closing response: how long, and how many bytes, the loop reads and
@@ -234,31 +221,6 @@ async fn serve_connection(
         crate::clock::serving(peer);
     }
     let state = app.state().clone();
-    let restart = app.clone();
-    let endpoint = {
-        let client = client.clone();
-        move |mut req: http_types::Request| {
-            req.ext_mut().insert(Peer(client.socket().clone()));
-            let app = app.clone();
-            let client = client.clone();
-            async move {
-                let res: http_types::Response = app.respond(req).await?;
-                if res.status() == http_types::StatusCode::SwitchingProtocols {
-                    client.mark_upgraded();
-                }
-                let closes = res
-                    .header("Connection")
-                    .is_some_and(|c| c.as_str().eq_ignore_ascii_case("close"));
-                if closes {
-                    // The connection ends after this response: reading the rest of the body
-                    // only to discard it (async-h1 does) would let a huge upload hold it.
-                    client.cut(Cut::Unread);
-                }
-                Ok(res)
-            }
-        }
-    };
-    let mut server = async_h1::server::Server::new(HeadWithBody::new(client.clone()), endpoint);
     // Both made once per connection: a wait per request registers with neither the reactor's
     // timers nor the shutdown signal ([`HeadDeadline`], [`Shutdown::watch`]).
     let mut deadline = HeadDeadline::new(HEAD_TIMEOUT);
@@ -282,7 +244,7 @@ async fn serve_connection(
                     if let Some(pieces) = answer.stream {
                         // A stream lives long: it gets a task of its own, sized for it, and this
                         // one (sized for whatever a request may need) ends now.
-                        let connection = (client, peer, restart, stop, clock);
+                        let connection = (client, peer, app, stop, clock);
                         async_std::task::spawn(stream(
                             connection,
                             answer.bytes,
@@ -297,7 +259,22 @@ async fn serve_connection(
                     }
                     continue;
                 }
-                client.install(admitted);
+                client.install(&admitted);
+                let served = future::or(
+                    Box::pin(exchange::serve(&client, &app, admitted)),
+                    body_watchdog(&client, &clock),
+                )
+                .await;
+                match served {
+                    Ok(After::KeepAlive) if !stop.is_triggered() => continue,
+                    // The upgraded protocol owns the connection now (and keeps it counted).
+                    Ok(After::Upgraded) => return,
+                    Ok(_) => return linger(&client, &stop).await,
+                    Err(e) => {
+                        log_unless_routine(&e);
+                        return linger(&client, &stop).await;
+                    }
+                }
             }
             Some(Ok(NextHead::Closed)) => return,
             Some(Ok(NextHead::Refused(refusal))) => {
@@ -312,23 +289,6 @@ async fn serve_connection(
                 return;
             }
             Some(Err(_)) => return,
-        }
-        // Boxed: async-h1's per-request state (several KiB) is allocated for a request it serves,
-        // not kept in every connection's task (an SSE stream answered directly never needs it).
-        let served = future::or(
-            Box::pin(server.accept_one()),
-            body_watchdog(&client, &clock),
-        )
-        .await;
-        match served {
-            Ok(ConnectionStatus::KeepAlive) if !stop.is_triggered() => {}
-            // The upgraded protocol owns the connection now (and keeps it counted).
-            Ok(ConnectionStatus::Close) if client.upgraded() => return,
-            Ok(_) => return linger(&client, &stop).await,
-            Err(e) => {
-                log_unless_routine(&e);
-                return linger(&client, &stop).await;
-            }
         }
     }
 }
@@ -428,115 +388,26 @@ const WRITE_BATCH: usize = 64 * 1024;
 const YIELD_AFTER: u32 = 16;
 
 /// Appends `piece` to `out` as one HTTP chunk, or the last chunk when the stream has ended
-/// (`None`); returns whether the stream goes on. Empty pieces add nothing: async-h1 reads a body
+/// (`None`); returns whether the stream goes on. Empty pieces add nothing: the tide route reads a body
 /// through `PieceReader`, which skips them, so the tide route sends no chunk for them either.
 fn frame_piece(piece: Option<super::pieces::Piece>, out: &mut Vec<u8>) -> bool {
     match piece {
         Some(piece) => {
             if !piece.as_bytes().is_empty() {
-                direct::chunk(piece.as_bytes(), out);
+                encode::chunk(piece.as_bytes(), out);
             }
             true
         }
         None => {
-            direct::chunk(&[], out);
+            encode::chunk(&[], out);
             false
         }
     }
 }
 
-/// The connection as async-h1 writes to it: a response head is held back (not sent) until the
-/// next write, the body's first bytes, and both go out in one vectored write; a flush (async-h1
-/// flushes after every response, an empty body included) sends a head still held. Other writes
-/// (chunks, an upgraded protocol's frames) pass straight through. Every route answers with its
-/// body's first bytes ready, so holding the head delays nothing.
-#[derive(Debug, Clone)]
-struct HeadWithBody {
-    client: ClientStream,
-    /// A response head not sent yet.
-    head: Vec<u8>,
-}
-
-impl HeadWithBody {
-    /// Heads longer than this are written at once (ours are a few hundred bytes).
-    const MAX_HELD: usize = 4096;
-
-    fn new(client: ClientStream) -> HeadWithBody {
-        HeadWithBody {
-            client,
-            head: Vec::new(),
-        }
-    }
-
-    /// Writes what is held of the head, with `rest` behind it in the same call; returns how many
-    /// bytes of `rest` went out (0 until the whole head has).
-    fn poll_send(&mut self, cx: &mut Context<'_>, rest: &[u8]) -> Poll<io::Result<usize>> {
-        let mut socket = self.client.socket();
-        while !self.head.is_empty() {
-            let bufs = [IoSlice::new(&self.head), IoSlice::new(rest)];
-            let n = ready!(Pin::new(&mut socket).poll_write_vectored(cx, &bufs))?;
-            if n == 0 {
-                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-            }
-            if n >= self.head.len() {
-                let sent = n - self.head.len();
-                self.head.clear();
-                return Poll::Ready(Ok(sent));
-            }
-            self.head.drain(..n);
-        }
-        Poll::Ready(Ok(0))
-    }
-}
-
-impl AsyncRead for HeadWithBody {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().client).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for HeadWithBody {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        if !this.head.is_empty() {
-            let sent = ready!(this.poll_send(cx, buf))?;
-            if sent > 0 || buf.is_empty() {
-                return Poll::Ready(Ok(sent));
-            }
-        } else if buf.starts_with(b"HTTP/1.1 ") && buf.len() <= Self::MAX_HELD {
-            this.head.extend_from_slice(buf);
-            return Poll::Ready(Ok(buf.len()));
-        }
-        Pin::new(&mut this.client).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        ready!(this.poll_send(cx, &[]))?;
-        Pin::new(&mut this.client).poll_flush(cx)
-    }
-
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        ready!(this.poll_send(cx, &[]))?;
-        Pin::new(&mut this.client).poll_close(cx)
-    }
-}
-
 /// Cuts the current body once [`BODY_TIMEOUT`] has passed on `clock` without all of it; never
 /// resolves. Only a body still on its way waits on the clock.
-async fn body_watchdog(
-    client: &ClientStream,
-    clock: &Clock,
-) -> http_types::Result<ConnectionStatus> {
+async fn body_watchdog(client: &ClientStream, clock: &Clock) -> Result<After, ExchangeError> {
     if client.body_incomplete() {
         let timed_out = future::or(
             async {
@@ -557,9 +428,13 @@ async fn body_watchdog(
 }
 
 /// A client closing or stalling mid-request is routine; anything else is worth a line.
-fn log_unless_routine(e: &http_types::Error) {
-    let routine = e
-        .downcast_ref::<io::Error>()
+fn log_unless_routine(e: &ExchangeError) {
+    let io = match e {
+        ExchangeError::Io(io) => Some(io),
+        ExchangeError::App(e) => e.downcast_ref::<io::Error>(),
+        ExchangeError::Url(_) => None,
+    };
+    let routine = io
         .map(|io| {
             matches!(
                 io.kind(),
@@ -636,38 +511,6 @@ async fn refuse(mut stream: TcpStream, stop: &Shutdown) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn head_is_held_until_the_body_and_sent_with_it_byte_for_byte() {
-        async_std::task::block_on(async {
-            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-            let addr = listener.local_addr().expect("address");
-            let mut peer = TcpStream::connect(addr).await.expect("connect");
-            let (stream, _) = listener.accept().await.expect("accept");
-            let (alive, _ends) = async_std::channel::bounded(1);
-            let guard = Connections::new(alive)
-                .try_enter(1)
-                .expect("under the limit");
-            let mut writer = HeadWithBody::new(ClientStream::new(stream, guard));
-            let head = b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\n";
-            writer.write_all(head).await.expect("head");
-            assert_eq!(writer.head, head.to_vec(), "the head waits for the body");
-            writer.write_all(b"body").await.expect("body");
-            assert!(writer.head.is_empty());
-            // A response without a body: the flush sends its head.
-            writer
-                .write_all(b"HTTP/1.1 204 No Content\r\n\r\n")
-                .await
-                .expect("head");
-            writer.flush().await.expect("flush");
-            drop(writer);
-            let mut received = Vec::new();
-            peer.read_to_end(&mut received).await.expect("read");
-            let mut expected = head.to_vec();
-            expected.extend_from_slice(b"bodyHTTP/1.1 204 No Content\r\n\r\n");
-            assert_eq!(received, expected);
-        });
-    }
 
     #[test]
     fn count_drops_when_a_guard_ends() {

@@ -29,6 +29,7 @@ pub mod error;
 pub mod feed;
 pub mod forever;
 pub mod guard;
+pub mod http;
 pub mod origin;
 pub mod params;
 pub mod peer;
