@@ -10,11 +10,11 @@
 //! decides those.
 
 use super::http::encode::{encode_head, http_date, Framing};
+use super::http::head::{Admitted, BodyLength};
 use super::origin;
 use super::params::Query;
 use super::pieces::Pieces;
 use super::polling;
-use super::request::{Admitted, BodyLength};
 use super::sse;
 use super::state::State;
 use crate::wire::http::RequestHead;

@@ -13,11 +13,11 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use http_types::headers::{HeaderName, HeaderValue};
 use http_types::{Body, Method, Request, Response, StatusCode, Url, Version};
 
+use super::client::{ClientStream, Cut};
 use super::encode::{chunk, encode_head, http_date, Framing, MAX_CHUNK};
+use super::head::{has_token, trim_ows, Admitted, BodyLength, HOST_OF_HTTP10};
 use crate::server::peer::Peer;
-use crate::server::request::{has_token, trim_ows, Admitted, BodyLength, HOST_OF_HTTP10};
 use crate::server::state::State;
-use crate::server::stream::{ClientStream, Cut};
 
 /// What the connection does after a response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

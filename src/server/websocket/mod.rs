@@ -9,8 +9,8 @@
 //! close frame (`WebSocketContext::do_close` in `tungstenite/src/protocol/mod.rs`), with no hook for
 //! either; it also answers 101 to handshakes RFC 6455 §4.2.1 says to refuse. So the handshake is
 //! checked here and answered with tide's own upgrade: a `101` response whose
-//! `recv_upgrade()` receiver yields the raw connection once async-h1 has written the head
-//! (`async_h1::server::accept_one`); a spawned task waits for it and then runs [`protocol`] on it.
+//! `recv_upgrade()` receiver yields the raw connection once the exchange has written the head
+//! ([`crate::server::http::exchange`]); a spawned task waits for it and then runs [`protocol`] on it.
 //!
 //! # One task per connection
 //! The task the upgrade spawns runs the whole connection: its [`protocol::Session`] reads, writes

@@ -6,7 +6,7 @@
 //! body as they are, the chunk data of a chunked one (size lines, chunk extensions, CRLFs and
 //! trailer fields dropped).
 
-use super::request::BodyLength;
+use super::head::BodyLength;
 
 /// A chunked framing error: the route reading the body gets an error instead of bytes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -128,7 +128,7 @@ enum Step {
 }
 
 /// The longest trailer field line taken (the longest request head).
-const MAX_TRAILER_LINE: usize = super::request::MAX_HEAD_BYTES;
+const MAX_TRAILER_LINE: usize = super::head::MAX_HEAD_BYTES;
 
 /// RFC 9112 §7.1: `chunk-size = 1*HEXDIG`; 16 digits fill a u64.
 const MAX_SIZE_DIGITS: u8 = 16;

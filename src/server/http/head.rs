@@ -9,7 +9,7 @@
 //!   `Host` (RFC 9112 §3.2 requires it of HTTP/1.1 only) and may not use `Transfer-Encoding`.
 //! - Bare-LF line ends and empty lines before the request line are accepted (RFC 9112 §2.2 MAY).
 //! - Field values are kept as received; values that are not ASCII never reach the app's header
-//!   map (http-types refuses them), see [`super::http`].
+//!   map (http-types refuses them), see [`super::exchange`].
 
 use std::str::FromStr;
 
@@ -220,7 +220,7 @@ fn check_target(head: &RequestHead, http10: bool) -> Result<(), Refusal> {
     }
     let target = &head.target;
     let url = if target.starts_with('/') {
-        // Origin-form (§3.2.1), read as `http://{host}{target}` (see `super::http`). With
+        // Origin-form (§3.2.1), read as `http://{host}{target}` (see `super::exchange`). With
         // the bytes refused above, the authority ends where the target starts and a path, query
         // or fragment never fails to parse, so only the host decides; a keep-alive connection
         // sends the same one every time and it is parsed once per thread, not per request.

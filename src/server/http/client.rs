@@ -1,7 +1,7 @@
 //! One client connection, read one request at a time.
 //!
 //! The connection reads each request head itself ([`ClientStream::next_head`], checked by
-//! [`super::request::admit`]); the route then reads the request's body through the gate, which
+//! [`super::head::admit`]); the route then reads the request's body through the gate, which
 //! hands out its content (a chunked body decoded, [`super::body`]) and not one byte more, then
 //! end of stream. Bytes read past the request wait in the gate for the next head. After an
 //! upgrade request's head the gate opens: the upgraded protocol reads everything, leftovers
@@ -21,9 +21,9 @@ use async_std::net::TcpStream;
 use futures_lite::io::{AsyncRead, AsyncWrite};
 use futures_lite::{future, ready};
 
-use super::accept::ConnectionGuard;
 use super::body::BodyLeft;
-use super::request::{admit, Admitted, Refusal};
+use super::connections::ConnectionGuard;
+use super::head::{admit, Admitted, Refusal};
 
 /// How much one read from the socket takes at most.
 const READ_CHUNK: usize = 8 * 1024;

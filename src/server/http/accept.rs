@@ -2,12 +2,12 @@
 //! `--max-connections` enforced before any HTTP is parsed, one request at a time.
 //!
 //! - Limit: past `max_connections` open connections a new one gets a minimal
-//!   `503 Service Unavailable` with `Connection: close` and is closed; a [`ConnectionGuard`] keeps
+//!   `503 Service Unavailable` with `Connection: close` and is closed; a [`ConnectionGuard`](super::connections::ConnectionGuard) keeps
 //!   the count, so it drops whenever a connection ends, however it ends (an upgraded WebSocket
 //!   counts until its protocol drops the connection).
 //! - Heads: each head is read and checked once ([`ClientStream::next_head`],
-//!   [`super::request`]); a refused one is answered (431, 400, 501, 505) and the connection
-//!   closed; an admitted one is served by tide through [`super::http::exchange`]. Pipelined
+//!   [`super::head`]); a refused one is answered (431, 400, 501, 505) and the connection
+//!   closed; an admitted one is served by tide through [`super::exchange`]. Pipelined
 //!   requests and bytes right behind an upgrade request are kept for what comes next.
 //! - Bodies: a body that has not fully arrived within [`BODY_TIMEOUT`] of its head (on the
 //!   server's clock) is cut: the route answers 408 and the connection closes. A response that
@@ -15,36 +15,33 @@
 //! - Idle: a connection between requests waits at most [`HEAD_TIMEOUT`] (real time) for its next
 //!   head, bounded by one timer per connection ([`super::deadline`]), and ends at once when the
 //!   server shuts down.
-//! - Each request carries a clone of its `TcpStream` ([`super::peer::Peer`]) so routes can notice a client
+//! - Each request carries a clone of its `TcpStream` ([`crate::server::peer::Peer`]) so routes can notice a client
 //!   that went away.
 //! - Fast responders: a plain HTTP/1.1 `GET /poll` is answered, and a plain `GET /sseStream`
 //!   streamed, by the loop itself with the same functions and encoder as the tide route
-//!   ([`super::direct`]), so an idle SSE stream keeps only its pieces' state.
+//!   ([`crate::server::direct`]), so an idle SSE stream keeps only its pieces' state.
 //! - Nagle: every response head goes out with its body's first bytes in one write; with
 //!   `TCP_NODELAY` set, nothing waits for a delayed ACK.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::Shutdown as Both;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_std::channel::Sender;
 use async_std::net::{TcpListener, TcpStream};
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt, StreamExt};
 
+use super::client::{ClientStream, Cut, NextHead};
+use super::connections::Connections;
 use super::deadline::HeadDeadline;
-use super::direct;
-use super::http::encode;
-use super::http::exchange::{self, After, ExchangeError};
-use super::request::Refusal;
-use super::state::{Shutdown, State};
-use super::stream::{ClientStream, Cut, NextHead};
+use super::encode;
+use super::exchange::{self, After, ExchangeError};
+use super::head::Refusal;
 use crate::clock::Clock;
+use crate::server::direct;
+use crate::server::state::{Shutdown, State};
 
 /// The answer to a connection past the limit.
 pub const REFUSED: &[u8] =
@@ -61,105 +58,6 @@ pub const HEAD_TIMEOUT: Duration = Duration::from_secs(60);
 /// §9.6: close in stages).
 const LINGER_TIME: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 1024 * 1024;
-
-type Streams = Arc<Mutex<HashMap<u64, TcpStream>>>;
-
-/// Open connections, and a way to wait for all of them to end.
-#[derive(Debug, Clone)]
-pub struct Connections {
-    open: Arc<AtomicUsize>,
-    next_id: Arc<AtomicU64>,
-    /// Every open connection's socket, so shutdown can close the ones that linger.
-    streams: Streams,
-    /// Every guard holds a clone; when the loop and every guard are gone the receiver ends.
-    alive: Sender<()>,
-}
-
-impl Connections {
-    /// A counter whose `alive` receiver ends when the last clone of `alive` is dropped.
-    pub fn new(alive: Sender<()>) -> Connections {
-        Connections {
-            open: Arc::new(AtomicUsize::new(0)),
-            next_id: Arc::new(AtomicU64::new(0)),
-            streams: Arc::default(),
-            alive,
-        }
-    }
-
-    /// How many connections are open.
-    pub fn open(&self) -> usize {
-        self.open.load(Ordering::SeqCst)
-    }
-
-    /// Counts one more connection unless `max` are open.
-    pub fn try_enter(&self, max: usize) -> Option<ConnectionGuard> {
-        self.open
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
-                (n < max).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| ConnectionGuard {
-                open: self.open.clone(),
-                id: self.next_id.fetch_add(1, Ordering::SeqCst),
-                streams: self.streams.clone(),
-                _alive: self.alive.clone(),
-            })
-    }
-
-    /// A handle on the open sockets that does not keep [`Connections::new`]'s receiver alive.
-    pub fn sockets(&self) -> Sockets {
-        Sockets(self.streams.clone())
-    }
-}
-
-/// The open connections' sockets.
-#[derive(Debug, Clone)]
-pub struct Sockets(Streams);
-
-impl Sockets {
-    /// Shuts every open socket down both ways: reads and writes on them fail at once, so every
-    /// task serving one ends.
-    pub fn shut_all(&self) {
-        let streams = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        for stream in streams.values() {
-            let _ = stream.shutdown(Both::Both);
-        }
-    }
-
-    /// How many sockets are open.
-    pub fn len(&self) -> usize {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).len()
-    }
-
-    /// True when no socket is open.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-/// One counted connection; dropping it uncounts it.
-#[derive(Debug)]
-pub struct ConnectionGuard {
-    open: Arc<AtomicUsize>,
-    id: u64,
-    streams: Streams,
-    _alive: Sender<()>,
-}
-
-impl ConnectionGuard {
-    fn track(&self, stream: &TcpStream) {
-        let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
-        streams.insert(self.id, stream.clone());
-    }
-}
-
-impl Drop for ConnectionGuard {
-    fn drop(&mut self) {
-        let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
-        streams.remove(&self.id);
-        self.open.fetch_sub(1, Ordering::SeqCst);
-    }
-}
 
 /// Accepts until `stop` fires, serving each connection with `app` on its own task.
 pub async fn accept_loop(
@@ -312,7 +210,7 @@ type Connection = (
 fn stream(
     connection: Connection,
     head: Vec<u8>,
-    pieces: super::pieces::Pieces,
+    pieces: crate::server::pieces::Pieces,
     close: bool,
 ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
     Box::pin(async move {
@@ -339,7 +237,7 @@ fn stream(
 async fn write_answer(
     client: &ClientStream,
     bytes: Vec<u8>,
-    stream: Option<super::pieces::Pieces>,
+    stream: Option<crate::server::pieces::Pieces>,
 ) -> io::Result<()> {
     let mut socket = client.socket();
     let Some(mut pieces) = stream else {
@@ -390,7 +288,7 @@ const YIELD_AFTER: u32 = 16;
 /// Appends `piece` to `out` as one HTTP chunk, or the last chunk when the stream has ended
 /// (`None`); returns whether the stream goes on. Empty pieces add nothing: the tide route reads a body
 /// through `PieceReader`, which skips them, so the tide route sends no chunk for them either.
-fn frame_piece(piece: Option<super::pieces::Piece>, out: &mut Vec<u8>) -> bool {
+fn frame_piece(piece: Option<crate::server::pieces::Piece>, out: &mut Vec<u8>) -> bool {
     match piece {
         Some(piece) => {
             if !piece.as_bytes().is_empty() {
@@ -511,18 +409,6 @@ async fn refuse(mut stream: TcpStream, stop: &Shutdown) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn count_drops_when_a_guard_ends() {
-        let (alive, _rx) = async_std::channel::bounded(1);
-        let c = Connections::new(alive);
-        let a = c.try_enter(2).expect("first fits");
-        let _b = c.try_enter(2).expect("second fits");
-        assert!(c.try_enter(2).is_none());
-        drop(a);
-        assert_eq!(c.open(), 1);
-        assert!(c.try_enter(2).is_some());
-    }
 
     #[test]
     fn refusal_is_a_complete_response() {
