@@ -28,6 +28,7 @@ use std::io;
 use std::net::Shutdown as Both;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
 
 use async_std::net::{TcpListener, TcpStream};
@@ -248,15 +249,27 @@ async fn write_answer(
     // next one ready (a fast publisher on the other thread) still lets this thread's other tasks
     // run now and then (async-std has no budget of its own).
     let mut busy = 0;
+    // A client that closes (FIN) or resets while the stream waits ends it, and frees its
+    // connection, at once.
+    let watched = socket.clone();
+    let mut client_gone = Box::pin(async move { crate::server::peer::closed(&watched).await });
     loop {
         // One poll per piece: whether it had to wait is seen on the way.
         let mut waited = false;
+        let mut gone = false;
         let first = future::poll_fn(|cx| {
             let next = pieces.as_mut().poll_next(cx);
             waited |= next.is_pending();
+            if next.is_pending() && client_gone.as_mut().poll(cx).is_ready() {
+                gone = true;
+                return Poll::Ready(None);
+            }
             next
         })
         .await;
+        if gone {
+            return Err(io::ErrorKind::ConnectionAborted.into());
+        }
         busy = if waited { 0 } else { busy + 1 };
         if busy >= YIELD_AFTER {
             busy = 0;

@@ -9,14 +9,14 @@
 use std::io;
 use std::str::FromStr;
 
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
 use http_types::headers::{HeaderName, HeaderValue};
 use http_types::{Body, Method, Request, Response, StatusCode, Url, Version};
 
 use super::client::{ClientStream, Cut};
 use super::encode::{chunk, encode_head, http_date, Framing, MAX_CHUNK};
 use super::head::{has_token, trim_ows, Admitted, BodyLength, HOST_OF_HTTP10};
-use crate::server::peer::Peer;
+use crate::server::peer::{self, Peer};
 use crate::server::state::State;
 
 /// What the connection does after a response.
@@ -218,8 +218,27 @@ async fn write_body(
 ) -> io::Result<()> {
     let mut out = head;
     let mut buf = vec![0u8; MAX_CHUNK];
+    // A stream waits for its next piece for as long as it lives: a client that closes (FIN) or
+    // resets in the meantime ends it, and frees its connection, at once.
+    let watched = socket.clone();
+    let streams = matches!(framing, Framing::Chunked | Framing::Close);
+    let mut client_gone = Box::pin(async move {
+        if streams {
+            peer::closed(&watched).await;
+        } else {
+            future::pending::<()>().await;
+        }
+    });
     loop {
-        let n = body.read(&mut buf).await?;
+        let read = async { Some(body.read(&mut buf).await) };
+        let gone = async {
+            client_gone.as_mut().await;
+            None
+        };
+        let Some(n) = future::or(read, gone).await else {
+            return Err(io::ErrorKind::ConnectionAborted.into());
+        };
+        let n = n?;
         match framing {
             Framing::Chunked => chunk(&buf[..n], &mut out),
             _ => out.extend_from_slice(&buf[..n]),
