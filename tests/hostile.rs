@@ -9,8 +9,9 @@
 //!   megabytes are published; it is cut off (its stream ends early), the healthy reader counts
 //!   every message, and the process's resident memory grows by far less than what was published
 //!   (printed: run with `--nocapture`).
-//! - `vanished_sse_client_is_freed_on_the_next_heartbeat`: a client that resets its connection
-//!   (no FIN) is noticed when the heartbeat write fails, and its slot is freed.
+//! - `closed_stream_clients_free_their_slot_at_once`: an SSE or forever-iframe client that closes
+//!   (FIN) or resets (RST) its connection frees its slot with no heartbeat and no clock moving,
+//!   on the fast SSE responder and on the tide path alike.
 
 use std::time::Duration;
 
@@ -255,38 +256,56 @@ async fn slow_websocket_reader_is_cut_off_and_a_healthy_one_gets_every_message()
     slow_reader_is_cut_off(&WEBSOCKET, "websocket").await;
 }
 
-#[async_std::test]
-async fn vanished_sse_client_is_freed_on_the_next_heartbeat() {
-    let heartbeat = Duration::from_secs(15);
-    let server = start(Config {
-        heartbeat,
-        ..Config::default()
-    })
-    .await;
-    // No FIN: SO_LINGER 0 makes close() send a reset, as a peer that lost power sends nothing
-    // and answers the server's next packet with one.
+/// How a test client ends its connection.
+#[derive(Debug, Clone, Copy)]
+enum Ending {
+    /// close(): FIN.
+    Close,
+    /// close() with SO_LINGER 0: a reset, as a peer that lost power answers the next packet.
+    Reset,
+}
+
+/// Opens a streaming request, reads its head, ends the connection as told, and waits (on the
+/// server's own count, never on the clock) until its slot is free.
+async fn stream_client_frees_its_slot(request: &[u8], ending: Ending) {
+    let server = start(Config::default()).await;
     let socket =
         socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
     socket.connect(&server.addr().into()).expect("connect");
-    socket.set_linger(Some(Duration::ZERO)).expect("linger");
+    if let Ending::Reset = ending {
+        socket.set_linger(Some(Duration::ZERO)).expect("linger");
+    }
     let mut client = TcpStream::from(std::net::TcpStream::from(socket));
-    client.write_all(SSE.request).await.expect("write");
+    client.write_all(request).await.expect("write");
     read_until(&mut client, b"\r\n\r\n").await;
     assert_eq!(server.open_connections(), 1);
     drop(client);
-    // Nothing reads an SSE connection: only a write can find out. Each heartbeat writes.
-    let mut beats = 0;
+    let since = std::time::Instant::now();
     while server.open_connections() > 0 {
-        assert!(beats < 100, "still open after {beats} heartbeats");
-        server.advance(heartbeat).await;
-        beats += 1;
-        for _ in 0..1000 {
-            if server.open_connections() == 0 {
-                break;
-            }
-            async_std::task::yield_now().await;
+        assert!(
+            since.elapsed() < READ_GUARD,
+            "{ending:?}: slot still held for {:?}",
+            String::from_utf8_lossy(request)
+        );
+        async_std::task::yield_now().await;
+    }
+    server.shutdown().await;
+}
+
+#[async_std::test]
+async fn closed_stream_clients_free_their_slot_at_once() {
+    let requests: [&[u8]; 4] = [
+        // The fast SSE responder.
+        SSE.request,
+        // SSE on the tide route (HTTP/1.0 is never answered by the fast responder).
+        b"GET /sseStream HTTP/1.0\r\nHost: localhost\r\n\r\n",
+        // The forever iframe (tide route).
+        b"GET /iframeLongConnection HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        b"GET /iframeLongConnection HTTP/1.0\r\n\r\n",
+    ];
+    for request in requests {
+        for ending in [Ending::Close, Ending::Reset] {
+            stream_client_frees_its_slot(request, ending).await;
         }
     }
-    println!("vanished SSE client freed after {beats} heartbeat(s)");
-    server.shutdown().await;
 }

@@ -17,28 +17,25 @@
 //! | `GET /`, `GET /compare`, `GET /demo/*` | built-in demo pages (`/compare`: all seven side by side) |
 //!
 //! Every route also answers `OPTIONS` (CORS preflight) and a wrong method with 405 and `Allow`
-//! ([`guard`](mod@guard)); an unknown path is 404. Origins: [`origin`]. Connections: [`accept`]; a plain
-//! `GET /poll` is answered there without tide, by the same functions ([`direct`]).
+//! ([`guard`](mod@guard)); an unknown path is 404. Origins: [`origin`]. Connections, heads, bodies and the
+//! response encoder: [`http`]. Fast responders: a plain HTTP/1.1 `GET /poll` and `GET /sseStream`
+//! are answered by the accept loop itself with the same functions and encoder ([`direct`]).
 
-pub mod accept;
-pub mod body;
-pub mod deadline;
 pub mod demo;
 pub mod direct;
 pub mod error;
 pub mod feed;
 pub mod forever;
 pub mod guard;
+pub mod http;
 pub mod origin;
 pub mod params;
 pub mod peer;
 pub mod pieces;
 pub mod polling;
 pub mod publish;
-pub mod request;
 pub mod sse;
 pub mod state;
-pub mod stream;
 pub mod websocket;
 
 use std::net::SocketAddr;
@@ -53,8 +50,9 @@ use tide::http::Method;
 
 use crate::clock::Clock;
 use crate::hub::{Hub, HubConfig, Ticker};
-use accept::Connections;
 use guard::guard;
+use http::accept;
+use http::connections::Connections;
 use state::{Shutdown, State};
 
 const GET: &[Method] = &[Method::Get, Method::Head];

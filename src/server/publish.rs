@@ -15,7 +15,7 @@ use super::origin;
 use super::params::Query;
 use super::state::State;
 
-pub use super::accept::BODY_TIMEOUT;
+pub use super::http::accept::BODY_TIMEOUT;
 
 #[derive(Serialize)]
 struct Published {

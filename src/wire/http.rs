@@ -238,7 +238,7 @@ fn read_head<'a>(
 }
 
 /// RFC 9110 §5.6.2: `tchar`.
-fn is_tchar(b: u8) -> bool {
+pub fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 

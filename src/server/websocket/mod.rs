@@ -9,8 +9,8 @@
 //! close frame (`WebSocketContext::do_close` in `tungstenite/src/protocol/mod.rs`), with no hook for
 //! either; it also answers 101 to handshakes RFC 6455 §4.2.1 says to refuse. So the handshake is
 //! checked here and answered with tide's own upgrade: a `101` response whose
-//! `recv_upgrade()` receiver yields the raw connection once async-h1 has written the head
-//! (`async_h1::server::accept_one`); a spawned task waits for it and then runs [`protocol`] on it.
+//! `recv_upgrade()` receiver yields the raw connection once the exchange has written the head
+//! ([`crate::server::http::exchange`]); a spawned task waits for it and then runs [`protocol`] on it.
 //!
 //! # One task per connection
 //! The task the upgrade spawns runs the whole connection: its [`protocol::Session`] reads, writes
@@ -50,8 +50,9 @@ use async_std::task;
 use futures_lite::{FutureExt, Stream};
 
 use self::protocol::{close_code, Incoming, Outbox, Push, Session};
+use super::params::{parse_id, Query};
 use super::state::State;
-use crate::hub::{EndReason, Next, Subscription, DEFAULT_CHANNEL};
+use crate::hub::{EndReason, Next, Subscription};
 use crate::wire::websocket::{encode_frame, Frame};
 
 /// Subprotocols the server speaks (`Sec-WebSocket-Protocol`), preferred first: none so far.
@@ -293,32 +294,18 @@ impl Stream for SubscriptionFrames {
     }
 }
 
-/// `channel` (default `default`) and `since` (absent: live messages only) of a `/ws` URL.
+/// `channel` (default `default`) and `since` (absent: live messages only) of a `/ws` URL, read
+/// with the same [`Query`] rules as every other route.
 fn ws_query(url: &http_types::Url) -> Result<(String, Option<u64>), &'static str> {
-    let mut channel = None;
-    let mut since = None;
-    for (name, value) in url.query_pairs() {
-        match name.as_ref() {
-            "channel" if channel.is_none() => channel = Some(value.into_owned()),
-            "since" if since.is_none() => {
-                let id = value
-                    .parse::<u64>()
-                    .map_err(|_| "invalid \"since\" parameter")?;
-                since = Some(id);
-            }
-            _ => {}
-        }
-    }
-    let channel = channel.unwrap_or_else(|| DEFAULT_CHANNEL.to_string());
-    let valid = !channel.is_empty()
-        && channel.len() <= 64
-        && channel
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b));
-    if !valid {
-        return Err("invalid \"channel\" parameter");
-    }
-    Ok((channel, since))
+    let query = Query::from_url(url);
+    let channel = query
+        .channel()
+        .map_err(|_| "invalid \"channel\" parameter")?;
+    let since = match query.get("since") {
+        None => None,
+        Some(value) => Some(parse_id(value).ok_or("invalid \"since\" parameter")?),
+    };
+    Ok((channel.to_owned(), since))
 }
 
 fn bad_request(message: &str) -> tide::Response {

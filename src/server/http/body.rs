@@ -1,14 +1,14 @@
-//! Where a request body ends on the wire (RFC 9112 §6.3, §7.1), so the accept loop hands async-h1
-//! the body and not one byte more: bytes after it belong to the next request (pipelining), and
-//! async-h1 would drop whatever its buffer read past the request.
+//! A request body on the wire (RFC 9112 §6.3, §7.1): where it ends, so bytes after it stay for the
+//! next request (pipelining), and what it carries once a chunked body's framing is taken off.
 //!
 //! [`BodyLeft::take`] is a pure function of the bytes offered: how many of them belong to the
-//! body. A chunked body is followed through its framing (size line, data, CRLF, ..., last chunk,
-//! trailer fields, blank line) without being decoded; async-h1 decodes it.
+//! body. [`BodyLeft::decode`] also copies the content out of them: the bytes of a fixed-length
+//! body as they are, the chunk data of a chunked one (size lines, chunk extensions, CRLFs and
+//! trailer fields dropped).
 
-use super::request::BodyLength;
+use super::head::BodyLength;
 
-/// A chunked framing error: async-h1 is given an error instead of bytes it cannot frame.
+/// A chunked framing error: the route reading the body gets an error instead of bytes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("malformed chunked body: {0}")]
 pub struct FramingError(&'static str);
@@ -41,6 +41,34 @@ impl BodyLeft {
     /// True once the body's last byte has been taken.
     pub fn is_done(&self) -> bool {
         matches!(self, BodyLeft::Done)
+    }
+
+    /// Takes body bytes from the start of `input` and copies their content into `out`: returns
+    /// how many bytes of `input` were taken and how many of `out` were filled. Stops when `out` is
+    /// full, `input` is used up or the body ends.
+    pub fn decode(&mut self, input: &[u8], out: &mut [u8]) -> Result<(usize, usize), FramingError> {
+        let mut used = 0;
+        let mut filled = 0;
+        while used < input.len() && filled < out.len() && !self.is_done() {
+            let data_left = match self {
+                BodyLeft::Fixed(n) | BodyLeft::Chunked(Chunked::Data(n)) => Some(*n),
+                _ => None,
+            };
+            let k = match data_left {
+                Some(n) => {
+                    let room = (input.len() - used).min(out.len() - filled);
+                    let k = usize::try_from(n).unwrap_or(usize::MAX).min(room);
+                    let took = self.take(&input[used..used + k])?;
+                    out[filled..filled + took].copy_from_slice(&input[used..used + took]);
+                    filled += took;
+                    took
+                }
+                // Framing: one byte at a time, none of it content.
+                None => self.take(&input[used..used + 1])?,
+            };
+            used += k;
+        }
+        Ok((used, filled))
     }
 
     /// How many bytes at the start of `bytes` belong to the body; advances past them.
@@ -98,6 +126,9 @@ enum Step {
     /// Took this many bytes, the last of the body.
     End(usize),
 }
+
+/// The longest trailer field line taken (the longest request head).
+const MAX_TRAILER_LINE: usize = super::head::MAX_HEAD_BYTES;
 
 /// RFC 9112 §7.1: `chunk-size = 1*HEXDIG`; 16 digits fill a u64.
 const MAX_SIZE_DIGITS: u8 = 16;
@@ -157,6 +188,9 @@ impl Chunked {
                 b'\n' => *line = 0,
                 // A CR counts only as part of the line end.
                 b'\r' => {}
+                _ if *line >= MAX_TRAILER_LINE => {
+                    return Err(FramingError("trailer field line too long"))
+                }
                 _ => *line += 1,
             },
         }
@@ -201,6 +235,46 @@ mod tests {
         }
         assert_eq!(total, body.len());
         assert!(left.is_done());
+    }
+
+    #[test]
+    fn chunked_decode_keeps_the_data_and_drops_size_lines_extensions_and_trailers() {
+        // RFC 9112 §7.1.1: chunk extensions are legal and ignored.
+        let wire = b"5;name=value\r\nhello\r\n1 ; x\r\n!\r\n0\r\nX-T: t\r\n\r\nNEXT";
+        let mut left = chunked();
+        let mut out = [0u8; 64];
+        let (used, filled) = left.decode(wire, &mut out).expect("valid framing");
+        assert_eq!(&out[..filled], b"hello!");
+        assert_eq!(used, wire.len() - b"NEXT".len());
+        assert!(left.is_done());
+    }
+
+    #[test]
+    fn decode_stops_when_out_is_full_and_resumes() {
+        let wire = b"5\r\nhello\r\n0\r\n\r\n";
+        let mut left = chunked();
+        let mut out = [0u8; 2];
+        let (used, filled) = left.decode(wire, &mut out).expect("valid");
+        assert_eq!((&out[..filled], used), (&b"he"[..], 5));
+        let mut rest = Vec::new();
+        let mut at = used;
+        while !left.is_done() {
+            let (u, f) = left.decode(&wire[at..], &mut out).expect("valid");
+            rest.extend_from_slice(&out[..f]);
+            at += u;
+        }
+        assert_eq!((rest.as_slice(), at), (&b"llo"[..], wire.len()));
+        let mut fixed = BodyLeft::of(BodyLength::Fixed(3));
+        assert_eq!(fixed.decode(b"abcdef", &mut out), Ok((2, 2)));
+        assert_eq!(fixed.decode(b"cdef", &mut out), Ok((1, 1)));
+        assert!(fixed.is_done());
+    }
+
+    #[test]
+    fn a_trailer_line_longer_than_a_head_is_an_error() {
+        let mut wire = b"0\r\nX: ".to_vec();
+        wire.resize(MAX_TRAILER_LINE + 16, b'a');
+        assert!(chunked().take(&wire).is_err());
     }
 
     #[test]

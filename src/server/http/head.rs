@@ -1,26 +1,26 @@
-//! What the accept loop checks in a request head before async-h1 sees it (RFC 9112), so that
-//! every request async-h1 would silently drop gets a proper status instead, and async-h1 gets a
-//! head it accepts: one canonical `METHOD TARGET HTTP/1.1` line and `name: value` lines in CRLF.
+//! What a request head must be before it is served (RFC 9112), and the status of every head
+//! that is refused.
 //!
 //! A pure function of the bytes received so far ([`admit`]): `Ok(None)` while the head is
 //! incomplete, the [`Admitted`] head with its body length, or the [`Refusal`] to answer.
 //!
 //! Decisions:
-//! - HTTP/1.0 gets 505: async-h1 speaks HTTP/1.1 only (its responses may be chunked, which an
-//!   HTTP/1.0 client cannot read), so serving it would need a second response encoder.
-//! - Bare-LF line ends and empty lines before the request line are accepted (RFC 9112 §2.2 MAY);
-//!   the canonical head async-h1 reads has CRLF everywhere.
+//! - HTTP/1.0 and HTTP/1.1 are served; any other HTTP/1.x gets 505. An HTTP/1.0 request may omit
+//!   `Host` (RFC 9112 §3.2 requires it of HTTP/1.1 only) and may not use `Transfer-Encoding`.
+//! - Bare-LF line ends and empty lines before the request line are accepted (RFC 9112 §2.2 MAY).
+//! - Field values are kept as received; values that are not ASCII never reach the app's header
+//!   map (http-types refuses them), see [`super::exchange`].
 
 use std::str::FromStr;
 
 use http_types::url::Url;
 
-use crate::wire::http::{parse_request_head_within, HttpError, RequestHead};
+use crate::wire::http::{is_tchar, parse_request_head_within, HttpError, RequestHead};
 
-/// The largest head async-h1 takes: it refuses a head of 8 KiB or more (`MAX_HEAD_LENGTH`).
+/// The largest request head served (8 KiB, like async-h1 and Node).
 pub const MAX_HEAD_BYTES: usize = 8 * 1024 - 1;
 
-/// The most header fields async-h1 takes (`MAX_HEADERS`).
+/// The most header fields a request head may carry.
 pub const MAX_FIELDS: usize = 128;
 
 /// How a request's body is delimited (RFC 9112 §6.3).
@@ -34,19 +34,19 @@ pub enum BodyLength {
     Chunked,
 }
 
-/// A head async-h1 may see.
+/// A head to serve.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Admitted {
-    /// The canonical head to hand to async-h1, blank line included.
-    pub head: Vec<u8>,
     /// How many received bytes the head took.
     pub consumed: usize,
     /// How the body that follows is delimited.
     pub body: BodyLength,
-    /// An upgrade request (async-h1's rule: an `Upgrade` field and `Connection: upgrade`): the
-    /// bytes after its head belong to the upgraded protocol, not to a next request.
+    /// An upgrade request (RFC 9110 §7.8: an `Upgrade` field and `Connection: upgrade`, in
+    /// HTTP/1.1): the bytes after its head belong to the upgraded protocol, not to a next request.
     pub upgrade: bool,
-    /// The head as parsed, for the requests the accept loop answers itself ([`super::direct`]).
+    /// HTTP/1.0 (else HTTP/1.1).
+    pub http10: bool,
+    /// The head as parsed.
     pub request: RequestHead,
 }
 
@@ -62,9 +62,13 @@ pub enum Refusal {
     /// RFC 9112 §3, §5: a request line or field line that is not HTTP.
     #[error("malformed request head: {0}")]
     Malformed(String),
-    /// RFC 9110 §15.6.6: only HTTP/1.1 is served.
+    /// RFC 9110 §15.6.6: only HTTP/1.0 and HTTP/1.1 are served.
     #[error("HTTP version {0} not supported, use HTTP/1.1")]
     Version(String),
+    /// RFC 9112 §6.1: "A server or client that receives an HTTP/1.0 message containing a
+    /// Transfer-Encoding header field MUST treat the message as if the framing is faulty".
+    #[error("Transfer-Encoding in an HTTP/1.0 request")]
+    TransferEncodingInHttp10,
     /// RFC 9110 §15.6.2: a method this server does not know.
     #[error("method {0:?} not implemented")]
     Method(String),
@@ -106,6 +110,7 @@ impl Refusal {
             | Refusal::Target
             | Refusal::ContentLength
             | Refusal::LengthWithTransferEncoding
+            | Refusal::TransferEncodingInHttp10
             | Refusal::ChunkedNotFinal => (400, "Bad Request"),
             Refusal::Version(_) => (505, "HTTP Version Not Supported"),
             Refusal::Method(_) | Refusal::TransferCoding(_) => (501, "Not Implemented"),
@@ -142,48 +147,80 @@ pub fn admit(bytes: &[u8]) -> Result<Option<Admitted>, Refusal> {
         Err(HttpError::HeadTooLarge(_)) => return Err(Refusal::HeadTooLarge),
         Err(e) => return Err(Refusal::Malformed(e.to_string())),
     };
-    if head.version != "HTTP/1.1" {
-        return Err(Refusal::Version(head.version));
-    }
+    let http10 = match head.version.as_str() {
+        "HTTP/1.1" => false,
+        "HTTP/1.0" => true,
+        _ => return Err(Refusal::Version(head.version)),
+    };
     if head.headers.len() > MAX_FIELDS {
         return Err(Refusal::TooManyFields);
     }
-    if http_types::Method::from_str(&head.method).is_err() {
-        return Err(Refusal::Method(head.method));
+    // RFC 9110 §9.1: "The method token is case-sensitive": `get` is not `GET` (http-types reads
+    // methods case-insensitively, so the spelling is checked here).
+    match http_types::Method::from_str(&head.method) {
+        Ok(method) if method.to_string() == head.method => {}
+        _ => return Err(Refusal::Method(head.method)),
     }
-    check_target(&head)?;
+    check_target(&head, http10)?;
+    if http10 && head.header("Transfer-Encoding").is_some() {
+        return Err(Refusal::TransferEncodingInHttp10);
+    }
     let body = body_length(&head)?;
-    let upgrade = head.header("Upgrade").is_some()
-        && head.header("Connection").is_some_and(|c| {
-            c.split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
-        });
-    let canonical = canonical_head(&head, body);
-    if canonical.len() > MAX_HEAD_BYTES {
-        return Err(Refusal::HeadTooLarge);
-    }
+    // RFC 9110 §7.8: "A server MUST ignore an Upgrade header field that is received in an
+    // HTTP/1.0 request."
+    let upgrade = !http10
+        && head.header("Upgrade").is_some()
+        && head
+            .header("Connection")
+            .is_some_and(|c| has_token(c, "upgrade"));
     Ok(Some(Admitted {
-        head: canonical,
         consumed: head.length,
         body,
         upgrade,
+        http10,
         request: head,
     }))
 }
 
-/// RFC 9112 §3.2: one `Host`, and a target async-h1 can turn into a URL with it.
-fn check_target(head: &RequestHead) -> Result<(), Refusal> {
+/// Whether the comma-separated list `value` holds `token` (ASCII case-insensitive).
+pub fn has_token(value: &str, token: &str) -> bool {
+    value
+        .split(',')
+        .any(|t| trim_ows(t).eq_ignore_ascii_case(token))
+}
+
+/// RFC 9110 §5.6.3: `OWS = *( SP / HTAB )`, and nothing else is whitespace: not `\x0b`, not NBSP,
+/// not U+2028 (which `str::trim` would take).
+pub fn trim_ows(value: &str) -> &str {
+    value.trim_matches([' ', '\t'])
+}
+
+/// The authority used for an HTTP/1.0 request without `Host`.
+pub const HOST_OF_HTTP10: &str = "localhost";
+
+/// RFC 9112 §3.2: one `Host` (HTTP/1.0 may omit it), and a target that makes a URL with it.
+fn check_target(head: &RequestHead, http10: bool) -> Result<(), Refusal> {
     let mut hosts = head.header_values("Host");
-    let (Some(host), None) = (hosts.next(), hosts.next()) else {
-        return Err(Refusal::Host);
+    let host = match (hosts.next(), hosts.next()) {
+        (Some(host), None) => host,
+        (None, None) if http10 => HOST_OF_HTTP10,
+        _ => return Err(Refusal::Host),
     };
+    // RFC 9112 §3.2.4: asterisk-form, only for a server-wide OPTIONS.
+    if head.target == "*" {
+        return if head.method == "OPTIONS" && !host.is_empty() {
+            Ok(())
+        } else {
+            Err(Refusal::Target)
+        };
+    }
     // RFC 9110 §7.2: `Host = uri-host [ ":" port ]`; nothing a URL would read as a path.
     if host.is_empty() || host.contains(['/', '\\', '?', '#', '@', ' ']) {
         return Err(Refusal::Host);
     }
     let target = &head.target;
     let url = if target.starts_with('/') {
-        // Origin-form (§3.2.1), read the way async-h1 reads it: `http://{host}{target}`. With
+        // Origin-form (§3.2.1), read as `http://{host}{target}` (see `super::exchange`). With
         // the bytes refused above, the authority ends where the target starts and a path, query
         // or fragment never fails to parse, so only the host decides; a keep-alive connection
         // sends the same one every time and it is parsed once per thread, not per request.
@@ -228,17 +265,23 @@ fn body_length(head: &RequestHead) -> Result<BodyLength, Refusal> {
     let codings: Vec<String> = head
         .header_values("Transfer-Encoding")
         .flat_map(|v| v.split(','))
-        .map(|c| c.trim().to_ascii_lowercase())
+        .map(|c| trim_ows(c).to_ascii_lowercase())
         .filter(|c| !c.is_empty())
         .collect();
     let lengths: Vec<&str> = head
         .header_values("Content-Length")
         .flat_map(|v| v.split(','))
-        .map(str::trim)
+        .map(trim_ows)
         .collect();
     let has_te = head.header("Transfer-Encoding").is_some();
     if has_te && !lengths.is_empty() {
         return Err(Refusal::LengthWithTransferEncoding);
+    }
+    // RFC 9112 §6.1: `Transfer-Encoding = #transfer-coding`, each a token (RFC 9110 §5.6.2).
+    if let Some(bad) = codings.iter().find(|c| !c.bytes().all(is_tchar)) {
+        return Err(Refusal::Malformed(format!(
+            "transfer coding {bad:?} is not a token"
+        )));
     }
     if has_te {
         return match codings.as_slice() {
@@ -266,32 +309,6 @@ fn body_length(head: &RequestHead) -> Result<BodyLength, Refusal> {
         None | Some(0) => BodyLength::None,
         Some(n) => BodyLength::Fixed(n),
     })
-}
-
-/// The head as async-h1 accepts it: CRLF line ends, no leading empty lines, `name: value` fields,
-/// one `Content-Length` / `Transfer-Encoding` line saying what [`body_length`] decided.
-fn canonical_head(head: &RequestHead, body: BodyLength) -> Vec<u8> {
-    let mut out = format!("{} {} HTTP/1.1\r\n", head.method, head.target).into_bytes();
-    for (name, value) in &head.headers {
-        if name.eq_ignore_ascii_case("Content-Length")
-            || name.eq_ignore_ascii_case("Transfer-Encoding")
-        {
-            continue;
-        }
-        out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
-    }
-    match body {
-        BodyLength::None if head.header("Content-Length").is_some() => {
-            out.extend_from_slice(b"Content-Length: 0\r\n")
-        }
-        BodyLength::None => {}
-        BodyLength::Fixed(n) => {
-            out.extend_from_slice(format!("Content-Length: {n}\r\n").as_bytes())
-        }
-        BodyLength::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
-    }
-    out.extend_from_slice(b"\r\n");
-    out
 }
 
 #[cfg(test)]
@@ -331,7 +348,7 @@ mod tests {
     fn a_plain_get_is_admitted_as_sent() {
         let bytes = b"GET /poll?since=0 HTTP/1.1\r\nHost: h\r\n\r\nGET /next";
         let a = admitted(bytes);
-        assert_eq!(a.head, b"GET /poll?since=0 HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_eq!(a.request.target, "/poll?since=0");
         assert_eq!(a.consumed, bytes.len() - b"GET /next".len());
         assert_eq!(a.body, BodyLength::None);
         assert!(!a.upgrade);
@@ -343,19 +360,15 @@ mod tests {
     }
 
     #[test]
-    fn bare_lf_and_leading_empty_lines_become_canonical() {
+    fn bare_lf_and_leading_empty_lines_are_accepted() {
         let a = admitted(b"\r\nGET / HTTP/1.1\nHost:  h \n\n");
-        assert_eq!(a.head, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_eq!(a.request.header("Host"), Some("h"));
     }
 
     #[test]
     fn body_lengths() {
         let fixed = admitted(b"POST /publish HTTP/1.1\r\nHost: h\r\nContent-Length: 5, 5\r\n\r\n");
         assert_eq!(fixed.body, BodyLength::Fixed(5));
-        assert_eq!(
-            fixed.head,
-            b"POST /publish HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\n"
-        );
         let chunked =
             admitted(b"POST /publish HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: Chunked\r\n\r\n");
         assert_eq!(chunked.body, BodyLength::Chunked);
@@ -379,11 +392,65 @@ mod tests {
     }
 
     #[test]
-    fn versions_methods_hosts_and_targets() {
+    fn only_sp_and_htab_are_whitespace_around_framing_values() {
+        // RFC 9110 §5.6.3 OWS; llhttp and h11 refuse these too.
+        for value in [
+            "chunked\x0b",
+            "chunked\u{a0}",
+            "chunked\u{2028}",
+            "\x0bchunked",
+        ] {
+            let head = format!("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: {value}\r\n\r\n");
+            assert_eq!(refused(head.as_bytes()).status().0, 400, "{value:?}");
+        }
+        for value in ["5\x0b", "5\u{a0}", "\u{2028}5"] {
+            let head = format!("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: {value}\r\n\r\n");
+            assert_eq!(
+                refused(head.as_bytes()),
+                Refusal::ContentLength,
+                "{value:?}"
+            );
+        }
+        let tab = admitted(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5 ,\t5\r\n\r\n");
+        assert_eq!(tab.body, BodyLength::Fixed(5));
+    }
+
+    #[test]
+    fn methods_are_case_sensitive() {
+        for method in ["post", "Post", "gEt", "get"] {
+            let head = format!("{method} /publish HTTP/1.1\r\nHost: h\r\n\r\n");
+            assert_eq!(refused(head.as_bytes()), Refusal::Method(method.into()));
+        }
+    }
+
+    #[test]
+    fn http_1_0_is_admitted_without_host_and_without_upgrade() {
+        let a = admitted(b"GET /poll HTTP/1.0\r\n\r\n");
+        assert!(a.http10);
+        let ws =
+            admitted(b"GET /echo HTTP/1.0\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+        assert!(!ws.upgrade, "RFC 9110 §7.8: Upgrade is ignored in HTTP/1.0");
         assert_eq!(
-            refused(b"GET / HTTP/1.0\r\n\r\n"),
-            Refusal::Version("HTTP/1.0".into())
+            refused(b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            Refusal::TransferEncodingInHttp10
         );
+        assert_eq!(
+            refused(b"GET / HTTP/1.2\r\nHost: h\r\n\r\n"),
+            Refusal::Version("HTTP/1.2".into())
+        );
+    }
+
+    #[test]
+    fn asterisk_form_is_for_options_only() {
+        assert!(!admitted(b"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n").upgrade);
+        assert_eq!(
+            refused(b"GET * HTTP/1.1\r\nHost: h\r\n\r\n"),
+            Refusal::Target
+        );
+    }
+
+    #[test]
+    fn versions_methods_hosts_and_targets() {
         assert_eq!(
             refused(b"BREW / HTTP/1.1\r\nHost: h\r\n\r\n").status().0,
             501

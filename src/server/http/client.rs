@@ -1,17 +1,15 @@
-//! One client connection as async-h1 sees it: exactly one request at a time.
+//! One client connection, read one request at a time.
 //!
-//! async-h1 reads a request head through a fresh `BufReader` and drops whatever that buffer read
-//! past the request (a pipelined request, frames sent right behind an upgrade request). So the
-//! accept loop reads the head itself ([`ClientStream::next_head`], checked by
-//! [`super::request::admit`]) and async-h1 reads from a gate that hands it the canonical head,
-//! then the body and not one byte more ([`super::body`]), then end of stream. Bytes read past the
-//! request wait in the gate for the next head. After an upgrade request's head the gate opens:
-//! the upgraded protocol reads everything, leftovers first, then straight from the socket (the
-//! gate then holds no buffer).
+//! The connection reads each request head itself ([`ClientStream::next_head`], checked by
+//! [`super::head::admit`]); the route then reads the request's body through the gate, which
+//! hands out its content (a chunked body decoded, [`super::body`]) and not one byte more, then
+//! end of stream. Bytes read past the request wait in the gate for the next head. After an
+//! upgrade request's head the gate opens: the upgraded protocol reads everything, leftovers
+//! first, then straight from the socket (the gate then holds no buffer).
 //!
 //! The gate can also cut the body short ([`ClientStream::cut`]): at the body deadline (reads fail
 //! with `TimedOut`, the route answers 408) or when the response closes the connection anyway
-//! (reads end at once, so async-h1 does not read the rest of a huge upload to discard it).
+//! (reads end at once, so the rest of a huge upload is never read).
 
 use std::io;
 use std::net::Shutdown as Both;
@@ -23,9 +21,9 @@ use async_std::net::TcpStream;
 use futures_lite::io::{AsyncRead, AsyncWrite};
 use futures_lite::{future, ready};
 
-use super::accept::ConnectionGuard;
 use super::body::BodyLeft;
-use super::request::{admit, Admitted, Refusal};
+use super::connections::ConnectionGuard;
+use super::head::{admit, Admitted, Refusal};
 
 /// How much one read from the socket takes at most.
 const READ_CHUNK: usize = 8 * 1024;
@@ -45,7 +43,7 @@ pub enum Cut {
 /// What the next-head wait ended with.
 #[derive(Debug)]
 pub enum NextHead {
-    /// A head that was admitted: the caller installs it for async-h1 or answers it itself.
+    /// A head that was admitted: the caller installs it and serves it, or answers it itself.
     Request(Admitted),
     /// The client closed the connection (between requests, or mid-head).
     Closed,
@@ -53,7 +51,7 @@ pub enum NextHead {
     Refused(Refusal),
 }
 
-/// The connection handed to async-h1 (and, after an upgrade, to the WebSocket protocol).
+/// The connection a request's body is read from (and, after an upgrade, the WebSocket protocol's).
 #[derive(Debug, Clone)]
 pub struct ClientStream {
     shared: Arc<Shared>,
@@ -72,9 +70,6 @@ struct Shared {
 struct Gate {
     /// Bytes read from the socket and not handed on yet.
     buffered: Vec<u8>,
-    /// The canonical head async-h1 reads first, and how much of it it read.
-    head: Vec<u8>,
-    head_read: usize,
     /// The current body.
     body: Option<BodyLeft>,
     /// Open after the head: an upgrade request.
@@ -128,7 +123,7 @@ impl ClientStream {
     }
 
     /// Waits for the next request head, or says why there is none. The head stays in the buffer
-    /// until the caller either [`install`](ClientStream::install)s it for async-h1 or
+    /// until the caller either [`install`](ClientStream::install)s it to serve it or
     /// [`skip`](ClientStream::skip)s it (a request the accept loop answers itself).
     pub async fn next_head(&self) -> io::Result<NextHead> {
         loop {
@@ -152,8 +147,8 @@ impl ClientStream {
         }
     }
 
-    /// Hands an admitted head (and then its body) to async-h1.
-    pub fn install(&self, admitted: Admitted) {
+    /// Starts serving an admitted head: the gate drops it from the buffer and hands out its body.
+    pub fn install(&self, admitted: &Admitted) {
         self.gate().install(admitted);
     }
 
@@ -179,7 +174,7 @@ impl ClientStream {
         }
     }
 
-    /// Resolves once async-h1 has read the current body's last byte (or it was cut).
+    /// Resolves once the route has read the current body's last byte (or it was cut).
     pub async fn body_done(&self) {
         futures_lite::future::poll_fn(|cx| {
             let mut gate = self.gate();
@@ -225,35 +220,20 @@ impl ClientStream {
 }
 
 impl Gate {
-    fn install(&mut self, admitted: Admitted) {
+    fn install(&mut self, admitted: &Admitted) {
         self.buffered
             .drain(..admitted.consumed.min(self.buffered.len()));
         let body = BodyLeft::of(admitted.body);
         self.open_after_head = admitted.upgrade && body.is_done();
-        self.head = admitted.head;
-        self.head_read = 0;
         self.body = Some(body);
         self.cut = None;
         self.reader = None;
         self.watcher = None;
     }
 
-    /// Copies what async-h1 may read from the buffer into `buf`; `None` when the buffer holds
+    /// Copies what the reader may have from the buffer into `buf`; `None` when the buffer holds
     /// nothing for it.
     fn hand_out(&mut self, buf: &mut [u8]) -> Option<io::Result<usize>> {
-        if self.head_read < self.head.len() {
-            let rest = &self.head[self.head_read..];
-            let n = rest.len().min(buf.len());
-            buf[..n].copy_from_slice(&rest[..n]);
-            self.head_read += n;
-            if self.head_read == self.head.len() {
-                // Handed out whole: its room is not kept for the connection's life (an upgraded
-                // connection never installs another head).
-                self.head = Vec::new();
-                self.head_read = 0;
-            }
-            return Some(Ok(n));
-        }
         if self.open_after_head {
             if self.buffered.is_empty() {
                 return None;
@@ -281,19 +261,21 @@ impl Gate {
         if self.buffered.is_empty() {
             return None;
         }
-        let end = buf.len().min(self.buffered.len());
-        let n = match body.take(&self.buffered[..end]) {
-            Ok(n) => n,
+        let (used, filled) = match body.decode(&self.buffered, buf) {
+            Ok(taken) => taken,
             Err(e) => return Some(Err(io::Error::new(io::ErrorKind::InvalidData, e))),
         };
-        buf[..n].copy_from_slice(&self.buffered[..n]);
-        self.buffered.drain(..n);
+        self.buffered.drain(..used);
         if body.is_done() {
             if let Some(w) = self.watcher.take() {
                 w.wake();
             }
         }
-        Some(Ok(n))
+        // Only framing was buffered (a chunk-size line, say): the reader waits for more.
+        if filled == 0 && !body.is_done() {
+            return None;
+        }
+        Some(Ok(filled))
     }
 }
 
@@ -320,7 +302,7 @@ impl AsyncRead for ClientStream {
                 drop(gate);
                 return Pin::new(&mut &this.shared.stream).poll_read(cx, buf);
             }
-            // The buffer is empty and async-h1 may read more: fill it from the socket.
+            // The buffer holds nothing for the reader, who may read more: fill it from the socket.
             let mut chunk = [0u8; READ_CHUNK];
             match Pin::new(&mut &this.shared.stream).poll_read(cx, &mut chunk) {
                 Poll::Pending => {

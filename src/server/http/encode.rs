@@ -1,0 +1,180 @@
+//! The bytes of a response head and of a chunked body: pure functions, one of each, used by every
+//! response the server writes.
+//!
+//! A head is the status line, then every field sorted by its lower-case name, one `name: value`
+//! line each, then a blank line (the order async-h1 wrote, which the recorded transcripts keep).
+
+use std::fmt::Write as _;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How a response body is delimited on the wire (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// No body and no framing field: 1xx, 204 (RFC 9110 §8.6: "A server MUST NOT send a
+    /// Content-Length header field in any response with a status code of 1xx (Informational) or
+    /// 204 (No Content)").
+    Bodiless,
+    /// `content-length: N`.
+    Length(u64),
+    /// `transfer-encoding: chunked` (HTTP/1.1 only).
+    Chunked,
+    /// Ends with the connection (HTTP/1.0 with an unknown length, RFC 9112 §6.3 item 8).
+    Close,
+}
+
+/// The head of a response with status `code`: `fields` (names in any case), the framing field,
+/// and `date`, sorted by lower-case name.
+pub fn encode_head(code: u16, fields: &[(&str, &str)], framing: Framing, date: &str) -> Vec<u8> {
+    let length;
+    let mut fields: Vec<(&str, &str)> = fields.to_vec();
+    match framing {
+        Framing::Length(n) => {
+            length = n.to_string();
+            fields.push(("content-length", &length));
+        }
+        Framing::Chunked => fields.push(("transfer-encoding", "chunked")),
+        Framing::Bodiless | Framing::Close => {}
+    }
+    fields.push(("date", date));
+    fields.sort_by(|(a, _), (b, _)| lower(a).cmp(lower(b)));
+    let reason = http_types::StatusCode::try_from(code)
+        .map(|s| s.canonical_reason())
+        .unwrap_or("Unknown");
+    let mut head = String::with_capacity(192);
+    let _ = write!(head, "HTTP/1.1 {code} {reason}\r\n");
+    for (name, value) in &fields {
+        head.extend(name.chars().map(|c| c.to_ascii_lowercase()));
+        let _ = write!(head, ": {value}\r\n");
+    }
+    head.push_str("\r\n");
+    head.into_bytes()
+}
+
+fn lower(name: &str) -> impl Iterator<Item = u8> + '_ {
+    name.bytes().map(|b| b.to_ascii_lowercase())
+}
+
+/// The most one chunk of a streamed body carries (an 8 KiB write with room for the framing).
+pub const MAX_CHUNK: usize = 8184;
+
+/// `piece` framed as chunks (RFC 9112 §7.1: `SIZE-IN-HEX CRLF DATA CRLF`), one per [`MAX_CHUNK`]
+/// bytes, appended to `out`; an empty `piece` is the last chunk, `0\r\n\r\n`.
+pub fn chunk(piece: &[u8], out: &mut Vec<u8>) {
+    let mut parts = piece.chunks(MAX_CHUNK).peekable();
+    if parts.peek().is_none() {
+        out.extend_from_slice(b"0\r\n\r\n");
+    }
+    for part in parts {
+        let _ = write!(HexLen(out), "{:X}\r\n", part.len());
+        out.extend_from_slice(part);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// `fmt::Write` into a byte buffer.
+struct HexLen<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for HexLen<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// The `date` field of a response sent now, formatted once per second per thread.
+pub fn http_date() -> String {
+    thread_local! {
+        static CACHED: std::cell::RefCell<(u64, String)> =
+            const { std::cell::RefCell::new((u64::MAX, String::new())) };
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    CACHED.with(|cached| {
+        let mut cached = cached.borrow_mut();
+        if cached.0 != now {
+            *cached = (now, date_at(now));
+        }
+        cached.1.clone()
+    })
+}
+
+/// The `date` field for `secs` seconds after the Unix epoch (RFC 9110 §5.6.7 IMF-fixdate).
+pub fn date_at(secs: u64) -> String {
+    let at = UNIX_EPOCH + Duration::from_secs(secs);
+    http_types::other::Date::new(at).value().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DATE: &str = "Sat, 28 Nov 2026 00:19:59 GMT";
+
+    #[test]
+    fn fields_are_sorted_by_lower_case_name() {
+        let fields = [
+            ("Vary", "Origin"),
+            ("content-type", "application/json"),
+            ("Access-Control-Allow-Origin", "http://a.example"),
+        ];
+        let mut bytes = encode_head(200, &fields, Framing::Length(2), DATE);
+        bytes.extend_from_slice(b"{}");
+        assert_eq!(
+            std::str::from_utf8(&bytes).expect("ASCII"),
+            "HTTP/1.1 200 OK\r\n\
+             access-control-allow-origin: http://a.example\r\n\
+             content-length: 2\r\n\
+             content-type: application/json\r\n\
+             date: Sat, 28 Nov 2026 00:19:59 GMT\r\n\
+             vary: Origin\r\n\
+             \r\n{}"
+        );
+    }
+
+    #[test]
+    fn no_length_on_101_and_204_and_none_when_the_close_ends_the_body() {
+        assert_eq!(
+            encode_head(204, &[], Framing::Bodiless, DATE),
+            b"HTTP/1.1 204 No Content\r\ndate: Sat, 28 Nov 2026 00:19:59 GMT\r\n\r\n"
+        );
+        assert_eq!(
+            encode_head(101, &[("upgrade", "websocket")], Framing::Bodiless, DATE),
+            b"HTTP/1.1 101 Switching Protocols\r\ndate: Sat, 28 Nov 2026 00:19:59 GMT\r\n\
+upgrade: websocket\r\n\r\n"
+        );
+        assert_eq!(
+            encode_head(200, &[("connection", "close")], Framing::Close, DATE),
+            b"HTTP/1.1 200 OK\r\nconnection: close\r\ndate: Sat, 28 Nov 2026 00:19:59 GMT\r\n\r\n"
+        );
+        let chunked = encode_head(200, &[], Framing::Chunked, DATE);
+        assert!(chunked.ends_with(b"GMT\r\ntransfer-encoding: chunked\r\n\r\n"));
+    }
+
+    #[test]
+    fn pieces_are_framed_one_chunk_per_8184_bytes() {
+        let mut out = Vec::new();
+        chunk(b"retry: 10000\n\n", &mut out);
+        chunk(b"", &mut out);
+        assert_eq!(out, b"E\r\nretry: 10000\n\n\r\n0\r\n\r\n".to_vec());
+        let mut big = Vec::new();
+        chunk(&vec![b'x'; MAX_CHUNK + 1], &mut big);
+        assert!(big.starts_with(b"1FF8\r\nxx"));
+        assert!(big.ends_with(b"x\r\n1\r\nx\r\n"));
+    }
+
+    #[test]
+    fn the_date_is_an_imf_fixdate_and_the_cached_one_is_current() {
+        assert_eq!(date_at(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(date_at(1_795_825_199), DATE);
+        let secs = || {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+        };
+        let before = secs();
+        let date = http_date();
+        let after = secs();
+        assert!(date == date_at(before) || date == date_at(after), "{date}");
+    }
+}
