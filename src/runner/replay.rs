@@ -466,6 +466,7 @@ fn config(spec: &Spec) -> Config {
             .subscriber_queue
             .unwrap_or(defaults.subscriber_queue),
         heartbeat: options.heartbeat.unwrap_or(defaults.heartbeat),
+        ..defaults
     }
 }
 

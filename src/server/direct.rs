@@ -12,13 +12,13 @@
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::origin;
 use super::params::Query;
 use super::pieces::Pieces;
 use super::polling;
 use super::request::{Admitted, BodyLength};
 use super::sse;
 use super::state::State;
+use super::{access, origin};
 use crate::wire::http::RequestHead;
 
 /// A response the accept loop writes itself.
@@ -50,7 +50,7 @@ pub fn answer(state: &State, admitted: &Admitted) -> Option<Answer> {
     // async-h1 takes only ASCII field values: anything else is for it to refuse.
     let unusual = request.header("Expect").is_some()
         || request.headers.iter().any(|(_, value)| !value.is_ascii());
-    if request.method != "GET" || unusual {
+    if request.method != "GET" || unusual || !access::plain(&state.config, request.header("Host")) {
         return None;
     }
     // The routes read the first `Origin` and `Last-Event-ID`, async-h1 the first `Connection`:

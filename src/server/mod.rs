@@ -21,6 +21,7 @@
 //! `GET /poll` is answered there without tide, by the same functions ([`direct`]).
 
 pub mod accept;
+pub mod access;
 pub mod body;
 pub mod deadline;
 pub mod demo;
@@ -101,6 +102,16 @@ pub struct Config {
     pub subscriber_queue: usize,
     /// Comment heartbeat on silent SSE and forever-iframe streams.
     pub heartbeat: Duration,
+    /// HS256 key publishers' tokens are signed with; `None` lets anyone publish.
+    pub publisher_jwt_key: Option<access::jwt::JwtKey>,
+    /// HS256 key subscribers' tokens are signed with.
+    pub subscriber_jwt_key: Option<access::jwt::JwtKey>,
+    /// Channel patterns (`room.*`) that need a subscriber token to read.
+    pub private: Vec<String>,
+    /// `Host` names served besides the loopback names and the bound IP (else 421).
+    pub hosts: Vec<String>,
+    /// Whether `/jsonp` is served.
+    pub jsonp: bool,
 }
 
 impl Config {
@@ -125,6 +136,11 @@ impl Default for Config {
             log_capacity: 1000,
             subscriber_queue: 1024,
             heartbeat: Duration::from_secs(25),
+            publisher_jwt_key: None,
+            subscriber_jwt_key: None,
+            private: Vec::new(),
+            hosts: Vec::new(),
+            jsonp: true,
         }
     }
 }
