@@ -13,8 +13,8 @@ use std::net::{IpAddr, SocketAddr};
 const LOOPBACK: [&str; 3] = ["localhost", "127.0.0.1", "[::1]"];
 
 /// The host name of a `Host` value (RFC 9110 §7.2: `uri-host [ ":" port ]`, an IPv6 literal in
-/// brackets), lower-cased; `None` when the value is not of that form.
-pub fn name_of(host: &str) -> Option<String> {
+/// brackets), as sent; `None` when the value is not of that form.
+pub fn name_of(host: &str) -> Option<&str> {
     let name = if host.starts_with('[') {
         let end = host.find(']')?;
         let rest = &host[end + 1..];
@@ -33,32 +33,33 @@ pub fn name_of(host: &str) -> Option<String> {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-._[]:".contains(&b));
-    valid.then(|| name.to_ascii_lowercase())
+    valid.then_some(name)
 }
 
 fn port(digits: &str) -> bool {
     digits.len() <= 5 && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// The name an IP address is written as in `Host`.
-fn ip_name(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => format!("[{v6}]"),
-    }
+/// True when `name` (from [`name_of`]) is the literal of `ip` (`[...]` for IPv6).
+fn is_ip(name: &str, ip: IpAddr) -> bool {
+    let literal = match name.strip_prefix('[').and_then(|n| n.strip_suffix(']')) {
+        Some(v6) => v6.parse::<std::net::Ipv6Addr>().map(IpAddr::V6),
+        None => name.parse::<std::net::Ipv4Addr>().map(IpAddr::V4),
+    };
+    literal.is_ok_and(|literal| literal == ip)
 }
 
 /// True when a request with this `Host` value may be served by a server bound to `bound` that
-/// lists `names` (`--host`).
+/// lists `names` (`--host`). Allocates nothing: it runs on every request.
 pub fn allowed(host: &str, names: &[String], bound: SocketAddr) -> bool {
     let Some(name) = name_of(host) else {
         return false;
     };
-    LOOPBACK.contains(&name.as_str())
-        || (!bound.ip().is_unspecified() && name == ip_name(bound.ip()))
+    LOOPBACK.iter().any(|l| l.eq_ignore_ascii_case(name))
+        || (!bound.ip().is_unspecified() && is_ip(name, bound.ip()))
         || names.iter().any(|listed| {
             // A listed name may carry a port; only its name counts.
-            name_of(listed).is_some_and(|listed| listed == name)
+            name_of(listed).is_some_and(|listed| listed.eq_ignore_ascii_case(name))
         })
 }
 
@@ -106,6 +107,8 @@ mod tests {
     fn the_bound_ip_is_allowed_unless_unspecified() {
         assert!(allowed("192.0.2.7:80", &[], bound("192.0.2.7:80")));
         assert!(allowed("[2001:db8::1]:80", &[], bound("[2001:db8::1]:80")));
+        assert!(allowed("[2001:DB8:0::1]", &[], bound("[2001:db8::1]:80")));
+        assert!(!allowed("192.0.2.8", &[], bound("192.0.2.7:80")));
         assert!(!allowed("0.0.0.0:80", &[], bound("0.0.0.0:80")));
     }
 
@@ -123,9 +126,9 @@ mod tests {
     }
 
     #[test]
-    fn name_of_strips_the_port_and_lowercases() {
-        assert_eq!(name_of("Example.COM:80").as_deref(), Some("example.com"));
-        assert_eq!(name_of("[::1]:80").as_deref(), Some("[::1]"));
+    fn name_of_strips_the_port() {
+        assert_eq!(name_of("Example.COM:80"), Some("Example.COM"));
+        assert_eq!(name_of("[::1]:80"), Some("[::1]"));
         assert_eq!(name_of("a b"), None);
         assert_eq!(name_of("a:1:2"), None);
         assert_eq!(name_of("a:123456"), None);
