@@ -9,6 +9,7 @@
 //!   even with one; `--no-jsonp` is 404.
 //! - `serve` refuses a public `--addr` without a publisher key, and `--private` without a
 //!   subscriber key.
+//! - at `--max-connections`, 503 and at most one log line a second (a `serve` process).
 //! - DNS rebinding: `Host: evil.example:PORT` with a matching `Origin` gets 421 on every route.
 
 mod common;
@@ -427,5 +428,105 @@ fn serve_refuses_a_public_address_without_a_publisher_key() {
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
         "longconn serve: --private needs --subscriber-jwt-key KEY (else nobody can read those channels)\n"
+    );
+}
+
+/// `longconn serve` in its own process, killed when dropped.
+struct Serve(std::process::Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[async_std::test]
+async fn at_the_limit_refusals_get_503_and_at_most_one_log_line_a_second() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_longconn"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--max-connections", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start longconn serve");
+    let stdout = child.stdout.take().expect("piped");
+    let mut stderr = child.stderr.take().expect("piped");
+    let mut serve = Serve(child);
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read the address");
+    let addr = line
+        .trim()
+        .trim_start_matches("listening on http://")
+        .to_owned();
+    // The one slot: held open until the end.
+    let mut held = TcpStream::connect(&addr).await.expect("connect");
+    held.write_all(get("/sseStream", "").as_bytes())
+        .await
+        .expect("write");
+    read_until(&mut held, b"testEvent").await;
+    let started = std::time::Instant::now();
+    const REFUSED: usize = 50;
+    for _ in 0..REFUSED {
+        let mut stream = TcpStream::connect(&addr).await.expect("connect");
+        let answer = String::from_utf8_lossy(&read_to_eof(&mut stream).await).into_owned();
+        assert_eq!(
+            status(&answer),
+            "HTTP/1.1 503 Service Unavailable",
+            "{answer}"
+        );
+    }
+    let elapsed = started.elapsed().as_secs() as usize;
+    let _ = serve.0.kill();
+    let _ = serve.0.wait();
+    let mut log = String::new();
+    stderr.read_to_string(&mut log).expect("read stderr");
+    let lines: Vec<&str> = log.lines().collect();
+    assert!(
+        !lines.is_empty() && lines.len() <= elapsed + 1,
+        "{} lines in {elapsed} s: {log}",
+        lines.len()
+    );
+    assert_eq!(
+        lines[0],
+        "longconn: 1 connection(s) refused: 1 open (--max-connections)"
+    );
+    drop(held);
+}
+
+#[test]
+fn an_explicit_max_connections_above_the_open_file_limit_is_lowered_with_one_warning() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command, Stdio};
+    let limit = longconn::server::access::limits::open_file_limit().expect("a finite ulimit -n");
+    let ceiling = limit - longconn::server::access::limits::HEADROOM;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_longconn"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--max-connections"])
+        .arg((limit * 10).to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start longconn serve");
+    let stdout = child.stdout.take().expect("piped");
+    let mut stderr = child.stderr.take().expect("piped");
+    let mut serve = Serve(child);
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read the address");
+    assert!(line.starts_with("listening on "), "{line}");
+    let _ = serve.0.kill();
+    let _ = serve.0.wait();
+    let mut log = String::new();
+    stderr.read_to_string(&mut log).expect("read stderr");
+    assert_eq!(
+        log,
+        format!(
+            "longconn serve: --max-connections {} lowered to {ceiling}: the open-file limit is {limit} (ulimit -n) and 64 are kept for the server itself\n",
+            limit * 10
+        )
     );
 }
