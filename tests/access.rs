@@ -96,6 +96,16 @@ async fn publish_without_a_token_is_401_with_a_bearer_challenge() {
         header(&answer, "www-authenticate"),
         Some("Bearer realm=\"longconn\"")
     );
+    // A wrong method is still 405, and a preflight 204: neither carries credentials.
+    let answer = exchange(&server, &get("/publish", "")).await;
+    assert_eq!(
+        status(&answer),
+        "HTTP/1.1 405 Method Not Allowed",
+        "{answer}"
+    );
+    let preflight = "OPTIONS /publish HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    let answer = exchange(&server, preflight).await;
+    assert_eq!(status(&answer), "HTTP/1.1 204 No Content", "{answer}");
     server.shutdown().await;
 }
 

@@ -20,7 +20,7 @@ pub fn guard<E: Endpoint<State>>(methods: &'static [Method], endpoint: E) -> imp
     move |req: Request<State>| {
         let endpoint = endpoint.clone();
         async move {
-            if let Err(refusal) = access::check(&req) {
+            if let Err(refusal) = access::check(&req, methods) {
                 return Ok(refusal.into());
             }
             let cors = origin::cors_headers(

@@ -114,16 +114,17 @@ const READERS: [(&str, bool); 6] = [
     ("/ws", true),
 ];
 
-/// The checks of the route at `req`'s path, before it runs. A preflight (`OPTIONS`) carries no
-/// credentials: only its `Host` is checked.
-pub fn check(req: &Request<State>) -> Result<(), AccessError> {
+/// The checks of the route at `req`'s path, which answers `methods`, before it runs. Any other
+/// method (a preflight `OPTIONS` carries no credentials; a wrong one gets 405) has only its
+/// `Host` checked.
+pub fn check(req: &Request<State>, methods: &[Method]) -> Result<(), AccessError> {
     let config = &req.state().config;
     let host = req.header("Host").map(|h| h.as_str()).unwrap_or_default();
     if !host::allowed(host, &config.hosts, config.addr) {
         return Err(AccessError::Host);
     }
     let open = config.publisher_jwt_key.is_none() && config.private.is_empty() && config.jsonp;
-    if open || req.method() == Method::Options {
+    if open || !methods.contains(&req.method()) {
         return Ok(());
     }
     let path = req.url().path();
