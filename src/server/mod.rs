@@ -17,7 +17,8 @@
 //! | `GET /`, `GET /demo/*` | built-in demo pages |
 //!
 //! Every route also answers `OPTIONS` (CORS preflight) and a wrong method with 405 and `Allow`
-//! ([`guard`](mod@guard)); an unknown path is 404. Origins: [`origin`]. Connections: [`accept`]; a plain
+//! ([`guard`](mod@guard)); an unknown path is 404. Origins: [`origin`]; tokens, private channels and
+//! the `Host` allow-list: [`access`]. Connections: [`accept`]; a plain
 //! `GET /poll` is answered there without tide, by the same functions ([`direct`]).
 
 pub mod accept;

@@ -1,5 +1,5 @@
 //! Who may publish and who may read, and which `Host` names the server answers to: the checks
-//! the route [`guard`](super::guard) runs before a route, in one place.
+//! the route [`guard`](mod@super::guard) runs before a route, in one place.
 //!
 //! - [`host`]: a `Host` off the allow-list gets 421 on every route (DNS rebinding).
 //! - [`jwt`]: with `--publisher-jwt-key`, `POST /publish` needs `Authorization: Bearer JWT` whose
