@@ -40,9 +40,10 @@ struct ServeArgs {
     /// An origin allowed to use the server from other pages (repeatable).
     #[arg(long = "allow-origin")]
     allow_origin: Vec<String>,
-    /// Connections past this are refused with 503.
-    #[arg(long, default_value_t = 10_000)]
-    max_connections: usize,
+    /// Connections past this are refused with 503 (default: the open-file limit less 64; a larger
+    /// value is lowered to it).
+    #[arg(long)]
+    max_connections: Option<usize>,
     /// Largest /publish body and WebSocket message, in bytes.
     #[arg(long, default_value_t = 65_536)]
     max_message_bytes: usize,
@@ -59,6 +60,24 @@ struct ServeArgs {
     /// How often a silent SSE or forever-iframe stream gets a comment, so proxies keep it open.
     #[arg(long, default_value = "25s", value_parser = heartbeat)]
     heartbeat: Duration,
+    /// HS256 key of publishers' JWTs: publishing then needs `Authorization: Bearer JWT`.
+    #[arg(long, value_name = "KEY")]
+    publisher_jwt_key: Option<String>,
+    /// HS256 key of subscribers' JWTs, needed to read a --private channel.
+    #[arg(long, value_name = "KEY")]
+    subscriber_jwt_key: Option<String>,
+    /// Channels that need a subscriber token (a trailing * matches a prefix; repeatable).
+    #[arg(long, value_name = "PATTERN")]
+    private: Vec<String>,
+    /// Let anyone publish on a non-loopback --addr without --publisher-jwt-key.
+    #[arg(long)]
+    allow_anonymous_publish: bool,
+    /// Do not serve /jsonp (any page can read a script it includes).
+    #[arg(long)]
+    no_jsonp: bool,
+    /// A Host name to serve besides the loopback names and the bound IP (repeatable; else 421).
+    #[arg(long = "host", value_name = "NAME")]
+    hosts: Vec<String>,
 }
 
 /// A heartbeat period: a duration of at least 100ms (a shorter one only burns CPU).
@@ -94,15 +113,41 @@ fn main() -> ExitCode {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    use longconn::server::access::{jwt::JwtKey, limits};
+    if !args.addr.ip().is_loopback()
+        && args.publisher_jwt_key.is_none()
+        && !args.allow_anonymous_publish
+    {
+        anyhow::bail!(
+            "--addr {}: anyone who reaches it could publish; give --publisher-jwt-key KEY, or --allow-anonymous-publish",
+            args.addr
+        );
+    }
+    if !args.private.is_empty() && args.subscriber_jwt_key.is_none() {
+        anyhow::bail!(
+            "--private needs --subscriber-jwt-key KEY (else nobody can read those channels)"
+        );
+    }
+    let (max_connections, warning) =
+        limits::max_connections(args.max_connections, limits::open_file_limit());
+    if let Some(warning) = warning {
+        eprintln!("longconn serve: {warning}");
+    }
+    let key = |k: Option<String>| k.map(|k| JwtKey(k.into_bytes()));
     let config = longconn::server::Config {
         addr: args.addr,
         interval: args.interval,
         allow_origins: args.allow_origin,
-        max_connections: args.max_connections,
+        max_connections,
         max_message_bytes: args.max_message_bytes,
         log_capacity: args.log_capacity as usize,
         subscriber_queue: args.subscriber_queue as usize,
         heartbeat: args.heartbeat,
+        publisher_jwt_key: key(args.publisher_jwt_key),
+        subscriber_jwt_key: key(args.subscriber_jwt_key),
+        private: args.private,
+        hosts: args.hosts,
+        jsonp: !args.no_jsonp,
     };
     let clock = longconn::clock::Clock::System;
     let server = match args.hub {

@@ -73,20 +73,27 @@ enum Said {
     Result(Value),
 }
 
+/// The driver's folder, once Node's playwright-core and Chromium are known to be there; fails the
+/// test at once with what to do when either is missing.
+fn driver_dir() -> PathBuf {
+    let dir = root().join("tests/browser");
+    if !dir.join("node_modules/playwright-core").is_dir() {
+        missing_tool(format_args!(
+            "the browser driver is not installed in {}: run tests/run (or `npm ci` there)",
+            dir.display()
+        ));
+    }
+    if !Path::new("/usr/bin/chromium").exists() {
+        missing_tool("no Chromium at /usr/bin/chromium: run tests/run (or `apt-get install -y chromium`)");
+    }
+    dir
+}
+
 impl Driver {
     /// Starts `node tests/browser/drive.mjs PLAN`; fails the test at once with what to do when
     /// Node, playwright-core or Chromium is missing.
     fn start(plan: &Value) -> Driver {
-        let dir = root().join("tests/browser");
-        if !dir.join("node_modules/playwright-core").is_dir() {
-            missing_tool(format_args!(
-                "the browser driver is not installed in {}: run tests/run (or `npm ci` there)",
-                dir.display()
-            ));
-        }
-        if !Path::new("/usr/bin/chromium").exists() {
-            missing_tool("no Chromium at /usr/bin/chromium: run tests/run (or `apt-get install -y chromium`)");
-        }
+        let dir = driver_dir();
         let spawned = Command::new("node")
             .arg(dir.join("drive.mjs"))
             .arg(plan.to_string())
@@ -693,12 +700,7 @@ async fn in_process_restart_reaches_the_new_server() -> TestResult {
 
 /// Runs `tests/browser/look.mjs PLAN`; every RESULT by scenario name.
 async fn look(plan: &Value) -> HashMap<String, Value> {
-    let dir = root().join("tests/browser");
-    assert!(
-        dir.join("node_modules/playwright-core").is_dir(),
-        "the browser driver is not installed: run `npm ci` in {} (.ci/run does)",
-        dir.display()
-    );
+    let dir = driver_dir();
     let plan = plan.to_string();
     let run = async_std::task::spawn_blocking(move || {
         Command::new("node")
@@ -935,6 +937,89 @@ async fn demo_pages_cap_the_backlog() -> TestResult {
     assert_eq!(shown(r), last, "{r:#}");
     assert_eq!(r["channel"], "backlog");
     assert_eq!(r["rows"], 21);
+
+/// A second listener on another port serving `tests/browser/private.html`.
+async fn private_page_origin() -> Result<String, Box<dyn std::error::Error>> {
+    let listener = async_std::net::TcpListener::bind(local()).await?;
+    let origin = format!("http://{}", listener.local_addr()?);
+    let mut app = tide::new();
+    app.at("/private.html").get(|_| async {
+        let mut res = tide::Response::new(200);
+        res.set_body(include_str!("browser/private.html"));
+        res.set_content_type("text/html; charset=utf-8");
+        Ok(res)
+    });
+    async_std::task::spawn(async move {
+        if let Err(e) = app.listen(listener).await {
+            eprintln!("the private-page listener stopped: {e}");
+        }
+    });
+    Ok(origin)
+}
+
+const PRIVATE_PROBES: [&str; 6] = ["sse", "poll", "longpoll", "iframe", "forever", "ws"];
+
+/// A page with a subscriber token (`?token=`, the one way every browser technique can carry it)
+/// receives a `--private` channel on every transport; the same page without one is refused on
+/// each (and JSONP refuses even with a token).
+#[async_std::test]
+async fn private_channel_needs_a_subscriber_token_in_the_browser() -> TestResult {
+    use longconn::server::access::jwt::{sign, JwtKey};
+    const KEY: &[u8] = b"browser subscriber key";
+    let page = private_page_origin().await?;
+    let (server, base) = start(Config {
+        addr: local(),
+        allow_origins: vec![page.clone()],
+        subscriber_jwt_key: Some(JwtKey(KEY.to_vec())),
+        private: vec!["secret.*".to_owned()],
+        ..Default::default()
+    })
+    .await?;
+    for data in ["private 1", "private 2"] {
+        server
+            .hub()
+            .publish("secret.room", "message", data.into())
+            .await?;
+    }
+    let token = sign(&json!({"longconn": {"subscribe": ["secret.*"]}}), KEY);
+    let url = |probe: &str, token: Option<&str>| {
+        let token = token.map(|t| format!("&token={t}")).unwrap_or_default();
+        format!("{page}/private.html?api={base}&probe={probe}&channel=secret.room{token}")
+    };
+    let mut scenarios = Vec::new();
+    for probe in PRIVATE_PROBES {
+        scenarios.push(json!({"name": format!("private-token-{probe}"), "kind": "cross", "url": url(probe, Some(&token))}));
+        scenarios.push(json!({"name": format!("private-none-{probe}"), "kind": "cross", "url": url(probe, None)}));
+    }
+    scenarios.push(
+        json!({"name": "private-token-jsonp", "kind": "cross", "url": url("jsonp", Some(&token))}),
+    );
+    let plan = json!({ "screenshots": screenshots(), "scenarios": scenarios });
+    let results = Driver::start(&plan).results().await;
+
+    for probe in PRIVATE_PROBES {
+        let name = format!("private-token-{probe}");
+        let r = result(&results, &name);
+        assert_eq!(
+            r["outcome"]["data"],
+            json!(["private 1", "private 2"]),
+            "{name}: {r:#}"
+        );
+        let name = format!("private-none-{probe}");
+        let r = result(&results, &name);
+        assert_eq!(r["outcome"]["data"], json!([]), "{name} got data: {r:#}");
+        assert!(
+            r["outcome"]["error"].is_string(),
+            "{name} was not refused: {r:#}"
+        );
+    }
+    let r = result(&results, "private-token-jsonp");
+    assert_eq!(
+        r["outcome"]["data"],
+        json!([]),
+        "JSONP served a private channel: {r:#}"
+    );
+    assert_eq!(r["outcome"]["error"], "script refused", "{r:#}");
     server.shutdown().await;
     Ok(())
 }

@@ -58,7 +58,7 @@ async fn max_connections_hold_under_an_idle_flood_and_free_when_they_go() {
     }
     // The held connections are still served.
     let held = &mut idle[0];
-    held.write_all(b"GET /poll HTTP/1.1\r\nHost: x\r\n\r\n")
+    held.write_all(b"GET /poll HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .await
         .expect("write");
     let got = read_until(held, b"\"messages\":[]}").await;
@@ -71,7 +71,7 @@ async fn max_connections_hold_under_an_idle_flood_and_free_when_they_go() {
     assert_eq!(server.open_connections(), 0);
     let mut again = TcpStream::connect(server.addr()).await.expect("connect");
     again
-        .write_all(b"GET /poll HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .write_all(b"GET /poll HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         .await
         .expect("write");
     let got = read_to_eof(&mut again).await;
@@ -94,7 +94,7 @@ struct Technique {
 }
 
 const SSE: Technique = Technique {
-    request: b"GET /sseStream?channel=flood HTTP/1.1\r\nHost: x\r\n\r\n",
+    request: b"GET /sseStream?channel=flood HTTP/1.1\r\nHost: localhost\r\n\r\n",
     message: b"event: message\n",
     // The chunked body's last chunk.
     cut: b"\r\n0\r\n\r\n",
@@ -102,14 +102,14 @@ const SSE: Technique = Technique {
 };
 
 const FOREVER: Technique = Technique {
-    request: b"GET /iframeLongConnection?channel=flood HTTP/1.1\r\nHost: x\r\n\r\n",
+    request: b"GET /iframeLongConnection?channel=flood HTTP/1.1\r\nHost: localhost\r\n\r\n",
     message: b"\"event\":\"message\"",
     cut: b"\r\n0\r\n\r\n",
     keeps_alive: true,
 };
 
 const WEBSOCKET: Technique = Technique {
-    request: b"GET /ws?channel=flood HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
+    request: b"GET /ws?channel=flood HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n\
 Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
     message: b"\"event\":\"message\"",
     // The reason of the close frame with code 1008 (policy violation, RFC 6455 §7.4.1).
@@ -227,7 +227,7 @@ async fn slow_reader_is_cut_off(technique: &Technique, name: &str) {
         // The stream is over, not the connection: it answers its next request.
         stalled
             .write_all(
-                b"GET /poll?channel=flood&since=0 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                b"GET /poll?channel=flood&since=0 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
             )
             .await
             .expect("write");

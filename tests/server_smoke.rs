@@ -35,12 +35,14 @@ fn without_date(bytes: &[u8]) -> String {
 async fn poll_answers_json_with_last_and_messages() {
     let server = start(100).await;
     let mut s = TcpStream::connect(server.addr()).await.expect("connect");
-    s.write_all(b"POST /publish?channel=smoke HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi")
-        .await
-        .expect("write");
+    s.write_all(
+        b"POST /publish?channel=smoke HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\nhi",
+    )
+    .await
+    .expect("write");
     let published = read_until(&mut s, b"{\"id\":1}").await;
     assert!(published.starts_with(b"HTTP/1.1 200 OK\r\n"));
-    s.write_all(b"GET /poll?channel=smoke&since=0 HTTP/1.1\r\nHost: x\r\n\r\n")
+    s.write_all(b"GET /poll?channel=smoke&since=0 HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .await
         .expect("write");
     let body = br#"{"last":1,"messages":[{"id":1,"event":"message","data":"hi"}]}"#;
@@ -60,7 +62,7 @@ async fn poll_answers_json_with_last_and_messages() {
 async fn sse_opens_with_retry_then_one_test_event_block() {
     let server = start(100).await;
     let mut s = TcpStream::connect(server.addr()).await.expect("connect");
-    s.write_all(b"GET /sseStream HTTP/1.1\r\nHost: x\r\n\r\n")
+    s.write_all(b"GET /sseStream HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .await
         .expect("write");
     let got = read_until(&mut s, b"data: 2024-01-01T00:00:00Z\n\n\r\n").await;
@@ -88,12 +90,12 @@ async fn sse_opens_with_retry_then_one_test_event_block() {
 async fn unknown_path_is_404_and_wrong_method_405_with_allow() {
     let server = start(100).await;
     let mut s = TcpStream::connect(server.addr()).await.expect("connect");
-    s.write_all(b"GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n")
+    s.write_all(b"GET /nowhere HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .await
         .expect("write");
     let got = read_until(&mut s, b"\r\n\r\n").await;
     assert!(got.starts_with(b"HTTP/1.1 404 Not Found\r\n"));
-    s.write_all(b"DELETE /poll HTTP/1.1\r\nHost: x\r\n\r\n")
+    s.write_all(b"DELETE /poll HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .await
         .expect("write");
     let got = read_until(&mut s, b"\r\n\r\n").await;
@@ -103,7 +105,7 @@ async fn unknown_path_is_404_and_wrong_method_405_with_allow() {
         "{text}"
     );
     assert!(text.contains("allow: GET, HEAD, OPTIONS\r\n"), "{text}");
-    s.write_all(b"GET /demo/..%2fCargo.toml HTTP/1.1\r\nHost: x\r\n\r\n")
+    s.write_all(b"GET /demo/..%2fCargo.toml HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .await
         .expect("write");
     let got = read_until(&mut s, b"\r\n\r\n").await;
@@ -117,7 +119,7 @@ async fn connections_past_the_limit_get_503() {
     let mut first = TcpStream::connect(server.addr()).await.expect("connect");
     // A full request/response makes sure the first connection is counted before the second.
     first
-        .write_all(b"GET /poll HTTP/1.1\r\nHost: x\r\n\r\n")
+        .write_all(b"GET /poll HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .await
         .expect("write");
     read_until(&mut first, b"\"messages\":[]}").await;

@@ -449,6 +449,13 @@ fn unreachable_manual() -> Arc<ManualClock> {
     Arc::new(ManualClock::default())
 }
 
+/// A `server:` key option as the server takes it.
+fn key(option: &Option<String>) -> Option<crate::server::access::jwt::JwtKey> {
+    option
+        .as_ref()
+        .map(|k| crate::server::access::jwt::JwtKey(k.as_bytes().to_vec()))
+}
+
 /// The embedded server's configuration from the spec's `server:` options.
 fn config(spec: &Spec) -> Config {
     let options = &spec.server;
@@ -466,6 +473,11 @@ fn config(spec: &Spec) -> Config {
             .subscriber_queue
             .unwrap_or(defaults.subscriber_queue),
         heartbeat: options.heartbeat.unwrap_or(defaults.heartbeat),
+        publisher_jwt_key: key(&options.publisher_jwt_key),
+        subscriber_jwt_key: key(&options.subscriber_jwt_key),
+        private: options.private.clone(),
+        hosts: options.host.clone(),
+        jsonp: options.jsonp.unwrap_or(defaults.jsonp),
     }
 }
 

@@ -11,12 +11,12 @@
 
 use super::http::encode::{encode_head, http_date, Framing};
 use super::http::head::{Admitted, BodyLength};
-use super::origin;
 use super::params::Query;
 use super::pieces::Pieces;
 use super::polling;
 use super::sse;
 use super::state::State;
+use super::{access, origin};
 use crate::wire::http::RequestHead;
 
 /// A response the accept loop writes itself.
@@ -48,7 +48,7 @@ pub fn answer(state: &State, admitted: &Admitted) -> Option<Answer> {
     // Field values that are not ASCII never reach tide (see `http::exchange`): tide's way.
     let unusual = request.header("Expect").is_some()
         || request.headers.iter().any(|(_, value)| !value.is_ascii());
-    if request.method != "GET" || unusual {
+    if request.method != "GET" || unusual || !access::plain(&state.config, request.header("Host")) {
         return None;
     }
     // The routes read the first `Origin` and `Last-Event-ID`, the exchange the `Connection`:

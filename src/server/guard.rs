@@ -1,4 +1,5 @@
-//! What wraps every route in the table: the method check (405 with `Allow`; tide's router would
+//! What wraps every route in the table: the access checks ([`access`]: `Host`, tokens, private
+//! channels), the method check (405 with `Allow`; tide's router would
 //! answer 404 for a known path with the wrong method), CORS preflight (`OPTIONS`), and the CORS
 //! headers for origins listed with `--allow-origin` (never `*`).
 
@@ -7,8 +8,8 @@ use std::sync::Arc;
 use tide::http::Method;
 use tide::{Endpoint, Request, Response, StatusCode};
 
-use super::origin;
 use super::state::State;
+use super::{access, origin};
 
 /// Headers a cross-origin page may send (preflight answer).
 const ALLOW_HEADERS: &str = "Content-Type, Last-Event-ID";
@@ -19,6 +20,9 @@ pub fn guard<E: Endpoint<State>>(methods: &'static [Method], endpoint: E) -> imp
     move |req: Request<State>| {
         let endpoint = endpoint.clone();
         async move {
+            if let Err(refusal) = access::check(&req, methods) {
+                return Ok(refusal.into());
+            }
             let cors = origin::cors_headers(
                 &req.state().config.allow_origins,
                 origin::request_origin(&req),

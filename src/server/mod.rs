@@ -17,10 +17,12 @@
 //! | `GET /`, `GET /compare`, `GET /demo/*` | built-in demo pages (`/compare`: all seven side by side) |
 //!
 //! Every route also answers `OPTIONS` (CORS preflight) and a wrong method with 405 and `Allow`
-//! ([`guard`](mod@guard)); an unknown path is 404. Origins: [`origin`]. Connections, heads, bodies and the
-//! response encoder: [`http`]. Fast responders: a plain HTTP/1.1 `GET /poll` and `GET /sseStream`
-//! are answered by the accept loop itself with the same functions and encoder ([`direct`]).
+//! ([`guard`](mod@guard)); an unknown path is 404. Origins: [`origin`]; tokens, private channels and
+//! the `Host` allow-list: [`access`]. Connections, heads, bodies and the response encoder:
+//! [`http`]. Fast responders: a plain HTTP/1.1 `GET /poll` and `GET /sseStream` are answered by
+//! the accept loop itself with the same functions and encoder ([`direct`]).
 
+pub mod access;
 pub mod demo;
 pub mod direct;
 pub mod error;
@@ -100,6 +102,16 @@ pub struct Config {
     pub subscriber_queue: usize,
     /// Comment heartbeat on silent SSE and forever-iframe streams.
     pub heartbeat: Duration,
+    /// HS256 key publishers' tokens are signed with; `None` lets anyone publish.
+    pub publisher_jwt_key: Option<access::jwt::JwtKey>,
+    /// HS256 key subscribers' tokens are signed with.
+    pub subscriber_jwt_key: Option<access::jwt::JwtKey>,
+    /// Channel patterns (`room.*`) that need a subscriber token to read.
+    pub private: Vec<String>,
+    /// `Host` names served besides the loopback names and the bound IP (else 421).
+    pub hosts: Vec<String>,
+    /// Whether `/jsonp` is served.
+    pub jsonp: bool,
 }
 
 impl Config {
@@ -124,6 +136,11 @@ impl Default for Config {
             log_capacity: 1000,
             subscriber_queue: 1024,
             heartbeat: Duration::from_secs(25),
+            publisher_jwt_key: None,
+            subscriber_jwt_key: None,
+            private: Vec::new(),
+            hosts: Vec::new(),
+            jsonp: true,
         }
     }
 }

@@ -60,6 +60,16 @@ pub struct ServerOptions {
     pub subscriber_queue: Option<usize>,
     /// `max_connections: 10000` — connections past this are refused.
     pub max_connections: Option<usize>,
+    /// `publisher_jwt_key: KEY` — HS256 key publishers' tokens must be signed with.
+    pub publisher_jwt_key: Option<String>,
+    /// `subscriber_jwt_key: KEY` — HS256 key subscribers' tokens must be signed with.
+    pub subscriber_jwt_key: Option<String>,
+    /// `private: [secret.*]` — channels that need a subscriber token.
+    pub private: Vec<String>,
+    /// `host: [push.example.com]` — `Host` names served besides the loopback ones.
+    pub host: Vec<String>,
+    /// `jsonp: false` — turns `/jsonp` off.
+    pub jsonp: Option<bool>,
 }
 
 /// `redact: [{ pattern: REGEX, name: NAME }]` — every match of `pattern` in the transcript becomes

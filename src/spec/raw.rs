@@ -42,6 +42,13 @@ pub(super) struct RawServer {
     pub log_capacity: Option<usize>,
     pub subscriber_queue: Option<usize>,
     pub max_connections: Option<usize>,
+    pub publisher_jwt_key: Option<String>,
+    pub subscriber_jwt_key: Option<String>,
+    #[serde(default)]
+    pub private: Vec<String>,
+    #[serde(default)]
+    pub host: Vec<String>,
+    pub jsonp: Option<bool>,
 }
 
 /// `redact:` item.

@@ -226,6 +226,11 @@ pub fn schema() -> Value {
                 "log_capacity": count("Messages kept per channel for resuming."),
                 "subscriber_queue": count("Messages queued per subscriber before it is cut off."),
                 "max_connections": count("Connections past this are refused."),
+                "publisher_jwt_key": { "type": "string", "description": "HS256 key publishers' tokens must be signed with." },
+                "subscriber_jwt_key": { "type": "string", "description": "HS256 key subscribers' tokens must be signed with." },
+                "private": { "type": "array", "items": { "type": "string" }, "description": "Channels that need a subscriber token (a trailing * matches a prefix)." },
+                "host": { "type": "array", "items": { "type": "string" }, "description": "Host names served besides the loopback names (else 421)." },
+                "jsonp": { "type": "boolean", "description": "Whether /jsonp is served (default true)." },
             }), &[]),
             "servers": {
                 "type": "array", "minItems": 1, "uniqueItems": true,

@@ -343,6 +343,11 @@ server:
   log_capacity: 10
   subscriber_queue: 4
   max_connections: 3
+  publisher_jwt_key: p
+  subscriber_jwt_key: s
+  private: [secret.*]
+  host: [push.example.com]
+  jsonp: false
 redact:
   - { pattern: 'token=\\w+', name: token }
 steps: []
@@ -358,6 +363,11 @@ steps: []
             log_capacity: Some(10),
             subscriber_queue: Some(4),
             max_connections: Some(3),
+            publisher_jwt_key: Some("p".into()),
+            subscriber_jwt_key: Some("s".into()),
+            private: vec!["secret.*".into()],
+            host: vec!["push.example.com".into()],
+            jsonp: Some(false),
         }
     );
     assert_eq!(spec.redact[0].name, "token");

@@ -69,6 +69,7 @@ pub async fn accept_loop(
     stop: Shutdown,
     clock: Clock,
 ) {
+    let mut refusals = super::access::limits::RefusalLog::default();
     loop {
         let accepted = future::or(async { Some(listener.accept().await) }, async {
             stop.wait().await;
@@ -79,8 +80,8 @@ pub async fn accept_loop(
             None => break,
             Some(Ok(accepted)) => accepted,
             Some(Err(e)) => {
-                // EMFILE and friends: say so, give the system a moment, go on serving.
-                eprintln!("longconn: accept failed: {e}");
+                // EMFILE and friends: say so (once a second), give the system a moment, go on.
+                refusals.log(clock.now(), &format!("accept failed: {e}"));
                 async_std::task::sleep(Duration::from_millis(50)).await;
                 continue;
             }
@@ -97,6 +98,10 @@ pub async fn accept_loop(
                 async_std::task::spawn(serve_connection(client, peer, app, stop, clock));
             }
             None => {
+                refusals.log(
+                    clock.now(),
+                    &format!("{max_connections} open (--max-connections)"),
+                );
                 let stop = stop.clone();
                 async_std::task::spawn(async move { refuse(stream, &stop).await });
             }

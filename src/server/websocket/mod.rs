@@ -97,6 +97,7 @@ pub async fn hub_socket(req: tide::Request<State>) -> tide::Result {
         Err(message) => return Ok(bad_request(message)),
     };
     let state = req.state().clone();
+    let may_publish = super::access::may_publish(&req, &channel);
     // Subscribed before the 101 goes out, so a client that has read the 101 gets every message
     // published after it (the upgraded task starts later; subscribing there lost the first
     // messages under load). A rejected handshake drops the subscription with the closure.
@@ -107,7 +108,7 @@ pub async fn hub_socket(req: tide::Request<State>) -> tide::Result {
         };
         let (mut session, outbox) =
             protocol::open_with_feed(connection, max_message_bytes, Some(feed));
-        let messages = hub_messages(&mut session, &outbox, &state, &channel);
+        let messages = hub_messages(&mut session, &outbox, &state, (&channel, may_publish));
         until_shutdown(&state.shutdown, &outbox, messages).await;
     })
     .await
@@ -210,12 +211,20 @@ where
 }
 
 /// `/ws`: publishes what the client sends (the subscription is the session's [`protocol::Feed`]).
-async fn hub_messages<S>(session: &mut Session<S>, outbox: &Outbox, state: &State, channel: &str)
-where
+async fn hub_messages<S>(
+    session: &mut Session<S>,
+    outbox: &Outbox,
+    state: &State,
+    (channel, may_publish): (&str, bool),
+) where
     S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin,
 {
     while let Some(message) = session.next().await {
         match message {
+            Incoming::Text(_) if !may_publish => {
+                // RFC 6455 §7.4.1: 1008, a message that violates the server's policy.
+                outbox.close(close_code::POLICY, "not allowed to publish to this channel");
+            }
             Incoming::Text(text) => {
                 // Boxed: the publish future (Redis engine included) is kilobytes, and inline it
                 // would sit in every idle connection's task.
@@ -464,7 +473,7 @@ mod route_tests {
                 protocol::open_with_feed(server, 1024, Some(Box::pin(feed)));
             let route_state = state.clone();
             let route = task::spawn(async move {
-                hub_messages(&mut session, &outbox, &route_state, "news").await;
+                hub_messages(&mut session, &outbox, &route_state, ("news", true)).await;
             });
             let backlog = read_frames(&mut peer, 1).await;
             assert_eq!(
