@@ -937,6 +937,8 @@ async fn demo_pages_cap_the_backlog() -> TestResult {
     assert_eq!(shown(r), last, "{r:#}");
     assert_eq!(r["channel"], "backlog");
     assert_eq!(r["rows"], 21);
+    Ok(())
+}
 
 /// A second listener on another port serving `tests/browser/private.html`.
 async fn private_page_origin() -> Result<String, Box<dyn std::error::Error>> {

@@ -69,7 +69,7 @@ pub async fn accept_loop(
     stop: Shutdown,
     clock: Clock,
 ) {
-    let mut refusals = super::access::limits::RefusalLog::default();
+    let mut refusals = crate::server::access::limits::RefusalLog::default();
     loop {
         let accepted = future::or(async { Some(listener.accept().await) }, async {
             stop.wait().await;
