@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::replay::{record, Recording, Target};
+use super::replay::{record_with, Options, Recording, Target};
 use super::report::{self, Case, Verdict};
 use super::snapshot;
 use crate::hub::{Hub, HubConfig, RedisConfig};
@@ -32,9 +32,18 @@ pub const NEEDS_TARGET_FOLDER: &str = "seed";
 pub struct RunArgs {
     /// Spec files or folders (default: every `specs/**/*.yaml`).
     pub paths: Vec<PathBuf>,
-    /// Replay against this server instead of an embedded one (e.g. http://127.0.0.1:3002).
-    #[arg(long)]
-    pub target: Option<String>,
+    /// Replay against this server instead of an embedded one: http, https, ws or wss, a port
+    /// or the scheme's default, an optional path prefix (http://127.0.0.1:3002/app). Repeat as
+    /// NAME=URL to give each server a spec names a URL of its own.
+    #[arg(long, value_name = "[NAME=]URL")]
+    pub target: Vec<String>,
+    /// A value for `${NAME}` in the specs' strings (repeatable).
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+    /// How many specs replay at once (default: 4 on embedded servers, 1 against --target, whose
+    /// state the specs share).
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
     /// Run the embedded servers as nodes on this Redis (redis://HOST:PORT[/DB]), as
     /// `longconn serve --hub` does, instead of on one in-process hub; each replay keeps its keys
     /// under a prefix of its own and deletes them after.
@@ -63,7 +72,26 @@ pub mod exit {
 /// Runs `longconn run`; returns the exit code.
 pub async fn run(args: RunArgs) -> u8 {
     let started = Instant::now();
-    let target = match (&args.target, &args.hub) {
+    let mut vars = Vec::new();
+    for pair in &args.vars {
+        match pair.split_once('=') {
+            Some((name, value))
+                if !name.is_empty()
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') =>
+            {
+                vars.push((name.to_string(), value.to_string()))
+            }
+            _ => {
+                eprintln!("longconn run: --var {pair}: expected NAME=VALUE (NAME: letters, digits, _ and -)");
+                return exit::UNREADABLE;
+            }
+        }
+    }
+    let options = Options { vars };
+    let target_given = (!args.target.is_empty()).then_some(&args.target);
+    let target = match (target_given, &args.hub) {
         (None, None) => Target::Embedded,
         (None, Some(url)) if url.starts_with("redis://") => Target::EmbeddedOnRedis(url.clone()),
         (None, Some(url)) => {
@@ -74,7 +102,7 @@ pub async fn run(args: RunArgs) -> u8 {
             eprintln!("longconn run: --hub places the embedded servers on Redis; it cannot go with --target");
             return exit::UNREADABLE;
         }
-        (Some(url), None) => match Target::parse(url) {
+        (Some(urls), None) => match Target::parse_all(urls) {
             Ok(target) => target,
             Err(error) => {
                 eprintln!("longconn run: {error}");
@@ -118,17 +146,25 @@ pub async fn run(args: RunArgs) -> u8 {
             return exit::UNREACHABLE;
         }
     }
-    if let Target::Remote(authority) = &target {
+    if let Target::Remote(remote) = &target {
         let wants_target = slots.iter().any(|slot| matches!(slot, Slot::Ready(_)));
         if wants_target {
-            if let Err(error) = reachable(authority).await {
-                eprintln!("longconn run: target http://{authority} could not be reached: {error}");
-                return exit::UNREACHABLE;
+            for url in remote.urls() {
+                let authority = url.authority();
+                if let Err(error) = reachable(&authority).await {
+                    eprintln!("longconn run: target {authority} could not be reached: {error}");
+                    return exit::UNREACHABLE;
+                }
             }
         }
     }
 
-    let recordings = replay_all(&mut slots, &target).await;
+    let jobs = match (args.jobs, target.is_embedded()) {
+        (Some(jobs), _) => jobs.max(1),
+        (None, true) => PARALLEL,
+        (None, false) => 1,
+    };
+    let recordings = replay_all(&mut slots, &target, &options, jobs).await;
 
     let mut cases = Vec::new();
     let mut unreachable = false;
@@ -256,8 +292,13 @@ pub fn needs_target(path: &Path) -> bool {
         .any(|pair| pair[0] == "specs" && pair[1] == NEEDS_TARGET_FOLDER)
 }
 
-/// Replays every ready spec, [`PARALLEL`] at a time; results in the order of `slots`.
-async fn replay_all(slots: &mut [Slot], target: &Target) -> Vec<Option<(Recording, Duration)>> {
+/// Replays every ready spec, `jobs` at a time; results in the order of `slots`.
+async fn replay_all(
+    slots: &mut [Slot],
+    target: &Target,
+    options: &Options,
+    jobs: usize,
+) -> Vec<Option<(Recording, Duration)>> {
     type Results = Arc<Mutex<Vec<Option<(Recording, Duration)>>>>;
     let queue: Vec<(usize, Arc<Spec>)> = slots
         .iter()
@@ -270,16 +311,17 @@ async fn replay_all(slots: &mut [Slot], target: &Target) -> Vec<Option<(Recordin
     let queue = Arc::new(Mutex::new(queue.into_iter()));
     let results: Results = Arc::new(Mutex::new((0..slots.len()).map(|_| None).collect()));
     let mut workers = Vec::new();
-    for _ in 0..PARALLEL {
+    for _ in 0..jobs {
         let queue = queue.clone();
         let results = results.clone();
         let target = target.clone();
+        let options = options.clone();
         workers.push(async_std::task::spawn(async move {
             loop {
                 let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
                 let Some((index, spec)) = next else { break };
                 let started = Instant::now();
-                let recording = record(&spec, &target).await;
+                let recording = record_with(&spec, &target, &options).await;
                 let mut results = results.lock().unwrap_or_else(|e| e.into_inner());
                 if let Some(slot) = results.get_mut(index) {
                     *slot = Some((recording, started.elapsed()));

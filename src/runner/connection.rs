@@ -94,10 +94,31 @@ impl Connection {
         })
     }
 
-    /// Writes every byte.
+    /// Writes every byte, within [`crate::spec::DEFAULT_TIMEOUT`]: a peer that never reads
+    /// cannot hold the step.
     pub async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.stream.write_all(bytes).await?;
-        self.stream.flush().await
+        self.write_until(bytes, Instant::now() + crate::spec::DEFAULT_TIMEOUT)
+            .await
+    }
+
+    /// Writes every byte before `deadline`, or fails with [`std::io::ErrorKind::TimedOut`].
+    pub async fn write_until(&mut self, bytes: &[u8], deadline: Instant) -> std::io::Result<()> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let write = async {
+            self.stream.write_all(bytes).await?;
+            self.stream.flush().await
+        };
+        match async_std::future::timeout(left, write).await {
+            Ok(result) => result,
+            Err(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "the peer did not take {} bytes within {:?} (it does not read)",
+                    bytes.len(),
+                    left
+                ),
+            )),
+        }
     }
 
     /// Closes both directions (a later read sees nothing more).

@@ -14,6 +14,7 @@
 //! # Ok(()) }
 //! ```
 
+mod capture;
 pub mod cli;
 pub mod connection;
 mod error;
@@ -24,10 +25,15 @@ mod publish;
 mod read;
 mod replay;
 pub mod report;
+mod request;
 mod send;
 pub mod snapshot;
 mod transcript;
+mod vars;
 
 pub use error::{RunError, StepFailure};
-pub use replay::{describe, record, replay, Recording, Target, TargetError};
+pub use replay::{
+    describe, record, record_with, replay, Options, Recording, Remote, Target, TargetError,
+    TargetUrl,
+};
 pub use transcript::{Line, Transcript};
