@@ -27,6 +27,10 @@ pub const PARALLEL: usize = 4;
 /// The folder (under `specs/`) of specs that only make sense with `--target`.
 pub const NEEDS_TARGET_FOLDER: &str = "seed";
 
+/// The folder (under `specs/`) of specs for servers nobody here wrote (Nchan, Python, Node),
+/// replayed with `--target` by `tests/thirdparty.rs`.
+pub const THIRD_PARTY_FOLDER: &str = "thirdparty";
+
 /// Arguments of `longconn run`.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -249,11 +253,14 @@ enum Slot {
 
 fn load_slot(path: &Path, target: &Target) -> Slot {
     if target.is_embedded() && needs_target(path) {
+        let reason = if in_folder(path, THIRD_PARTY_FOLDER) {
+            format!("needs --target: specs/{THIRD_PARTY_FOLDER}/ replays against third-party servers (tests/thirdparty.rs)")
+        } else {
+            format!("needs --target: specs/{NEEDS_TARGET_FOLDER}/ replays against the seed's Node servers")
+        };
         return Slot::Skipped {
             path: path.to_path_buf(),
-            reason: format!(
-                "needs --target: specs/{NEEDS_TARGET_FOLDER}/ replays against the seed's Node servers"
-            ),
+            reason,
         };
     }
     let spec = match spec::load(path) {
@@ -286,10 +293,14 @@ fn load_slot(path: &Path, target: &Target) -> Slot {
 
 /// Whether `path` sits in `specs/seed/` (specs for the seed's servers, run with `--target`).
 pub fn needs_target(path: &Path) -> bool {
+    in_folder(path, NEEDS_TARGET_FOLDER) || in_folder(path, THIRD_PARTY_FOLDER)
+}
+
+fn in_folder(path: &Path, folder: &str) -> bool {
     let components: Vec<_> = path.components().map(|c| c.as_os_str()).collect();
     components
         .windows(2)
-        .any(|pair| pair[0] == "specs" && pair[1] == NEEDS_TARGET_FOLDER)
+        .any(|pair| pair[0] == "specs" && pair[1] == folder)
 }
 
 /// Replays every ready spec, `jobs` at a time; results in the order of `slots`.
@@ -543,6 +554,7 @@ mod tests {
     fn seed_specs_need_a_target() {
         assert!(needs_target(Path::new("specs/seed/seed_ws_echo.yaml")));
         assert!(!needs_target(Path::new("specs/sse_first_bytes.yaml")));
+        assert!(needs_target(Path::new("specs/thirdparty/nchan/x.yaml")));
     }
 
     #[test]
