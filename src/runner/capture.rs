@@ -86,5 +86,13 @@ fn find(connection: &Connection, source: &CaptureSource) -> Result<String, Strin
                 SseField::Data => Ok(event.data.clone()),
             }
         }
+        CaptureSource::Frame => {
+            let (_, payload) = connection
+                .last_frame
+                .as_ref()
+                .ok_or_else(|| "no WebSocket frame was read on this connection".to_string())?;
+            String::from_utf8(payload.clone())
+                .map_err(|_| "the last frame's payload is not UTF-8".to_string())
+        }
     }
 }

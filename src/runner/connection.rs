@@ -64,6 +64,8 @@ pub struct Connection {
     pub last_event: Option<sse::Dispatched>,
     /// The last WebSocket close frame received: `Some(None)` when it had no code.
     pub last_close: Option<Option<u16>>,
+    /// The last WebSocket frame received: its opcode and unmasked payload.
+    pub last_frame: Option<(u8, Vec<u8>)>,
     /// An HTTP request was sent and its response head not read yet.
     pub awaiting_head: bool,
 }
@@ -90,6 +92,7 @@ impl Connection {
             sse: sse::Parser::default(),
             last_event: None,
             last_close: None,
+            last_frame: None,
             awaiting_head: false,
         })
     }

@@ -360,6 +360,7 @@ async fn read_frames(
                         .then(|| u16::from_be_bytes([frame.payload[0], frame.payload[1]]));
                     connection.last_close = Some(code);
                 }
+                connection.last_frame = Some((frame.opcode, frame.payload));
                 frames += 1;
             }
             Ok(None) => {

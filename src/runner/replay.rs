@@ -16,8 +16,8 @@ use crate::clock::{self, Clock, ManualClock};
 use crate::hub::{Hub, RedisConfig};
 use crate::server::{Config, Server};
 use crate::spec::{
-    Expect, Frame, Handshake, HttpRequest, Payload, Publish, Spec, SseExpect, Step, StepKind,
-    Until, DEFAULT_TIMEOUT,
+    Expect, Frame, FrameExpect, Handshake, HttpRequest, Payload, Publish, Spec, SseExpect, Step,
+    StepKind, Until, DEFAULT_TIMEOUT,
 };
 
 /// How long a `tick` waits at most (real time, a guard only) for requests still on their way to
@@ -637,6 +637,17 @@ impl<'a> Session<'a> {
                                 .as_deref()
                                 .map(|v| vars.expand_str(v))
                                 .transpose()?,
+                        }),
+                        None => None,
+                    },
+                    frame: match &step.frame {
+                        Some(frame) => Some(FrameExpect {
+                            text: frame
+                                .text
+                                .as_deref()
+                                .map(|v| vars.expand_str(v))
+                                .transpose()?,
+                            ..frame.clone()
                         }),
                         None => None,
                     },

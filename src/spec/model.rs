@@ -443,6 +443,8 @@ pub enum CaptureSource {
     Regex(Pattern),
     /// `sse: id | event | data` — a field of the last SSE event.
     Sse(SseField),
+    /// `frame: text` — the payload of the last WebSocket frame, as UTF-8.
+    Frame,
 }
 
 /// A field of an SSE event.
@@ -482,6 +484,22 @@ pub struct Expect {
     pub sse: Option<SseExpect>,
     /// The code of the last WebSocket close frame received.
     pub close_code: Option<u16>,
+    /// The last WebSocket frame received.
+    pub frame: Option<FrameExpect>,
+}
+
+/// `expect: { frame: { opcode, text | json | binary } }` — each field given must hold for the
+/// last WebSocket frame received.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FrameExpect {
+    /// Its opcode.
+    pub opcode: Option<Opcode>,
+    /// Its payload as UTF-8 text, exactly.
+    pub text: Option<String>,
+    /// Its payload parsed as JSON equals this JSON value (key order and spacing do not matter).
+    pub json: Option<serde_json::Value>,
+    /// Its payload, exactly (escapes decoded as in `raw:`).
+    pub binary: Option<Vec<u8>>,
 }
 
 /// `expect: { sse: { event, id, data } }` — each field given must equal the last SSE event's.

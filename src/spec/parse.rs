@@ -577,17 +577,28 @@ impl Resolver<'_> {
             };
             sources.push(("sse", CaptureSource::Sse(field)));
         }
+        if let Some(what) = c.frame {
+            if what != "text" {
+                return Err(self.error(
+                    self.layout.field(index, "frame"),
+                    format!(
+                        "capture frame: '{what}' — write frame: text (the last frame's payload)"
+                    ),
+                ));
+            }
+            sources.push(("frame", CaptureSource::Frame));
+        }
         let mut sources = sources.into_iter();
         let Some((_, source)) = sources.next() else {
             return Err(self.error(
                 self.layout.step(index),
-                "capture needs one source: header, json, regex or sse",
+                "capture needs one source: header, json, regex, sse or frame",
             ));
         };
         if let Some((second, _)) = sources.next() {
             return Err(self.error(
                 self.layout.field(index, second),
-                "capture takes one source: header, json, regex or sse",
+                "capture takes one source: header, json, regex, sse or frame",
             ));
         }
         Ok(StepKind::Capture(Capture {
@@ -679,7 +690,39 @@ impl Resolver<'_> {
             ),
             None => None,
         };
+        let frame = match e.frame {
+            None => None,
+            Some(f) => {
+                let json = match f.json {
+                    None => None,
+                    Some(text) => Some(serde_json::from_str(&text).map_err(|error| {
+                        self.error(
+                            self.layout.field(index, "json"),
+                            format!("frame json is not JSON: {error}"),
+                        )
+                    })?),
+                };
+                let binary = match f.binary {
+                    None => None,
+                    Some(text) => Some(self.decode(index, "binary", &text)?),
+                };
+                let frame = FrameExpect {
+                    opcode: f.opcode,
+                    text: f.text.map(|t| t.0),
+                    json,
+                    binary,
+                };
+                if frame == FrameExpect::default() {
+                    return Err(self.error(
+                        self.layout.field(index, "frame"),
+                        "expect frame checks nothing: give opcode, text, json or binary",
+                    ));
+                }
+                Some(frame)
+            }
+        };
         let expect = Expect {
+            frame,
             on,
             status: e.status,
             headers: e.header.map(|h| h.0).unwrap_or_default(),
@@ -697,12 +740,13 @@ impl Resolver<'_> {
             && expect.body_contains.is_none()
             && expect.body_matches.is_none()
             && expect.sse.is_none()
-            && expect.close_code.is_none();
+            && expect.close_code.is_none()
+            && expect.frame.is_none();
         if checks_nothing {
             return Err(self.error(
                 self.layout.step(index),
-                "expect checks nothing: give status, header, body_contains, body_matches, sse \
-                 or close_code",
+                "expect checks nothing: give status, header, body_contains, body_matches, sse, \
+                 close_code or frame",
             ));
         }
         Ok(StepKind::Expect(expect))

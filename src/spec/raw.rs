@@ -350,6 +350,7 @@ pub(super) struct RawCapture {
     pub json: Option<String>,
     pub regex: Option<String>,
     pub sse: Option<String>,
+    pub frame: Option<String>,
     #[serde(default = "yes")]
     pub redact: bool,
 }
@@ -405,6 +406,17 @@ pub(super) struct RawExpect {
     pub body_matches: Option<String>,
     pub sse: Option<RawSse>,
     pub close_code: Option<u16>,
+    pub frame: Option<RawFrameExpect>,
+}
+
+/// `expect: { frame: ... }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFrameExpect {
+    pub opcode: Option<Opcode>,
+    pub text: Option<Scalar>,
+    pub json: Option<String>,
+    pub binary: Option<String>,
 }
 
 /// `expect: { sse: ... }`.

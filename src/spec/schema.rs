@@ -204,6 +204,12 @@ pub fn schema() -> Value {
                         "data": scalar("The last SSE event's data lines joined with LF."),
                     }), &[]),
                     "close_code": { "type": "integer", "minimum": 0, "maximum": 65535, "description": "Code of the last WebSocket close frame received." },
+                    "frame": object(json!({
+                        "opcode": { "description": "The last frame's opcode (a name or 0-15).", "oneOf": [ { "enum": ["continuation", "text", "binary", "close", "ping", "pong"] }, { "type": "integer", "minimum": 0, "maximum": 15 } ] },
+                        "text": scalar("The last frame's payload as UTF-8 text, exactly."),
+                        "json": { "type": "string", "description": "JSON text the last frame's payload must equal as JSON (key order and spacing aside)." },
+                        "binary": escaped("The last frame's payload, exactly."),
+                    }), &[]),
                 }),
                 &[]
             )
@@ -236,6 +242,7 @@ pub fn schema() -> Value {
                     "json": { "type": "string", "description": "From the body as JSON, at this JSON pointer (RFC 6901), e.g. `/id`." },
                     "regex": { "type": "string", "format": "regex", "description": "From the body: group 1 of the first match (the whole match without a group)." },
                     "sse": { "enum": ["id", "event", "data"], "description": "From a field of the last SSE event." },
+                    "frame": { "enum": ["text"], "description": "From the last WebSocket frame's payload, as text." },
                     "redact": { "type": "boolean", "description": "Replace the value by `<name>` in the transcript (true when absent)." },
                 }),
                 &["name"]
