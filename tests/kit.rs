@@ -120,22 +120,28 @@ fn expect_frame_text_fails_on_other_text() {
     );
 }
 
-/// A peer that answers the first request with `answer`, and records what it got.
+/// A peer that answers the first request with `answer`, and records what it got. Connections
+/// that close before sending anything (`longconn run` probes the target first) are skipped.
 async fn one_answer(answer: &'static [u8]) -> (String, async_std::task::JoinHandle<Vec<u8>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr").to_string();
     let peer = async_std::task::spawn(async move {
-        let (mut stream, _) = listener.accept().await.expect("accept");
-        let mut got = Vec::new();
-        let mut buffer = [0u8; 4096];
-        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-            match stream.read(&mut buffer).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => got.extend_from_slice(&buffer[..n]),
+        loop {
+            let (mut stream, _) = listener.accept().await.expect("accept");
+            let mut got = Vec::new();
+            let mut buffer = [0u8; 4096];
+            while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buffer).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buffer[..n]),
+                }
             }
+            if got.is_empty() {
+                continue;
+            }
+            let _ = stream.write_all(answer).await;
+            return got;
         }
-        let _ = stream.write_all(answer).await;
-        got
     });
     (addr, peer)
 }
@@ -175,4 +181,56 @@ fn a_target_path_prefix_goes_before_every_request_path() {
             "{got}"
         );
     });
+}
+
+/// `longconn run` in a project of its own under the temporary folder, from its `specs/` folder:
+/// snapshots are found from the project root, and a `--target` run whose transcript differs
+/// writes `.snap.target` beside the snapshot, never the embedded run's pending `.snap.new`.
+#[test]
+fn a_target_run_finds_the_root_and_leaves_pending_snapshots_alone() {
+    let project = std::env::temp_dir().join(format!("longconn-kit-{}", std::process::id()));
+    let specs = project.join("specs");
+    std::fs::create_dir_all(&specs).expect("specs/");
+    std::fs::write(
+        specs.join("probe.yaml"),
+        "description: d\nsteps:\n  - request: { path: /probe, status: 404 }\n",
+    )
+    .expect("write the spec");
+    let longconn = env!("CARGO_BIN_EXE_longconn");
+    let run = |args: &[&str]| {
+        std::process::Command::new(longconn)
+            .current_dir(&specs)
+            .arg("run")
+            .args(args)
+            .output()
+            .expect("run longconn")
+    };
+    // Embedded, from inside specs/: the new snapshot goes to the root's snapshots/.
+    let first = run(&["probe.yaml", "--accept"]);
+    assert!(first.status.success(), "{first:?}");
+    let snapshots = project.join("snapshots");
+    let snapshot = snapshots.join("specs@probe.yaml.snap");
+    assert!(
+        snapshot.exists(),
+        "{:?}",
+        std::fs::read_dir(&project).map(|d| d.count())
+    );
+    assert!(!specs.join("snapshots").exists());
+    let pending = snapshots.join("specs@probe.yaml.snap.new");
+    std::fs::write(&pending, "the embedded run's pending snapshot").expect("write");
+    // Against a server that answers otherwise: the run fails and writes .snap.target.
+    let (addr, peer) = async_std::task::block_on(one_answer(
+        b"HTTP/1.1 404 Not Found\r\nContent-Length: 5\r\nX-Other: 1\r\n\r\nother",
+    ));
+    let live = run(&["probe.yaml", "--target", &format!("http://{addr}")]);
+    async_std::task::block_on(peer);
+    let stdout = String::from_utf8_lossy(&live.stdout);
+    assert_eq!(live.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("transcript differs"), "{stdout}");
+    assert_eq!(
+        std::fs::read_to_string(&pending).expect("pending"),
+        "the embedded run's pending snapshot"
+    );
+    assert!(snapshots.join("specs@probe.yaml.snap.target").exists());
+    let _ = std::fs::remove_dir_all(&project);
 }

@@ -122,11 +122,33 @@ pub async fn run(args: RunArgs) -> u8 {
             return exit::UNREADABLE;
         }
     };
-    let roots = if args.paths.is_empty() {
-        vec![PathBuf::from("specs")]
-    } else {
-        args.paths.clone()
+    // Snapshots are found from the project root (the nearest folder with `specs/`), whatever
+    // folder the command runs in: paths are made relative to that root and the run moves there.
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let root = project_root(&cwd);
+    let report_path = report_path.map(|path| cwd.join(path));
+    let roots = match (&root, args.paths.is_empty()) {
+        (None, true) => {
+            eprintln!(
+                "longconn run: no specs/ folder in {} or any folder above it: write a spec in \
+                 specs/NAME.yaml (its schema: `longconn schema`), or give a spec file or folder",
+                cwd.display()
+            );
+            return exit::UNREADABLE;
+        }
+        (Some(_), true) => vec![PathBuf::from("specs")],
+        (root, false) => args
+            .paths
+            .iter()
+            .map(|path| from_root(root.as_deref(), &cwd.join(path)))
+            .collect(),
     };
+    if let Some(root) = &root {
+        if let Err(error) = std::env::set_current_dir(root) {
+            eprintln!("longconn run: cannot enter {}: {error}", root.display());
+            return exit::UNREADABLE;
+        }
+    }
     let mut files = Vec::new();
     for root in &roots {
         if let Err(error) = collect(root, &mut files) {
@@ -200,7 +222,10 @@ pub async fn run(args: RunArgs) -> u8 {
             }
             (Slot::Ready(spec), Some((recording, time))) => {
                 unreachable |= matches!(&recording.result, Err(error) if error.is_unreachable());
-                let verdict = judge(spec, recording, args.accept, &mut counts);
+                // A spec the embedded server also replays keeps its pending snapshot for the
+                // embedded run: a live server's transcript goes beside it, never over it.
+                let live = !target.is_embedded() && !needs_target(Path::new(&spec.path));
+                let verdict = judge(spec, recording, args.accept, live, &mut counts);
                 Case {
                     name: spec.path.clone(),
                     time,
@@ -378,7 +403,13 @@ impl Counts {
 }
 
 /// Compares a replay with its snapshot, prints the verdict, writes `.snap`/`.snap.new` files.
-fn judge(spec: &Spec, recording: Recording, accept: bool, counts: &mut Counts) -> Verdict {
+fn judge(
+    spec: &Spec,
+    recording: Recording,
+    accept: bool,
+    live: bool,
+    counts: &mut Counts,
+) -> Verdict {
     let location = snapshot::locate(Path::new(&spec.path));
     let transcript = recording.transcript.to_string();
     if let Err(error) = recording.result {
@@ -417,7 +448,13 @@ fn judge(spec: &Spec, recording: Recording, accept: bool, counts: &mut Counts) -
             };
         }
     };
-    let pending = location.pending();
+    let pending = if live {
+        // Not `.snap.new`: `cargo insta review` must not offer a live server's values as the
+        // embedded run's snapshot.
+        location.path.with_extension("snap.target")
+    } else {
+        location.pending()
+    };
     match old {
         Some(old) if snapshot::matches(&old, &transcript) => {
             // As insta does for a passing assertion: a stale pending file goes.
@@ -431,7 +468,8 @@ fn judge(spec: &Spec, recording: Recording, accept: bool, counts: &mut Counts) -
             let diff = snapshot::diff(old.as_deref().unwrap_or(""), &transcript);
             let written = if accept {
                 snapshot::write(&location.path, &location, &transcript).map(|()| {
-                    let _ = std::fs::remove_file(&pending);
+                    let _ = std::fs::remove_file(location.pending());
+                    let _ = std::fs::remove_file(location.path.with_extension("snap.target"));
                     location.path.clone()
                 })
             } else {
@@ -497,6 +535,27 @@ fn parse_report(value: &str) -> Result<PathBuf, String> {
     }
 }
 
+/// The nearest of `folder` and its parents that holds a `specs/` folder.
+pub fn project_root(folder: &Path) -> Option<PathBuf> {
+    folder
+        .ancestors()
+        .find(|candidate| candidate.join("specs").is_dir())
+        .map(Path::to_path_buf)
+}
+
+/// `path` relative to `root` when it lies below it (so that its snapshot is found under the
+/// root's `snapshots/`); as given otherwise.
+fn from_root(root: Option<&Path>, path: &Path) -> PathBuf {
+    let absolute = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    match root.and_then(|root| root.canonicalize().ok()) {
+        Some(root) => absolute
+            .strip_prefix(&root)
+            .map(Path::to_path_buf)
+            .unwrap_or(absolute),
+        None => absolute,
+    }
+}
+
 /// Every `*.yaml`/`*.yml` under `path` (or `path` itself when it is a file).
 fn collect(path: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
     let metadata = std::fs::metadata(path)?;
@@ -555,6 +614,23 @@ mod tests {
         assert!(needs_target(Path::new("specs/seed/seed_ws_echo.yaml")));
         assert!(!needs_target(Path::new("specs/sse_first_bytes.yaml")));
         assert!(needs_target(Path::new("specs/thirdparty/nchan/x.yaml")));
+    }
+
+    #[test]
+    fn the_project_root_is_found_from_any_folder_below_it() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        assert_eq!(
+            project_root(&root.join("specs/hostile")).as_deref(),
+            Some(root)
+        );
+        assert_eq!(
+            from_root(
+                Some(root),
+                &root.join("specs/hostile/../sse_first_bytes.yaml")
+            ),
+            Path::new("specs/sse_first_bytes.yaml")
+        );
+        assert_eq!(project_root(Path::new("/")), None);
     }
 
     #[test]
