@@ -19,7 +19,7 @@ use super::replay::{record_with, Options, Recording, Target};
 use super::report::{self, Case, Verdict};
 use super::snapshot;
 use crate::hub::{Hub, HubConfig, RedisConfig};
-use crate::spec::{self, Diagnostic, Spec};
+use crate::spec::{self, Spec};
 
 /// How many specs replay at once.
 pub const PARALLEL: usize = 4;
@@ -164,7 +164,11 @@ pub async fn run(args: RunArgs) -> u8 {
     }
 
     // Load every spec first: an unreadable spec is reported before anything runs.
-    let mut slots: Vec<Slot> = files.iter().map(|path| load_slot(path, &target)).collect();
+    let everything = args.paths.is_empty();
+    let mut slots: Vec<Slot> = files
+        .iter()
+        .map(|path| load_slot(path, &target, everything))
+        .collect();
 
     if let Target::EmbeddedOnRedis(url) = &target {
         if let Err(error) = redis_reachable(url).await {
@@ -276,7 +280,17 @@ enum Slot {
     Skipped { path: PathBuf, reason: String },
 }
 
-fn load_slot(path: &Path, target: &Target) -> Slot {
+/// `everything`: no PATH was given, so specs for other servers (`specs/thirdparty/`) are listed,
+/// not replayed against this target.
+fn load_slot(path: &Path, target: &Target, everything: bool) -> Slot {
+    if everything && !target.is_embedded() && in_folder(path, THIRD_PARTY_FOLDER) {
+        return Slot::Skipped {
+            path: path.to_path_buf(),
+            reason: format!(
+                "written for a third-party server: give specs/{THIRD_PARTY_FOLDER}/SERVER as PATH"
+            ),
+        };
+    }
     if target.is_embedded() && needs_target(path) {
         let reason = if in_folder(path, THIRD_PARTY_FOLDER) {
             format!("needs --target: specs/{THIRD_PARTY_FOLDER}/ replays against third-party servers (tests/thirdparty.rs)")
@@ -298,22 +312,56 @@ fn load_slot(path: &Path, target: &Target) -> Slot {
         }
     };
     if !target.is_embedded() {
+        // A running server has its own clock and options: a spec that needs either is listed
+        // with the reason, never replayed to a certain failure.
         if let Some(step) = spec.first_tick() {
-            let source = std::fs::read_to_string(path).unwrap_or_default();
-            let diagnostic = Diagnostic::new(
-                &spec.path,
-                &source,
-                step.line,
-                step.column,
-                "tick needs the embedded server's manual clock; it cannot run with --target",
-            );
-            return Slot::Unreadable {
+            return Slot::Skipped {
                 path: path.to_path_buf(),
-                message: diagnostic.to_string(),
+                reason: format!(
+                    "needs the embedded server's manual clock: tick at line {}",
+                    step.line
+                ),
+            };
+        }
+        let options = server_options(&spec.server);
+        if !options.is_empty() {
+            return Slot::Skipped {
+                path: path.to_path_buf(),
+                reason: format!("needs server options: {}", options.join(", ")),
             };
         }
     }
     Slot::Ready(Arc::new(spec))
+}
+
+/// The `server:` options a spec sets, as `name=value`.
+fn server_options(options: &spec::ServerOptions) -> Vec<String> {
+    let mut set = Vec::new();
+    let mut put = |name: &str, value: Option<String>| {
+        if let Some(value) = value {
+            set.push(format!("{name}={value}"));
+        }
+    };
+    put("interval", options.interval.map(|d| format!("{d:?}")));
+    put(
+        "max_message_bytes",
+        options.max_message_bytes.map(|n| n.to_string()),
+    );
+    put(
+        "allow_origin",
+        (!options.allow_origin.is_empty()).then(|| options.allow_origin.join(" ")),
+    );
+    put("heartbeat", options.heartbeat.map(|d| format!("{d:?}")));
+    put("log_capacity", options.log_capacity.map(|n| n.to_string()));
+    put(
+        "subscriber_queue",
+        options.subscriber_queue.map(|n| n.to_string()),
+    );
+    put(
+        "max_connections",
+        options.max_connections.map(|n| n.to_string()),
+    );
+    set
 }
 
 /// Whether `path` sits in `specs/seed/` (specs for the seed's servers, run with `--target`).
