@@ -3,7 +3,7 @@
 //!
 //! Files mirror the spec's step kinds (as Hurl's runner mirrors its AST): [`connection`] (`open`,
 //! `close`, the receive buffer), `send`, `read` (every `until`), `handshake`, `frame`, `publish`,
-//! `expect`; then `transcript`, [`snapshot`] (insta's file format), [`report`] (JUnit) and
+//! `request`, `capture`, `expect`; `vars` (`${name}` and their redaction); then `transcript`, [`snapshot`] (insta's file format), [`report`] (JUnit) and
 //! [`cli`] (`longconn run`). The entry point for a user's own test is [`replay`]:
 //!
 //! ```no_run

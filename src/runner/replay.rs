@@ -464,20 +464,7 @@ impl<'a> Session<'a> {
                 if self.connections.contains_key(&open.name) {
                     return Err(StepFailure::AlreadyOpen(open.name.clone()).into());
                 }
-                let authority = self.endpoint(&open.server)?.authority.clone();
-                let connection = Connection::open(&authority).await.map_err(|source| {
-                    Stop::Run(Box::new(RunError::Unreachable {
-                        target: authority.clone(),
-                        source,
-                    }))
-                })?;
-                self.connections.insert(
-                    open.name.clone(),
-                    Open {
-                        server: open.server.clone(),
-                        connection,
-                    },
-                );
+                self.open(&open.name, &open.server).await?;
             }
             StepKind::Close(close) => {
                 let mut open = self
@@ -559,20 +546,7 @@ impl<'a> Session<'a> {
             StepKind::Request(step) => {
                 let deadline = Deadline::after(step.timeout);
                 if !self.connections.contains_key(&step.on) {
-                    let authority = self.endpoint(&step.server)?.authority.clone();
-                    let connection = Connection::open(&authority).await.map_err(|source| {
-                        Stop::Run(Box::new(RunError::Unreachable {
-                            target: authority.clone(),
-                            source,
-                        }))
-                    })?;
-                    self.connections.insert(
-                        step.on.clone(),
-                        Open {
-                            server: step.server.clone(),
-                            connection,
-                        },
-                    );
+                    self.open(&step.on, &step.server).await?;
                 }
                 let endpoint = self.endpoint(&step.server)?;
                 let (host, prefix) = (endpoint.host.clone(), endpoint.prefix.clone());
@@ -683,6 +657,25 @@ impl<'a> Session<'a> {
             return;
         }
         let _ = async_std::future::timeout(SETTLE_GUARD, embedded.clock.parked(peers)).await;
+    }
+
+    /// Connects `name` to `server`; a refused connection is the target being unreachable.
+    async fn open(&mut self, name: &str, server: &str) -> Result<(), Stop> {
+        let authority = self.endpoint(server)?.authority.clone();
+        let connection = Connection::open(&authority).await.map_err(|source| {
+            Stop::Run(Box::new(RunError::Unreachable {
+                target: authority.clone(),
+                source,
+            }))
+        })?;
+        self.connections.insert(
+            name.to_string(),
+            Open {
+                server: server.to_string(),
+                connection,
+            },
+        );
+        Ok(())
     }
 
     /// The path prefix of the server a connection goes to.
