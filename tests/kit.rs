@@ -8,6 +8,7 @@
 //! - `var_values_reach_the_wire`
 //! - `until_chunks_on_a_body_that_is_not_chunked_says_so`
 //! - `expect_frame_text_fails_on_other_text`
+//! - `expect_sse_retry_fails_on_another_value`
 //! - `a_wrong_sec_websocket_accept_fails_the_handshake`
 //! - `a_target_path_prefix_goes_before_every_request_path`
 
@@ -116,6 +117,17 @@ fn expect_frame_text_fails_on_other_text() {
     );
     assert!(
         error.contains("expected frame text \"abd\", got 3 payload bytes: \"abc\""),
+        "{error}"
+    );
+}
+
+#[test]
+fn expect_sse_retry_fails_on_another_value() {
+    let error = failure(
+        "  - open: s\n  - send: { to: s, http: \"GET /sseStream HTTP/1.1\\nHost: localhost\" }\n  - read: { from: s, until: head }\n  - read: { from: s, until: { sse_events: 1 } }\n  - expect: { sse: { retry: 3000 } }\n",
+    );
+    assert!(
+        error.contains("expected sse retry 3000, got retry 10000"),
         "{error}"
     );
 }

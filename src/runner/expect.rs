@@ -52,7 +52,23 @@ pub fn expect(
         }
         held.push(format!("body matches /{pattern}/"));
     }
-    if let Some(sse) = &step.sse {
+    if let Some(wanted) = step.sse.as_ref().and_then(|sse| sse.retry) {
+        let actual = connection.sse.retry();
+        if actual != Some(wanted) {
+            return Err(mismatch(
+                format!("sse retry {wanted}"),
+                actual.map_or("no retry: field read yet".to_string(), |a| {
+                    format!("retry {a}")
+                }),
+            ));
+        }
+        held.push(format!("sse retry={wanted}"));
+    }
+    if let Some(sse) = step
+        .sse
+        .as_ref()
+        .filter(|sse| sse.event.is_some() || sse.id.is_some() || sse.data.is_some())
+    {
         let Some(event) = &connection.last_event else {
             return Err(mismatch("an SSE event".into(), "none read yet".into()));
         };

@@ -288,6 +288,7 @@ async fn read_sse_events(
             "with {events} of {count} event{}",
             if count == 1 { "" } else { "s" }
         );
+        let retry_before = connection.sse.retry();
         match connection.next_sse_block(chunked) {
             Some((block, used)) => {
                 if chunked {
@@ -298,6 +299,14 @@ async fn read_sse_events(
                     connection.account_body(&bytes);
                 }
                 transcript.note(describe_block(&block));
+                // WHATWG HTML §9.2.6: `retry:` sets the reconnection time; shown when it changes.
+                if let Some(ms) = connection
+                    .sse
+                    .retry()
+                    .filter(|_| connection.sse.retry() != retry_before)
+                {
+                    transcript.note(format!("sse retry={ms} (reconnection time, ms)"));
+                }
                 if let Block::Event(event) = block {
                     connection.last_event = Some(event);
                     events += 1;

@@ -611,6 +611,7 @@ impl<'a> Session<'a> {
                                 .as_deref()
                                 .map(|v| vars.expand_str(v))
                                 .transpose()?,
+                            retry: sse.retry,
                         }),
                         None => None,
                     },

@@ -511,6 +511,8 @@ pub struct SseExpect {
     pub id: Option<String>,
     /// `data:` lines joined with `\n`.
     pub data: Option<String>,
+    /// The reconnection time (ms) the stream's last `retry:` set.
+    pub retry: Option<u64>,
 }
 
 impl Spec {

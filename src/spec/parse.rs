@@ -732,6 +732,7 @@ impl Resolver<'_> {
                 event: s.event.map(|v| v.0),
                 id: s.id.map(|v| v.0),
                 data: s.data.map(|v| v.0),
+                retry: s.retry,
             }),
             close_code: e.close_code,
         };

@@ -426,6 +426,7 @@ pub(super) struct RawSse {
     pub event: Option<Scalar>,
     pub id: Option<Scalar>,
     pub data: Option<Scalar>,
+    pub retry: Option<u64>,
 }
 
 /// A duration written `250ms`, `1s`, `2m`.

@@ -202,6 +202,7 @@ pub fn schema() -> Value {
                         "event": scalar("The last SSE event's `event:` (`message` when it had none)."),
                         "id": scalar("The last SSE event's `id:`."),
                         "data": scalar("The last SSE event's data lines joined with LF."),
+                        "retry": { "type": "integer", "minimum": 0, "description": "The reconnection time (ms) the stream's last `retry:` set." },
                     }), &[]),
                     "close_code": { "type": "integer", "minimum": 0, "maximum": 65535, "description": "Code of the last WebSocket close frame received." },
                     "frame": object(json!({

@@ -331,6 +331,7 @@ fn expect_checks_sse_fields_body_and_close_code() {
             event: Some("message".into()),
             id: Some("2".into()),
             data: Some("second".into()),
+            retry: None,
         })
     );
 }
