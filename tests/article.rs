@@ -110,7 +110,7 @@ fn article_servers_replay_their_specs_byte_for_byte() {
         let path = Path::new("specs/seed").join(name);
         let spec = longconn::spec::load(&path).unwrap_or_else(|error| panic!("{error}"));
         let server = NodeServer::start(script);
-        let target = Target::Remote(server.addr.clone());
+        let target = Target::parse(&server.addr).unwrap_or_else(|error| panic!("{error}"));
         let transcript = match async_std::task::block_on(runner::replay(&spec, &target)) {
             Ok(transcript) => transcript.to_string(),
             Err(error) => panic!("{} against {script}: {error}", path.display()),

@@ -17,11 +17,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::html;
-use super::replay::{record, Recording, Target};
+use super::replay::{record_with, Options, Recording, Target};
 use super::report::{self, Case, Verdict};
 use super::snapshot;
 use crate::hub::{Hub, HubConfig, RedisConfig};
-use crate::spec::{self, Diagnostic, Spec};
+use crate::spec::{self, Spec};
 
 /// How many specs replay at once.
 pub const PARALLEL: usize = 4;
@@ -42,15 +42,28 @@ Exit codes:
   2  a spec could not be read (printed as path:line:col: message)
   3  the target could not be reached";
 
+/// The folder (under `specs/`) of specs for servers nobody here wrote (Nchan, Python, Node),
+/// replayed with `--target` by `tests/thirdparty.rs`.
+pub const THIRD_PARTY_FOLDER: &str = "thirdparty";
+
 /// Arguments of `longconn run`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = RUN_HELP)]
 pub struct RunArgs {
     /// Spec files or folders (default: every `specs/**/*.yaml`).
     pub paths: Vec<PathBuf>,
-    /// Replay against this server instead of an embedded one (e.g. http://127.0.0.1:3002).
-    #[arg(long)]
-    pub target: Option<String>,
+    /// Replay against this server instead of an embedded one: http, https, ws or wss, a port
+    /// or the scheme's default, an optional path prefix (http://127.0.0.1:3002/app). Repeat as
+    /// NAME=URL to give each server a spec names a URL of its own.
+    #[arg(long, value_name = "[NAME=]URL")]
+    pub target: Vec<String>,
+    /// A value for `${NAME}` in the specs' strings (repeatable).
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+    /// How many specs replay at once (default: 4 on embedded servers, 1 against --target, whose
+    /// state the specs share).
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
     /// Run the embedded servers as nodes on this Redis (redis://HOST:PORT[/DB]), as
     /// `longconn serve --hub` does, instead of on one in-process hub; each replay keeps its keys
     /// under a prefix of its own and deletes them after.
@@ -79,7 +92,26 @@ pub mod exit {
 /// Runs `longconn run`; returns the exit code.
 pub async fn run(args: RunArgs) -> u8 {
     let started = Instant::now();
-    let target = match (&args.target, &args.hub) {
+    let mut vars = Vec::new();
+    for pair in &args.vars {
+        match pair.split_once('=') {
+            Some((name, value))
+                if !name.is_empty()
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') =>
+            {
+                vars.push((name.to_string(), value.to_string()))
+            }
+            _ => {
+                eprintln!("longconn run: --var {pair}: expected NAME=VALUE (NAME: letters, digits, _ and -)");
+                return exit::UNREADABLE;
+            }
+        }
+    }
+    let options = Options { vars };
+    let target_given = (!args.target.is_empty()).then_some(&args.target);
+    let target = match (target_given, &args.hub) {
         (None, None) => Target::Embedded,
         (None, Some(url)) if url.starts_with("redis://") => Target::EmbeddedOnRedis(url.clone()),
         (None, Some(url)) => {
@@ -90,7 +122,7 @@ pub async fn run(args: RunArgs) -> u8 {
             eprintln!("longconn run: --hub places the embedded servers on Redis; it cannot go with --target");
             return exit::UNREADABLE;
         }
-        (Some(url), None) => match Target::parse(url) {
+        (Some(urls), None) => match Target::parse_all(urls) {
             Ok(target) => target,
             Err(error) => {
                 eprintln!("longconn run: {error}");
@@ -98,18 +130,42 @@ pub async fn run(args: RunArgs) -> u8 {
             }
         },
     };
-    let reports: Vec<Report> = match args.report.iter().map(|r| parse_report(r)).collect() {
+    let reports: Result<Vec<Report>, String> = args.report.iter().map(|r| parse_report(r)).collect();
+    let reports = match reports {
         Ok(reports) => reports,
         Err(message) => {
             eprintln!("longconn run: {message}");
             return exit::UNREADABLE;
         }
     };
-    let roots = if args.paths.is_empty() {
-        vec![PathBuf::from("specs")]
-    } else {
-        args.paths.clone()
+    // Snapshots are found from the project root (the nearest folder with `specs/`), whatever
+    // folder the command runs in: paths are made relative to that root and the run moves there.
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let root = project_root(&cwd);
+    // Report paths stay relative to the folder the command ran in.
+    let reports: Vec<Report> = reports.into_iter().map(|r| r.below(&cwd)).collect();
+    let roots = match (&root, args.paths.is_empty()) {
+        (None, true) => {
+            eprintln!(
+                "longconn run: no specs/ folder in {} or any folder above it: write a spec in \
+                 specs/NAME.yaml (its schema: `longconn schema`), or give a spec file or folder",
+                cwd.display()
+            );
+            return exit::UNREADABLE;
+        }
+        (Some(_), true) => vec![PathBuf::from("specs")],
+        (root, false) => args
+            .paths
+            .iter()
+            .map(|path| from_root(root.as_deref(), &cwd.join(path)))
+            .collect(),
     };
+    if let Some(root) = &root {
+        if let Err(error) = std::env::set_current_dir(root) {
+            eprintln!("longconn run: cannot enter {}: {error}", root.display());
+            return exit::UNREADABLE;
+        }
+    }
     let mut files = Vec::new();
     for root in &roots {
         if let Err(error) = collect(root, &mut files) {
@@ -125,7 +181,11 @@ pub async fn run(args: RunArgs) -> u8 {
     }
 
     // Load every spec first: an unreadable spec is reported before anything runs.
-    let mut slots: Vec<Slot> = files.iter().map(|path| load_slot(path, &target)).collect();
+    let everything = args.paths.is_empty();
+    let mut slots: Vec<Slot> = files
+        .iter()
+        .map(|path| load_slot(path, &target, everything))
+        .collect();
 
     if let Target::EmbeddedOnRedis(url) = &target {
         if let Err(error) = redis_reachable(url).await {
@@ -133,17 +193,25 @@ pub async fn run(args: RunArgs) -> u8 {
             return exit::UNREACHABLE;
         }
     }
-    if let Target::Remote(authority) = &target {
+    if let Target::Remote(remote) = &target {
         let wants_target = slots.iter().any(|slot| matches!(slot, Slot::Ready(_)));
         if wants_target {
-            if let Err(error) = reachable(authority).await {
-                eprintln!("longconn run: target http://{authority} could not be reached: {error}");
-                return exit::UNREACHABLE;
+            for url in remote.urls() {
+                let authority = url.authority();
+                if let Err(error) = reachable(&authority).await {
+                    eprintln!("longconn run: target {authority} could not be reached: {error}");
+                    return exit::UNREACHABLE;
+                }
             }
         }
     }
 
-    let recordings = replay_all(&mut slots, &target).await;
+    let jobs = match (args.jobs, target.is_embedded()) {
+        (Some(jobs), _) => jobs.max(1),
+        (None, true) => PARALLEL,
+        (None, false) => 1,
+    };
+    let recordings = replay_all(&mut slots, &target, &options, jobs).await;
 
     let mut cases = Vec::new();
     let mut unreachable = false;
@@ -177,7 +245,10 @@ pub async fn run(args: RunArgs) -> u8 {
             (Slot::Ready(spec), Some((recording, time))) => {
                 unreachable |= matches!(&recording.result, Err(error) if error.is_unreachable());
                 transcripts.insert(spec.path.clone(), recording.transcript.to_string());
-                let verdict = judge(spec, recording, args.accept, &mut counts);
+                // A spec the embedded server also replays keeps its pending snapshot for the
+                // embedded run: a live server's transcript goes beside it, never over it.
+                let live = !target.is_embedded() && !needs_target(Path::new(&spec.path));
+                let verdict = judge(spec, recording, args.accept, live, &mut counts);
                 Case {
                     name: spec.path.clone(),
                     time,
@@ -224,13 +295,26 @@ enum Slot {
     Skipped { path: PathBuf, reason: String },
 }
 
-fn load_slot(path: &Path, target: &Target) -> Slot {
-    if target.is_embedded() && needs_target(path) {
+/// `everything`: no PATH was given, so specs for other servers (`specs/thirdparty/`) are listed,
+/// not replayed against this target.
+fn load_slot(path: &Path, target: &Target, everything: bool) -> Slot {
+    if everything && !target.is_embedded() && in_folder(path, THIRD_PARTY_FOLDER) {
         return Slot::Skipped {
             path: path.to_path_buf(),
             reason: format!(
-                "needs --target: specs/{NEEDS_TARGET_FOLDER}/ replays against the seed's Node servers"
+                "written for a third-party server: give specs/{THIRD_PARTY_FOLDER}/SERVER as PATH"
             ),
+        };
+    }
+    if target.is_embedded() && needs_target(path) {
+        let reason = if in_folder(path, THIRD_PARTY_FOLDER) {
+            format!("needs --target: specs/{THIRD_PARTY_FOLDER}/ replays against third-party servers (tests/thirdparty.rs)")
+        } else {
+            format!("needs --target: specs/{NEEDS_TARGET_FOLDER}/ replays against the seed's Node servers")
+        };
+        return Slot::Skipped {
+            path: path.to_path_buf(),
+            reason,
         };
     }
     let spec = match spec::load(path) {
@@ -243,34 +327,77 @@ fn load_slot(path: &Path, target: &Target) -> Slot {
         }
     };
     if !target.is_embedded() {
+        // A running server has its own clock and options: a spec that needs either is listed
+        // with the reason, never replayed to a certain failure.
         if let Some(step) = spec.first_tick() {
-            let source = std::fs::read_to_string(path).unwrap_or_default();
-            let diagnostic = Diagnostic::new(
-                &spec.path,
-                &source,
-                step.line,
-                step.column,
-                "tick needs the embedded server's manual clock; it cannot run with --target",
-            );
-            return Slot::Unreadable {
+            return Slot::Skipped {
                 path: path.to_path_buf(),
-                message: diagnostic.to_string(),
+                reason: format!(
+                    "needs the embedded server's manual clock: tick at line {}",
+                    step.line
+                ),
+            };
+        }
+        let options = server_options(&spec.server);
+        if !options.is_empty() {
+            return Slot::Skipped {
+                path: path.to_path_buf(),
+                reason: format!("needs server options: {}", options.join(", ")),
             };
         }
     }
     Slot::Ready(Arc::new(spec))
 }
 
+/// The `server:` options a spec sets, as `name=value`.
+fn server_options(options: &spec::ServerOptions) -> Vec<String> {
+    let mut set = Vec::new();
+    let mut put = |name: &str, value: Option<String>| {
+        if let Some(value) = value {
+            set.push(format!("{name}={value}"));
+        }
+    };
+    put("interval", options.interval.map(|d| format!("{d:?}")));
+    put(
+        "max_message_bytes",
+        options.max_message_bytes.map(|n| n.to_string()),
+    );
+    put(
+        "allow_origin",
+        (!options.allow_origin.is_empty()).then(|| options.allow_origin.join(" ")),
+    );
+    put("heartbeat", options.heartbeat.map(|d| format!("{d:?}")));
+    put("log_capacity", options.log_capacity.map(|n| n.to_string()));
+    put(
+        "subscriber_queue",
+        options.subscriber_queue.map(|n| n.to_string()),
+    );
+    put(
+        "max_connections",
+        options.max_connections.map(|n| n.to_string()),
+    );
+    set
+}
+
 /// Whether `path` sits in `specs/seed/` (specs for the seed's servers, run with `--target`).
 pub fn needs_target(path: &Path) -> bool {
+    in_folder(path, NEEDS_TARGET_FOLDER) || in_folder(path, THIRD_PARTY_FOLDER)
+}
+
+fn in_folder(path: &Path, folder: &str) -> bool {
     let components: Vec<_> = path.components().map(|c| c.as_os_str()).collect();
     components
         .windows(2)
-        .any(|pair| pair[0] == "specs" && pair[1] == NEEDS_TARGET_FOLDER)
+        .any(|pair| pair[0] == "specs" && pair[1] == folder)
 }
 
-/// Replays every ready spec, [`PARALLEL`] at a time; results in the order of `slots`.
-async fn replay_all(slots: &mut [Slot], target: &Target) -> Vec<Option<(Recording, Duration)>> {
+/// Replays every ready spec, `jobs` at a time; results in the order of `slots`.
+async fn replay_all(
+    slots: &mut [Slot],
+    target: &Target,
+    options: &Options,
+    jobs: usize,
+) -> Vec<Option<(Recording, Duration)>> {
     type Results = Arc<Mutex<Vec<Option<(Recording, Duration)>>>>;
     let queue: Vec<(usize, Arc<Spec>)> = slots
         .iter()
@@ -283,16 +410,17 @@ async fn replay_all(slots: &mut [Slot], target: &Target) -> Vec<Option<(Recordin
     let queue = Arc::new(Mutex::new(queue.into_iter()));
     let results: Results = Arc::new(Mutex::new((0..slots.len()).map(|_| None).collect()));
     let mut workers = Vec::new();
-    for _ in 0..PARALLEL {
+    for _ in 0..jobs {
         let queue = queue.clone();
         let results = results.clone();
         let target = target.clone();
+        let options = options.clone();
         workers.push(async_std::task::spawn(async move {
             loop {
                 let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
                 let Some((index, spec)) = next else { break };
                 let started = Instant::now();
-                let recording = record(&spec, &target).await;
+                let recording = record_with(&spec, &target, &options).await;
                 let mut results = results.lock().unwrap_or_else(|e| e.into_inner());
                 if let Some(slot) = results.get_mut(index) {
                     *slot = Some((recording, started.elapsed()));
@@ -338,7 +466,13 @@ impl Counts {
 }
 
 /// Compares a replay with its snapshot, prints the verdict, writes `.snap`/`.snap.new` files.
-fn judge(spec: &Spec, recording: Recording, accept: bool, counts: &mut Counts) -> Verdict {
+fn judge(
+    spec: &Spec,
+    recording: Recording,
+    accept: bool,
+    live: bool,
+    counts: &mut Counts,
+) -> Verdict {
     let location = snapshot::locate(Path::new(&spec.path));
     let transcript = recording.transcript.to_string();
     if let Err(error) = recording.result {
@@ -377,7 +511,13 @@ fn judge(spec: &Spec, recording: Recording, accept: bool, counts: &mut Counts) -
             };
         }
     };
-    let pending = location.pending();
+    let pending = if live {
+        // Not `.snap.new`: `cargo insta review` must not offer a live server's values as the
+        // embedded run's snapshot.
+        location.path.with_extension("snap.target")
+    } else {
+        location.pending()
+    };
     match old {
         Some(old) if snapshot::matches(&old, &transcript) => {
             // As insta does for a passing assertion: a stale pending file goes.
@@ -391,7 +531,8 @@ fn judge(spec: &Spec, recording: Recording, accept: bool, counts: &mut Counts) -
             let diff = snapshot::diff(old.as_deref().unwrap_or(""), &transcript);
             let written = if accept {
                 snapshot::write(&location.path, &location, &transcript).map(|()| {
-                    let _ = std::fs::remove_file(&pending);
+                    let _ = std::fs::remove_file(location.pending());
+                    let _ = std::fs::remove_file(location.path.with_extension("snap.target"));
                     location.path.clone()
                 })
             } else {
@@ -458,6 +599,16 @@ enum Report {
     Html(PathBuf),
 }
 
+impl Report {
+    /// The same report with its path taken from `folder` when relative.
+    fn below(self, folder: &Path) -> Report {
+        match self {
+            Report::Junit(path) => Report::Junit(folder.join(path)),
+            Report::Html(dir) => Report::Html(folder.join(dir)),
+        }
+    }
+}
+
 /// `junit=FILE` or `html=DIR`.
 fn parse_report(value: &str) -> Result<Report, String> {
     match value.split_once('=') {
@@ -479,6 +630,27 @@ fn write_reports(reports: &[Report], cases: &[Case], transcripts: &HashMap<Strin
         if let Err(message) = written {
             eprintln!("longconn run: {message}");
         }
+    }
+}
+
+/// The nearest of `folder` and its parents that holds a `specs/` folder.
+pub fn project_root(folder: &Path) -> Option<PathBuf> {
+    folder
+        .ancestors()
+        .find(|candidate| candidate.join("specs").is_dir())
+        .map(Path::to_path_buf)
+}
+
+/// `path` relative to `root` when it lies below it (so that its snapshot is found under the
+/// root's `snapshots/`); as given otherwise.
+fn from_root(root: Option<&Path>, path: &Path) -> PathBuf {
+    let absolute = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    match root.and_then(|root| root.canonicalize().ok()) {
+        Some(root) => absolute
+            .strip_prefix(&root)
+            .map(Path::to_path_buf)
+            .unwrap_or(absolute),
+        None => absolute,
     }
 }
 
@@ -539,6 +711,24 @@ mod tests {
     fn seed_specs_need_a_target() {
         assert!(needs_target(Path::new("specs/seed/seed_ws_echo.yaml")));
         assert!(!needs_target(Path::new("specs/sse_first_bytes.yaml")));
+        assert!(needs_target(Path::new("specs/thirdparty/nchan/x.yaml")));
+    }
+
+    #[test]
+    fn the_project_root_is_found_from_any_folder_below_it() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        assert_eq!(
+            project_root(&root.join("specs/hostile")).as_deref(),
+            Some(root)
+        );
+        assert_eq!(
+            from_root(
+                Some(root),
+                &root.join("specs/hostile/../sse_first_bytes.yaml")
+            ),
+            Path::new("specs/sse_first_bytes.yaml")
+        );
+        assert_eq!(project_root(Path::new("/")), None);
     }
 
     #[test]

@@ -64,6 +64,8 @@ pub struct Connection {
     pub last_event: Option<sse::Dispatched>,
     /// The last WebSocket close frame received: `Some(None)` when it had no code.
     pub last_close: Option<Option<u16>>,
+    /// The last WebSocket frame received: its opcode and unmasked payload.
+    pub last_frame: Option<(u8, Vec<u8>)>,
     /// An HTTP request was sent and its response head not read yet.
     pub awaiting_head: bool,
 }
@@ -90,14 +92,36 @@ impl Connection {
             sse: sse::Parser::default(),
             last_event: None,
             last_close: None,
+            last_frame: None,
             awaiting_head: false,
         })
     }
 
-    /// Writes every byte.
+    /// Writes every byte, within [`crate::spec::DEFAULT_TIMEOUT`]: a peer that never reads
+    /// cannot hold the step.
     pub async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.stream.write_all(bytes).await?;
-        self.stream.flush().await
+        self.write_until(bytes, Instant::now() + crate::spec::DEFAULT_TIMEOUT)
+            .await
+    }
+
+    /// Writes every byte before `deadline`, or fails with [`std::io::ErrorKind::TimedOut`].
+    pub async fn write_until(&mut self, bytes: &[u8], deadline: Instant) -> std::io::Result<()> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let write = async {
+            self.stream.write_all(bytes).await?;
+            self.stream.flush().await
+        };
+        match async_std::future::timeout(left, write).await {
+            Ok(result) => result,
+            Err(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "the peer did not take {} bytes within {:?} (it does not read)",
+                    bytes.len(),
+                    left
+                ),
+            )),
+        }
     }
 
     /// Closes both directions (a later read sees nothing more).

@@ -28,6 +28,14 @@ pub enum RunError {
         /// The line of the first `tick` step.
         line: usize,
     },
+    /// `--target NAME=URL` names some servers, and none is given for this one.
+    #[error("{path}: no --target for server '{server}' (give --target {server}=URL or one --target URL for all)")]
+    NoTargetFor {
+        /// The spec's path.
+        path: String,
+        /// The server name without a URL.
+        server: String,
+    },
     /// A step failed: `specs/x.yaml:14: read from sse until 2 sse_events: timed out after 5s ...`.
     #[error("{path}:{line}: {step}: {failure}")]
     Step {
@@ -103,6 +111,25 @@ pub enum StepFailure {
     /// Writing to or reading from the socket failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// A `${name}` that cannot be replaced.
+    #[error("{0}")]
+    Variable(String),
+    /// An HTTP step got a status the spec does not name (any 2xx when it names none).
+    #[error("unexpected status {actual} (expected {expected}; write `status: {actual}` if that is the answer you mean)")]
+    Status {
+        /// What the spec asked for: `201`, or `a 2xx`.
+        expected: String,
+        /// The status that arrived.
+        actual: u16,
+    },
+    /// A `capture` found nothing to keep.
+    #[error("capture {name}: {reason}")]
+    Capture {
+        /// The variable's name.
+        name: String,
+        /// Why nothing was found.
+        reason: String,
+    },
     /// More bytes arrived than the runner keeps for one connection.
     #[error("more than {0} bytes buffered on one connection")]
     Flood(usize),

@@ -52,7 +52,23 @@ pub fn expect(
         }
         held.push(format!("body matches /{pattern}/"));
     }
-    if let Some(sse) = &step.sse {
+    if let Some(wanted) = step.sse.as_ref().and_then(|sse| sse.retry) {
+        let actual = connection.sse.retry();
+        if actual != Some(wanted) {
+            return Err(mismatch(
+                format!("sse retry {wanted}"),
+                actual.map_or("no retry: field read yet".to_string(), |a| {
+                    format!("retry {a}")
+                }),
+            ));
+        }
+        held.push(format!("sse retry={wanted}"));
+    }
+    if let Some(sse) = step
+        .sse
+        .as_ref()
+        .filter(|sse| sse.event.is_some() || sse.id.is_some() || sse.data.is_some())
+    {
         let Some(event) = &connection.last_event else {
             return Err(mismatch("an SSE event".into(), "none read yet".into()));
         };
@@ -94,6 +110,57 @@ pub fn expect(
                     "no close frame".into(),
                 ))
             }
+        }
+    }
+    if let Some(frame) = &step.frame {
+        let Some((opcode, payload)) = &connection.last_frame else {
+            return Err(mismatch("a WebSocket frame".into(), "none read yet".into()));
+        };
+        if let Some(wanted) = frame.opcode {
+            if wanted.code() != *opcode {
+                return Err(mismatch(
+                    format!("frame opcode {:#x}", wanted.code()),
+                    format!("opcode {opcode:#x}"),
+                ));
+            }
+            held.push(format!("frame opcode={:#x}", wanted.code()));
+        }
+        let text = String::from_utf8_lossy(payload);
+        if let Some(wanted) = &frame.text {
+            if payload.as_slice() != wanted.as_bytes() {
+                return Err(mismatch(
+                    format!("frame text {wanted:?}"),
+                    format!("{} payload bytes: {:?}", payload.len(), shorten(&text)),
+                ));
+            }
+            held.push(format!("frame text={wanted:?}"));
+        }
+        if let Some(wanted) = &frame.json {
+            let actual: Result<serde_json::Value, _> = serde_json::from_slice(payload);
+            match actual {
+                Ok(actual) if &actual == wanted => held.push(format!("frame json={wanted}")),
+                Ok(actual) => {
+                    return Err(mismatch(
+                        format!("frame json {wanted}"),
+                        format!("json {actual}"),
+                    ))
+                }
+                Err(error) => {
+                    return Err(mismatch(
+                        format!("frame json {wanted}"),
+                        format!("a payload that is not JSON ({error}): {:?}", shorten(&text)),
+                    ))
+                }
+            }
+        }
+        if let Some(wanted) = &frame.binary {
+            if payload != wanted {
+                return Err(mismatch(
+                    format!("frame payload \"{}\"", crate::wire::escape::escape(wanted)),
+                    format!("\"{}\"", shorten(&crate::wire::escape::escape(payload))),
+                ));
+            }
+            held.push(format!("frame binary ({} bytes)", wanted.len()));
         }
     }
     transcript.note(format!("expect ok: {}", held.join(", ")));

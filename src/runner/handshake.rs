@@ -27,12 +27,28 @@ pub async fn handshake(
     if head.status == 101 {
         if let Some(key) = &step.key {
             let expected = accept_key(key);
+            // RFC 6455 §4.1: a client fails the connection when the accept value is absent or
+            // is not the base64 SHA-1 of its key and the GUID.
             match head.header("sec-websocket-accept") {
-                Some(accept) if accept == expected => transcript.note("ws accept matches the key"),
-                Some(accept) => transcript.note(format!(
-                    "ws accept {accept} does not match the key (expected {expected})"
-                )),
-                None => transcript.note("ws accept missing"),
+                Some(accept) if accept.trim() == expected => {
+                    transcript.note("ws accept matches the key")
+                }
+                Some(accept) => {
+                    transcript.note(format!(
+                        "ws accept {accept} does not match the key (expected {expected})"
+                    ));
+                    return Err(StepFailure::Expectation {
+                        expected: format!("Sec-WebSocket-Accept: {expected} (RFC 6455 §4.1)"),
+                        actual: format!("Sec-WebSocket-Accept: {accept}"),
+                    });
+                }
+                None => {
+                    transcript.note("ws accept missing");
+                    return Err(StepFailure::Expectation {
+                        expected: format!("Sec-WebSocket-Accept: {expected} (RFC 6455 §4.1)"),
+                        actual: "no Sec-WebSocket-Accept header".into(),
+                    });
+                }
             }
         }
     }

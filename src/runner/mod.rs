@@ -3,7 +3,8 @@
 //!
 //! Files mirror the spec's step kinds (as Hurl's runner mirrors its AST): [`connection`] (`open`,
 //! `close`, the receive buffer), `send`, `read` (every `until`), `handshake`, `frame`, `publish`,
-//! `expect`; then `transcript`, [`snapshot`] (insta's file format), [`report`] (JUnit), [`html`] (the HTML report) and
+//! `request`, `capture`, `expect`; `vars` (`${name}` and their redaction); then `transcript`,
+//! [`snapshot`] (insta's file format), [`report`] (JUnit), [`html`] (the HTML report) and
 //! [`cli`] (`longconn run`). The entry point for a user's own test is [`replay`]:
 //!
 //! ```no_run
@@ -14,6 +15,7 @@
 //! # Ok(()) }
 //! ```
 
+mod capture;
 pub mod cli;
 pub mod connection;
 mod error;
@@ -25,10 +27,15 @@ mod publish;
 mod read;
 mod replay;
 pub mod report;
+mod request;
 mod send;
 pub mod snapshot;
 mod transcript;
+mod vars;
 
 pub use error::{RunError, StepFailure};
-pub use replay::{describe, record, replay, Recording, Target, TargetError};
+pub use replay::{
+    describe, record, record_with, replay, Options, Recording, Remote, Target, TargetError,
+    TargetUrl,
+};
 pub use transcript::{Line, Transcript};

@@ -24,6 +24,7 @@ pub fn client(authority: &str, timeout: Duration) -> Result<surf::Client, StepFa
 pub async fn publish(
     client: &surf::Client,
     step: &Publish,
+    prefix: &str,
     transcript: &mut Transcript,
 ) -> Result<(), StepFailure> {
     let mut url = client
@@ -31,7 +32,7 @@ pub async fn publish(
         .base_url
         .clone()
         .ok_or_else(|| StepFailure::Publish("the client has no base URL".into()))?;
-    url.set_path("/publish");
+    url.set_path(&format!("{prefix}/publish"));
     {
         let mut query = url.query_pairs_mut();
         query.append_pair("channel", &step.channel);
@@ -45,10 +46,20 @@ pub async fn publish(
         .await
         .map_err(|error| StepFailure::Publish(error.to_string()))?;
     let status = response.status();
-    let body = response
-        .body_bytes()
+    // The body is read with a bound: a server that never ends it cannot hold the step, nor one
+    // that sends without end fill the memory.
+    let mut body = Vec::new();
+    let mut reader = futures_lite::io::AsyncReadExt::take(response.take_body(), MAX_ANSWER + 1);
+    let read = futures_lite::io::AsyncReadExt::read_to_end(&mut reader, &mut body);
+    async_std::future::timeout(crate::spec::DEFAULT_TIMEOUT, read)
         .await
+        .map_err(|_| StepFailure::Publish("the answer's body did not end in time".into()))?
         .map_err(|error| StepFailure::Publish(error.to_string()))?;
+    if body.len() as u64 > MAX_ANSWER {
+        return Err(StepFailure::Publish(format!(
+            "the answer's body is over {MAX_ANSWER} bytes"
+        )));
+    }
     let mut note = format!("publish channel={}", step.channel);
     if let Some(event) = &step.event {
         note.push_str(&format!(" event={}", quoted(event.as_bytes())));
@@ -60,5 +71,8 @@ pub async fn publish(
         quoted(&body)
     ));
     transcript.note(note);
-    Ok(())
+    super::request::check_status(step.status, u16::from(status))
 }
+
+/// The most bytes of a publish answer the runner reads.
+const MAX_ANSWER: u64 = 1024 * 1024;

@@ -32,6 +32,11 @@ impl Deadline {
             timeout,
         }
     }
+
+    /// The instant it passes.
+    pub fn at(&self) -> Instant {
+        self.at
+    }
 }
 
 /// Runs one `read` step.
@@ -43,6 +48,7 @@ pub async fn read(
 ) -> Result<(), StepFailure> {
     match until {
         Until::Head => read_head(connection, deadline, transcript).await,
+        Until::Body => read_body(connection, deadline, transcript).await,
         Until::Close => read_to_close(connection, deadline, transcript).await,
         Until::Bytes(count) => read_bytes(connection, *count, deadline, transcript).await,
         Until::String(needle) => read_to_string(connection, needle, deadline, transcript).await,
@@ -83,6 +89,51 @@ pub async fn read_head(
                 })
             }
         }
+    }
+}
+
+/// Reads the rest of the current response body by its framing (RFC 9112 §6.3): the bytes
+/// `Content-Length` still owes, every chunk up to the last, or everything up to the close.
+pub async fn read_body(
+    connection: &mut Connection,
+    deadline: Deadline,
+    transcript: &mut Transcript,
+) -> Result<(), StepFailure> {
+    match connection.framing {
+        Framing::Raw => {
+            if connection.head.is_none() {
+                return Err(StepFailure::Malformed {
+                    expected: "a response body",
+                    reason: "no response head was read on this connection (read until: head first)"
+                        .into(),
+                    so_far: so_far(connection),
+                });
+            }
+            // The body is complete (or the status has none, RFC 9112 §6.3 items 1-2).
+            Ok(())
+        }
+        Framing::Length(remaining) => {
+            let remaining = usize::try_from(remaining).unwrap_or(usize::MAX);
+            if remaining > MAX_BUFFERED {
+                return Err(StepFailure::Flood(MAX_BUFFERED));
+            }
+            read_bytes(connection, remaining, deadline, transcript).await
+        }
+        Framing::Chunked { .. } => {
+            let mut chunks = 0usize;
+            while connection.framing != (Framing::Chunked { done: true }) {
+                let progress = format!("with {chunks} chunks of the body");
+                read_chunk(connection, &progress, deadline, transcript).await?;
+                chunks += 1;
+            }
+            Ok(())
+        }
+        Framing::UntilClose => read_to_close(connection, deadline, transcript).await,
+        Framing::WebSocket => Err(StepFailure::Malformed {
+            expected: "an HTTP body",
+            reason: "the connection switched to WebSocket (read until: { frames: N })".into(),
+            so_far: so_far(connection),
+        }),
     }
 }
 
@@ -178,6 +229,19 @@ async fn read_chunk(
     deadline: Deadline,
     transcript: &mut Transcript,
 ) -> Result<(), StepFailure> {
+    if !matches!(connection.framing, Framing::Chunked { .. }) {
+        let framing = match connection.framing {
+            Framing::Length(_) => "its length is given by Content-Length",
+            Framing::UntilClose => "it has no Transfer-Encoding: chunked and runs until the close",
+            Framing::WebSocket => "the connection switched to WebSocket",
+            _ => "no response head with Transfer-Encoding: chunked was read",
+        };
+        return Err(StepFailure::Malformed {
+            expected: "an HTTP chunk",
+            reason: format!("the body is not chunked: {framing}"),
+            so_far: so_far(connection),
+        });
+    }
     if connection.framing == (Framing::Chunked { done: true }) {
         return Err(StepFailure::PeerClosed {
             progress: format!("{progress}: the chunked body already ended with its last chunk"),
@@ -224,6 +288,7 @@ async fn read_sse_events(
             "with {events} of {count} event{}",
             if count == 1 { "" } else { "s" }
         );
+        let retry_before = connection.sse.retry();
         match connection.next_sse_block(chunked) {
             Some((block, used)) => {
                 if chunked {
@@ -234,6 +299,14 @@ async fn read_sse_events(
                     connection.account_body(&bytes);
                 }
                 transcript.note(describe_block(&block));
+                // WHATWG HTML §9.2.6: `retry:` sets the reconnection time; shown when it changes.
+                if let Some(ms) = connection
+                    .sse
+                    .retry()
+                    .filter(|_| connection.sse.retry() != retry_before)
+                {
+                    transcript.note(format!("sse retry={ms} (reconnection time, ms)"));
+                }
                 if let Block::Event(event) = block {
                     connection.last_event = Some(event);
                     events += 1;
@@ -296,6 +369,7 @@ async fn read_frames(
                         .then(|| u16::from_be_bytes([frame.payload[0], frame.payload[1]]));
                     connection.last_close = Some(code);
                 }
+                connection.last_frame = Some((frame.opcode, frame.payload));
                 frames += 1;
             }
             Ok(None) => {

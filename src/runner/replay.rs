@@ -10,11 +10,15 @@ use super::connection::Connection;
 use super::error::{RunError, StepFailure};
 use super::read::Deadline;
 use super::transcript::{format_duration, quoted, Transcript};
-use super::{expect, frame, handshake, publish, read, send};
+use super::vars::Vars;
+use super::{capture, expect, frame, handshake, publish, read, request, send};
 use crate::clock::{self, Clock, ManualClock};
 use crate::hub::{Hub, RedisConfig};
 use crate::server::{Config, Server};
-use crate::spec::{Spec, Step, StepKind, Until, DEFAULT_TIMEOUT};
+use crate::spec::{
+    Expect, Frame, FrameExpect, Handshake, HttpRequest, Payload, Publish, Spec, SseExpect, Step,
+    StepKind, Until, DEFAULT_TIMEOUT,
+};
 
 /// How long a `tick` waits at most (real time, a guard only) for requests still on their way to
 /// park on the server before it moves the clock.
@@ -35,15 +39,159 @@ pub enum Target {
     /// a prefix of its own (`longconn-run-PID-…`) and deletes them when done, so specs running at
     /// once, or one after another, never see each other's channels, ids or ticker lease.
     EmbeddedOnRedis(String),
-    /// A running server at `host:port` (`--target http://host:port`); every server name of the
-    /// spec means this one, and `tick` is refused.
-    Remote(String),
+    /// Running servers (`--target URL`, `--target NAME=URL`); `tick` is refused.
+    Remote(Remote),
 }
 
-/// `--target` that is not `http://host:port`.
+/// The servers of `--target`: one URL for every server name of a spec, and URLs for some names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Remote {
+    /// `--target URL`: for every server name without a URL of its own.
+    pub default: Option<TargetUrl>,
+    /// `--target NAME=URL`, in the order given.
+    pub named: Vec<(String, TargetUrl)>,
+}
+
+impl Remote {
+    /// The URL the spec's server `name` goes to.
+    pub fn url(&self, name: &str) -> Option<&TargetUrl> {
+        self.named
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, url)| url)
+            .or(self.default.as_ref())
+    }
+
+    /// Every URL, the default first.
+    pub fn urls(&self) -> impl Iterator<Item = &TargetUrl> {
+        self.default
+            .iter()
+            .chain(self.named.iter().map(|(_, url)| url))
+    }
+}
+
+/// One `--target` URL: `http://`, `https://`, `ws://` or `wss://`, a host (a name, IPv4, or IPv6
+/// in brackets), a port or the scheme's default, and an optional path prefix that every request
+/// path goes below (`http://host/app` sends `GET /app/sse`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetUrl {
+    /// `https` or `wss`.
+    pub tls: bool,
+    /// The host as written, without brackets.
+    pub host: String,
+    /// The port (80 or 443 when not written).
+    pub port: u16,
+    /// The path prefix without its trailing `/` (empty for none).
+    pub prefix: String,
+}
+
+impl TargetUrl {
+    /// Reads a URL (see [`TargetUrl`]); `host:port` alone means `http://host:port`.
+    pub fn parse(url: &str) -> Result<TargetUrl, TargetError> {
+        let bad = |reason: &str| TargetError {
+            url: url.to_string(),
+            reason: reason.to_string(),
+        };
+        let (tls, rest) = match url.split_once("://") {
+            None => (false, url),
+            Some(("http", rest)) | Some(("ws", rest)) => (false, rest),
+            Some(("https", rest)) | Some(("wss", rest)) => (true, rest),
+            Some((scheme, _)) => {
+                return Err(bad(&format!(
+                    "unknown scheme '{scheme}' (http, https, ws or wss)"
+                )))
+            }
+        };
+        if rest.contains(['?', '#']) {
+            return Err(bad("a target has no query or fragment, only a path prefix"));
+        }
+        let (authority, path) = match rest.find('/') {
+            Some(at) => rest.split_at(at),
+            None => (rest, ""),
+        };
+        if authority.contains('@') {
+            return Err(bad("user information (user@host) is not supported"));
+        }
+        let default_port = if tls { 443 } else { 80 };
+        let (host, port) = if let Some(inner) = authority.strip_prefix('[') {
+            // RFC 3986 §3.2.2: an IPv6 literal goes in brackets.
+            let (host, after) = inner
+                .split_once(']')
+                .ok_or_else(|| bad("an IPv6 address needs its closing ']'"))?;
+            if host.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(bad(&format!("'{host}' is not an IPv6 address")));
+            }
+            match after {
+                "" => (host, None),
+                port => (
+                    host,
+                    Some(
+                        port.strip_prefix(':')
+                            .ok_or_else(|| bad("expected ':PORT' after the IPv6 address"))?,
+                    ),
+                ),
+            }
+        } else {
+            match authority.rsplit_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (authority, None),
+            }
+        };
+        if host.is_empty() {
+            return Err(bad("no host"));
+        }
+        if host.contains(':') && !authority.starts_with('[') {
+            return Err(bad("write an IPv6 address in brackets: http://[::1]:3000"));
+        }
+        let port = match port {
+            None => default_port,
+            Some(port) => port
+                .parse::<u16>()
+                .ok()
+                .filter(|port| *port != 0)
+                .ok_or_else(|| bad(&format!("bad port '{port}' (1-65535)")))?,
+        };
+        Ok(TargetUrl {
+            tls,
+            host: host.to_string(),
+            port,
+            prefix: path.trim_end_matches('/').to_string(),
+        })
+    }
+
+    /// `host:port` to connect to (`[::1]:3000` for IPv6).
+    pub fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    /// The `Host` header value (RFC 9110 §7.2): the port only when it is not the scheme's.
+    pub fn host_header(&self) -> String {
+        let default_port = if self.tls { 443 } else { 80 };
+        if self.port == default_port {
+            if self.host.contains(':') {
+                format!("[{}]", self.host)
+            } else {
+                self.host.clone()
+            }
+        } else {
+            self.authority()
+        }
+    }
+}
+
+/// A `--target` that cannot be read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("--target {0}: expected http://HOST:PORT")]
-pub struct TargetError(pub String);
+#[error("--target {url}: {reason}")]
+pub struct TargetError {
+    /// The value as given.
+    pub url: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
 
 impl Target {
     /// Whether the runner starts the servers itself (with a manual clock).
@@ -51,20 +199,48 @@ impl Target {
         !matches!(self, Target::Remote(_))
     }
 
-    /// Reads `http://host:port` (a trailing `/` is fine; `host:port` alone too).
+    /// Reads one `--target URL` (see [`TargetUrl`]).
     pub fn parse(url: &str) -> Result<Target, TargetError> {
-        let rest = url.strip_prefix("http://").unwrap_or(url);
-        let authority = rest.trim_end_matches('/');
-        let valid = !authority.is_empty()
-            && !authority.contains('/')
-            && authority
-                .rsplit_once(':')
-                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
-        if url.contains("://") && !url.starts_with("http://") || !valid {
-            return Err(TargetError(url.to_string()));
-        }
-        Ok(Target::Remote(authority.to_string()))
+        Target::parse_all(&[url.to_string()])
     }
+
+    /// Reads every `--target`: `URL` (at most one, for every server name) and `NAME=URL`.
+    pub fn parse_all(values: &[String]) -> Result<Target, TargetError> {
+        let mut remote = Remote::default();
+        for value in values {
+            let named = value
+                .split_once('=')
+                .filter(|(name, _)| !name.is_empty() && !name.contains([':', '/']));
+            match named {
+                Some((name, url)) => {
+                    if remote.named.iter().any(|(n, _)| n == name) {
+                        return Err(TargetError {
+                            url: value.clone(),
+                            reason: format!("server '{name}' is given twice"),
+                        });
+                    }
+                    remote
+                        .named
+                        .push((name.to_string(), TargetUrl::parse(url)?));
+                }
+                None if remote.default.is_some() => {
+                    return Err(TargetError {
+                        url: value.clone(),
+                        reason: "a second URL for every server: name it, --target NAME=URL".into(),
+                    })
+                }
+                None => remote.default = Some(TargetUrl::parse(value)?),
+            }
+        }
+        Ok(Target::Remote(remote))
+    }
+}
+
+/// What a replay knows besides the spec and the target.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `--var NAME=VALUE`, for `${NAME}` in the spec's strings.
+    pub vars: Vec<(String, String)>,
 }
 
 /// Replays `spec` against `target` and returns the transcript, redacted, or the first failure.
@@ -93,15 +269,23 @@ pub struct Recording {
 
 /// Replays `spec` against `target`, keeping the transcript even when a step fails.
 pub async fn record(spec: &Spec, target: &Target) -> Recording {
+    record_with(spec, target, &Options::default()).await
+}
+
+/// As [`record`], with `--var` values.
+pub async fn record_with(spec: &Spec, target: &Target, options: &Options) -> Recording {
     let mut transcript = Transcript::new();
-    let result = match Session::start(spec, target).await {
+    let mut hidden = Vec::new();
+    let result = match Session::start(spec, target, options).await {
         Ok(mut session) => {
             let result = session.run(&mut transcript).await;
+            hidden = session.vars.redactions();
             session.stop().await;
             result
         }
         Err(error) => Err(error),
     };
+    transcript.redact_values(&hidden);
     transcript.redact(&spec.redact);
     Recording { transcript, result }
 }
@@ -110,6 +294,10 @@ pub async fn record(spec: &Spec, target: &Target) -> Recording {
 struct Endpoint {
     name: String,
     authority: String,
+    /// `Host` for requests the runner writes itself.
+    host: String,
+    /// The `--target` path prefix (empty for none).
+    prefix: String,
     embedded: Option<Embedded>,
     http: Option<surf::Client>,
 }
@@ -130,10 +318,15 @@ struct Session<'a> {
     connections: BTreeMap<String, Open>,
     /// On Redis: its URL and this replay's key prefix, whose keys go when the replay ends.
     redis: Option<(String, String)>,
+    vars: Vars,
 }
 
 impl<'a> Session<'a> {
-    async fn start(spec: &'a Spec, target: &Target) -> Result<Session<'a>, RunError> {
+    async fn start(
+        spec: &'a Spec,
+        target: &Target,
+        options: &Options,
+    ) -> Result<Session<'a>, RunError> {
         let mut endpoints = Vec::new();
         // `servers: [a, b]` share one hub, as nodes on one Redis do: a publish through one
         // reaches the clients of every other. On Redis, each server is a node with a hub of its
@@ -142,12 +335,31 @@ impl<'a> Session<'a> {
         let prefix = replay_prefix();
         for name in &spec.servers {
             let endpoint = match target {
-                Target::Remote(authority) => Endpoint {
-                    name: name.clone(),
-                    authority: authority.clone(),
-                    embedded: None,
-                    http: None,
-                },
+                Target::Remote(remote) => {
+                    let Some(url) = remote.url(name) else {
+                        return Err(RunError::NoTargetFor {
+                            path: spec.path.clone(),
+                            server: name.clone(),
+                        });
+                    };
+                    if url.tls {
+                        return Err(RunError::Unreachable {
+                            target: url.authority(),
+                            source: std::io::Error::new(
+                                std::io::ErrorKind::Unsupported,
+                                "https and wss targets need TLS, which this runner does not speak yet",
+                            ),
+                        });
+                    }
+                    Endpoint {
+                        name: name.clone(),
+                        authority: url.authority(),
+                        host: url.host_header(),
+                        prefix: url.prefix.clone(),
+                        embedded: None,
+                        http: None,
+                    }
+                }
                 Target::Embedded | Target::EmbeddedOnRedis(_) => {
                     let hub = match target {
                         Target::EmbeddedOnRedis(url) => {
@@ -176,6 +388,8 @@ impl<'a> Session<'a> {
                     Endpoint {
                         name: name.clone(),
                         authority: server.addr().to_string(),
+                        host: server.addr().to_string(),
+                        prefix: String::new(),
                         embedded: Some(Embedded {
                             server,
                             clock: manual,
@@ -190,11 +404,25 @@ impl<'a> Session<'a> {
             Target::EmbeddedOnRedis(url) => Some((url.clone(), prefix)),
             _ => None,
         };
+        let run = replay_id();
+        let host = endpoints
+            .first()
+            .map(|e| e.host.clone())
+            .unwrap_or_default();
+        let vars = Vars::new(
+            &options.vars,
+            &[
+                ("host", host),
+                ("channel", format!("ch-{run}")),
+                ("run", run),
+            ],
+        );
         Ok(Session {
             spec,
             endpoints,
             connections: BTreeMap::new(),
             redis,
+            vars,
         })
     }
 
@@ -236,20 +464,7 @@ impl<'a> Session<'a> {
                 if self.connections.contains_key(&open.name) {
                     return Err(StepFailure::AlreadyOpen(open.name.clone()).into());
                 }
-                let authority = self.endpoint(&open.server)?.authority.clone();
-                let connection = Connection::open(&authority).await.map_err(|source| {
-                    Stop::Run(Box::new(RunError::Unreachable {
-                        target: authority.clone(),
-                        source,
-                    }))
-                })?;
-                self.connections.insert(
-                    open.name.clone(),
-                    Open {
-                        server: open.server.clone(),
-                        connection,
-                    },
-                );
+                self.open(&open.name, &open.server).await?;
             }
             StepKind::Close(close) => {
                 let mut open = self
@@ -259,29 +474,100 @@ impl<'a> Session<'a> {
                 open.connection.close();
             }
             StepKind::Send(step) => {
-                send::send(self.connection(&step.to)?, step, transcript).await?;
+                let prefix = self.prefix_of(&step.to)?;
+                let bytes = match &step.payload {
+                    Payload::Raw(bytes) => self.vars.expand(bytes)?,
+                    Payload::Http(request) => {
+                        let head = self.vars.expand(&request.head)?;
+                        let head = below_prefix(&head, &prefix);
+                        let body = self.vars.expand(&request.body)?;
+                        HttpRequest::wire(&head, &body, request.add_length)
+                    }
+                };
+                send::send(self.connection(&step.to)?, &bytes, transcript).await?;
             }
             StepKind::Read(step) => {
                 let deadline = Deadline::after(step.timeout);
+                let until = match &step.until {
+                    Until::String(needle) => Until::String(self.vars.expand(needle)?),
+                    other => other.clone(),
+                };
                 let connection = self.connection(&step.from)?;
-                read::read(connection, &step.until, deadline, transcript).await?;
+                read::read(connection, &until, deadline, transcript).await?;
             }
             StepKind::Handshake(step) => {
                 let deadline = Deadline::after(DEFAULT_TIMEOUT);
+                let prefix = self.prefix_of(&step.on)?;
+                let vars = &mut self.vars;
+                let step = Handshake {
+                    on: step.on.clone(),
+                    path: with_prefix(&prefix, &vars.expand_str(&step.path)?),
+                    key: step.key.clone(),
+                    protocols: step.protocols.clone(),
+                    origin: step
+                        .origin
+                        .as_deref()
+                        .map(|o| vars.expand_str(o))
+                        .transpose()?,
+                    headers: expand_pairs(vars, &step.headers)?,
+                    version: step.version.clone(),
+                };
                 let connection = self.connection(&step.on)?;
-                handshake::handshake(connection, step, deadline, transcript).await?;
+                handshake::handshake(connection, &step, deadline, transcript).await?;
             }
             StepKind::Frame(step) => {
-                frame::frame(self.connection(&step.to)?, step, transcript).await?;
+                let step = Frame {
+                    payload: self.vars.expand(&step.payload)?,
+                    ..step.clone()
+                };
+                frame::frame(self.connection(&step.to)?, &step, transcript).await?;
             }
             StepKind::Publish(step) => {
+                let vars = &mut self.vars;
+                let step = Publish {
+                    channel: vars.expand_str(&step.channel)?,
+                    event: step
+                        .event
+                        .as_deref()
+                        .map(|e| vars.expand_str(e))
+                        .transpose()?,
+                    data: vars.expand_str(&step.data)?,
+                    ..step.clone()
+                };
                 let endpoint = self.endpoint_mut(&step.server)?;
                 if endpoint.http.is_none() {
                     endpoint.http = Some(publish::client(&endpoint.authority, DEFAULT_TIMEOUT)?);
                 }
+                let prefix = endpoint.prefix.clone();
                 if let Some(client) = &endpoint.http {
-                    publish::publish(client, step, transcript).await?;
+                    publish::publish(client, &step, &prefix, transcript).await?;
                 }
+            }
+            StepKind::Request(step) => {
+                let deadline = Deadline::after(step.timeout);
+                if !self.connections.contains_key(&step.on) {
+                    self.open(&step.on, &step.server).await?;
+                }
+                let endpoint = self.endpoint(&step.server)?;
+                let (host, prefix) = (endpoint.host.clone(), endpoint.prefix.clone());
+                let vars = &mut self.vars;
+                let exchange = request::Exchange {
+                    method: step.method.clone(),
+                    target: with_prefix(&prefix, &vars.expand_str(&step.path)?),
+                    host,
+                    headers: expand_pairs(vars, &step.headers)?,
+                    body: step.body.as_deref().map(|b| vars.expand(b)).transpose()?,
+                    status: step.status,
+                };
+                let connection = self.connection(&step.on)?;
+                request::request(connection, &exchange, deadline, transcript).await?;
+            }
+            StepKind::Capture(step) => {
+                let open = self
+                    .connections
+                    .get(&step.on)
+                    .ok_or_else(|| StepFailure::NoConnection(step.on.clone()))?;
+                capture::capture(&open.connection, step, &mut self.vars, transcript)?;
             }
             StepKind::Tick(tick) => {
                 self.settle(&tick.server).await;
@@ -304,7 +590,45 @@ impl<'a> Session<'a> {
                     .connections
                     .get(&step.on)
                     .ok_or_else(|| StepFailure::NoConnection(step.on.clone()))?;
-                expect::expect(&open.connection, step, transcript)?;
+                let vars = &mut self.vars;
+                let step = Expect {
+                    headers: expand_pairs(vars, &step.headers)?,
+                    body_contains: step
+                        .body_contains
+                        .as_deref()
+                        .map(|b| vars.expand_str(b))
+                        .transpose()?,
+                    sse: match &step.sse {
+                        Some(sse) => Some(SseExpect {
+                            event: sse
+                                .event
+                                .as_deref()
+                                .map(|v| vars.expand_str(v))
+                                .transpose()?,
+                            id: sse.id.as_deref().map(|v| vars.expand_str(v)).transpose()?,
+                            data: sse
+                                .data
+                                .as_deref()
+                                .map(|v| vars.expand_str(v))
+                                .transpose()?,
+                            retry: sse.retry,
+                        }),
+                        None => None,
+                    },
+                    frame: match &step.frame {
+                        Some(frame) => Some(FrameExpect {
+                            text: frame
+                                .text
+                                .as_deref()
+                                .map(|v| vars.expand_str(v))
+                                .transpose()?,
+                            ..frame.clone()
+                        }),
+                        None => None,
+                    },
+                    ..step.clone()
+                };
+                expect::expect(&open.connection, &step, transcript)?;
             }
         }
         Ok(())
@@ -334,6 +658,34 @@ impl<'a> Session<'a> {
             return;
         }
         let _ = async_std::future::timeout(SETTLE_GUARD, embedded.clock.parked(peers)).await;
+    }
+
+    /// Connects `name` to `server`; a refused connection is the target being unreachable.
+    async fn open(&mut self, name: &str, server: &str) -> Result<(), Stop> {
+        let authority = self.endpoint(server)?.authority.clone();
+        let connection = Connection::open(&authority).await.map_err(|source| {
+            Stop::Run(Box::new(RunError::Unreachable {
+                target: authority.clone(),
+                source,
+            }))
+        })?;
+        self.connections.insert(
+            name.to_string(),
+            Open {
+                server: server.to_string(),
+                connection,
+            },
+        );
+        Ok(())
+    }
+
+    /// The path prefix of the server a connection goes to.
+    fn prefix_of(&self, connection: &str) -> Result<String, Stop> {
+        let open = self
+            .connections
+            .get(connection)
+            .ok_or_else(|| StepFailure::NoConnection(connection.to_string()))?;
+        Ok(self.endpoint(&open.server)?.prefix.clone())
     }
 
     fn endpoint(&self, name: &str) -> Result<&Endpoint, Stop> {
@@ -371,6 +723,54 @@ impl<'a> Session<'a> {
             let _ = async_std::future::timeout(SHUTDOWN_GUARD, forget_keys(&url, &prefix)).await;
         }
     }
+}
+
+/// `path` below the target's path prefix: `/app` + `/sse` → `/app/sse`. An absolute-form or
+/// `*` target is left as written.
+fn with_prefix(prefix: &str, path: &str) -> String {
+    if prefix.is_empty() || !path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("{prefix}{path}")
+    }
+}
+
+/// A request head written with `send: http:` with its request-target below the path prefix.
+fn below_prefix(head: &[u8], prefix: &str) -> Vec<u8> {
+    if prefix.is_empty() {
+        return head.to_vec();
+    }
+    // RFC 9112 §3: request-line = method SP request-target SP HTTP-version.
+    match head.iter().position(|b| *b == b' ') {
+        Some(space) if head.get(space + 1) == Some(&b'/') => {
+            let mut out = head[..=space].to_vec();
+            out.extend_from_slice(prefix.as_bytes());
+            out.extend_from_slice(&head[space + 1..]);
+            out
+        }
+        _ => head.to_vec(),
+    }
+}
+
+fn expand_pairs(
+    vars: &mut Vars,
+    pairs: &[(String, String)],
+) -> Result<Vec<(String, String)>, StepFailure> {
+    pairs
+        .iter()
+        .map(|(name, value)| Ok((vars.expand_str(name)?, vars.expand_str(value)?)))
+        .collect()
+}
+
+/// A short name no other replay uses, for `${run}` and `${channel}`.
+fn replay_id() -> String {
+    static REPLAYS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|since| since.as_nanos() as u64)
+        .unwrap_or(0);
+    let n = REPLAYS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{:x}{:x}{n}", std::process::id(), nanos & 0xff_ffff_ffff)
 }
 
 /// A key prefix no other replay uses, on this machine or another one on the same Redis.
@@ -528,12 +928,21 @@ pub fn describe(spec: &Spec, step: &Step) -> String {
         }
         StepKind::Tick(tick) => format!("tick {}{}", format_duration(tick.by), on(&tick.server)),
         StepKind::Expect(expect) => format!("expect on {}", expect.on),
+        StepKind::Request(request) => format!(
+            "request on {} {} {}{}",
+            request.on,
+            request.method,
+            request.path,
+            on(&request.server)
+        ),
+        StepKind::Capture(capture) => format!("capture {} on {}", capture.name, capture.on),
     }
 }
 
 fn describe_until(until: &Until) -> String {
     match until {
         Until::Head => "head".to_string(),
+        Until::Body => "body".to_string(),
         Until::Close => "close".to_string(),
         Until::Bytes(count) => format!("{count} bytes"),
         Until::String(needle) => quoted(needle),
@@ -547,18 +956,82 @@ fn describe_until(until: &Until) -> String {
 mod tests {
     use super::*;
 
+    fn url(url: &str) -> TargetUrl {
+        TargetUrl::parse(url).unwrap()
+    }
+
     #[test]
-    fn target_reads_http_host_port() {
+    fn target_urls_take_every_scheme_default_ports_ipv6_and_a_prefix() {
+        let plain = url("http://127.0.0.1:3002/");
         assert_eq!(
-            Target::parse("http://127.0.0.1:3002/"),
-            Ok(Target::Remote("127.0.0.1:3002".into()))
+            (plain.authority(), plain.prefix.as_str()),
+            ("127.0.0.1:3002".into(), "")
+        );
+        assert_eq!(url("localhost:3001").authority(), "localhost:3001");
+        let https = url("https://example.com");
+        assert_eq!(
+            (https.tls, https.port, https.host_header()),
+            (true, 443, "example.com".into())
+        );
+        assert_eq!(url("ws://example.com/app/").prefix, "/app");
+        assert_eq!(url("wss://h:8443/a/b").authority(), "h:8443");
+        let v6 = url("http://[::1]:9000/x");
+        assert_eq!(
+            (v6.authority(), v6.host_header(), v6.prefix.as_str()),
+            ("[::1]:9000".into(), "[::1]:9000".into(), "/x")
+        );
+        assert_eq!(url("http://[::1]").host_header(), "[::1]");
+        for bad in [
+            "ftp://h:1",
+            "http://h:0",
+            "http://h:99999",
+            "http://::1:80",
+            "http://[::1",
+            "http://u@h",
+            "http://h/?q",
+            "http://:80",
+        ] {
+            assert!(TargetUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn targets_name_servers() {
+        let Ok(Target::Remote(remote)) = Target::parse_all(&[
+            "a=http://h:1".into(),
+            "http://d:2/p".into(),
+            "b=ws://[::1]:3".into(),
+        ]) else {
+            panic!("should parse");
+        };
+        assert_eq!(
+            remote.url("a").map(TargetUrl::authority),
+            Some("h:1".into())
         );
         assert_eq!(
-            Target::parse("localhost:3001"),
-            Ok(Target::Remote("localhost:3001".into()))
+            remote.url("b").map(TargetUrl::authority),
+            Some("[::1]:3".into())
         );
-        assert!(Target::parse("https://example.com:443").is_err());
-        assert!(Target::parse("http://example.com").is_err());
-        assert!(Target::parse("http://h:1/path").is_err());
+        assert_eq!(
+            remote.url("other").map(TargetUrl::authority),
+            Some("d:2".into())
+        );
+        assert!(Target::parse_all(&["http://a:1".into(), "http://b:2".into()]).is_err());
+        assert!(Target::parse_all(&["a=http://a:1".into(), "a=http://b:2".into()]).is_err());
+    }
+
+    #[test]
+    fn paths_go_below_the_prefix() {
+        assert_eq!(with_prefix("/app", "/sse?x=1"), "/app/sse?x=1");
+        assert_eq!(with_prefix("", "/sse"), "/sse");
+        assert_eq!(with_prefix("/app", "*"), "*");
+        assert_eq!(
+            below_prefix(b"GET /a HTTP/1.1\r\n\r\n", "/p"),
+            b"GET /p/a HTTP/1.1\r\n\r\n"
+        );
+        assert_eq!(
+            below_prefix(b"OPTIONS * HTTP/1.1\r\n\r\n", "/p"),
+            b"OPTIONS * HTTP/1.1\r\n\r\n"
+        );
     }
 }

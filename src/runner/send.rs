@@ -1,19 +1,18 @@
-//! `send: { to, raw | http + body }`: writes the spec's bytes, nothing added.
+//! `send: { to, raw | http + body }`: writes the spec's bytes (its variables replaced, and with
+//! `http:` + `body:` its `Content-Length`), nothing else added.
 
 use super::connection::{Connection, Framing};
 use super::error::StepFailure;
 use super::transcript::Transcript;
-use crate::spec::Send;
 
-/// Runs one `send` step.
+/// Runs one `send` step: writes `bytes`.
 pub async fn send(
     connection: &mut Connection,
-    step: &Send,
+    bytes: &[u8],
     transcript: &mut Transcript,
 ) -> Result<(), StepFailure> {
-    let bytes = step.bytes();
-    connection.write(&bytes).await?;
-    transcript.sent(&bytes);
+    connection.write(bytes).await?;
+    transcript.sent(bytes);
     // Bytes sent outside a WebSocket are a request that waits for a response head; a `tick`
     // first lets such a request park on the server.
     if connection.framing != Framing::WebSocket {

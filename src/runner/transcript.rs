@@ -100,6 +100,22 @@ impl Transcript {
     }
 }
 
+impl Transcript {
+    /// Replaces variables' values by `<NAME>`, as [`Transcript::redact`] does, except in the
+    /// notes that start a step: they quote the spec, never a value.
+    pub fn redact_values(&mut self, redactions: &[Redaction]) {
+        for line in &mut self.lines {
+            if matches!(line, Line::Note(text) if text.starts_with("step ")) {
+                continue;
+            }
+            for redaction in redactions {
+                let text = line.text_mut();
+                *text = redact_pattern(text, redaction);
+            }
+        }
+    }
+}
+
 impl fmt::Display for Transcript {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for line in &self.lines {

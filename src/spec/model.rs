@@ -20,6 +20,9 @@ pub const DEFAULT_MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 /// How long a `read` waits unless it names a `timeout`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The connection a `request` uses unless it names one.
+pub const DEFAULT_REQUEST: &str = "request";
+
 /// The channel a `publish` goes to unless it names one (the contract's default channel).
 pub const DEFAULT_CHANNEL: &str = "default";
 
@@ -144,6 +147,10 @@ pub enum StepKind {
     Tick(Tick),
     /// `expect: { on, status, ... }` — plain assertions on what a connection received so far.
     Expect(Expect),
+    /// `request: { method, path, headers, body, status }` — one whole HTTP exchange.
+    Request(Request),
+    /// `capture: { name, header | json | regex | sse }` — keep a received value as `${name}`.
+    Capture(Capture),
 }
 
 impl StepKind {
@@ -159,12 +166,14 @@ impl StepKind {
             StepKind::Publish(_) => "publish",
             StepKind::Tick(_) => "tick",
             StepKind::Expect(_) => "expect",
+            StepKind::Request(_) => "request",
+            StepKind::Capture(_) => "capture",
         }
     }
 }
 
 /// Every step key, in the order the docs list them.
-pub const STEP_KINDS: [&str; 9] = [
+pub const STEP_KINDS: [&str; 11] = [
     "open",
     "close",
     "send",
@@ -174,6 +183,8 @@ pub const STEP_KINDS: [&str; 9] = [
     "publish",
     "tick",
     "expect",
+    "request",
+    "capture",
 ];
 
 /// `open` — connect a named raw TCP connection.
@@ -223,9 +234,7 @@ impl Payload {
         match self {
             Payload::Raw(bytes) => bytes.clone(),
             Payload::Http(request) => {
-                let mut bytes = request.head.clone();
-                bytes.extend_from_slice(&request.body);
-                bytes
+                HttpRequest::wire(&request.head, &request.body, request.add_length)
             }
         }
     }
@@ -233,14 +242,35 @@ impl Payload {
 
 /// `send: { http: ..., body: ... }` as bytes. From the `http:` text, each line end (`\n` or `\r\n`)
 /// becomes `\r\n`, and if the text does not already end with an empty line, `\r\n` is appended
-/// (twice when the last line has no line end) so the head ends with the blank line. That is all:
-/// no `Host`, no `Content-Length` (write them yourself).
+/// (twice when the last line has no line end) so the head ends with the blank line. With `body:`,
+/// a `Content-Length` of the body is added unless the head already has `Content-Length` or
+/// `Transfer-Encoding` (RFC 9112 §6.2); nothing else is added (no `Host`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpRequest {
     /// Request line and headers, ending with `\r\n\r\n`.
     pub head: Vec<u8>,
     /// `body:` as UTF-8, sent as written right after the head (empty when absent).
     pub body: Vec<u8>,
+    /// `body:` was given and the head names no length or coding: `Content-Length` goes in.
+    pub add_length: bool,
+}
+
+impl HttpRequest {
+    /// `head` and `body` as written on the wire, with `Content-Length` when `add_length`.
+    pub fn wire(head: &[u8], body: &[u8], add_length: bool) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(head.len() + body.len() + 24);
+        match head.strip_suffix(b"\r\n\r\n") {
+            Some(lines) if add_length => {
+                bytes.extend_from_slice(lines);
+                bytes.extend_from_slice(
+                    format!("\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes(),
+                );
+            }
+            _ => bytes.extend_from_slice(head),
+        }
+        bytes.extend_from_slice(body);
+        bytes
+    }
 }
 
 /// `read` — read from a connection until a condition holds, or fail after `timeout`.
@@ -259,6 +289,9 @@ pub struct Read {
 pub enum Until {
     /// `until: head` — an HTTP response's status line and headers, up to the empty line.
     Head,
+    /// `until: body` — the rest of the current response body, by its framing (RFC 9112 §6.3):
+    /// `Content-Length` bytes, chunks up to the last one, or everything up to the close.
+    Body,
     /// `until: close` — the peer closes the connection.
     Close,
     /// `until: { bytes: N }` — N more bytes.
@@ -366,6 +399,73 @@ pub struct Publish {
     pub data: String,
     /// The server to publish through (the first of [`Spec::servers`] when absent).
     pub server: String,
+    /// The status the answer must have; any 2xx when absent.
+    pub status: Option<u16>,
+}
+
+/// `request` — one HTTP/1.1 request on a connection of its own (opened on first use, kept alive
+/// for the next `request` with the same `on:`), its response head and whole body read by their
+/// framing. `Host` (the target's authority) and `Content-Length` (when there is a body) are added
+/// unless `headers:` names them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// The connection (`request` when not written); later `expect`/`capture` steps name it.
+    pub on: String,
+    /// The server to send to (the first of [`Spec::servers`] when absent).
+    pub server: String,
+    /// `GET` when absent.
+    pub method: String,
+    /// The request target; a `--target` path prefix goes before it.
+    pub path: String,
+    /// Extra headers, in the order written.
+    pub headers: Vec<(String, String)>,
+    /// `body:` as UTF-8 (none when absent).
+    pub body: Option<Vec<u8>>,
+    /// The status the response must have; any 2xx when absent.
+    pub status: Option<u16>,
+    /// How long the whole exchange may take ([`DEFAULT_TIMEOUT`] when absent).
+    pub timeout: Duration,
+}
+
+/// `capture` — keeps a value of what a connection received as the variable `name`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Capture {
+    /// The connection (the one the latest `read`, `handshake` or `request` used when absent).
+    pub on: String,
+    /// The variable's name, used later as `${name}`.
+    pub name: String,
+    /// Where the value comes from.
+    pub source: CaptureSource,
+    /// Whether the value is replaced by `<name>` in the transcript (`redact: true`, the default).
+    pub redact: bool,
+}
+
+/// `capture:` — where a captured value comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CaptureSource {
+    /// `header: NAME` — the last response head's header (first of that name).
+    Header(String),
+    /// `json: /pointer` — a value of the body read so far, as JSON (RFC 6901); a string is
+    /// taken without its quotes, anything else as its JSON text.
+    Json(String),
+    /// `regex: "id=(\\d+)"` — the first match in the body read so far: group 1, or the whole
+    /// match when the expression has no group.
+    Regex(Pattern),
+    /// `sse: id | event | data` — a field of the last SSE event.
+    Sse(SseField),
+    /// `frame: text` — the payload of the last WebSocket frame, as UTF-8.
+    Frame,
+}
+
+/// A field of an SSE event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SseField {
+    /// `id`.
+    Id,
+    /// `event`.
+    Event,
+    /// `data`.
+    Data,
 }
 
 /// `tick` — advance an embedded server's manual clock (an error with `--target`).
@@ -394,6 +494,22 @@ pub struct Expect {
     pub sse: Option<SseExpect>,
     /// The code of the last WebSocket close frame received.
     pub close_code: Option<u16>,
+    /// The last WebSocket frame received.
+    pub frame: Option<FrameExpect>,
+}
+
+/// `expect: { frame: { opcode, text | json | binary } }` — each field given must hold for the
+/// last WebSocket frame received.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FrameExpect {
+    /// Its opcode.
+    pub opcode: Option<Opcode>,
+    /// Its payload as UTF-8 text, exactly.
+    pub text: Option<String>,
+    /// Its payload parsed as JSON equals this JSON value (key order and spacing do not matter).
+    pub json: Option<serde_json::Value>,
+    /// Its payload, exactly (escapes decoded as in `raw:`).
+    pub binary: Option<Vec<u8>>,
 }
 
 /// `expect: { sse: { event, id, data } }` — each field given must equal the last SSE event's.
@@ -405,6 +521,8 @@ pub struct SseExpect {
     pub id: Option<String>,
     /// `data:` lines joined with `\n`.
     pub data: Option<String>,
+    /// The reconnection time (ms) the stream's last `retry:` set.
+    pub retry: Option<u64>,
 }
 
 impl Spec {

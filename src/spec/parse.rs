@@ -444,10 +444,17 @@ impl Resolver<'_> {
                 let to = self.connection(index, "to", send.to)?;
                 let payload = match (send.raw, send.http, send.body) {
                     (Some(raw), None, None) => Payload::Raw(self.decode(index, "raw", &raw)?),
-                    (None, Some(http), body) => Payload::Http(HttpRequest {
-                        head: http_head(&http),
-                        body: body.map(String::into_bytes).unwrap_or_default(),
-                    }),
+                    (None, Some(http), body) => {
+                        let head = http_head(&http);
+                        // RFC 9112 §6.2: a request body needs its length; one the spec wrote,
+                        // or a transfer coding, wins.
+                        let add_length = body.is_some() && !names_length(&head);
+                        Payload::Http(HttpRequest {
+                            head,
+                            body: body.map(String::into_bytes).unwrap_or_default(),
+                            add_length,
+                        })
+                    }
                     (Some(_), Some(_), _) => {
                         return Err(self.error(
                             self.layout.field(index, "http"),
@@ -473,6 +480,7 @@ impl Resolver<'_> {
                 let from = self.connection(index, "from", read.from)?;
                 let until = match read.until {
                     RawUntil::Head => Until::Head,
+                    RawUntil::Body => Until::Body,
                     RawUntil::Close => Until::Close,
                     RawUntil::Bytes(n) => Until::Bytes(n),
                     RawUntil::String(text) => {
@@ -521,13 +529,151 @@ impl Resolver<'_> {
                 channel: p.channel.unwrap_or_else(|| DEFAULT_CHANNEL.to_string()),
                 event: p.event.map(|e| e.0),
                 data: p.data.0,
+                status: p.status,
             }),
             RawStep::Tick(t) => StepKind::Tick(Tick {
                 server: self.server(index, t.server)?,
                 by: t.by,
             }),
             RawStep::Expect(e) => self.expect(index, e)?,
+            RawStep::Request(r) => self.request(index, r)?,
+            RawStep::Capture(c) => self.capture(index, c)?,
         })
+    }
+
+    fn request(&mut self, index: usize, r: RawRequest) -> Result<StepKind, SpecError> {
+        let server = self.server(index, r.server)?;
+        let on = r.on.unwrap_or_else(|| DEFAULT_REQUEST.to_string());
+        if !is_name(&on) {
+            return Err(self.error(
+                self.layout.field(index, "on"),
+                format!("bad connection name '{on}' (letters, digits, _ and -)"),
+            ));
+        }
+        // RFC 9110 §9.1: a method is a token.
+        if r.method.is_empty() || !r.method.bytes().all(is_tchar) {
+            return Err(self.error(
+                self.layout.field(index, "method"),
+                format!(
+                    "method '{}' is not an HTTP token such as GET or POST",
+                    r.method
+                ),
+            ));
+        }
+        if !r.path.starts_with('/') && r.path != "*" && !r.path.starts_with("${") {
+            return Err(self.error(
+                self.layout.field(index, "path"),
+                format!("path '{}' should start with '/'", r.path),
+            ));
+        }
+        // The connection opens on first use and stays open for the next request on it.
+        if !self.open.contains_key(&on) {
+            self.open.insert(on.clone(), index);
+            self.opened.insert(on.clone(), None);
+        }
+        self.last_used = Some(on.clone());
+        Ok(StepKind::Request(Request {
+            on,
+            server,
+            method: r.method,
+            path: r.path,
+            headers: r.headers.0,
+            body: r.body.map(|b| b.0.into_bytes()),
+            status: r.status,
+            timeout: r.timeout.map_or(DEFAULT_TIMEOUT, |d| d.0),
+        }))
+    }
+
+    fn capture(&self, index: usize, c: RawCapture) -> Result<StepKind, SpecError> {
+        let on = self.expect_on(index, c.on, "capture")?;
+        if !is_name(&c.name) {
+            return Err(self.error(
+                self.layout.field(index, "name"),
+                format!("bad variable name '{}' (letters, digits, _ and -)", c.name),
+            ));
+        }
+        let mut sources = Vec::new();
+        if let Some(header) = c.header {
+            sources.push(("header", CaptureSource::Header(header)));
+        }
+        if let Some(pointer) = c.json {
+            // RFC 6901 §3: a JSON pointer is empty or starts with '/'.
+            if !pointer.is_empty() && !pointer.starts_with('/') {
+                return Err(self.error(
+                    self.layout.field(index, "json"),
+                    format!("json pointer '{pointer}' should start with '/' (RFC 6901)"),
+                ));
+            }
+            sources.push(("json", CaptureSource::Json(pointer)));
+        }
+        if let Some(text) = c.regex {
+            let pattern =
+                compile(&text).map_err(|m| self.error(self.layout.field(index, "regex"), m))?;
+            sources.push(("regex", CaptureSource::Regex(pattern)));
+        }
+        if let Some(field) = c.sse {
+            let field = match field.as_str() {
+                "id" => SseField::Id,
+                "event" => SseField::Event,
+                "data" => SseField::Data,
+                other => {
+                    return Err(self.error(
+                        self.layout.field(index, "sse"),
+                        format!("unknown sse field '{other}' (id, event, data)"),
+                    ))
+                }
+            };
+            sources.push(("sse", CaptureSource::Sse(field)));
+        }
+        if let Some(what) = c.frame {
+            if what != "text" {
+                return Err(self.error(
+                    self.layout.field(index, "frame"),
+                    format!(
+                        "capture frame: '{what}' — write frame: text (the last frame's payload)"
+                    ),
+                ));
+            }
+            sources.push(("frame", CaptureSource::Frame));
+        }
+        let mut sources = sources.into_iter();
+        let Some((_, source)) = sources.next() else {
+            return Err(self.error(
+                self.layout.step(index),
+                "capture needs one source: header, json, regex, sse or frame",
+            ));
+        };
+        if let Some((second, _)) = sources.next() {
+            return Err(self.error(
+                self.layout.field(index, second),
+                "capture takes one source: header, json, regex, sse or frame",
+            ));
+        }
+        Ok(StepKind::Capture(Capture {
+            on,
+            name: c.name,
+            source,
+            redact: c.redact,
+        }))
+    }
+
+    /// `on:` of a step that looks at what a connection received: any connection opened before,
+    /// the latest one read when absent.
+    fn expect_on(&self, index: usize, on: Option<String>, step: &str) -> Result<String, SpecError> {
+        match on {
+            Some(name) if self.opened.contains_key(&name) => Ok(name),
+            Some(name) => Err(self.connection(index, "on", name).err().unwrap_or_else(|| {
+                self.error(self.layout.field(index, "on"), "unknown connection")
+            })),
+            None => self.last_used.clone().ok_or_else(|| {
+                self.error(
+                    self.layout.step(index),
+                    format!(
+                        "{step} needs on: NAME (no read, handshake or request comes before it)"
+                    ),
+                )
+            }),
+        }
     }
 
     fn frame(&self, index: usize, f: RawFrame) -> Result<StepKind, SpecError> {
@@ -584,20 +730,7 @@ impl Resolver<'_> {
     }
 
     fn expect(&self, index: usize, e: RawExpect) -> Result<StepKind, SpecError> {
-        let on = match e.on {
-            Some(name) if self.opened.contains_key(&name) => name,
-            Some(name) => {
-                return Err(self.connection(index, "on", name).err().unwrap_or_else(|| {
-                    self.error(self.layout.field(index, "on"), "unknown connection")
-                }))
-            }
-            None => self.last_used.clone().ok_or_else(|| {
-                self.error(
-                    self.layout.step(index),
-                    "expect needs on: NAME (no read or handshake comes before it)",
-                )
-            })?,
-        };
+        let on = self.expect_on(index, e.on, "expect")?;
         let body_matches = match e.body_matches {
             Some(text) => Some(
                 compile(&text)
@@ -605,7 +738,39 @@ impl Resolver<'_> {
             ),
             None => None,
         };
+        let frame = match e.frame {
+            None => None,
+            Some(f) => {
+                let json = match f.json {
+                    None => None,
+                    Some(text) => Some(serde_json::from_str(&text).map_err(|error| {
+                        self.error(
+                            self.layout.field(index, "json"),
+                            format!("frame json is not JSON: {error}"),
+                        )
+                    })?),
+                };
+                let binary = match f.binary {
+                    None => None,
+                    Some(text) => Some(self.decode(index, "binary", &text)?),
+                };
+                let frame = FrameExpect {
+                    opcode: f.opcode,
+                    text: f.text.map(|t| t.0),
+                    json,
+                    binary,
+                };
+                if frame == FrameExpect::default() {
+                    return Err(self.error(
+                        self.layout.field(index, "frame"),
+                        "expect frame checks nothing: give opcode, text, json or binary",
+                    ));
+                }
+                Some(frame)
+            }
+        };
         let expect = Expect {
+            frame,
             on,
             status: e.status,
             headers: e.header.map(|h| h.0).unwrap_or_default(),
@@ -615,6 +780,7 @@ impl Resolver<'_> {
                 event: s.event.map(|v| v.0),
                 id: s.id.map(|v| v.0),
                 data: s.data.map(|v| v.0),
+                retry: s.retry,
             }),
             close_code: e.close_code,
         };
@@ -623,16 +789,32 @@ impl Resolver<'_> {
             && expect.body_contains.is_none()
             && expect.body_matches.is_none()
             && expect.sse.is_none()
-            && expect.close_code.is_none();
+            && expect.close_code.is_none()
+            && expect.frame.is_none();
         if checks_nothing {
             return Err(self.error(
                 self.layout.step(index),
-                "expect checks nothing: give status, header, body_contains, body_matches, sse \
-                 or close_code",
+                "expect checks nothing: give status, header, body_contains, body_matches, sse, \
+                 close_code or frame",
             ));
         }
         Ok(StepKind::Expect(expect))
     }
+}
+
+/// RFC 9110 §5.6.2: `tchar`.
+fn is_tchar(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
+}
+
+/// Whether a request head names a `Content-Length` or `Transfer-Encoding` field.
+fn names_length(head: &[u8]) -> bool {
+    head.split(|b| *b == b'\n').skip(1).any(|line| {
+        let name = line.split(|b| *b == b':').next().unwrap_or_default();
+        let name = name.trim_ascii();
+        name.eq_ignore_ascii_case(b"content-length")
+            || name.eq_ignore_ascii_case(b"transfer-encoding")
+    })
 }
 
 /// Connection, server and placeholder names: short words that read well in a transcript.

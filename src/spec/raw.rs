@@ -71,6 +71,8 @@ pub(super) enum RawStep {
     Publish(RawPublish),
     Tick(RawTick),
     Expect(RawExpect),
+    Request(RawRequest),
+    Capture(RawCapture),
 }
 
 impl<'de> Deserialize<'de> for RawStep {
@@ -104,6 +106,8 @@ impl<'de> Deserialize<'de> for RawStep {
                     "publish" => RawStep::Publish(map.next_value()?),
                     "tick" => RawStep::Tick(map.next_value()?),
                     "expect" => RawStep::Expect(map.next_value()?),
+                    "request" => RawStep::Request(map.next_value()?),
+                    "capture" => RawStep::Capture(map.next_value()?),
                     other => return Err(de::Error::custom(unknown_step(other))),
                 };
                 if let Some(second) = map.next_key::<String>()? {
@@ -183,6 +187,7 @@ pub(super) struct RawRead {
 #[derive(Debug)]
 pub(super) enum RawUntil {
     Head,
+    Body,
     Close,
     Bytes(usize),
     String(String),
@@ -191,7 +196,7 @@ pub(super) enum RawUntil {
     Frames(usize),
 }
 
-const UNTIL_WORDS: [&str; 2] = ["head", "close"];
+const UNTIL_WORDS: [&str; 3] = ["head", "body", "close"];
 const UNTIL_COUNTS: [&str; 5] = ["bytes", "string", "chunks", "sse_events", "frames"];
 
 impl<'de> Deserialize<'de> for RawUntil {
@@ -201,13 +206,14 @@ impl<'de> Deserialize<'de> for RawUntil {
             type Value = RawUntil;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str(
-                    "`head`, `close`, or one of `{ bytes: N }`, `{ string: \"...\" }`, \
+                    "`head`, `body`, `close`, or one of `{ bytes: N }`, `{ string: \"...\" }`, \
                      `{ chunks: N }`, `{ sse_events: N }`, `{ frames: N }`",
                 )
             }
             fn visit_str<E: de::Error>(self, word: &str) -> Result<RawUntil, E> {
                 match word {
                     "head" => Ok(RawUntil::Head),
+                    "body" => Ok(RawUntil::Body),
                     "close" => Ok(RawUntil::Close),
                     other if UNTIL_COUNTS.contains(&other) => Err(E::custom(format!(
                         "until '{other}' needs a value: `until: {{ {other}: ... }}`"
@@ -215,7 +221,7 @@ impl<'de> Deserialize<'de> for RawUntil {
                     other => {
                         let all = [UNTIL_WORDS.as_slice(), UNTIL_COUNTS.as_slice()].concat();
                         Err(E::custom(format!(
-                            "unknown until '{other}'{} (head, close, bytes, string, chunks, \
+                            "unknown until '{other}'{} (head, body, close, bytes, string, chunks, \
                              sse_events, frames)",
                             suggestion(other, &all)
                         )))
@@ -318,6 +324,42 @@ pub(super) struct RawPublish {
     pub event: Option<Scalar>,
     pub data: Scalar,
     pub server: Option<String>,
+    pub status: Option<u16>,
+}
+
+fn get() -> String {
+    "GET".to_string()
+}
+
+/// `request:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRequest {
+    pub on: Option<String>,
+    pub server: Option<String>,
+    #[serde(default = "get")]
+    pub method: String,
+    pub path: String,
+    #[serde(default)]
+    pub headers: Headers,
+    pub body: Option<Scalar>,
+    pub status: Option<u16>,
+    pub timeout: Option<Dur>,
+}
+
+/// `capture:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCapture {
+    pub on: Option<String>,
+    pub name: String,
+    pub header: Option<String>,
+    pub json: Option<String>,
+    pub regex: Option<String>,
+    pub sse: Option<String>,
+    pub frame: Option<String>,
+    #[serde(default = "yes")]
+    pub redact: bool,
 }
 
 /// `tick: 1s` or `tick: { by: 1s, server }`.
@@ -371,6 +413,17 @@ pub(super) struct RawExpect {
     pub body_matches: Option<String>,
     pub sse: Option<RawSse>,
     pub close_code: Option<u16>,
+    pub frame: Option<RawFrameExpect>,
+}
+
+/// `expect: { frame: ... }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFrameExpect {
+    pub opcode: Option<Opcode>,
+    pub text: Option<Scalar>,
+    pub json: Option<String>,
+    pub binary: Option<String>,
 }
 
 /// `expect: { sse: ... }`.
@@ -380,6 +433,7 @@ pub(super) struct RawSse {
     pub event: Option<Scalar>,
     pub id: Option<Scalar>,
     pub data: Option<Scalar>,
+    pub retry: Option<u64>,
 }
 
 /// A duration written `250ms`, `1s`, `2m`.

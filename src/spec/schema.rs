@@ -71,8 +71,8 @@ pub fn schema() -> Value {
     let until = json!({
         "description": "When the read stops.",
         "oneOf": [
-            { "enum": ["head", "close"],
-              "description": "`head`: a response's status line and headers; `close`: the peer closes." },
+            { "enum": ["head", "body", "close"],
+              "description": "`head`: a response's status line and headers; `body`: the rest of the response body, by its framing (Content-Length, chunked, or up to the close); `close`: the peer closes." },
             object(json!({ "bytes": count("N more bytes.") }), &["bytes"]),
             object(json!({ "string": escaped("Until the bytes read contain this byte string.") }), &["string"]),
             object(json!({ "chunks": count("N more HTTP chunks of a chunked body.") }), &["chunks"]),
@@ -106,7 +106,7 @@ pub fn schema() -> Value {
                 json!({
                     "to": connection("The connection to write on."),
                     "raw": escaped("The bytes; nothing is added."),
-                    "http": { "type": "string", "description": "A request head written naturally: each line end becomes CRLF, and the empty line that ends the head is added if missing. Nothing else is added (no Host, no Content-Length)." },
+                    "http": { "type": "string", "description": "A request head written naturally: each line end becomes CRLF, and the empty line that ends the head is added if missing. With `body:`, Content-Length is added unless the head names Content-Length or Transfer-Encoding; nothing else is added (no Host). `${name}` variables are replaced." },
                     "body": { "type": "string", "description": "Sent as UTF-8 right after the head (with `http:` only)." },
                 }),
                 &["to"]
@@ -173,6 +173,7 @@ pub fn schema() -> Value {
                     "event": scalar("The event name (the server's `message` when absent)."),
                     "data": scalar("The message body."),
                     "server": server_ref(),
+                    "status": { "type": "integer", "minimum": 100, "maximum": 999, "description": "The status the answer must have (any 2xx when absent)." },
                 }),
                 &["data"]
             )
@@ -201,10 +202,51 @@ pub fn schema() -> Value {
                         "event": scalar("The last SSE event's `event:` (`message` when it had none)."),
                         "id": scalar("The last SSE event's `id:`."),
                         "data": scalar("The last SSE event's data lines joined with LF."),
+                        "retry": { "type": "integer", "minimum": 0, "description": "The reconnection time (ms) the stream's last `retry:` set." },
                     }), &[]),
                     "close_code": { "type": "integer", "minimum": 0, "maximum": 65535, "description": "Code of the last WebSocket close frame received." },
+                    "frame": object(json!({
+                        "opcode": { "description": "The last frame's opcode (a name or 0-15).", "oneOf": [ { "enum": ["continuation", "text", "binary", "close", "ping", "pong"] }, { "type": "integer", "minimum": 0, "maximum": 15 } ] },
+                        "text": scalar("The last frame's payload as UTF-8 text, exactly."),
+                        "json": { "type": "string", "description": "JSON text the last frame's payload must equal as JSON (key order and spacing aside)." },
+                        "binary": escaped("The last frame's payload, exactly."),
+                    }), &[]),
                 }),
                 &[]
+            )
+        ),
+        step(
+            "request",
+            "One whole HTTP/1.1 exchange: the request (Host and Content-Length added unless given), then the response head and whole body by its framing; fails on a status other than `status:` (any 2xx when absent).",
+            object(
+                json!({
+                    "on": connection("The connection (`request` when absent); opened on first use, kept alive after."),
+                    "server": server_ref(),
+                    "method": { "type": "string", "description": "The method (GET when absent)." },
+                    "path": { "type": "string", "description": "The request target; a --target path prefix goes before it." },
+                    "headers": headers("Extra headers, in order."),
+                    "body": scalar("The body, as UTF-8."),
+                    "status": { "type": "integer", "minimum": 100, "maximum": 999, "description": "The status the response must have (any 2xx when absent)." },
+                    "timeout": duration("How long the whole exchange may take (5s when absent)."),
+                }),
+                &["path"]
+            )
+        ),
+        step(
+            "capture",
+            "Keep a value of what a connection received as the variable `${name}` for later steps.",
+            object(
+                json!({
+                    "on": connection("The connection (the latest read, handshake or request's when absent)."),
+                    "name": { "type": "string", "pattern": "^[A-Za-z0-9_-]+$", "description": "The variable's name." },
+                    "header": { "type": "string", "description": "From this header of the last response head." },
+                    "json": { "type": "string", "description": "From the body as JSON, at this JSON pointer (RFC 6901), e.g. `/id`." },
+                    "regex": { "type": "string", "format": "regex", "description": "From the body: group 1 of the first match (the whole match without a group)." },
+                    "sse": { "enum": ["id", "event", "data"], "description": "From a field of the last SSE event." },
+                    "frame": { "enum": ["text"], "description": "From the last WebSocket frame's payload, as text." },
+                    "redact": { "type": "boolean", "description": "Replace the value by `<name>` in the transcript (true when absent)." },
+                }),
+                &["name"]
             )
         ),
     ]);

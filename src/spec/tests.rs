@@ -60,6 +60,7 @@ steps:
                 head: b"GET /sseStream HTTP/1.1\r\nHost: localhost\r\nLast-Event-ID: 1\r\n\r\n"
                     .to_vec(),
                 body: Vec::new(),
+                add_length: false,
             }),
         })
     );
@@ -273,12 +274,14 @@ fn publish_defaults_to_the_default_channel() {
                 event: None,
                 data: "42".into(),
                 server: DEFAULT_SERVER.into(),
+                status: None,
             }),
             StepKind::Publish(Publish {
                 channel: "c".into(),
                 event: Some("e".into()),
                 data: "x".into(),
                 server: DEFAULT_SERVER.into(),
+                status: None,
             }),
         ]
     );
@@ -328,6 +331,7 @@ fn expect_checks_sse_fields_body_and_close_code() {
             event: Some("message".into()),
             id: Some("2".into()),
             data: Some("second".into()),
+            retry: None,
         })
     );
 }
@@ -582,5 +586,88 @@ fn no_mutation_of_a_spec_panics() {
                 let _ = error.to_string();
             }
         }
+    }
+}
+
+#[test]
+fn send_http_with_a_body_gets_its_content_length_unless_the_head_names_one() {
+    let steps = kinds(
+        "  - open: c\n  - send: { to: c, http: \"POST /p HTTP/1.1\", body: \"héllo\" }\n  - send: { to: c, http: \"POST /p HTTP/1.1\\ncontent-length: 1\", body: \"x\" }\n  - send: { to: c, http: \"POST /p HTTP/1.1\\nTransfer-Encoding: chunked\", body: \"0\\r\\n\\r\\n\" }\n  - send: { to: c, http: \"GET / HTTP/1.1\" }\n",
+    );
+    let bytes: Vec<Vec<u8>> = steps
+        .iter()
+        .filter_map(|kind| match kind {
+            StepKind::Send(send) => Some(send.bytes()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        bytes,
+        [
+            b"POST /p HTTP/1.1\r\nContent-Length: 6\r\n\r\nh\xc3\xa9llo".to_vec(),
+            b"POST /p HTTP/1.1\r\ncontent-length: 1\r\n\r\nx".to_vec(),
+            b"POST /p HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".to_vec(),
+            b"GET / HTTP/1.1\r\n\r\n".to_vec(),
+        ]
+    );
+}
+
+#[test]
+fn request_and_capture_read_with_their_defaults_and_errors() {
+    let steps = kinds(
+        "  - request: { path: /p }\n  - capture: { name: id, json: /id }\n  - request: { on: r2, method: POST, path: /q, body: 1, status: 201 }\n  - capture: { on: request, name: t, header: ETag, redact: false }\n",
+    );
+    let StepKind::Request(first) = &steps[0] else {
+        panic!("{steps:?}")
+    };
+    assert_eq!(
+        (first.on.as_str(), first.method.as_str(), first.status),
+        ("request", "GET", None)
+    );
+    let StepKind::Capture(capture) = &steps[1] else {
+        panic!("{steps:?}")
+    };
+    assert_eq!(
+        (capture.on.as_str(), &capture.source, capture.redact),
+        ("request", &CaptureSource::Json("/id".into()), true)
+    );
+    let StepKind::Request(second) = &steps[2] else {
+        panic!("{steps:?}")
+    };
+    assert_eq!(
+        (second.body.as_deref(), second.status),
+        (Some(&b"1"[..]), Some(201))
+    );
+    for (yaml, message) in [
+        (
+            "  - request: { path: /p, method: \"GE T\" }\n",
+            "is not an HTTP token",
+        ),
+        ("  - request: { path: p }\n", "should start with '/'"),
+        (
+            "  - request: { path: /p }\n  - capture: { name: x }\n",
+            "capture needs one source",
+        ),
+        (
+            "  - request: { path: /p }\n  - capture: { name: x, json: /a, header: B }\n",
+            "capture takes one source",
+        ),
+        (
+            "  - request: { path: /p }\n  - capture: { name: x, json: a }\n",
+            "should start with '/' (RFC 6901)",
+        ),
+        (
+            "  - request: { path: /p }\n  - capture: { name: x, sse: retry }\n",
+            "unknown sse field",
+        ),
+        (
+            "  - capture: { name: x, json: /a }\n",
+            "capture needs on: NAME",
+        ),
+    ] {
+        let error = crate::spec::parse("t.yaml", &format!("description: d\nsteps:\n{yaml}"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(message), "{yaml}: {error}");
     }
 }
