@@ -50,6 +50,13 @@ struct ServeArgs {
     /// lives in this process).
     #[arg(long, value_name = "redis://HOST:PORT[/DB]")]
     hub: Option<String>,
+    /// Where every channel's log is kept: a SQLite file (created if missing), or `memory` for
+    /// none (a restart then starts every channel empty, its ids above any earlier process's).
+    #[arg(long, default_value = "longconn.db", value_name = "PATH|memory")]
+    store: String,
+    /// Messages kept per channel for resuming clients (in memory and in the store).
+    #[arg(long, default_value_t = 1000)]
+    log_capacity: usize,
 }
 
 fn main() -> ExitCode {
@@ -82,17 +89,38 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         allow_origins: args.allow_origin,
         max_connections: args.max_connections,
         max_message_bytes: args.max_message_bytes,
+        log_capacity: args.log_capacity,
         ..Default::default()
     };
     let clock = longconn::clock::Clock::System;
+    // A served hub may have a predecessor (this store's, or a lost one's): new channels start
+    // above any id it could have issued.
+    let mut hub_config = longconn::hub::HubConfig {
+        id_floor: longconn::hub::id_floor_now(),
+        ..config.hub_config()
+    };
     let server = match args.hub {
-        None => longconn::server::Server::start(config, clock).await?,
+        None if args.store == "memory" => {
+            let hub = longconn::hub::Hub::new(hub_config);
+            longconn::server::Server::start_with_hub(config, clock, hub).await?
+        }
+        None => {
+            let path = std::path::Path::new(&args.store);
+            let (store, opened) = longconn::store::Store::open(path, config.log_capacity)?;
+            if let Some(torn) = &opened.torn {
+                eprintln!("longconn serve: message store: {torn}");
+            }
+            // Ids never go back, even when the system clock did.
+            hub_config.id_floor = hub_config.id_floor.max(opened.highest());
+            let hub = longconn::hub::Hub::with_store(hub_config, store, opened)?;
+            longconn::server::Server::start_with_hub(config, clock, hub).await?
+        }
         Some(url) => {
             if !url.starts_with("redis://") {
                 anyhow::bail!("--hub {url}: expected redis://HOST:PORT[/DB]");
             }
             let redis = longconn::hub::RedisConfig::new(url.as_str());
-            let hub = longconn::hub::Hub::with_redis(config.hub_config(), redis)
+            let hub = longconn::hub::Hub::with_redis(hub_config, redis)
                 .await
                 .with_context(|| format!("--hub {url}: cannot use Redis"))?;
             longconn::server::Server::start_with_hub(config, clock, hub).await?

@@ -20,8 +20,15 @@ pub(super) struct Channel {
 pub(super) struct ChannelState {
     /// The last messages, oldest first; ids are consecutive and end at `last`.
     log: VecDeque<Arc<Message>>,
-    /// The last id given out (0 before the first message).
+    /// The last id in the log (`base` before the first message).
     pub(super) last: u64,
+    /// The id before the channel's first message: 0 for a hub with no predecessor, above any id
+    /// an earlier process could have issued otherwise (see [`super::HubConfig::id_floor`]).
+    pub(super) base: u64,
+    /// The last id numbered, committed or not (a store commits after numbering); `>= last`.
+    issued: u64,
+    /// Whether the channel ever held a message (then it counts against the channel bound).
+    pub(super) counted: bool,
     subscribers: HashMap<u64, Arc<Queue>>,
     waiters: HashMap<u64, Waker>,
     next_key: u64,
@@ -30,10 +37,11 @@ pub(super) struct ChannelState {
 }
 
 impl Channel {
-    pub(super) fn new(name: &str) -> Channel {
+    /// A channel whose first message will be `base + 1`.
+    pub(super) fn new(name: &str, base: u64) -> Channel {
         Channel {
             name: name.to_owned(),
-            state: Mutex::new(ChannelState::default()),
+            state: Mutex::new(ChannelState::new(base)),
         }
     }
 
@@ -48,27 +56,61 @@ impl Channel {
 }
 
 impl ChannelState {
+    /// An empty channel whose first message will be `base + 1`.
+    pub(super) fn new(base: u64) -> ChannelState {
+        ChannelState {
+            last: base,
+            base,
+            issued: base,
+            ..ChannelState::default()
+        }
+    }
+
     /// Messages after `since`, the last id, and what the log no longer holds. A `since` past the
     /// last id is taken as the last id.
     pub(super) fn backlog(&self, since: u64) -> Backlog {
         let since = since.min(self.last);
         // Ids are consecutive, so the oldest logged id follows from the last one and the length.
         let oldest = self.last + 1 - self.log.len() as u64;
-        let missed = (since + 1 < oldest).then(|| Missed {
-            from: since + 1,
-            to: oldest - 1,
-        });
         let skip = since.saturating_sub(oldest - 1) as usize;
         Backlog {
             messages: self.log.iter().skip(skip).cloned().collect(),
             last: self.last,
-            missed,
+            missed: self.missed(since),
         }
+    }
+
+    /// What a client holding ids up to `since` (at most `last`) lost: ids between it and the
+    /// oldest logged one. `since` 0 is a client that holds nothing: it lost only what this
+    /// channel numbered and no longer logs. A `since` below `base` is an id this process cannot
+    /// account for (an earlier process issued it): everything up to the log is reported lost.
+    fn missed(&self, since: u64) -> Option<Missed> {
+        let oldest = self.last + 1 - self.log.len() as u64;
+        let from = if since == 0 { self.base + 1 } else { since + 1 };
+        (from < oldest).then(|| Missed {
+            from,
+            to: oldest - 1,
+        })
+    }
+
+    /// Whether a client holding ids up to `since` has something to be told: a message after it,
+    /// or a gap.
+    pub(super) fn has_news(&self, since: u64) -> bool {
+        (since < self.last && !self.log.is_empty()) || self.missed(since.min(self.last)).is_some()
+    }
+
+    /// Numbers the next message without logging it (it is logged once committed, through
+    /// [`push_numbered`](ChannelState::push_numbered)).
+    pub(super) fn issue(&mut self) -> u64 {
+        self.issued = self.issued.max(self.last) + 1;
+        self.issued
     }
 
     /// Numbers a message and keeps it in the log, dropping the oldest past `capacity`.
     pub(super) fn append(&mut self, event: &str, data: String, capacity: usize) -> Arc<Message> {
         self.last += 1;
+        self.issued = self.last;
+        self.counted = true;
         let message = Arc::new(Message::new(self.last, event, data));
         self.log.push_back(message.clone());
         while self.log.len() > capacity {
@@ -77,10 +119,21 @@ impl ChannelState {
         message
     }
 
+    /// Takes a stored channel's numbering and log (ids consecutive, ending at `last`).
+    pub(super) fn load(&mut self, last: u64, messages: Vec<Arc<Message>>, capacity: usize) {
+        self.counted = true;
+        let start = messages.len().saturating_sub(capacity);
+        self.log = messages.into_iter().skip(start).collect();
+        self.last = last.max(self.base);
+        self.issued = self.last;
+    }
+
     /// Keeps a message numbered elsewhere (Redis): its id must be `last + 1`.
     pub(super) fn push_numbered(&mut self, message: Arc<Message>, capacity: usize) {
         debug_assert_eq!(message.id, self.last + 1);
         self.last = message.id;
+        self.issued = self.issued.max(self.last);
+        self.counted = true;
         self.log.push_back(message);
         while self.log.len() > capacity {
             self.log.pop_front();
@@ -92,6 +145,7 @@ impl ChannelState {
     pub(super) fn restart_at(&mut self, last: u64) -> Vec<Waker> {
         self.log.clear();
         self.last = last;
+        self.issued = self.issued.max(last);
         let mut wakers = Vec::new();
         for (_, queue) in self.subscribers.drain() {
             wakers.extend(queue.end(EndReason::Lagged));
@@ -151,7 +205,10 @@ impl ChannelState {
 
     /// Nobody listens and nothing was ever published: the channel can go.
     pub(super) fn is_idle(&self) -> bool {
-        self.last == 0 && self.subscribers.is_empty() && self.waiters.is_empty()
+        !self.counted
+            && self.issued == self.last
+            && self.subscribers.is_empty()
+            && self.waiters.is_empty()
     }
 
     pub(super) fn stats(&self) -> ChannelStats {

@@ -151,6 +151,20 @@ pub struct HubConfig {
     pub subscriber_queue: usize,
     /// Channels that may hold messages at once; a publish creating one more is refused.
     pub max_channels: usize,
+    /// A new channel's first id is `id_floor + 1`. 0 for a hub with no predecessor (an embedded
+    /// or spec server: ids 1, 2, 3...); `longconn serve` sets it from the clock
+    /// ([`id_floor_now`]), so no id an earlier process issued is ever issued again.
+    pub id_floor: u64,
+}
+
+/// An id floor above any id an earlier process could have issued: microseconds since the Unix
+/// epoch, so a process would have to publish more than one message per microsecond of its life on
+/// one channel to reach a later process's floor. Stays below 2^53 (a JSON-safe integer) until the
+/// year 2255.
+pub fn id_floor_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
 impl Default for HubConfig {
@@ -159,6 +173,7 @@ impl Default for HubConfig {
             log_capacity: 1000,
             subscriber_queue: 1024,
             max_channels: 10_000,
+            id_floor: 0,
         }
     }
 }
@@ -175,6 +190,10 @@ pub enum HubError {
         /// The configured bound.
         max: usize,
     },
+    /// The message store did not commit the message; it was not published (the server answers
+    /// 503).
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     /// The Redis engine cannot reach Redis; nothing was published (the server answers 503).
     #[error("the message hub's Redis is unreachable, nothing was published; try again shortly ({reason})")]
     Unavailable {
@@ -248,6 +267,16 @@ struct HubInner {
     shutting_down: AtomicBool,
     /// The Redis engine, when messages are numbered there.
     redis: Option<Arc<self::redis::Engine>>,
+    /// The message store, when messages are committed to disk before they are published.
+    store: OnceLock<crate::store::Writer>,
+}
+
+/// What a publish did under its channel's lock.
+enum Published {
+    /// Logged and fanned out; these wakers are to be woken.
+    Done(Arc<Message>, Vec<std::task::Waker>),
+    /// Numbered and queued for the store, which publishes it once committed.
+    Pending(Arc<Message>, crate::store::writer::Ack),
 }
 
 /// What [`Hub::deliver`] did.
@@ -296,7 +325,58 @@ impl Hub {
                 logged_channels: AtomicUsize::new(0),
                 shutting_down: AtomicBool::new(false),
                 redis: None,
+                store: OnceLock::new(),
             }),
+        }
+    }
+
+    /// A hub whose messages are committed to `store` before they are acknowledged and published,
+    /// starting from what the store holds (`opened`). A new channel starts at
+    /// `config.id_floor + 1`; a stored one continues from its last id.
+    pub fn with_store(
+        config: HubConfig,
+        store: crate::store::Store,
+        opened: crate::store::Opened,
+    ) -> std::io::Result<Hub> {
+        let hub = Hub::new(config);
+        {
+            let mut map = hub.map();
+            for stored in opened.channels {
+                let chan = Arc::new(Channel::new(&stored.name, stored.base));
+                chan.lock()
+                    .load(stored.last, stored.messages, config.log_capacity);
+                if stored.name != DEFAULT_CHANNEL {
+                    hub.inner.logged_channels.fetch_add(1, Ordering::SeqCst);
+                }
+                map.insert(stored.name, chan);
+            }
+        }
+        let weak = Arc::downgrade(&hub.inner);
+        let writer = crate::store::Writer::start(store, config.log_capacity, move |batch| {
+            if let Some(inner) = weak.upgrade() {
+                Hub { inner }.deliver_committed(batch);
+            }
+        })?;
+        // Set once, here, before the hub is shared.
+        let _ = hub.inner.store.set(writer);
+        Ok(hub)
+    }
+
+    /// Hands a committed batch (ids rising per channel) to each channel's log and listeners.
+    fn deliver_committed(&self, batch: &[(String, Arc<Message>)]) {
+        let mut by_channel: Vec<(&str, Vec<Arc<Message>>)> = Vec::new();
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        for (channel, message) in batch {
+            let slot = *index.entry(channel.as_str()).or_insert_with(|| {
+                by_channel.push((channel.as_str(), Vec::new()));
+                by_channel.len() - 1
+            });
+            by_channel[slot].1.push(message.clone());
+        }
+        for (channel, messages) in by_channel {
+            // A gap only follows a failed commit (those ids were never acknowledged nor seen):
+            // the log restarts past it and listeners resume.
+            self.deliver(channel, &messages, true);
         }
     }
 
@@ -313,6 +393,7 @@ impl Hub {
                 logged_channels: AtomicUsize::new(0),
                 shutting_down: AtomicBool::new(false),
                 redis: Some(engine.clone()),
+                store: OnceLock::new(),
             }),
         };
         let stream = self::redis::start(&hub, &engine).await?;
@@ -360,20 +441,40 @@ impl Hub {
             if self.is_shutting_down() {
                 return Err(HubError::ShuttingDown);
             }
-            if state.last == 0 && channel != DEFAULT_CHANNEL && !self.reserve_channel() {
+            if !state.counted && channel != DEFAULT_CHANNEL && !self.reserve_channel() {
                 return Err(HubError::TooManyChannels {
                     max: config.max_channels,
                 });
             }
+            if let Some(store) = self.inner.store.get() {
+                // Numbered and queued under the channel lock, so the store commits (and then
+                // publishes) each channel's messages in id order.
+                let counted = state.counted;
+                state.counted = true;
+                let message = Arc::new(Message::new(state.issue(), event, data));
+                return match store.submit(channel, state.base, message.clone()) {
+                    Ok(ack) => Ok(Published::Pending(message, ack)),
+                    Err(error) => {
+                        state.counted = counted;
+                        Err(error.into())
+                    }
+                };
+            }
             let message = state.append(event, data, config.log_capacity);
             let wakers = state.fan_out(&message, config.subscriber_queue);
-            Ok((message, wakers))
+            Ok(Published::Done(message, wakers))
         });
         match outcome {
-            Ok((message, wakers)) => {
+            Ok(Published::Done(message, wakers)) => {
                 wakers.into_iter().for_each(|w| w.wake());
                 Ok(message)
             }
+            // Acknowledged only once committed; the writer has published it by then.
+            Ok(Published::Pending(message, ack)) => match ack.recv().await {
+                Ok(Ok(())) => Ok(message),
+                Ok(Err(error)) => Err(error.into()),
+                Err(_) => Err(crate::store::StoreError::Closed.into()),
+            },
             Err(error) => {
                 // A refused publish may have created the channel: do not leave it behind.
                 self.retire_if_idle(&chan);
@@ -440,7 +541,7 @@ impl Hub {
                 if message.id != state.last + 1 && !jump {
                     return (Delivered::Gap { last: state.last }, wakers);
                 }
-                if state.last == 0 && channel != DEFAULT_CHANNEL {
+                if !state.counted && channel != DEFAULT_CHANNEL {
                     // Redis bounds the channels; here they are only counted.
                     self.inner.logged_channels.fetch_add(1, Ordering::SeqCst);
                 }
@@ -473,7 +574,7 @@ impl Hub {
     pub fn since(&self, channel: &str, since: u64) -> Backlog {
         match self.existing(channel) {
             Some(chan) => chan.lock().backlog(since),
-            None => Backlog::default(),
+            None => channel::ChannelState::new(self.base()).backlog(since),
         }
     }
 
@@ -579,7 +680,7 @@ impl Hub {
                 match map.get(name) {
                     Some(chan) => chan.clone(),
                     None => {
-                        let chan = Arc::new(Channel::new(name));
+                        let chan = Arc::new(Channel::new(name, self.base()));
                         map.insert(name.to_owned(), chan.clone());
                         chan
                     }
@@ -592,6 +693,15 @@ impl Hub {
             let out = f(&mut state);
             drop(state);
             return (chan, out);
+        }
+    }
+
+    /// The base of a channel created here: the id floor, except with Redis, which numbers from
+    /// the floor itself and whose ids the local mirror takes as they come.
+    fn base(&self) -> u64 {
+        match self.inner.redis {
+            Some(_) => 0,
+            None => self.inner.config.id_floor,
         }
     }
 
