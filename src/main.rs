@@ -57,6 +57,14 @@ struct ServeArgs {
     /// Messages kept per channel for resuming clients (in memory and in the store).
     #[arg(long, default_value_t = 1000)]
     log_capacity: usize,
+    /// Bytes all channels' logs may hold in memory, cached encodings counted (e.g. 256MiB);
+    /// past it the oldest messages of the largest channels leave memory.
+    #[arg(long, default_value = "256MiB", value_parser = longconn::store::parse_bytes)]
+    max_store_bytes: usize,
+    /// Messages older than this leave memory, and a channel left empty that nobody listens to
+    /// is retired (e.g. 10m; default: kept until the log capacity or the memory ceiling).
+    #[arg(long, value_parser = longconn::spec::parse_duration)]
+    retain: Option<Duration>,
 }
 
 fn main() -> ExitCode {
@@ -97,6 +105,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // above any id it could have issued.
     let mut hub_config = longconn::hub::HubConfig {
         id_floor: longconn::hub::id_floor_now(),
+        max_store_bytes: args.max_store_bytes,
+        retain: args.retain,
         ..config.hub_config()
     };
     let server = match args.hub {

@@ -2,8 +2,10 @@
 //! all under one lock so numbering, logging and fan-out happen in one order.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
+use std::time::Duration;
 
 use super::subscription::Queue;
 use super::{Backlog, ChannelStats, EndReason, Message, Missed};
@@ -20,6 +22,10 @@ pub(super) struct Channel {
 pub(super) struct ChannelState {
     /// The last messages, oldest first; ids are consecutive and end at `last`.
     log: VecDeque<Arc<Message>>,
+    /// When each logged message was published (the hub's clock), for the age limit.
+    times: VecDeque<Duration>,
+    /// Bytes the log holds ([`Message::held_bytes`]), against the hub's memory ceiling.
+    pub(super) bytes: usize,
     /// The last id in the log (`base` before the first message).
     pub(super) last: u64,
     /// The id before the channel's first message: 0 for a hub with no predecessor, above any id
@@ -107,43 +113,97 @@ impl ChannelState {
     }
 
     /// Numbers a message and keeps it in the log, dropping the oldest past `capacity`.
-    pub(super) fn append(&mut self, event: &str, data: String, capacity: usize) -> Arc<Message> {
-        self.last += 1;
-        self.issued = self.last;
-        self.counted = true;
-        let message = Arc::new(Message::new(self.last, event, data));
-        self.log.push_back(message.clone());
-        while self.log.len() > capacity {
-            self.log.pop_front();
-        }
+    pub(super) fn append(
+        &mut self,
+        event: &str,
+        data: String,
+        capacity: usize,
+        now: Duration,
+        held: &AtomicUsize,
+    ) -> Arc<Message> {
+        let message = Arc::new(Message::new(self.last + 1, event, data));
+        self.push_numbered(message.clone(), capacity, now, held);
         message
     }
 
-    /// Takes a stored channel's numbering and log (ids consecutive, ending at `last`).
-    pub(super) fn load(&mut self, last: u64, messages: Vec<Arc<Message>>, capacity: usize) {
+    /// Takes a stored channel's numbering and log (ids consecutive, ending at `last`), as if
+    /// published `now`.
+    pub(super) fn load(
+        &mut self,
+        last: u64,
+        messages: Vec<Arc<Message>>,
+        capacity: usize,
+        now: Duration,
+        held: &AtomicUsize,
+    ) {
         self.counted = true;
         let start = messages.len().saturating_sub(capacity);
-        self.log = messages.into_iter().skip(start).collect();
-        self.last = last.max(self.base);
+        let mut messages = messages.into_iter().skip(start).peekable();
+        self.last = match messages.peek() {
+            Some(first) => first.id - 1,
+            None => last.max(self.base),
+        };
         self.issued = self.last;
+        for message in messages {
+            self.push_numbered(message, capacity, now, held);
+        }
     }
 
-    /// Keeps a message numbered elsewhere (Redis): its id must be `last + 1`.
-    pub(super) fn push_numbered(&mut self, message: Arc<Message>, capacity: usize) {
+    /// Keeps a message numbered elsewhere (the store, Redis): its id must be `last + 1`.
+    pub(super) fn push_numbered(
+        &mut self,
+        message: Arc<Message>,
+        capacity: usize,
+        now: Duration,
+        held: &AtomicUsize,
+    ) {
         debug_assert_eq!(message.id, self.last + 1);
         self.last = message.id;
         self.issued = self.issued.max(self.last);
         self.counted = true;
+        let size = message.held_bytes();
+        self.bytes += size;
+        held.fetch_add(size, Ordering::SeqCst);
         self.log.push_back(message);
+        self.times.push_back(now);
         while self.log.len() > capacity {
-            self.log.pop_front();
+            self.evict_oldest(held);
         }
+    }
+
+    /// Drops the oldest logged message (a client that needed it is told it missed it); returns
+    /// whether there was one.
+    pub(super) fn evict_oldest(&mut self, held: &AtomicUsize) -> bool {
+        let Some(message) = self.log.pop_front() else {
+            return false;
+        };
+        self.times.pop_front();
+        let size = message.held_bytes();
+        self.bytes -= size;
+        held.fetch_sub(size, Ordering::SeqCst);
+        true
+    }
+
+    /// Drops the messages published at or before `cutoff`.
+    pub(super) fn expire(&mut self, cutoff: Duration, held: &AtomicUsize) {
+        while self.times.front().is_some_and(|&at| at <= cutoff) {
+            self.evict_oldest(held);
+        }
+    }
+
+    /// Nobody listens, nothing waits for the store, and the log is empty (aged out or evicted):
+    /// the channel can be retired even though it held messages.
+    pub(super) fn is_spent(&self) -> bool {
+        self.log.is_empty()
+            && self.issued == self.last
+            && self.subscribers.is_empty()
+            && self.waiters.is_empty()
     }
 
     /// Empties the log and restarts it after `last`, cutting every subscriber off with
     /// [`EndReason::Lagged`] (they missed what lies between); returns the wakers to wake.
-    pub(super) fn restart_at(&mut self, last: u64) -> Vec<Waker> {
-        self.log.clear();
+    pub(super) fn restart_at(&mut self, last: u64, held: &AtomicUsize) -> Vec<Waker> {
+        while self.evict_oldest(held) {}
         self.last = last;
         self.issued = self.issued.max(last);
         let mut wakers = Vec::new();

@@ -125,5 +125,35 @@ impl Store {
     }
 }
 
+/// Parses a byte count: a number with an optional unit `B`, `KiB`, `MiB`, `GiB` (powers of 1024)
+/// or `KB`, `MB`, `GB` (powers of 1000), e.g. `256MiB`.
+pub fn parse_bytes(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: usize = number
+        .parse()
+        .map_err(|_| format!("size '{text}': expected a number then a unit, e.g. 256MiB"))?;
+    let scale: usize = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        other => {
+            return Err(format!(
+                "size '{text}': unknown unit '{other}' (B, KiB, MiB, GiB, KB, MB, GB)"
+            ))
+        }
+    };
+    number
+        .checked_mul(scale)
+        .ok_or_else(|| format!("size '{text}': too large"))
+}
+
 #[cfg(test)]
 mod tests;

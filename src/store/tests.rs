@@ -119,3 +119,84 @@ fn a_subscriber_resuming_from_an_unknown_id_gets_the_log_and_the_gap() {
     assert_eq!(ids(&subscription.backlog), vec![1001]);
     assert_eq!(subscription.missed, Some(Missed { from: 9, to: 1000 }));
 }
+
+#[test]
+fn sizes_read_binary_and_decimal_units() {
+    assert_eq!(super::parse_bytes("256MiB"), Ok(256 * 1024 * 1024));
+    assert_eq!(super::parse_bytes("1000"), Ok(1000));
+    assert_eq!(super::parse_bytes("2 KB"), Ok(2000));
+    assert!(super::parse_bytes("12 parsecs").is_err_and(|e| e.contains("unknown unit 'parsecs'")));
+    assert!(super::parse_bytes("MiB").is_err());
+}
+
+#[test]
+fn twenty_thousand_channel_names_over_time_all_publish_under_a_bound_of_a_thousand() {
+    let clock = crate::clock::Clock::manual();
+    let manual = clock.as_manual().expect("manual clock").clone();
+    let hub = Hub::on_clock(
+        HubConfig {
+            max_channels: 1000,
+            retain: Some(std::time::Duration::from_secs(10)),
+            ..HubConfig::default()
+        },
+        clock,
+    );
+    for n in 0..20_000 {
+        if n % 500 == 0 {
+            manual.advance(std::time::Duration::from_secs(5));
+        }
+        let published = block_on(hub.publish(&format!("user-{n}"), "message", "hi".into()));
+        assert!(published.is_ok(), "publish {n}: {published:?}");
+    }
+    assert!(hub.channel_count() <= 1000, "{}", hub.channel_count());
+    manual.advance(std::time::Duration::from_secs(11));
+    // A retired name numbers above its old ids: none is ever issued twice.
+    let again = block_on(hub.publish("user-0", "message", "again".into())).expect("publish");
+    assert!(again.id > 1, "{}", again.id);
+}
+
+#[test]
+fn aged_messages_leave_and_a_listened_channel_stays() {
+    let clock = crate::clock::Clock::manual();
+    let manual = clock.as_manual().expect("manual clock").clone();
+    let hub = Hub::on_clock(
+        HubConfig {
+            retain: Some(std::time::Duration::from_secs(10)),
+            ..HubConfig::default()
+        },
+        clock,
+    );
+    block_on(hub.publish("kept", "message", "a".into())).expect("publish");
+    block_on(hub.publish("gone", "message", "a".into())).expect("publish");
+    let _listener = hub.subscribe("kept", None);
+    manual.advance(std::time::Duration::from_secs(11));
+    hub.sweep();
+    assert_eq!(hub.stats("gone").last, 0, "retired");
+    assert_eq!(hub.stats("kept").logged, 0, "aged out");
+    assert_eq!(hub.stats("kept").last, 1, "still there: someone listens");
+    let backlog = hub.since("kept", 0);
+    assert_eq!(backlog.missed, Some(Missed { from: 1, to: 1 }));
+}
+
+#[test]
+fn the_memory_ceiling_evicts_the_largest_channels_oldest_first() {
+    // About 64 messages of 16 KiB, each counted with its three encodings.
+    let max = 4 * 1024 * 1024;
+    let hub = Hub::new(HubConfig {
+        max_store_bytes: max,
+        ..HubConfig::default()
+    });
+    let body = "x".repeat(16 * 1024);
+    for n in 0..100 {
+        block_on(hub.publish("big", "message", body.clone())).expect("publish");
+        if n % 10 == 0 {
+            block_on(hub.publish("small", "message", body.clone())).expect("publish");
+        }
+        assert!(hub.held_bytes() <= max, "{} > {max}", hub.held_bytes());
+    }
+    let big = hub.since("big", 0);
+    assert!(big.missed.is_some_and(|m| m.from == 1), "{:?}", big.missed);
+    assert_eq!(big.messages.last().map(|m| m.id), Some(100));
+    // The small channel was not the largest: it kept all ten.
+    assert_eq!(hub.stats("small").logged, 10);
+}
