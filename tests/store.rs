@@ -3,7 +3,9 @@
 //! - every transport resumes after a restart on the same store with none lost, none twice, and
 //!   ids continue;
 //! - a store whose write-ahead log was cut mid-frame keeps every complete message and says so;
-//! - a `--store memory` restart numbers above the old ids and tells an old client it missed some.
+//! - a `--store memory` restart numbers above the old ids and tells an old client it missed some;
+//! - ten channels × 1000 × 64 KiB, published and read back, keep the server's resident memory
+//!   under `--max-store-bytes` plus a stated fixed overhead.
 //!
 //! No sleeps: each process prints its address once it listens; reads wait for bytes with a
 //! one-minute guard.
@@ -26,17 +28,15 @@ struct Serve {
 impl Serve {
     /// Starts `longconn serve --store STORE` on a free port; its stderr goes to `log`.
     fn start(store: &str, log: &Path) -> Serve {
+        Serve::start_with(&["--store", store], log)
+    }
+
+    /// Starts `longconn serve` with these options on a free port; its stderr goes to `log`.
+    fn start_with(options: &[&str], log: &Path) -> Serve {
         let stderr = std::fs::File::create(log).expect("stderr file");
         let mut child = Command::new(env!("CARGO_BIN_EXE_longconn"))
-            .args([
-                "serve",
-                "--addr",
-                "127.0.0.1:0",
-                "--interval",
-                "60m",
-                "--store",
-                store,
-            ])
+            .args(["serve", "--addr", "127.0.0.1:0", "--interval", "60m"])
+            .args(options)
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
@@ -103,6 +103,26 @@ impl Serve {
             seen.extend_from_slice(&buf[..n]);
         }
         String::from_utf8_lossy(&seen).into_owned()
+    }
+}
+
+impl Serve {
+    /// The child's resident set size (`VmRSS` in `/proc/PID/status`), in bytes.
+    fn rss(&self) -> usize {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("/proc/PID/status");
+        let kib = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|rest| {
+                rest.trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<usize>()
+                    .ok()
+            })
+            .expect("a VmRSS line");
+        kib * 1024
     }
 }
 
@@ -248,4 +268,56 @@ fn a_memory_store_restart_gives_higher_ids_and_the_gap() {
             "{transport}: a client holding an old id is told it missed some"
         );
     }
+}
+
+/// The memory ceiling for the test below, and what the process may hold besides the logs: its
+/// baseline (code, runtime, tide), allocator slack and the requests in flight.
+const CEILING: usize = 64 << 20;
+const OVERHEAD: usize = 64 << 20;
+
+#[test]
+fn ten_channels_of_a_thousand_64_kib_messages_stay_under_the_memory_ceiling() {
+    let dir = scratch("ceiling");
+    let ceiling = CEILING.to_string();
+    let serve = Serve::start_with(
+        &["--store", "memory", "--max-store-bytes", &ceiling],
+        &dir.join("serve.log"),
+    );
+    let serve = std::sync::Arc::new(serve);
+    let body = "x".repeat(64 * 1024);
+    // Five publishers, two channels each: 640 MiB published in all.
+    let publishers: Vec<_> = (0..5)
+        .map(|p| {
+            let (serve, body) = (serve.clone(), body.clone());
+            std::thread::spawn(move || {
+                for channel in [2 * p, 2 * p + 1] {
+                    for _ in 0..1000 {
+                        serve.publish(&format!("c{channel}"), &body);
+                    }
+                }
+            })
+        })
+        .collect();
+    for publisher in publishers {
+        publisher.join().expect("publisher");
+    }
+    // One reader per channel reads its whole backlog (the encodings get cached).
+    for channel in 0..10 {
+        let answer = serve.request(
+            &format!("GET /poll?channel=c{channel}&since=0 HTTP/1.1"),
+            "",
+        );
+        assert!(answer.starts_with("HTTP/1.1 200"), "c{channel}");
+        // The ceiling evicted the oldest: the reader is told so.
+        assert!(answer.contains("\"missed\""), "c{channel}: no gap signal");
+    }
+    let rss = serve.rss();
+    assert!(
+        rss <= CEILING + OVERHEAD,
+        "VmRSS {} MiB > ceiling {} MiB + overhead {} MiB",
+        rss >> 20,
+        CEILING >> 20,
+        OVERHEAD >> 20
+    );
+    println!("VmRSS after 640 MiB published and read: {} MiB", rss >> 20);
 }
