@@ -18,4 +18,5 @@ pub mod hub;
 pub mod runner;
 pub mod server;
 pub mod spec;
+pub mod store;
 pub mod wire;

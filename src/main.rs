@@ -78,6 +78,18 @@ struct ServeArgs {
     /// A Host name to serve besides the loopback names and the bound IP (repeatable; else 421).
     #[arg(long = "host", value_name = "NAME")]
     hosts: Vec<String>,
+    /// Where every channel's log is kept: a SQLite file (created if missing), or `memory` for
+    /// none (a restart then starts every channel empty, its ids above any earlier process's).
+    #[arg(long, default_value = "longconn.db", value_name = "PATH|memory")]
+    store: String,
+    /// Bytes all channels' logs may hold in memory, cached encodings counted (e.g. 256MiB);
+    /// past it the oldest messages of the largest channels leave memory.
+    #[arg(long, default_value = "256MiB", value_parser = longconn::store::parse_bytes)]
+    max_store_bytes: usize,
+    /// Messages older than this leave memory, and a channel left empty that nobody listens to
+    /// is retired (e.g. 10m; default: kept until the log capacity or the memory ceiling).
+    #[arg(long, value_parser = longconn::spec::parse_duration)]
+    retain: Option<Duration>,
 }
 
 /// A heartbeat period: a duration of at least 100ms (a shorter one only burns CPU).
@@ -150,14 +162,36 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         jsonp: !args.no_jsonp,
     };
     let clock = longconn::clock::Clock::System;
+    // A served hub may have a predecessor (this store's, or a lost one's): new channels start
+    // above any id it could have issued.
+    let mut hub_config = longconn::hub::HubConfig {
+        id_floor: longconn::hub::id_floor_now(),
+        max_store_bytes: args.max_store_bytes,
+        retain: args.retain,
+        ..config.hub_config()
+    };
     let server = match args.hub {
-        None => longconn::server::Server::start(config, clock).await?,
+        None if args.store == "memory" => {
+            let hub = longconn::hub::Hub::new(hub_config);
+            longconn::server::Server::start_with_hub(config, clock, hub).await?
+        }
+        None => {
+            let path = std::path::Path::new(&args.store);
+            let (store, opened) = longconn::store::Store::open(path, config.log_capacity)?;
+            if let Some(torn) = &opened.torn {
+                eprintln!("longconn serve: message store: {torn}");
+            }
+            // Ids never go back, even when the system clock did.
+            hub_config.id_floor = hub_config.id_floor.max(opened.highest());
+            let hub = longconn::hub::Hub::with_store(hub_config, store, opened)?;
+            longconn::server::Server::start_with_hub(config, clock, hub).await?
+        }
         Some(url) => {
             if !url.starts_with("redis://") {
                 anyhow::bail!("--hub {url}: expected redis://HOST:PORT[/DB]");
             }
             let redis = longconn::hub::RedisConfig::new(url.as_str());
-            let hub = longconn::hub::Hub::with_redis(config.hub_config(), redis)
+            let hub = longconn::hub::Hub::with_redis(hub_config, redis)
                 .await
                 .with_context(|| format!("--hub {url}: cannot use Redis"))?;
             longconn::server::Server::start_with_hub(config, clock, hub).await?

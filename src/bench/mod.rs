@@ -19,6 +19,7 @@ pub mod fanout;
 pub mod histogram;
 pub mod idle;
 pub mod poll;
+pub mod publish;
 pub mod target;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -29,6 +30,7 @@ use async_std::net::TcpStream;
 pub use fanout::{fanout, FanoutArgs, FanoutReport};
 pub use idle::{idle, IdleArgs, IdleReport};
 pub use poll::{poll, PollArgs, PollReport};
+pub use publish::{publish, PublishArgs, PublishReport};
 
 use client::{ClientError, EventStream, Subscriber, WebSocket};
 use target::Target;
@@ -41,7 +43,7 @@ pub struct BenchArgs {
     pub workload: Workload,
 }
 
-/// The three workloads.
+/// The workloads.
 #[derive(Debug, clap::Subcommand)]
 pub enum Workload {
     /// Hold N idle connections (WebSocket or SSE) open for a while.
@@ -50,6 +52,8 @@ pub enum Workload {
     Fanout(FanoutArgs),
     /// Keep-alive /poll throughput over C connections.
     Poll(PollArgs),
+    /// Acknowledged POST /publish throughput over C keep-alive connections.
+    Publish(PublishArgs),
 }
 
 /// How subscribers connect.
@@ -130,6 +134,7 @@ pub async fn run(args: BenchArgs) -> u8 {
         Workload::Idle(a) => idle(a).await.map(|r| serde_json::to_string(&r)),
         Workload::Fanout(a) => fanout(a).await.map(|r| serde_json::to_string(&r)),
         Workload::Poll(a) => poll(a).await.map(|r| serde_json::to_string(&r)),
+        Workload::Publish(a) => publish(a).await.map(|r| serde_json::to_string(&r)),
     };
     match line {
         Ok(Ok(json)) => {

@@ -2,8 +2,10 @@
 //! all under one lock so numbering, logging and fan-out happen in one order.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
+use std::time::Duration;
 
 use super::subscription::Queue;
 use super::{Backlog, ChannelStats, EndReason, Message, Missed};
@@ -20,8 +22,19 @@ pub(super) struct Channel {
 pub(super) struct ChannelState {
     /// The last messages, oldest first; ids are consecutive and end at `last`.
     log: VecDeque<Arc<Message>>,
-    /// The last id given out (0 before the first message).
+    /// When each logged message was published (the hub's clock), for the age limit.
+    times: VecDeque<Duration>,
+    /// Bytes the log holds ([`Message::held_bytes`]), against the hub's memory ceiling.
+    pub(super) bytes: usize,
+    /// The last id in the log (`base` before the first message).
     pub(super) last: u64,
+    /// The id before the channel's first message: 0 for a hub with no predecessor, above any id
+    /// an earlier process could have issued otherwise (see [`super::HubConfig::id_floor`]).
+    pub(super) base: u64,
+    /// The last id numbered, committed or not (a store commits after numbering); `>= last`.
+    issued: u64,
+    /// Whether the channel ever held a message (then it counts against the channel bound).
+    pub(super) counted: bool,
     subscribers: HashMap<u64, Arc<Queue>>,
     waiters: HashMap<u64, Waker>,
     next_key: u64,
@@ -30,10 +43,11 @@ pub(super) struct ChannelState {
 }
 
 impl Channel {
-    pub(super) fn new(name: &str) -> Channel {
+    /// A channel whose first message will be `base + 1`.
+    pub(super) fn new(name: &str, base: u64) -> Channel {
         Channel {
             name: name.to_owned(),
-            state: Mutex::new(ChannelState::default()),
+            state: Mutex::new(ChannelState::new(base)),
         }
     }
 
@@ -48,50 +62,150 @@ impl Channel {
 }
 
 impl ChannelState {
+    /// An empty channel whose first message will be `base + 1`.
+    pub(super) fn new(base: u64) -> ChannelState {
+        ChannelState {
+            last: base,
+            base,
+            issued: base,
+            ..ChannelState::default()
+        }
+    }
+
     /// Messages after `since`, the last id, and what the log no longer holds. A `since` past the
     /// last id is taken as the last id.
     pub(super) fn backlog(&self, since: u64) -> Backlog {
         let since = since.min(self.last);
         // Ids are consecutive, so the oldest logged id follows from the last one and the length.
         let oldest = self.last + 1 - self.log.len() as u64;
-        let missed = (since + 1 < oldest).then(|| Missed {
-            from: since + 1,
-            to: oldest - 1,
-        });
         let skip = since.saturating_sub(oldest - 1) as usize;
         Backlog {
             messages: self.log.iter().skip(skip).cloned().collect(),
             last: self.last,
-            missed,
+            missed: self.missed(since),
         }
+    }
+
+    /// What a client holding ids up to `since` (at most `last`) lost: ids between it and the
+    /// oldest logged one. `since` 0 is a client that holds nothing: it lost only what this
+    /// channel numbered and no longer logs. A `since` below `base` is an id this process cannot
+    /// account for (an earlier process issued it): everything up to the log is reported lost.
+    fn missed(&self, since: u64) -> Option<Missed> {
+        let oldest = self.last + 1 - self.log.len() as u64;
+        let from = if since == 0 { self.base + 1 } else { since + 1 };
+        (from < oldest).then(|| Missed {
+            from,
+            to: oldest - 1,
+        })
+    }
+
+    /// Whether a client holding ids up to `since` has something to be told: a message after it,
+    /// or a gap.
+    pub(super) fn has_news(&self, since: u64) -> bool {
+        (since < self.last && !self.log.is_empty()) || self.missed(since.min(self.last)).is_some()
+    }
+
+    /// Numbers the next message without logging it (it is logged once committed, through
+    /// [`push_numbered`](ChannelState::push_numbered)).
+    pub(super) fn issue(&mut self) -> u64 {
+        self.issued = self.issued.max(self.last) + 1;
+        self.issued
     }
 
     /// Numbers a message and keeps it in the log, dropping the oldest past `capacity`.
-    pub(super) fn append(&mut self, event: &str, data: String, capacity: usize) -> Arc<Message> {
-        self.last += 1;
-        let message = Arc::new(Message::new(self.last, event, data));
-        self.log.push_back(message.clone());
-        while self.log.len() > capacity {
-            self.log.pop_front();
-        }
+    pub(super) fn append(
+        &mut self,
+        event: &str,
+        data: String,
+        capacity: usize,
+        now: Duration,
+        held: &AtomicUsize,
+    ) -> Arc<Message> {
+        let message = Arc::new(Message::new(self.last + 1, event, data));
+        self.push_numbered(message.clone(), capacity, now, held);
         message
     }
 
-    /// Keeps a message numbered elsewhere (Redis): its id must be `last + 1`.
-    pub(super) fn push_numbered(&mut self, message: Arc<Message>, capacity: usize) {
+    /// Takes a stored channel's numbering and log (ids consecutive, ending at `last`), as if
+    /// published `now`.
+    pub(super) fn load(
+        &mut self,
+        last: u64,
+        messages: Vec<Arc<Message>>,
+        capacity: usize,
+        now: Duration,
+        held: &AtomicUsize,
+    ) {
+        self.counted = true;
+        let start = messages.len().saturating_sub(capacity);
+        let mut messages = messages.into_iter().skip(start).peekable();
+        self.last = match messages.peek() {
+            Some(first) => first.id - 1,
+            None => last.max(self.base),
+        };
+        self.issued = self.last;
+        for message in messages {
+            self.push_numbered(message, capacity, now, held);
+        }
+    }
+
+    /// Keeps a message numbered elsewhere (the store, Redis): its id must be `last + 1`.
+    pub(super) fn push_numbered(
+        &mut self,
+        message: Arc<Message>,
+        capacity: usize,
+        now: Duration,
+        held: &AtomicUsize,
+    ) {
         debug_assert_eq!(message.id, self.last + 1);
         self.last = message.id;
+        self.issued = self.issued.max(self.last);
+        self.counted = true;
+        let size = message.held_bytes();
+        self.bytes += size;
+        held.fetch_add(size, Ordering::SeqCst);
         self.log.push_back(message);
+        self.times.push_back(now);
         while self.log.len() > capacity {
-            self.log.pop_front();
+            self.evict_oldest(held);
         }
+    }
+
+    /// Drops the oldest logged message (a client that needed it is told it missed it); returns
+    /// whether there was one.
+    pub(super) fn evict_oldest(&mut self, held: &AtomicUsize) -> bool {
+        let Some(message) = self.log.pop_front() else {
+            return false;
+        };
+        self.times.pop_front();
+        let size = message.held_bytes();
+        self.bytes -= size;
+        held.fetch_sub(size, Ordering::SeqCst);
+        true
+    }
+
+    /// Drops the messages published at or before `cutoff`.
+    pub(super) fn expire(&mut self, cutoff: Duration, held: &AtomicUsize) {
+        while self.times.front().is_some_and(|&at| at <= cutoff) {
+            self.evict_oldest(held);
+        }
+    }
+
+    /// Nobody listens, nothing waits for the store, and the log is empty (aged out or evicted):
+    /// the channel can be retired even though it held messages.
+    pub(super) fn is_spent(&self) -> bool {
+        self.log.is_empty()
+            && self.issued == self.last
+            && self.subscribers.is_empty()
+            && self.waiters.is_empty()
     }
 
     /// Empties the log and restarts it after `last`, cutting every subscriber off with
     /// [`EndReason::Lagged`] (they missed what lies between); returns the wakers to wake.
-    pub(super) fn restart_at(&mut self, last: u64) -> Vec<Waker> {
-        self.log.clear();
+    pub(super) fn restart_at(&mut self, last: u64, held: &AtomicUsize) -> Vec<Waker> {
+        while self.evict_oldest(held) {}
         self.last = last;
+        self.issued = self.issued.max(last);
         let mut wakers = Vec::new();
         for (_, queue) in self.subscribers.drain() {
             wakers.extend(queue.end(EndReason::Lagged));
@@ -151,7 +265,10 @@ impl ChannelState {
 
     /// Nobody listens and nothing was ever published: the channel can go.
     pub(super) fn is_idle(&self) -> bool {
-        self.last == 0 && self.subscribers.is_empty() && self.waiters.is_empty()
+        !self.counted
+            && self.issued == self.last
+            && self.subscribers.is_empty()
+            && self.waiters.is_empty()
     }
 
     pub(super) fn stats(&self) -> ChannelStats {

@@ -33,7 +33,7 @@ mod tests;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
@@ -76,12 +76,32 @@ struct Encodings {
 impl Message {
     /// A message with nothing encoded yet.
     pub fn new(id: u64, event: impl Into<String>, data: impl Into<String>) -> Self {
+        // Held once, sized to fit: a body read into a growing buffer may have spare capacity.
+        let mut data = data.into();
+        data.shrink_to_fit();
+        let mut event = event.into();
+        event.shrink_to_fit();
         Message {
             id,
-            event: event.into(),
-            data: data.into(),
+            event,
+            data,
             encoded: Encodings::default(),
         }
+    }
+
+    /// The memory this message may hold, for the hub's ceiling: its body and event name, and
+    /// its three encodings as if all were cached (each is the body plus at most
+    /// [`ENCODING_OVERHEAD`] bytes; a JSON escape can make one longer, which only the count of
+    /// its characters bounds, so control characters count six bytes each).
+    pub fn held_bytes(&self) -> usize {
+        let body = self.data.len() + self.event.len();
+        let escapes = self
+            .data
+            .bytes()
+            .filter(|b| *b < 0x20 || *b == b'"' || *b == b'\\')
+            .count();
+        let encoding = body + 5 * escapes + ENCODING_OVERHEAD;
+        std::mem::size_of::<Message>() + body + 3 * encoding
     }
 
     /// The contract's JSON text `{"id":N,"event":"E","data":"D"}` (`/ws` frames, iframe scripts).
@@ -151,6 +171,26 @@ pub struct HubConfig {
     pub subscriber_queue: usize,
     /// Channels that may hold messages at once; a publish creating one more is refused.
     pub max_channels: usize,
+    /// Bytes all logs may hold in memory ([`Message::held_bytes`]); past it the oldest messages
+    /// of the largest channels leave memory.
+    pub max_store_bytes: usize,
+    /// Messages older than this leave the log; a channel left empty that nobody listens to is
+    /// retired. `None`: messages leave only past the log capacity or the memory ceiling.
+    pub retain: Option<Duration>,
+    /// A new channel's first id is `id_floor + 1`. 0 for a hub with no predecessor (an embedded
+    /// or spec server: ids 1, 2, 3...); `longconn serve` sets it from the clock
+    /// ([`id_floor_now`]), so no id an earlier process issued is ever issued again.
+    pub id_floor: u64,
+}
+
+/// An id floor above any id an earlier process could have issued: microseconds since the Unix
+/// epoch, so a process would have to publish more than one message per microsecond of its life on
+/// one channel to reach a later process's floor. Stays below 2^53 (a JSON-safe integer) until the
+/// year 2255.
+pub fn id_floor_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
 impl Default for HubConfig {
@@ -159,6 +199,9 @@ impl Default for HubConfig {
             log_capacity: 1000,
             subscriber_queue: 1024,
             max_channels: 10_000,
+            max_store_bytes: 256 * 1024 * 1024,
+            retain: None,
+            id_floor: 0,
         }
     }
 }
@@ -175,6 +218,10 @@ pub enum HubError {
         /// The configured bound.
         max: usize,
     },
+    /// The message store did not commit the message; it was not published (the server answers
+    /// 503).
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     /// The Redis engine cannot reach Redis; nothing was published (the server answers 503).
     #[error("the message hub's Redis is unreachable, nothing was published; try again shortly ({reason})")]
     Unavailable {
@@ -234,6 +281,10 @@ pub struct ChannelStats {
     pub waiters: usize,
 }
 
+/// Bytes an encoding adds to a message's body and event name: the JSON keys and id, a WebSocket
+/// frame header, the SSE field names, counted generously.
+const ENCODING_OVERHEAD: usize = 96;
+
 /// The shared hub; cheap to clone.
 #[derive(Clone)]
 pub struct Hub {
@@ -248,6 +299,23 @@ struct HubInner {
     shutting_down: AtomicBool,
     /// The Redis engine, when messages are numbered there.
     redis: Option<Arc<self::redis::Engine>>,
+    /// The message store, when messages are committed to disk before they are published.
+    store: OnceLock<crate::store::Writer>,
+    /// Bytes every log holds, against [`HubConfig::max_store_bytes`].
+    held: AtomicUsize,
+    /// The highest last id of a retired channel: a channel created again starts above it, so a
+    /// name never numbers the same id twice.
+    retired_last: AtomicU64,
+    /// What publish times and the age limit are read on.
+    clock: crate::clock::Clock,
+}
+
+/// What a publish did under its channel's lock.
+enum Published {
+    /// Logged and fanned out; these wakers are to be woken.
+    Done(Arc<Message>, Vec<std::task::Waker>),
+    /// Numbered and queued for the store, which publishes it once committed.
+    Pending(Arc<Message>, crate::store::writer::Ack),
 }
 
 /// What [`Hub::deliver`] did.
@@ -296,7 +364,75 @@ impl Hub {
                 logged_channels: AtomicUsize::new(0),
                 shutting_down: AtomicBool::new(false),
                 redis: None,
+                store: OnceLock::new(),
+                held: AtomicUsize::new(0),
+                retired_last: AtomicU64::new(0),
+                clock: crate::clock::Clock::System,
             }),
+        }
+    }
+
+    /// A hub that stamps messages and ages them on `clock` (a manual one in tests).
+    pub fn on_clock(config: HubConfig, clock: crate::clock::Clock) -> Hub {
+        let mut hub = Hub::new(config);
+        if let Some(inner) = Arc::get_mut(&mut hub.inner) {
+            inner.clock = clock;
+        }
+        hub
+    }
+
+    /// A hub whose messages are committed to `store` before they are acknowledged and published,
+    /// starting from what the store holds (`opened`). A new channel starts at
+    /// `config.id_floor + 1`; a stored one continues from its last id.
+    pub fn with_store(
+        config: HubConfig,
+        store: crate::store::Store,
+        opened: crate::store::Opened,
+    ) -> std::io::Result<Hub> {
+        let hub = Hub::new(config);
+        {
+            let mut map = hub.map();
+            for stored in opened.channels {
+                let chan = Arc::new(Channel::new(&stored.name, stored.base));
+                chan.lock().load(
+                    stored.last,
+                    stored.messages,
+                    config.log_capacity,
+                    hub.inner.clock.now(),
+                    &hub.inner.held,
+                );
+                if stored.name != DEFAULT_CHANNEL {
+                    hub.inner.logged_channels.fetch_add(1, Ordering::SeqCst);
+                }
+                map.insert(stored.name, chan);
+            }
+        }
+        let weak = Arc::downgrade(&hub.inner);
+        let writer = crate::store::Writer::start(store, config.log_capacity, move |batch| {
+            if let Some(inner) = weak.upgrade() {
+                Hub { inner }.deliver_committed(batch);
+            }
+        })?;
+        // Set once, here, before the hub is shared.
+        let _ = hub.inner.store.set(writer);
+        Ok(hub)
+    }
+
+    /// Hands a committed batch (ids rising per channel) to each channel's log and listeners.
+    fn deliver_committed(&self, batch: &[(String, Arc<Message>)]) {
+        let mut by_channel: Vec<(&str, Vec<Arc<Message>>)> = Vec::new();
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        for (channel, message) in batch {
+            let slot = *index.entry(channel.as_str()).or_insert_with(|| {
+                by_channel.push((channel.as_str(), Vec::new()));
+                by_channel.len() - 1
+            });
+            by_channel[slot].1.push(message.clone());
+        }
+        for (channel, messages) in by_channel {
+            // A gap only follows a failed commit (those ids were never acknowledged nor seen):
+            // the log restarts past it and listeners resume.
+            self.deliver(channel, &messages, true);
         }
     }
 
@@ -313,6 +449,10 @@ impl Hub {
                 logged_channels: AtomicUsize::new(0),
                 shutting_down: AtomicBool::new(false),
                 redis: Some(engine.clone()),
+                store: OnceLock::new(),
+                held: AtomicUsize::new(0),
+                retired_last: AtomicU64::new(0),
+                clock: crate::clock::Clock::System,
             }),
         };
         let stream = self::redis::start(&hub, &engine).await?;
@@ -354,26 +494,55 @@ impl Hub {
             return self.publish_redis(engine, channel, event, data).await;
         }
         let config = self.inner.config;
+        let now = self.inner.clock.now();
+        if !self.room_for(channel) {
+            // At the channel bound: retire what aged out before refusing.
+            self.sweep();
+        }
         let (chan, outcome) = self.with_channel(channel, |state| {
             // Checked again under the channel lock: `shutdown` ends subscribers under the same
             // lock, so no message can reach a subscriber after it saw `Ended(Shutdown)`.
             if self.is_shutting_down() {
                 return Err(HubError::ShuttingDown);
             }
-            if state.last == 0 && channel != DEFAULT_CHANNEL && !self.reserve_channel() {
+            if !state.counted && channel != DEFAULT_CHANNEL && !self.reserve_channel() {
                 return Err(HubError::TooManyChannels {
                     max: config.max_channels,
                 });
             }
-            let message = state.append(event, data, config.log_capacity);
+            if let Some(retain) = config.retain {
+                state.expire(now.saturating_sub(retain), &self.inner.held);
+            }
+            if let Some(store) = self.inner.store.get() {
+                // Numbered and queued under the channel lock, so the store commits (and then
+                // publishes) each channel's messages in id order.
+                let counted = state.counted;
+                state.counted = true;
+                let message = Arc::new(Message::new(state.issue(), event, data));
+                return match store.submit(channel, state.base, message.clone()) {
+                    Ok(ack) => Ok(Published::Pending(message, ack)),
+                    Err(error) => {
+                        state.counted = counted;
+                        Err(error.into())
+                    }
+                };
+            }
+            let message = state.append(event, data, config.log_capacity, now, &self.inner.held);
             let wakers = state.fan_out(&message, config.subscriber_queue);
-            Ok((message, wakers))
+            Ok(Published::Done(message, wakers))
         });
         match outcome {
-            Ok((message, wakers)) => {
+            Ok(Published::Done(message, wakers)) => {
                 wakers.into_iter().for_each(|w| w.wake());
+                self.enforce_ceiling();
                 Ok(message)
             }
+            // Acknowledged only once committed; the writer has published it by then.
+            Ok(Published::Pending(message, ack)) => match ack.recv().await {
+                Ok(Ok(())) => Ok(message),
+                Ok(Err(error)) => Err(error.into()),
+                Err(_) => Err(crate::store::StoreError::Closed.into()),
+            },
             Err(error) => {
                 // A refused publish may have created the channel: do not leave it behind.
                 self.retire_if_idle(&chan);
@@ -428,6 +597,7 @@ impl Hub {
     /// [`EndReason::Lagged`] so its client resumes and learns what it missed.
     pub fn deliver(&self, channel: &str, messages: &[Arc<Message>], jump: bool) -> Delivered {
         let config = self.inner.config;
+        let now = self.inner.clock.now();
         let (_, outcome) = self.with_channel(channel, |state| {
             let mut wakers = Vec::new();
             for message in messages {
@@ -440,20 +610,21 @@ impl Hub {
                 if message.id != state.last + 1 && !jump {
                     return (Delivered::Gap { last: state.last }, wakers);
                 }
-                if state.last == 0 && channel != DEFAULT_CHANNEL {
+                if !state.counted && channel != DEFAULT_CHANNEL {
                     // Redis bounds the channels; here they are only counted.
                     self.inner.logged_channels.fetch_add(1, Ordering::SeqCst);
                 }
                 if message.id != state.last + 1 {
-                    wakers.extend(state.restart_at(message.id - 1));
+                    wakers.extend(state.restart_at(message.id - 1, &self.inner.held));
                 }
-                state.push_numbered(message.clone(), config.log_capacity);
+                state.push_numbered(message.clone(), config.log_capacity, now, &self.inner.held);
                 wakers.extend(state.fan_out(message, config.subscriber_queue));
             }
             (Delivered::Done, wakers)
         });
         let (delivered, wakers) = outcome;
         wakers.into_iter().for_each(|w| w.wake());
+        self.enforce_ceiling();
         delivered
     }
 
@@ -473,7 +644,7 @@ impl Hub {
     pub fn since(&self, channel: &str, since: u64) -> Backlog {
         match self.existing(channel) {
             Some(chan) => chan.lock().backlog(since),
-            None => Backlog::default(),
+            None => channel::ChannelState::new(self.base()).backlog(since),
         }
     }
 
@@ -579,7 +750,7 @@ impl Hub {
                 match map.get(name) {
                     Some(chan) => chan.clone(),
                     None => {
-                        let chan = Arc::new(Channel::new(name));
+                        let chan = Arc::new(Channel::new(name, self.base()));
                         map.insert(name.to_owned(), chan.clone());
                         chan
                     }
@@ -592,6 +763,96 @@ impl Hub {
             let out = f(&mut state);
             drop(state);
             return (chan, out);
+        }
+    }
+
+    /// Bytes every log holds now ([`Message::held_bytes`]).
+    pub fn held_bytes(&self) -> usize {
+        self.inner.held.load(Ordering::SeqCst)
+    }
+
+    /// Drops messages past the age limit from every channel and retires every channel left empty
+    /// that nobody listens to. The ticker runs it each tick; a publish that finds the channel
+    /// bound reached runs it before refusing.
+    pub fn sweep(&self) {
+        let cutoff = self
+            .inner
+            .config
+            .retain
+            .map(|retain| self.inner.clock.now().saturating_sub(retain));
+        let mut map = self.map();
+        map.retain(|name, chan| {
+            let mut state = chan.lock();
+            if let Some(cutoff) = cutoff {
+                state.expire(cutoff, &self.inner.held);
+            }
+            if !state.counted || !state.is_spent() || name == DEFAULT_CHANNEL {
+                return true;
+            }
+            self.inner
+                .retired_last
+                .fetch_max(state.last, Ordering::SeqCst);
+            state.retired = true;
+            self.inner.logged_channels.fetch_sub(1, Ordering::SeqCst);
+            false
+        });
+    }
+
+    /// Past the memory ceiling, drops the oldest messages of the largest channels until the logs
+    /// hold at most seven eighths of it (the slack keeps this off every publish).
+    fn enforce_ceiling(&self) {
+        let max = self.inner.config.max_store_bytes;
+        if self.held_bytes() <= max {
+            return;
+        }
+        let target = max - max / 8;
+        let map = self.map();
+        let mut largest: Vec<(usize, &Arc<Channel>)> =
+            map.values().map(|chan| (chan.lock().bytes, chan)).collect();
+        largest.sort_unstable_by_key(|entry| std::cmp::Reverse(entry.0));
+        let mut i = 0;
+        while self.held_bytes() > target && !largest.is_empty() {
+            let chan = largest[i % largest.len()].1;
+            let mut state = chan.lock();
+            // The largest first: evict from it down to the next one's size, then go round.
+            let next = largest.get(i + 1).map_or(0, |n| n.0);
+            while state.bytes > next && self.held_bytes() > target {
+                if !state.evict_oldest(&self.inner.held) {
+                    break;
+                }
+            }
+            let empty = state.bytes == 0;
+            drop(state);
+            if empty {
+                largest.remove(i % largest.len());
+            } else {
+                i += 1;
+            }
+            if i >= largest.len() {
+                i = 0;
+            }
+        }
+    }
+
+    /// Whether publishing to `channel` needs no new room under the channel bound.
+    fn room_for(&self, channel: &str) -> bool {
+        channel == DEFAULT_CHANNEL
+            || self.inner.logged_channels.load(Ordering::SeqCst) < self.inner.config.max_channels
+            || self
+                .existing(channel)
+                .is_some_and(|chan| chan.lock().counted)
+    }
+
+    /// The base of a channel created here: the id floor, except with Redis, which numbers from
+    /// the floor itself and whose ids the local mirror takes as they come.
+    fn base(&self) -> u64 {
+        match self.inner.redis {
+            Some(_) => 0,
+            None => self
+                .inner
+                .config
+                .id_floor
+                .max(self.inner.retired_last.load(Ordering::SeqCst)),
         }
     }
 

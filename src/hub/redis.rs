@@ -22,7 +22,9 @@
 //!   keeps it across a restart (`appendonly yes`, `appendfsync always` for every message).
 //! - **Ids never go back**: the script numbers from the largest of the stored counter, the log's
 //!   last entry and the publishing node's own last id, so a Redis that restarts empty does not
-//!   hand out ids that clients already hold.
+//!   hand out ids that clients already hold; a channel that neither Redis nor the node knows (a
+//!   Redis that lost everything) starts above [`HubConfig::id_floor`](super::HubConfig::id_floor),
+//!   as an in-process hub does.
 //! - **The ticker** publishes from one node only: before each tick a node claims the lease key
 //!   `PREFIX:ticker` with [`CLAIM_SCRIPT`] (`SET NX PX` for a free key, or renew it when it holds
 //!   it already). The holder renews it every tick; if it dies, another node takes over when the
@@ -53,7 +55,8 @@ pub const BACKOFF_MAX: Duration = Duration::from_secs(2);
 /// too many.
 ///
 /// KEYS: counter, log, channel set. ARGV: channel, event, data, log capacity, max channels,
-/// default channel, announcement channel, the publishing node's last id for the channel.
+/// default channel, announcement channel, the publishing node's last id for the channel, the id
+/// floor (a channel that neither Redis nor the node knows starts above it).
 pub const PUBLISH_SCRIPT: &str = r"
 local last = tonumber(redis.call('GET', KEYS[1]) or '0')
 local top = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
@@ -63,6 +66,7 @@ if top[1] then
 end
 local seen = tonumber(ARGV[8])
 if seen > last then last = seen end
+if last == 0 then last = tonumber(ARGV[9]) end
 if ARGV[1] ~= ARGV[6] and redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 0 then
   local count = redis.call('SCARD', KEYS[3]) - redis.call('SISMEMBER', KEYS[3], ARGV[6])
   if count >= tonumber(ARGV[5]) then return 0 end
@@ -242,7 +246,8 @@ impl Engine {
             .arg(hub.max_channels)
             .arg(DEFAULT_CHANNEL)
             .arg(self.announcements())
-            .arg(seen);
+            .arg(seen)
+            .arg(hub.id_floor);
         let id: u64 = self
             .call(|mut conn| async move { invocation.invoke_async(&mut conn).await })
             .await?;

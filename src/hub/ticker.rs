@@ -72,7 +72,8 @@ impl Ticker {
         fired
     }
 
-    /// Ticks until the hub shuts down: sleeps on the clock until the next boundary, then fires.
+    /// Ticks until the hub shuts down: sleeps on the clock until the next boundary, then fires
+    /// and sweeps the hub ([`Hub::sweep`]).
     ///
     /// With several nodes on one Redis only the node holding the ticker lease fires (see
     /// [`Hub::claim_ticker`]); the others skip the boundary and try again at the next one, so a
@@ -90,6 +91,8 @@ impl Ticker {
             } else {
                 self.skip_due();
             }
+            // Each tick also ages the logs and retires spent channels.
+            self.hub.sweep();
         }
     }
 

@@ -36,7 +36,7 @@ impl Future for WaitSince {
         let this = self.get_mut();
         if let Some((chan, key)) = &this.parked {
             let mut state = chan.lock();
-            if state.last > this.since || this.hub.is_shutting_down() {
+            if state.has_news(this.since) || this.hub.is_shutting_down() {
                 let backlog = state.backlog(this.since);
                 drop(state);
                 this.release();
@@ -51,7 +51,7 @@ impl Future for WaitSince {
             // `since` is taken literally, also past the channel's last id: a client that holds
             // ids up to N from before a restart (the log published again, or a Redis hub that
             // never numbers back) waits for N + 1 instead of being handed what it already has.
-            if state.last > this.since || hub.is_shutting_down() {
+            if state.has_news(this.since) || hub.is_shutting_down() {
                 Err(state.backlog(this.since))
             } else {
                 Ok(state.park_waiter(None, cx.waker()))

@@ -58,7 +58,9 @@ impl RouteError {
             RouteError::ForeignOrigin => StatusCode::Forbidden,
             RouteError::Hub(HubError::ShuttingDown) => StatusCode::ServiceUnavailable,
             RouteError::Hub(HubError::TooManyChannels { .. }) => StatusCode::InsufficientStorage,
-            RouteError::Hub(HubError::Unavailable { .. }) => StatusCode::ServiceUnavailable,
+            RouteError::Hub(HubError::Unavailable { .. } | HubError::Store(_)) => {
+                StatusCode::ServiceUnavailable
+            }
         }
     }
 }

@@ -232,7 +232,8 @@ async fn hub_messages<S>(
                 if let Err(error) = published {
                     let code = match error {
                         crate::hub::HubError::ShuttingDown => close_code::GOING_AWAY,
-                        crate::hub::HubError::Unavailable { .. } => close_code::TRY_AGAIN_LATER,
+                        crate::hub::HubError::Unavailable { .. }
+                        | crate::hub::HubError::Store(_) => close_code::TRY_AGAIN_LATER,
                         crate::hub::HubError::TooManyChannels { .. } => close_code::POLICY,
                     };
                     outbox.close(code, &error.to_string());

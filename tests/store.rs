@@ -1,0 +1,323 @@
+//! The message store with real `longconn serve` processes, killed with SIGKILL and started again:
+//!
+//! - every transport resumes after a restart on the same store with none lost, none twice, and
+//!   ids continue;
+//! - a store whose write-ahead log was cut mid-frame keeps every complete message and says so;
+//! - a `--store memory` restart numbers above the old ids and tells an old client it missed some;
+//! - ten channels × 1000 × 64 KiB, published and read back, keep the server's resident memory
+//!   under `--max-store-bytes` plus a stated fixed overhead.
+//!
+//! No sleeps: each process prints its address once it listens; reads wait for bytes with a
+//! one-minute guard.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// How long a read may wait before the test fails (a guard, never a pause).
+const GUARD: Duration = Duration::from_secs(60);
+
+/// A `longconn serve` child, SIGKILLed when dropped.
+struct Serve {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Serve {
+    /// Starts `longconn serve --store STORE` on a free port; its stderr goes to `log`.
+    fn start(store: &str, log: &Path) -> Serve {
+        Serve::start_with(&["--store", store], log)
+    }
+
+    /// Starts `longconn serve` with these options on a free port; its stderr goes to `log`.
+    fn start_with(options: &[&str], log: &Path) -> Serve {
+        let stderr = std::fs::File::create(log).expect("stderr file");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_longconn"))
+            .args(["serve", "--addr", "127.0.0.1:0", "--interval", "60m"])
+            .args(options)
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn longconn serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read stdout");
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .parse()
+            .expect("address");
+        Serve { child, addr }
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    fn kill_9(mut self) {
+        self.child.kill().expect("kill -9");
+        self.child.wait().expect("reap");
+    }
+
+    fn connect(&self) -> TcpStream {
+        let stream = TcpStream::connect(self.addr).expect("connect");
+        stream.set_read_timeout(Some(GUARD)).expect("guard");
+        stream
+    }
+
+    /// Sends one request with `Connection: close` and returns the whole answer.
+    fn request(&self, head: &str, body: &str) -> String {
+        let mut stream = self.connect();
+        let request = format!(
+            "{head}\r\nHost: localhost\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).expect("send");
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).expect("read answer");
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+
+    /// Publishes `data` to `channel`; returns the acknowledged id.
+    fn publish(&self, channel: &str, data: &str) -> u64 {
+        let answer = self.request(&format!("POST /publish?channel={channel} HTTP/1.1"), data);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        ids_in(&answer, "\"id\":")[0]
+    }
+
+    /// Sends `head` (a streaming request) and reads until `needle` arrives.
+    fn stream_until(&self, head: &str, needle: &str) -> String {
+        let mut stream = self.connect();
+        stream.write_all(head.as_bytes()).expect("send");
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&seen).contains(needle) {
+            let n = stream.read(&mut buf).expect("read within the guard");
+            assert!(
+                n > 0,
+                "closed before {needle:?}: {}",
+                String::from_utf8_lossy(&seen)
+            );
+            seen.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&seen).into_owned()
+    }
+}
+
+impl Serve {
+    /// The child's resident set size (`VmRSS` in `/proc/PID/status`), in bytes.
+    fn rss(&self) -> usize {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("/proc/PID/status");
+        let kib = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|rest| {
+                rest.trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<usize>()
+                    .ok()
+            })
+            .expect("a VmRSS line");
+        kib * 1024
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Every integer following `key` in `text`, in order.
+fn ids_in(text: &str, key: &str) -> Vec<u64> {
+    text.match_indices(key)
+        .filter_map(|(at, _)| {
+            let rest = &text[at + key.len()..];
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
+        .collect()
+}
+
+/// A fresh directory for one test's store.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("longconn-store-it-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// What each transport delivers to a client holding ids up to `since`, as ids, plus whether it
+/// signalled a gap.
+fn resume_everywhere(serve: &Serve, since: u64, last: u64) -> Vec<(&'static str, Vec<u64>, bool)> {
+    let mut seen = Vec::new();
+    let sse = serve.stream_until(
+        &format!("GET /sseStream?channel=news HTTP/1.1\r\nHost: localhost\r\nLast-Event-ID: {since}\r\n\r\n"),
+        &format!("id: {last}\n"),
+    );
+    // The stream opens with its test event, carrying the client's own id.
+    let mut sse_ids = ids_in(&sse, "id: ");
+    assert_eq!(sse_ids.first(), Some(&since), "{sse}");
+    sse_ids.remove(0);
+    seen.push(("sse", sse_ids, sse.contains("event: missed")));
+    let ws = serve.stream_until(
+        &format!(
+            "GET /ws?channel=news&since={since} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+             Sec-WebSocket-Version: 13\r\n\r\n"
+        ),
+        &format!("\"id\":{last},"),
+    );
+    seen.push(("ws", ids_in(&ws, "\"id\":"), ws.contains("\"missed\"")));
+    for (name, path) in [
+        ("poll", format!("/poll?channel=news&since={since}")),
+        ("longpoll", format!("/longpoll?channel=news&since={since}")),
+        (
+            "jsonp",
+            format!("/jsonp?channel=news&since={since}&callback=cb"),
+        ),
+        ("iframe", format!("/iframe?channel=news&since={since}")),
+    ] {
+        let answer = serve.request(&format!("GET {path} HTTP/1.1"), "");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{name}: {answer}");
+        seen.push((name, ids_in(&answer, "\"id\":"), answer.contains("missed")));
+    }
+    seen
+}
+
+#[test]
+fn every_transport_resumes_after_kill_9_with_none_lost_none_twice() {
+    let dir = scratch("resume");
+    let store = dir.join("longconn.db");
+    let store = store.to_str().expect("utf-8 path");
+    let first = Serve::start(store, &dir.join("first.log"));
+    let acked: Vec<u64> = (1..=12)
+        .map(|n| first.publish("news", &format!("m{n}")))
+        .collect();
+    // Ids rise by one within a run.
+    assert!(acked.windows(2).all(|w| w[1] == w[0] + 1), "{acked:?}");
+    first.kill_9();
+
+    let second = Serve::start(store, &dir.join("second.log"));
+    let since = acked[7];
+    let missed_by_client = acked[8..].to_vec();
+    for (transport, ids, gap) in resume_everywhere(&second, since, acked[11]) {
+        assert_eq!(ids, missed_by_client, "{transport}: none lost, none twice");
+        assert!(!gap, "{transport}: nothing was lost, no gap to signal");
+    }
+    // Ids continue after the restart.
+    assert_eq!(second.publish("news", "m13"), acked[11] + 1);
+}
+
+#[test]
+fn a_torn_store_keeps_every_complete_message_and_says_so() {
+    let dir = scratch("torn");
+    let store = dir.join("longconn.db");
+    let store_str = store.to_str().expect("utf-8 path");
+    let first = Serve::start(store_str, &dir.join("first.log"));
+    // Sequential publishes: each is its own transaction.
+    let acked: Vec<u64> = (1..=10)
+        .map(|n| first.publish("news", &format!("m{n}")))
+        .collect();
+    first.kill_9();
+
+    // Cut the write-ahead log inside its last frame, as a crash mid-write leaves it.
+    let wal = dir.join("longconn.db-wal");
+    let len = std::fs::metadata(&wal).expect("a WAL after kill -9").len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&wal)
+        .and_then(|f| f.set_len(len - 100))
+        .expect("truncate the WAL");
+
+    let log = dir.join("second.log");
+    let second = Serve::start(store_str, &log);
+    let said = std::fs::read_to_string(&log).expect("stderr");
+    assert!(said.contains("ends in a torn frame"), "stderr: {said}");
+    let answer = second.request("GET /poll?channel=news&since=0 HTTP/1.1", "");
+    // The last transaction (message 10) lost its commit frame; every earlier one is whole.
+    assert_eq!(ids_in(&answer, "\"id\":"), acked[..9].to_vec(), "{answer}");
+    assert!(answer.contains("\"data\":\"m9\""), "{answer}");
+}
+
+#[test]
+fn a_memory_store_restart_gives_higher_ids_and_the_gap() {
+    let dir = scratch("memory");
+    let first = Serve::start("memory", &dir.join("first.log"));
+    let old: Vec<u64> = (1..=3)
+        .map(|n| first.publish("news", &format!("m{n}")))
+        .collect();
+    first.kill_9();
+
+    let second = Serve::start("memory", &dir.join("second.log"));
+    let new = second.publish("news", "after");
+    assert!(
+        new > old[2],
+        "new id {new} must be above every old one {old:?}"
+    );
+    assert!(new < 1 << 53, "ids stay JSON-safe: {new}");
+    for (transport, ids, gap) in resume_everywhere(&second, old[1], new) {
+        assert_eq!(ids, vec![new], "{transport}: the whole retained log");
+        assert!(
+            gap,
+            "{transport}: a client holding an old id is told it missed some"
+        );
+    }
+}
+
+/// The memory ceiling for the test below, and what the process may hold besides the logs: its
+/// baseline (code, runtime, tide), allocator slack and the requests in flight.
+const CEILING: usize = 64 << 20;
+const OVERHEAD: usize = 64 << 20;
+
+#[test]
+fn ten_channels_of_a_thousand_64_kib_messages_stay_under_the_memory_ceiling() {
+    let dir = scratch("ceiling");
+    let ceiling = CEILING.to_string();
+    let serve = Serve::start_with(
+        &["--store", "memory", "--max-store-bytes", &ceiling],
+        &dir.join("serve.log"),
+    );
+    let serve = std::sync::Arc::new(serve);
+    let body = "x".repeat(64 * 1024);
+    // Five publishers, two channels each: 640 MiB published in all.
+    let publishers: Vec<_> = (0..5)
+        .map(|p| {
+            let (serve, body) = (serve.clone(), body.clone());
+            std::thread::spawn(move || {
+                for channel in [2 * p, 2 * p + 1] {
+                    for _ in 0..1000 {
+                        serve.publish(&format!("c{channel}"), &body);
+                    }
+                }
+            })
+        })
+        .collect();
+    for publisher in publishers {
+        publisher.join().expect("publisher");
+    }
+    // One reader per channel reads its whole backlog (the encodings get cached).
+    for channel in 0..10 {
+        let answer = serve.request(
+            &format!("GET /poll?channel=c{channel}&since=0 HTTP/1.1"),
+            "",
+        );
+        assert!(answer.starts_with("HTTP/1.1 200"), "c{channel}");
+        // The ceiling evicted the oldest: the reader is told so.
+        assert!(answer.contains("\"missed\""), "c{channel}: no gap signal");
+    }
+    let rss = serve.rss();
+    assert!(
+        rss <= CEILING + OVERHEAD,
+        "VmRSS {} MiB > ceiling {} MiB + overhead {} MiB",
+        rss >> 20,
+        CEILING >> 20,
+        OVERHEAD >> 20
+    );
+    println!("VmRSS after 640 MiB published and read: {} MiB", rss >> 20);
+}
