@@ -84,7 +84,9 @@ fn driver_dir() -> PathBuf {
         ));
     }
     if !Path::new("/usr/bin/chromium").exists() {
-        missing_tool("no Chromium at /usr/bin/chromium: run tests/run (or `apt-get install -y chromium`)");
+        missing_tool(
+            "no Chromium at /usr/bin/chromium: run tests/run (or `apt-get install -y chromium`)",
+        );
     }
     dir
 }

@@ -130,7 +130,8 @@ pub async fn run(args: RunArgs) -> u8 {
             }
         },
     };
-    let reports: Result<Vec<Report>, String> = args.report.iter().map(|r| parse_report(r)).collect();
+    let reports: Result<Vec<Report>, String> =
+        args.report.iter().map(|r| parse_report(r)).collect();
     let reports = match reports {
         Ok(reports) => reports,
         Err(message) => {
