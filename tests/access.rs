@@ -422,7 +422,7 @@ async fn a_listed_host_is_served() {
 #[test]
 fn serve_refuses_a_public_address_without_a_publisher_key() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_longconn"))
-        .args(["serve", "--addr", "0.0.0.0:0"])
+        .args(["serve", "--store", "memory", "--addr", "0.0.0.0:0"])
         .output()
         .expect("run longconn");
     assert!(!out.status.success());
@@ -431,7 +431,15 @@ fn serve_refuses_a_public_address_without_a_publisher_key() {
         "longconn serve: --addr 0.0.0.0:0: anyone who reaches it could publish; give --publisher-jwt-key KEY, or --allow-anonymous-publish\n"
     );
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_longconn"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--private", "secret.*"])
+        .args([
+            "serve",
+            "--store",
+            "memory",
+            "--addr",
+            "127.0.0.1:0",
+            "--private",
+            "secret.*",
+        ])
         .output()
         .expect("run longconn");
     assert!(!out.status.success());
@@ -456,7 +464,15 @@ async fn at_the_limit_refusals_get_503_and_at_most_one_log_line_a_second() {
     use std::io::{BufRead, BufReader, Read};
     use std::process::{Command, Stdio};
     let mut child = Command::new(env!("CARGO_BIN_EXE_longconn"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--max-connections", "1"])
+        .args([
+            "serve",
+            "--store",
+            "memory",
+            "--addr",
+            "127.0.0.1:0",
+            "--max-connections",
+            "1",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -514,7 +530,14 @@ fn an_explicit_max_connections_above_the_open_file_limit_is_lowered_with_one_war
     let limit = longconn::server::access::limits::open_file_limit().expect("a finite ulimit -n");
     let ceiling = limit - longconn::server::access::limits::HEADROOM;
     let mut child = Command::new(env!("CARGO_BIN_EXE_longconn"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--max-connections"])
+        .args([
+            "serve",
+            "--store",
+            "memory",
+            "--addr",
+            "127.0.0.1:0",
+            "--max-connections",
+        ])
         .arg((limit * 10).to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

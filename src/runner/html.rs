@@ -344,7 +344,13 @@ fn step_lane(description: &str) -> Option<&str> {
     let first = words.next()?;
     let name = match first {
         "open" | "close" => words.next(),
-        "send" | "read" | "handshake" | "frame" | "expect" => {
+        "send" | "read" | "handshake" | "frame" | "expect" | "request" => {
+            words.next()?;
+            words.next()
+        }
+        // `capture NAME on CONNECTION`
+        "capture" => {
+            words.next()?;
             words.next()?;
             words.next()
         }
@@ -678,6 +684,8 @@ mod tests {
     #[test]
     fn step_descriptions_name_their_lane() {
         assert_eq!(step_lane("read from poll until head"), Some("poll"));
+        assert_eq!(step_lane("request on api POST /publish"), Some("api"));
+        assert_eq!(step_lane("capture token on api"), Some("api"));
         assert_eq!(step_lane("handshake on ws GET /ws"), Some("ws"));
         assert_eq!(step_lane("open a on other"), Some("a"));
         assert_eq!(step_lane("tick 1s"), Some("hub"));

@@ -119,9 +119,12 @@ const READERS: [(&str, bool); 6] = [
 /// `Host` checked.
 pub fn check(req: &Request<State>, methods: &[Method]) -> Result<(), AccessError> {
     let config = &req.state().config;
-    let host = req.header("Host").map(|h| h.as_str()).unwrap_or_default();
-    if !host::allowed(host, &config.hosts, config.addr) {
-        return Err(AccessError::Host);
+    // Only an HTTP/1.0 request may come without `Host` (the head parser refuses a 1.1 one, RFC
+    // 9112 §3.2): it names no host to rebind, and browsers always send one.
+    if let Some(host) = req.header("Host") {
+        if !host::allowed(host.as_str(), &config.hosts, config.addr) {
+            return Err(AccessError::Host);
+        }
     }
     let open = config.publisher_jwt_key.is_none() && config.private.is_empty() && config.jsonp;
     if open || !methods.contains(&req.method()) {
