@@ -7,7 +7,7 @@
 //!   JSONP polling all answer through it.
 //! - `default_proxy_pass_streams_sse_unbuffered`: SSE sends `X-Accel-Buffering: no`, so even the
 //!   default config streams it, close-delimited over HTTP/1.0.
-//! - `streaming_config_streams_sse_forever_iframe_and_websocket`: the config `docs/readme/nginx.md`
+//! - `streaming_config_streams_sse_forever_iframe_and_websocket`: the config `the README (Deploying behind nginx)`
 //!   tells users to copy (`proxy_http_version 1.1`, `proxy_buffering off`, Upgrade headers).
 //!
 //! No nginx installed is a failure, never a skip.
@@ -31,7 +31,7 @@ const NGINX: &str = "/usr/sbin/nginx";
 /// nginx's default: `proxy_pass` alone (HTTP/1.0 to the upstream, buffered).
 const DEFAULT_LOCATION: &str = "proxy_pass http://UPSTREAM;";
 
-/// The streaming config of `docs/readme/nginx.md`, kept identical to it by
+/// The streaming config of `the README (Deploying behind nginx)`, kept identical to it by
 /// `the_documented_config_is_the_tested_one`.
 const STREAMING_LOCATION: &str = "proxy_pass http://UPSTREAM;
       proxy_http_version 1.1;
@@ -300,14 +300,17 @@ async fn read_head(stream: &mut TcpStream) -> Vec<u8> {
     head
 }
 
-/// `docs/readme/nginx.md` shows users the config the streaming test runs.
+/// `the README (Deploying behind nginx)` shows users the config the streaming test runs.
 #[test]
 fn the_documented_config_is_the_tested_one() {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/readme/nginx.md"))
-        .expect("docs/readme/nginx.md");
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
     for line in STREAMING_LOCATION.lines().map(str::trim) {
         let line = line.replace("UPSTREAM", "127.0.0.1:3000");
-        assert!(doc.contains(&line), "docs/readme/nginx.md lacks {line:?}");
+        assert!(
+            doc.contains(&line),
+            "the README (Deploying behind nginx) lacks {line:?}"
+        );
     }
     assert!(doc.contains("map $http_upgrade $connection_upgrade { default upgrade; '' close; }"));
 }

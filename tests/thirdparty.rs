@@ -6,7 +6,7 @@
 //! - `nchan_specs_pass` — Nchan (Debian `nginx-light` + `libnginx-mod-nchan`), configured from
 //!   a config written here at test time (free port, temporary prefix).
 //! - `aiohttp_specs_pass` — a small aiohttp server (PyPI, pinned in
-//!   `tests/thirdparty/requirements.txt`): JSON publish answers, SSE, WebSocket echo.
+//!   `tests/requirements.txt`): JSON publish answers, SSE, WebSocket echo.
 //!
 //! The only polling is the bounded readiness loop while a server starts listening.
 
@@ -193,7 +193,7 @@ fn aiohttp_specs_pass() {
         .is_ok_and(|status| status.success());
     assert!(
         importable,
-        "aiohttp not found: python3 -m pip install -r tests/thirdparty/requirements.txt"
+        "aiohttp not found: run tests/run (or python3 -m pip install -r tests/requirements.txt)"
     );
     let dir = scratch("aiohttp");
     let port = free_port();
