@@ -12,6 +12,12 @@
 //! - `closed_stream_clients_free_their_slot_at_once`: an SSE or forever-iframe client that closes
 //!   (FIN) or resets (RST) its connection frees its slot with no heartbeat and no clock moving,
 //!   on the fast SSE responder and on the tide path alike.
+//! - `sse_stalled_reader_is_cut_after_the_send_timeout` (and `sse_on_the_tide_route_...`,
+//!   `forever_iframe_...`, `websocket_...`): a client with a small receive buffer that never
+//!   reads, beside a healthy one, while messages are published until the server's write to it
+//!   waits; one second short of the send timeout (manual clock) it is still open, at the timeout
+//!   its slot is freed and it reads EOF after what it was sent, and the healthy client gets every
+//!   message, those published after the cut too.
 
 use std::time::Duration;
 
