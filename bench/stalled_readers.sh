@@ -76,7 +76,7 @@ run_case() {
   python3 -c '
 import json, sys
 r = json.loads(sys.argv[1])
-print(f"| {sys.argv[2]} | {r[\"delivered\"]}/{r[\"expected\"]} | {r[\"p50_ms\"]} | {r[\"p99_ms\"]} | {r[\"max_ms\"]} | {sys.argv[3]} |")
+print("| {0} | {1[delivered]}/{1[expected]} | {1[p50_ms]} | {1[p99_ms]} | {1[max_ms]} | {2} |".format(sys.argv[2], r, sys.argv[3]))
 ' "$json" "$name" "$open"
   [[ -n $helper ]] && stop_pids "$helper"
   stop_pids "$server"
