@@ -60,6 +60,10 @@ struct ServeArgs {
     /// How often a silent SSE or forever-iframe stream gets a comment, so proxies keep it open.
     #[arg(long, default_value = "25s", value_parser = heartbeat)]
     heartbeat: Duration,
+    /// How long one write to a client may wait for its socket to take bytes; a client that
+    /// reads nothing for that long (a full socket) is disconnected.
+    #[arg(long, default_value = "30s", value_parser = send_timeout)]
+    send_timeout: Duration,
     /// HS256 key of publishers' JWTs: publishing then needs `Authorization: Bearer JWT`.
     #[arg(long, value_name = "KEY")]
     publisher_jwt_key: Option<String>,
@@ -90,6 +94,16 @@ struct ServeArgs {
     /// is retired (e.g. 10m; default: kept until the log capacity or the memory ceiling).
     #[arg(long, value_parser = longconn::spec::parse_duration)]
     retain: Option<Duration>,
+}
+
+/// A send timeout: a duration of at least 100ms (a client's socket may be full for a moment
+/// under any burst; a shorter bound would cut healthy readers).
+fn send_timeout(text: &str) -> Result<Duration, String> {
+    let timeout = longconn::spec::parse_duration(text)?;
+    if timeout < Duration::from_millis(100) {
+        return Err(format!("send timeout '{text}' is under 100ms"));
+    }
+    Ok(timeout)
 }
 
 /// A heartbeat period: a duration of at least 100ms (a shorter one only burns CPU).
@@ -155,6 +169,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         log_capacity: args.log_capacity as usize,
         subscriber_queue: args.subscriber_queue as usize,
         heartbeat: args.heartbeat,
+        send_timeout: args.send_timeout,
         publisher_jwt_key: key(args.publisher_jwt_key),
         subscriber_jwt_key: key(args.subscriber_jwt_key),
         private: args.private,

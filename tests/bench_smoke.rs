@@ -71,6 +71,7 @@ async fn fanout_loses_nothing(transport: Transport) -> TestResult {
         messages: 10,
         rate: 20.0,
         drain: Duration::from_secs(5),
+        channel: None,
     };
     let report = fanout(&args).await?;
     let json = fields(&report)?;

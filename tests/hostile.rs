@@ -12,6 +12,12 @@
 //! - `closed_stream_clients_free_their_slot_at_once`: an SSE or forever-iframe client that closes
 //!   (FIN) or resets (RST) its connection frees its slot with no heartbeat and no clock moving,
 //!   on the fast SSE responder and on the tide path alike.
+//! - `sse_stalled_reader_is_cut_after_the_send_timeout` (and `sse_on_the_tide_route_...`,
+//!   `forever_iframe_...`, `websocket_...`): a client with a small receive buffer that never
+//!   reads, beside a healthy one, while messages are published until the server's write to it
+//!   waits; one second short of the send timeout (manual clock) it is still open, at the timeout
+//!   its slot is freed and it reads EOF after what it was sent, and the healthy client gets every
+//!   message, those published after the cut too.
 
 use std::time::Duration;
 
@@ -308,4 +314,165 @@ async fn closed_stream_clients_free_their_slot_at_once() {
             stream_client_frees_its_slot(request, ending).await;
         }
     }
+}
+
+/// The send timeout the stalled-reader tests serve with.
+const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Messages published at most while waiting for the stalled reader's socket to fill (16 MiB:
+/// more than loopback's largest send and receive buffers together).
+const FILL_LIMIT: usize = 16 * 1024;
+
+/// Opens `technique` on a socket with a small receive buffer (so a few KiB fill it) and reads the
+/// response head; the caller then stops reading.
+async fn open_small(server: &Server, technique: &Technique) -> TcpStream {
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    // Before connect, so the window the client advertises stays small.
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    socket.connect(&server.addr().into()).expect("connect");
+    let mut s = TcpStream::from(std::net::TcpStream::from(socket));
+    s.write_all(technique.request).await.expect("write");
+    read_until(&mut s, b"\r\n\r\n").await;
+    s
+}
+
+/// Reads `stream` until `count` messages have been counted in it.
+async fn read_messages(stream: &mut TcpStream, counter: &mut Counter, count: usize) {
+    let mut buf = vec![0u8; 64 * 1024];
+    while counter.count < count {
+        let n = async_std::io::timeout(READ_GUARD, stream.read(&mut buf))
+            .await
+            .unwrap_or_else(|e| panic!("healthy reader stalled after {}: {e}", counter.count));
+        assert!(n > 0, "healthy reader cut off after {}", counter.count);
+        counter.feed(&buf[..n]);
+    }
+}
+
+/// One client never reads from a socket with a small receive buffer while messages are published
+/// until the server's write to it waits on the send timeout (its task sleeps on the manual clock);
+/// the subscriber queue is far larger than what is published, so only the timeout can cut it.
+/// One second short of the timeout it is still open; at the timeout the server closes it (EOF
+/// after what was sent) and frees its slot, and the healthy client on the same channel gets every
+/// message, those published after the cut too.
+async fn stalled_reader_is_cut_after_the_send_timeout(technique: &Technique, name: &str) {
+    let server = start(Config {
+        subscriber_queue: 100_000,
+        log_capacity: 64,
+        heartbeat: Duration::ZERO,
+        send_timeout: SEND_TIMEOUT,
+        ..Config::default()
+    })
+    .await;
+    let clock = server
+        .state()
+        .clock
+        .as_manual()
+        .expect("manual clock")
+        .clone();
+    let mut stalled = open_small(&server, technique).await;
+    let stalled_addr = stalled.local_addr().expect("local addr");
+    let mut healthy = open(&server, technique).await;
+    let mut counter = Counter {
+        pattern: technique.message,
+        tail: Vec::new(),
+        count: 0,
+    };
+    let data = "x".repeat(MESSAGE_BYTES);
+    let mut published = 0;
+    let waiting = |clock: &longconn::clock::ManualClock| {
+        futures_lite::future::block_on(futures_lite::future::poll_once(
+            clock.parked(vec![stalled_addr]),
+        ))
+        .is_some()
+    };
+    while !waiting(&clock) {
+        assert!(
+            published < FILL_LIMIT,
+            "{name}: no write waited after {published} messages"
+        );
+        for _ in 0..BATCH {
+            server
+                .hub()
+                .publish("flood", "message", data.clone())
+                .await
+                .expect("publish");
+            published += 1;
+        }
+        // The healthy reader keeps up, so a write that waits is the stalled client's.
+        read_messages(&mut healthy, &mut counter, published).await;
+    }
+    assert_eq!(
+        server.open_connections(),
+        2,
+        "{name}: cut before the timeout"
+    );
+    server.advance(SEND_TIMEOUT - Duration::from_secs(1)).await;
+    assert!(waiting(&clock), "{name}: the write stopped waiting early");
+    assert_eq!(
+        server.open_connections(),
+        2,
+        "{name}: cut before the timeout"
+    );
+    server.advance(Duration::from_secs(1)).await;
+    let since = std::time::Instant::now();
+    while server.open_connections() > 1 {
+        assert!(
+            since.elapsed() < READ_GUARD,
+            "{name}: the stalled client's slot is still held"
+        );
+        async_std::task::yield_now().await;
+    }
+    // What the socket held, then the server's close.
+    let got = read_to_eof(&mut stalled).await;
+    let mut stalled_counter = Counter {
+        pattern: technique.message,
+        tail: Vec::new(),
+        count: 0,
+    };
+    stalled_counter.feed(&got);
+    // The healthy client is still served.
+    for _ in 0..BATCH {
+        server
+            .hub()
+            .publish("flood", "message", data.clone())
+            .await
+            .expect("publish");
+        published += 1;
+    }
+    read_messages(&mut healthy, &mut counter, published).await;
+    println!(
+        "{name}: the stalled client's writes waited after {published} messages; it got {} \
+         before the cut; the healthy one got {}",
+        stalled_counter.count, counter.count
+    );
+    assert_eq!(counter.count, published);
+    assert!(stalled_counter.count < published, "{name}: stalled got all");
+    assert_eq!(server.open_connections(), 1);
+    server.shutdown().await;
+}
+
+#[async_std::test]
+async fn sse_stalled_reader_is_cut_after_the_send_timeout() {
+    stalled_reader_is_cut_after_the_send_timeout(&SSE, "sse").await;
+}
+
+#[async_std::test]
+async fn sse_on_the_tide_route_stalled_reader_is_cut_after_the_send_timeout() {
+    // HTTP/1.0 is never answered by the fast SSE responder.
+    let tide_sse = Technique {
+        request: b"GET /sseStream?channel=flood HTTP/1.0\r\nHost: localhost\r\n\r\n",
+        ..SSE
+    };
+    stalled_reader_is_cut_after_the_send_timeout(&tide_sse, "sse (tide route)").await;
+}
+
+#[async_std::test]
+async fn forever_iframe_stalled_reader_is_cut_after_the_send_timeout() {
+    stalled_reader_is_cut_after_the_send_timeout(&FOREVER, "forever iframe").await;
+}
+
+#[async_std::test]
+async fn websocket_stalled_reader_is_cut_after_the_send_timeout() {
+    stalled_reader_is_cut_after_the_send_timeout(&WEBSOCKET, "websocket").await;
 }

@@ -669,6 +669,7 @@ async fn bench_fanout_over_three_nodes_loses_nothing() {
         messages: 10,
         rate: 50.0,
         drain: Duration::from_secs(5),
+        channel: None,
     };
     let report = longconn::bench::fanout(&args).await.expect("fanout");
     assert_eq!(

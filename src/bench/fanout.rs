@@ -40,6 +40,10 @@ pub struct FanoutArgs {
     /// How long to wait for stragglers after the last publish.
     #[arg(long, default_value = "5s", value_parser = crate::spec::parse_duration)]
     pub drain: Duration,
+    /// The channel to use (default: a fresh one per run), so other clients can be put beside
+    /// the subscribers (readers that never read, say).
+    #[arg(long)]
+    pub channel: Option<String>,
 }
 
 /// The figures of `bench fanout`.
@@ -129,7 +133,10 @@ pub async fn fanout(args: &FanoutArgs) -> Result<FanoutReport, BenchError> {
     check_open_files(args.clients + 1)?;
     let transport = args.transport;
     let name = transport.name();
-    let channel = run_channel("fanout");
+    let channel = args
+        .channel
+        .clone()
+        .unwrap_or_else(|| run_channel("fanout"));
     let path = Arc::new(format!("{}?channel={channel}", transport.path()));
     let shared = Arc::new(Shared::default());
     let permits = Permits::new(CONNECTS_IN_FLIGHT);

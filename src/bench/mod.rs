@@ -6,7 +6,7 @@
 //! | command | figures |
 //! |---|---|
 //! | `bench idle --target URL --transport ws\|sse --clients N [--hold 10s]` | `held`, `failed`, `connect_s` |
-//! | `bench fanout --target URL [--target URL]... --transport ws\|sse --clients N --messages M --rate R` | `expected`, `delivered`, `lost`, `p50_ms`, `p99_ms`, `max_ms`, `deliveries_per_s` |
+//! | `bench fanout --target URL [--target URL]... --transport ws\|sse --clients N --messages M --rate R [--channel NAME]` | `expected`, `delivered`, `lost`, `p50_ms`, `p99_ms`, `max_ms`, `deliveries_per_s` |
 //! | `bench poll --target URL --connections C --duration 10s` | `requests_per_s`, `p50_ms`, `p99_ms` |
 //!
 //! Clients are raw async-std TCP streams decoded with [`crate::wire`]; they only ever connect to

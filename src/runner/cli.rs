@@ -368,6 +368,10 @@ fn server_options(options: &spec::ServerOptions) -> Vec<String> {
         (!options.allow_origin.is_empty()).then(|| options.allow_origin.join(" ")),
     );
     put("heartbeat", options.heartbeat.map(|d| format!("{d:?}")));
+    put(
+        "send_timeout",
+        options.send_timeout.map(|d| format!("{d:?}")),
+    );
     put("log_capacity", options.log_capacity.map(|n| n.to_string()));
     put(
         "subscriber_queue",

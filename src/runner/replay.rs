@@ -873,6 +873,7 @@ fn config(spec: &Spec) -> Config {
             .subscriber_queue
             .unwrap_or(defaults.subscriber_queue),
         heartbeat: options.heartbeat.unwrap_or(defaults.heartbeat),
+        send_timeout: options.send_timeout.unwrap_or(defaults.send_timeout),
         publisher_jwt_key: key(&options.publisher_jwt_key),
         subscriber_jwt_key: key(&options.subscriber_jwt_key),
         private: options.private.clone(),

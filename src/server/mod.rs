@@ -102,6 +102,9 @@ pub struct Config {
     pub subscriber_queue: usize,
     /// Comment heartbeat on silent SSE and forever-iframe streams.
     pub heartbeat: Duration,
+    /// How long any one write to a client may wait for its socket to take bytes before the
+    /// connection is cut (a client that stopped reading).
+    pub send_timeout: Duration,
     /// HS256 key publishers' tokens are signed with; `None` lets anyone publish.
     pub publisher_jwt_key: Option<access::jwt::JwtKey>,
     /// HS256 key subscribers' tokens are signed with.
@@ -136,6 +139,7 @@ impl Default for Config {
             log_capacity: 1000,
             subscriber_queue: 1024,
             heartbeat: Duration::from_secs(25),
+            send_timeout: Duration::from_secs(30),
             publisher_jwt_key: None,
             subscriber_jwt_key: None,
             private: Vec::new(),

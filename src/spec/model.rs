@@ -57,6 +57,8 @@ pub struct ServerOptions {
     pub allow_origin: Vec<String>,
     /// `heartbeat: 15s` — how often idle streams get a keep-alive write.
     pub heartbeat: Option<Duration>,
+    /// `send_timeout: 30s` — how long a write may wait for a client that reads nothing.
+    pub send_timeout: Option<Duration>,
     /// `log_capacity: 100` — messages kept per channel for resuming.
     pub log_capacity: Option<usize>,
     /// `subscriber_queue: 64` — messages queued per subscriber before it is cut off.

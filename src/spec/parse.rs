@@ -287,6 +287,7 @@ impl Resolver<'_> {
                 max_message_bytes: server.max_message_bytes,
                 allow_origin: server.allow_origin,
                 heartbeat: server.heartbeat.map(|d| d.0),
+                send_timeout: server.send_timeout.map(|d| d.0),
                 log_capacity: server.log_capacity,
                 subscriber_queue: server.subscriber_queue,
                 max_connections: server.max_connections,

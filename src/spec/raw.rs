@@ -39,6 +39,7 @@ pub(super) struct RawServer {
     #[serde(default)]
     pub allow_origin: Vec<String>,
     pub heartbeat: Option<Dur>,
+    pub send_timeout: Option<Dur>,
     pub log_capacity: Option<usize>,
     pub subscriber_queue: Option<usize>,
     pub max_connections: Option<usize>,

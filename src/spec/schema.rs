@@ -265,6 +265,7 @@ pub fn schema() -> Value {
                 "max_message_bytes": count("The largest /publish body and WebSocket message."),
                 "allow_origin": { "type": "array", "items": { "type": "string" }, "description": "Origins allowed from other pages." },
                 "heartbeat": duration("How often idle streams get a keep-alive write."),
+                "send_timeout": duration("How long a write may wait for a client that reads nothing before it is cut."),
                 "log_capacity": count("Messages kept per channel for resuming."),
                 "subscriber_queue": count("Messages queued per subscriber before it is cut off."),
                 "max_connections": count("Connections past this are refused."),

@@ -344,6 +344,7 @@ server:
   max_message_bytes: 100
   allow_origin: [http://a.example]
   heartbeat: 15s
+  send_timeout: 5s
   log_capacity: 10
   subscriber_queue: 4
   max_connections: 3
@@ -364,6 +365,7 @@ steps: []
             max_message_bytes: Some(100),
             allow_origin: vec!["http://a.example".into()],
             heartbeat: Some(Duration::from_secs(15)),
+            send_timeout: Some(Duration::from_secs(5)),
             log_capacity: Some(10),
             subscriber_queue: Some(4),
             max_connections: Some(3),

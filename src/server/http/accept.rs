@@ -12,6 +12,9 @@
 //! - Bodies: a body that has not fully arrived within [`BODY_TIMEOUT`] of its head (on the
 //!   server's clock) is cut: the route answers 408 and the connection closes. A response that
 //!   closes the connection (413, 408) cuts the rest of the body, which is then never read.
+//! - Slow readers: every write to a client goes through [`ClientStream`], which fails it with
+//!   `TimedOut` when the socket takes no bytes for the configured send timeout (on the server's
+//!   clock); the stream or response then ends and the connection closes, freeing its slot.
 //! - Idle: a connection between requests waits at most [`HEAD_TIMEOUT`] (real time) for its next
 //!   head, bounded by one timer per connection ([`super::deadline`]), and ends at once when the
 //!   server shuts down.
@@ -34,7 +37,7 @@ use std::time::Duration;
 use async_std::net::{TcpListener, TcpStream};
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt, StreamExt};
 
-use super::client::{ClientStream, Cut, NextHead};
+use super::client::{ClientStream, Cut, NextHead, SendLimit};
 use super::connections::Connections;
 use super::deadline::HeadDeadline;
 use super::encode;
@@ -70,6 +73,10 @@ pub async fn accept_loop(
     clock: Clock,
 ) {
     let mut refusals = crate::server::access::limits::RefusalLog::default();
+    let send = SendLimit {
+        clock: clock.clone(),
+        timeout: app.state().config.send_timeout,
+    };
     loop {
         let accepted = future::or(async { Some(listener.accept().await) }, async {
             stop.wait().await;
@@ -92,7 +99,7 @@ pub async fn accept_loop(
         match connections.try_enter(max_connections) {
             Some(guard) => {
                 guard.track(&stream);
-                let client = ClientStream::new(stream, guard);
+                let client = ClientStream::new(stream, guard, send.clone());
                 let app = app.clone();
                 let (stop, clock) = (stop.clone(), clock.clone());
                 async_std::task::spawn(serve_connection(client, peer, app, stop, clock));
@@ -245,9 +252,10 @@ async fn write_answer(
     bytes: Vec<u8>,
     stream: Option<crate::server::pieces::Pieces>,
 ) -> io::Result<()> {
-    let mut socket = client.socket();
+    // Written through the client, whose writes wait at most the send timeout.
+    let mut writer = client.clone();
     let Some(mut pieces) = stream else {
-        return socket.write_all(&bytes).await;
+        return writer.write_all(&bytes).await;
     };
     let mut out = bytes;
     // Batches written in a row without ever waiting for a piece: a stream that always has the
@@ -256,7 +264,7 @@ async fn write_answer(
     let mut busy = 0;
     // A client that closes (FIN) or resets while the stream waits ends it, and frees its
     // connection, at once.
-    let watched = socket.clone();
+    let watched = client.socket().clone();
     let mut client_gone = Box::pin(async move { crate::server::peer::closed(&watched).await });
     loop {
         // One poll per piece: whether it had to wait is seen on the way.
@@ -288,7 +296,7 @@ async fn write_answer(
             }
         }
         if !out.is_empty() {
-            socket.write_all(&out).await?;
+            writer.write_all(&out).await?;
         }
         out = Vec::new();
         if ended {

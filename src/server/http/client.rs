@@ -10,12 +10,20 @@
 //! The gate can also cut the body short ([`ClientStream::cut`]): at the body deadline (reads fail
 //! with `TimedOut`, the route answers 408) or when the response closes the connection anyway
 //! (reads end at once, so the rest of a huge upload is never read).
+//!
+//! Every write to the client goes through [`ClientStream`]'s `AsyncWrite` (responses, streams,
+//! the upgraded WebSocket), which bounds how long the socket may refuse bytes: a write that
+//! waits longer than the send timeout on the server's clock fails with `TimedOut`
+//! ([`SendTimedOut`]), so a client that stops reading is cut instead of holding its connection.
+//! The timer starts only when the socket is full, and restarts whenever it takes bytes again.
 
+use std::future::Future;
 use std::io;
 use std::net::Shutdown as Both;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use async_std::net::TcpStream;
 use futures_lite::io::{AsyncRead, AsyncWrite};
@@ -24,6 +32,7 @@ use futures_lite::{future, ready};
 use super::body::BodyLeft;
 use super::connections::ConnectionGuard;
 use super::head::{admit, Admitted, Refusal};
+use crate::clock::{Clock, Sleep};
 
 /// How much one read from the socket takes at most.
 const READ_CHUNK: usize = 8 * 1024;
@@ -51,15 +60,49 @@ pub enum NextHead {
     Refused(Refusal),
 }
 
+/// A write to the client waited longer than the send timeout for the socket to take bytes.
+#[derive(Debug, thiserror::Error)]
+#[error("the client took no bytes for {0:?} (send timeout)")]
+pub struct SendTimedOut(pub Duration);
+
 /// The connection a request's body is read from (and, after an upgrade, the WebSocket protocol's).
-#[derive(Debug, Clone)]
 pub struct ClientStream {
     shared: Arc<Shared>,
+    /// While a write through this handle waits for room in the socket: the send timeout,
+    /// counted from when the socket last refused bytes after taking some.
+    stalled: Mutex<Option<Sleep>>,
+}
+
+impl Clone for ClientStream {
+    fn clone(&self) -> Self {
+        ClientStream {
+            shared: self.shared.clone(),
+            stalled: Mutex::new(None),
+        }
+    }
+}
+
+impl std::fmt::Debug for ClientStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientStream")
+            .field("shared", &self.shared)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How long a write may wait for the socket to take bytes, on which clock.
+#[derive(Debug, Clone)]
+pub struct SendLimit {
+    /// The server's clock (manual under specs and tests).
+    pub clock: Clock,
+    /// The longest a write may wait.
+    pub timeout: Duration,
 }
 
 #[derive(Debug)]
 struct Shared {
     stream: TcpStream,
+    send: SendLimit,
     gate: Mutex<Gate>,
     /// Counts the connection; dropped (uncounted) before the socket is shut, so a client that
     /// sees the server's FIN may already connect again.
@@ -96,14 +139,16 @@ impl Shared {
 }
 
 impl ClientStream {
-    /// Wraps an accepted socket, counted by `guard`.
-    pub fn new(stream: TcpStream, guard: ConnectionGuard) -> ClientStream {
+    /// Wraps an accepted socket, counted by `guard`, whose writes wait at most `send`.
+    pub fn new(stream: TcpStream, guard: ConnectionGuard, send: SendLimit) -> ClientStream {
         ClientStream {
             shared: Arc::new(Shared {
                 stream,
+                send,
                 gate: Mutex::new(Gate::default()),
                 guard: Mutex::new(Some(guard)),
             }),
+            stalled: Mutex::new(None),
         }
     }
 
@@ -329,7 +374,27 @@ impl AsyncWrite for ClientStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut &self.shared.stream).poll_write(cx, buf)
+        let this = self.get_mut();
+        let stalled = this.stalled.get_mut().unwrap_or_else(|e| e.into_inner());
+        match Pin::new(&mut &this.shared.stream).poll_write(cx, buf) {
+            Poll::Ready(written) => {
+                // The socket took bytes (or failed): the next wait starts a new timeout.
+                *stalled = None;
+                Poll::Ready(written)
+            }
+            Poll::Pending => {
+                let send = &this.shared.send;
+                let sleep = stalled.get_or_insert_with(|| send.clock.sleep(send.timeout));
+                if Pin::new(sleep).poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                *stalled = None;
+                Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    SendTimedOut(send.timeout),
+                )))
+            }
+        }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

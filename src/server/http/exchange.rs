@@ -73,7 +73,7 @@ pub async fn serve(
             .header("Expect")
             .is_some_and(|e| trim_ows(e).eq_ignore_ascii_case("100-continue"));
         if expects && !http10 && client.body_incomplete() {
-            client.socket().write_all(CONTINUE).await?;
+            client.clone().write_all(CONTINUE).await?;
         }
         app.respond(request).await.map_err(ExchangeError::App)?
     };
@@ -186,13 +186,14 @@ async fn write_response(
         .collect();
     let date = http_date();
     let head = encode_head(code, &fields, framing, &date);
-    let mut socket = client.socket().clone();
+    // Written through the client, whose writes wait at most the send timeout.
+    let mut writer = client.clone();
     if is_head || framing == Framing::Bodiless {
-        socket.write_all(&head).await?;
+        writer.write_all(&head).await?;
     } else {
-        write_body(&mut socket, head, res.take_body(), framing).await?;
+        write_body(&mut writer, head, res.take_body(), framing).await?;
     }
-    socket.flush().await?;
+    writer.flush().await?;
     if let Some(sender) = upgrade {
         sender
             .send(http_types::upgrade::Connection::new(client.clone()))
@@ -211,7 +212,7 @@ async fn write_response(
 /// Writes `head` with the body's first bytes in one write, then the rest as it comes: one read
 /// of the body per write, framed as one chunk when chunked.
 async fn write_body(
-    socket: &mut async_std::net::TcpStream,
+    writer: &mut ClientStream,
     head: Vec<u8>,
     mut body: Body,
     framing: Framing,
@@ -220,7 +221,7 @@ async fn write_body(
     let mut buf = vec![0u8; MAX_CHUNK];
     // A stream waits for its next piece for as long as it lives: a client that closes (FIN) or
     // resets in the meantime ends it, and frees its connection, at once.
-    let watched = socket.clone();
+    let watched = writer.socket().clone();
     let streams = matches!(framing, Framing::Chunked | Framing::Close);
     let mut client_gone = Box::pin(async move {
         if streams {
@@ -244,7 +245,7 @@ async fn write_body(
             _ => out.extend_from_slice(&buf[..n]),
         }
         if !out.is_empty() {
-            socket.write_all(&out).await?;
+            writer.write_all(&out).await?;
             out.clear();
         }
         if n == 0 {

@@ -153,7 +153,21 @@ where
     let max_message_bytes = state.config.max_message_bytes;
     // The route's own future is the task (not one wrapping it, which would hold the route's
     // captures twice): it waits for the connection itself.
-    task::spawn(run(Upgrade(upgraded), max_message_bytes));
+    let session = run(Upgrade(upgraded), max_message_bytes);
+    // Under a manual clock the task is marked as this client's, like the connection's own task
+    // (`crate::clock::serving`): a write stalled on its send timeout counts as the client parked.
+    let peer = state
+        .clock
+        .as_manual()
+        .and(req.ext::<super::peer::Peer>())
+        .and_then(|super::peer::Peer(stream)| stream.peer_addr().ok());
+    match peer {
+        Some(peer) => task::spawn(async move {
+            crate::clock::serving(peer);
+            session.await
+        }),
+        None => task::spawn(session),
+    };
     Ok(res)
 }
 

@@ -225,6 +225,9 @@ struct Outgoing {
     written: usize,
     /// A write failed (the peer is gone): nothing more is kept or written.
     broken: bool,
+    /// The failed write waited past the send timeout: the peer reads nothing, and may send
+    /// nothing either, so the session ends now rather than waiting for its reads to fail.
+    stalled: bool,
 }
 
 impl Outgoing {
@@ -247,6 +250,7 @@ impl Outgoing {
             *self = Outgoing {
                 owned: frame,
                 broken: self.broken,
+                stalled: self.stalled,
                 ..Outgoing::default()
             };
         } else {
@@ -260,6 +264,7 @@ impl Outgoing {
             *self = Outgoing {
                 shared: Some(frame),
                 broken: self.broken,
+                stalled: self.stalled,
                 ..Outgoing::default()
             };
         } else {
@@ -318,6 +323,7 @@ impl Outgoing {
                 Err(error) => {
                     *self = Outgoing {
                         broken: true,
+                        stalled: error.kind() == io::ErrorKind::TimedOut,
                         ..Outgoing::default()
                     };
                     return Poll::Ready(Err(error));
@@ -575,8 +581,15 @@ where
             let Some(stream) = self.stream.as_mut() else {
                 return Poll::Ready(Event::Over(Ending::PeerGone));
             };
-            // A failed write leaves the peer's end to the reads (EOF or a reset).
+            // A failed write leaves the peer's end to the reads (EOF or a reset), unless the
+            // peer let it wait past the send timeout: then it is cut (RFC 6455 §7.1.1: the
+            // server closes the TCP connection; no close frame can reach a peer that reads
+            // nothing).
             let _ = self.out.poll_write(stream, cx);
+            if self.out.stalled {
+                self.outbox.abandon();
+                return Poll::Ready(Event::Over(Ending::PeerGone));
+            }
             if self.out.is_empty() && self.poll_feed(cx) {
                 continue;
             }
