@@ -42,7 +42,7 @@ OURS_PID='' NODE_PID=''
 start_servers() {
   for pid in $OURS_PID $NODE_PID; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
   # Ours: the contract's flags only; --max-connections raised so the limit is not what is measured.
-  "$BIN" serve --addr 127.0.0.1:0 --max-connections 19000 >"$WORK/ours.out" 2>"$WORK/ours.err" &
+  "$BIN" serve --addr 127.0.0.1:0 --store memory --max-connections 19000 >"$WORK/ours.out" 2>"$WORK/ours.err" &
   OURS_PID=$!; PIDS+=("$OURS_PID")
   PORT=0 node "$NODE_PEER_DIR/node_peer.js" >"$WORK/node.out" 2>"$WORK/node.err" &
   NODE_PID=$!; PIDS+=("$NODE_PID")

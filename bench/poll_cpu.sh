@@ -22,7 +22,7 @@ NODE_PEER_DIR=$(node_peer_dir "$NODE_PEER_DIR")
 cargo build --release --quiet >&2
 BIN=$ROOT/target/release/longconn
 
-"$BIN" serve --addr 127.0.0.1:0 >"$WORK/ours.out" 2>&1 &
+"$BIN" serve --addr 127.0.0.1:0 --store memory >"$WORK/ours.out" 2>&1 &
 OURS_PID=$!; PIDS+=("$OURS_PID")
 PORT=0 node "$NODE_PEER_DIR/node_peer.js" >"$WORK/node.out" 2>&1 &
 NODE_PID=$!; PIDS+=("$NODE_PID")

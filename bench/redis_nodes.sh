@@ -58,7 +58,7 @@ start_nodes() {
   local count=$1; shift
   URLS=(); NODE_PIDS=()
   for i in $(seq "$count"); do
-    "$BIN" serve --addr 127.0.0.1:0 --max-connections 19000 "$@" \
+    "$BIN" serve --addr 127.0.0.1:0 --store memory --max-connections 19000 "$@" \
       >"$WORK/node$i.out" 2>"$WORK/node$i.err" &
     local pid=$!; PIDS+=("$pid"); NODE_PIDS+=("$pid")
     local url
