@@ -125,6 +125,9 @@ pub struct Parser {
     last_event_id: String,
     /// The reconnection time last set by `retry:`.
     retry: Option<u64>,
+    /// The last block ended with a CR that was the last byte available: an LF first in the next
+    /// bytes is the rest of that CRLF (§9.2.6), not a blank line of its own.
+    after_cr: bool,
 }
 
 /// What one complete block of the stream was.
@@ -151,7 +154,11 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 impl Parser {
     /// Takes one block from the start of `bytes` if a blank line completes it, with the bytes it
-    /// used; `None` when more bytes are needed (a trailing CR waits for a possible LF).
+    /// used; `None` when more bytes are needed.
+    ///
+    /// A CR that is the last byte available ends its line at once, so an event ended by a lone
+    /// CR (`data: x\r\r`) is dispatched without waiting for another byte; an LF that starts the
+    /// next call's bytes is then taken as the rest of that CRLF, not as a blank line.
     ///
     /// Follows §9.2.6 "Interpreting an event stream": lines end in CRLF, LF or CR; a line starting
     /// with `:` is a comment; `name: value` loses one space after the colon; a line without a colon
@@ -160,6 +167,14 @@ impl Parser {
     /// re-reads the same block.
     pub fn next_block(&mut self, bytes: &[u8]) -> Option<(Block, usize)> {
         let mut pos = 0;
+        if self.after_cr {
+            // §9.2.6: CRLF is one line end, even when its LF comes in a later read.
+            match bytes.first() {
+                None => return None,
+                Some(b'\n') => pos = 1,
+                Some(_) => {}
+            }
+        }
         if !self.started {
             // §9.2.5: "One leading U+FEFF BYTE ORDER MARK character must be ignored if any are
             // present." Wait while the bytes so far could still be a BOM.
@@ -180,11 +195,11 @@ impl Parser {
         let mut comments: Vec<String> = Vec::new();
         let mut only_comments = true;
 
-        loop {
+        let ended_in_cr = loop {
             let (line, next) = next_line(bytes, pos)?;
             pos = next;
             if line.is_empty() {
-                break;
+                break bytes[..pos].ends_with(b"\r") && pos == bytes.len();
             }
             let line = String::from_utf8_lossy(line);
             // §9.2.6: "If the line starts with a U+003A COLON character (:) — Ignore the line."
@@ -235,10 +250,11 @@ impl Parser {
                 // "Otherwise — The field is ignored." The block is still not a comment.
                 _ => only_comments = false,
             }
-        }
+        };
 
         // The block is complete: commit what persists.
         self.started = true;
+        self.after_cr = ended_in_cr;
         self.last_event_id = last_event_id;
         self.retry = retry;
 
@@ -280,13 +296,15 @@ impl Parser {
 }
 
 /// The line starting at `pos` (without its end) and where the next line starts; `None` when the
-/// line has no end yet, or ends in a CR that is the last byte (an LF may follow).
+/// line has no end yet. §9.2.6: "Lines must be separated by either a U+000D CARRIAGE RETURN
+/// U+000A LINE FEED (CRLF) character pair, a single U+000A LINE FEED (LF) character, or a single
+/// U+000D CARRIAGE RETURN (CR) character": a CR that is the last byte ends its line (the caller
+/// skips an LF that follows it later).
 fn next_line(bytes: &[u8], pos: usize) -> Option<(&[u8], usize)> {
     let rest = bytes.get(pos..)?;
     let end = rest.iter().position(|b| matches!(b, b'\r' | b'\n'))?;
     let next = match (rest[end], rest.get(end + 1)) {
         (b'\r', Some(b'\n')) => end + 2,
-        (b'\r', None) => return None,
         _ => end + 1,
     };
     Some((&rest[..end], pos + next))
@@ -472,22 +490,75 @@ mod tests {
             b"data: a\r\ndata: b\n\r",
         ] {
             let mut parser = Parser::default();
-            let got = parser.next_block(stream);
             assert_eq!(
-                got,
-                if stream.ends_with(b"\r") {
-                    None // a trailing CR waits for a possible LF
-                } else {
-                    Some((dispatched("message", "a\nb", None), stream.len()))
-                },
+                parser.next_block(stream),
+                Some((dispatched("message", "a\nb", None), stream.len())),
                 "{stream:?}"
             );
             let mut more = stream.to_vec();
             more.extend_from_slice(b"data: c\n\n");
-            let (block, used) = parser.next_block(&more).expect("complete");
+            let (block, used) = Parser::default().next_block(&more).expect("complete");
             assert_eq!(block, dispatched("message", "a\nb", None));
             assert_eq!(used, stream.len(), "{stream:?}");
         }
+    }
+
+    #[test]
+    fn parser_dispatches_an_event_ended_by_a_lone_cr_at_once() {
+        // The last event before a close or a pause: nothing more arrives after the CR.
+        let mut parser = Parser::default();
+        assert_eq!(
+            parser.next_block(b"data: x\r\r"),
+            Some((dispatched("message", "x", None), 9))
+        );
+        assert_eq!(parser.next_block(b""), None);
+    }
+
+    #[test]
+    fn parser_takes_an_lf_after_a_split_cr_as_the_same_line_end() {
+        // `data: x\r` `\r` | `\n` `data: y\n\n`: the LF in the second read completes the CRLF
+        // that the first read's last CR began; it is not a blank line dispatching nothing.
+        let mut parser = Parser::default();
+        assert_eq!(
+            parser.next_block(b"data: x\r\r"),
+            Some((dispatched("message", "x", None), 9))
+        );
+        assert_eq!(parser.next_block(b"\n"), None);
+        assert_eq!(parser.next_block(b"\ndata: y"), None);
+        assert_eq!(
+            parser.next_block(b"\ndata: y\n\n"),
+            Some((dispatched("message", "y", None), 10))
+        );
+        // Only the one LF right after the CR belongs to it: a second LF is a blank line.
+        let mut parser = Parser::default();
+        assert_eq!(
+            parser.next_block(b"data: x\n\r"),
+            Some((dispatched("message", "x", None), 9))
+        );
+        assert_eq!(
+            parser.next_block(b"\n\n"),
+            Some((Block::Comment(String::new()), 2))
+        );
+        // A CR followed by something else in the next read leaves it alone.
+        let mut parser = Parser::default();
+        assert_eq!(
+            parser.next_block(b"data: x\r\r"),
+            Some((dispatched("message", "x", None), 9))
+        );
+        assert_eq!(
+            parser.next_block(b"data: z\r\n\r\n"),
+            Some((dispatched("message", "z", None), 11))
+        );
+        // A CR inside the bytes is followed at once: no LF is skipped later.
+        let mut parser = Parser::default();
+        assert_eq!(
+            parser.next_block(b"data: x\r\rdata: y\n\n"),
+            Some((dispatched("message", "x", None), 9))
+        );
+        assert_eq!(
+            parser.next_block(b"\n\n"),
+            Some((Block::Comment(String::new()), 1))
+        );
     }
 
     #[test]
@@ -495,9 +566,9 @@ mod tests {
         let mut parser = Parser::default();
         assert_eq!(parser.next_block(b""), None);
         assert_eq!(parser.next_block(b"data: a\n"), None);
-        assert_eq!(parser.next_block(b"data: a\n\r"), None);
+        assert_eq!(parser.next_block(b"data: a\r"), None);
         assert_eq!(
-            parser.next_block(b"data: a\n\r\n"),
+            parser.next_block(b"data: a\r\n\n"),
             Some((dispatched("message", "a", None), 10))
         );
     }
