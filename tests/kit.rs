@@ -11,6 +11,10 @@
 //! - `expect_sse_retry_fails_on_another_value`
 //! - `a_wrong_sec_websocket_accept_fails_the_handshake`
 //! - `a_target_path_prefix_goes_before_every_request_path`
+//! - `sse_events_ended_by_a_lone_cr_are_read_before_a_pause`
+//! - `a_peer_flooding_blank_lines_meets_the_transcript_bound`
+//! - `a_peer_flooding_100_continue_meets_the_interim_and_buffer_bounds`
+//! - `a_body_that_never_ends_times_out_the_whole_request`
 
 use async_std::io::{ReadExt, WriteExt};
 use async_std::net::TcpListener;
@@ -245,4 +249,164 @@ fn a_target_run_finds_the_root_and_leaves_pending_snapshots_alone() {
     );
     assert!(snapshots.join("specs@probe.yaml.snap.target").exists());
     let _ = std::fs::remove_dir_all(&project);
+}
+
+/// A peer on 127.0.0.1:0 that reads one request head, then runs `script` on the connection.
+async fn scripted<F, Fut>(script: F) -> (String, async_std::task::JoinHandle<()>)
+where
+    F: FnOnce(async_std::net::TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let peer = async_std::task::spawn(async move {
+        let (mut stream, _) = listener.accept().await.expect("accept");
+        let mut got = Vec::new();
+        let mut buffer = [0u8; 4096];
+        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buffer[..n]),
+            }
+        }
+        script(stream).await;
+    });
+    (addr, peer)
+}
+
+/// Reads until `needle` has arrived or the client goes.
+async fn read_until(stream: &mut async_std::net::TcpStream, needle: &[u8]) {
+    let mut got = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !got.windows(needle.len()).any(|w| w == needle) {
+        match stream.read(&mut buffer).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => got.extend_from_slice(&buffer[..n]),
+        }
+    }
+}
+
+/// Writes `bytes` again and again until the client goes.
+async fn flood(stream: &mut async_std::net::TcpStream, bytes: &[u8]) {
+    while stream.write_all(bytes).await.is_ok() {}
+}
+
+fn remote(addr: &str) -> Target {
+    Target::parse(&format!("http://{addr}")).expect("target")
+}
+
+const GET: &str = "  - open: c\n  - send: { to: c, http: \"GET /events HTTP/1.1\\nHost: x\" }\n  - read: { from: c, until: head }\n";
+
+#[test]
+fn sse_events_ended_by_a_lone_cr_are_read_before_a_pause() {
+    async_std::task::block_on(async {
+        // The peer pauses after each event's lone CR: a reader that waited for one more byte
+        // would time out. The LF that starts the second write completes the first write's CRLF.
+        let (addr, peer) = scripted(|mut stream| async move {
+            let _ = stream
+                .write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: one\r\r",
+                )
+                .await;
+            read_until(&mut stream, b"next").await;
+            let _ = stream.write_all(b"\ndata: two\r\r").await;
+        })
+        .await;
+        let steps = format!(
+            "{GET}  - read: {{ from: c, until: {{ sse_events: 1 }}, timeout: 30s }}\n  - expect: {{ sse: {{ data: one }} }}\n  - send: {{ to: c, raw: next }}\n  - read: {{ from: c, until: {{ sse_events: 1 }}, timeout: 30s }}\n  - expect: {{ sse: {{ data: two }} }}\n  - read: {{ from: c, until: close }}\n"
+        );
+        let recording = runner::record(&spec(&steps), &remote(&addr)).await;
+        let transcript = recording.transcript.to_string();
+        recording.result.expect("passes");
+        assert!(
+            transcript.contains("< data: one\\r\\r\n* sse event=message data=\"one\"")
+                && transcript
+                    .contains("< \\n\n< data: two\\r\\r\n* sse event=message data=\"two\""),
+            "{transcript}"
+        );
+        assert!(!transcript.contains("sse no event"), "{transcript}");
+        peer.await;
+    });
+}
+
+#[test]
+fn a_peer_flooding_blank_lines_meets_the_transcript_bound() {
+    async_std::task::block_on(async {
+        let (addr, peer) = scripted(|mut stream| async move {
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n")
+                .await;
+            flood(&mut stream, &[b'\n'; 65536]).await;
+        })
+        .await;
+        let steps = format!(
+            "{GET}  - read: {{ from: c, until: {{ sse_events: 1000000000 }}, timeout: 60s }}\n"
+        );
+        let recording = runner::record(&spec(&steps), &remote(&addr)).await;
+        let error = recording.result.expect_err("should fail").to_string();
+        assert!(
+            error.contains("the transcript is over 16777216 bytes"),
+            "{error}"
+        );
+        assert!(recording.transcript.to_string().len() <= 16 * 1024 * 1024);
+        peer.await;
+    });
+}
+
+#[test]
+fn a_peer_flooding_100_continue_meets_the_interim_and_buffer_bounds() {
+    async_std::task::block_on(async {
+        let continues = b"HTTP/1.1 100 Continue\r\n\r\n".repeat(2048);
+        let (addr, peer) = scripted({
+            let continues = continues.clone();
+            |mut stream| async move { flood(&mut stream, &continues).await }
+        })
+        .await;
+        let recording = runner::record(&spec("  - request: { path: /x }\n"), &remote(&addr)).await;
+        let error = recording.result.expect_err("should fail").to_string();
+        assert!(
+            error.contains("more than 32 interim 1xx responses"),
+            "{error}"
+        );
+        peer.await;
+        // Read raw until the peer closes, which it never does: the buffer bound stops it.
+        let (addr, peer) =
+            scripted(|mut stream| async move { flood(&mut stream, &continues).await }).await;
+        let steps = format!(
+            "  - open: c\n  - send: {{ to: c, raw: 'GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n' }}\n  - read: {{ from: c, until: close, timeout: 60s }}\n"
+        );
+        let recording = runner::record(&spec(&steps), &remote(&addr)).await;
+        let error = recording.result.expect_err("should fail").to_string();
+        assert!(
+            error.contains("more than 67108864 bytes buffered on one connection"),
+            "{error}"
+        );
+        peer.await;
+    });
+}
+
+#[test]
+fn a_body_that_never_ends_times_out_the_whole_request() {
+    async_std::task::block_on(async {
+        // The head and ten bytes come at once, then nothing: the request's one deadline covers
+        // the body too.
+        let (addr, peer) = scripted(|mut stream| async move {
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789")
+                .await;
+            read_until(&mut stream, b"never sent").await;
+        })
+        .await;
+        let recording = runner::record(
+            &spec("  - request: { path: /x, timeout: 200ms }\n"),
+            &remote(&addr),
+        )
+        .await;
+        let error = recording.result.expect_err("should fail").to_string();
+        assert!(
+            error.contains("timed out after 200ms with 10 of 1000 bytes"),
+            "{error}"
+        );
+        peer.await;
+    });
 }

@@ -7,6 +7,9 @@
 //!   a config written here at test time (free port, temporary prefix).
 //! - `aiohttp_specs_pass` — a small aiohttp server (PyPI, pinned in
 //!   `tests/requirements.txt`): JSON publish answers, SSE, WebSocket echo.
+//! - `node_ws_specs_pass` — Node's `ws` (npm, pinned in `tests/thirdparty/node_ws/`) with
+//!   permessage-deflate, offered and not, and a plain Node `http` SSE stream whose events end in
+//!   a lone CR.
 //!
 //! The only polling is the bounded readiness loop while a server starts listening.
 
@@ -217,5 +220,40 @@ fn aiohttp_specs_pass() {
     replay(
         "specs/thirdparty/aiohttp",
         &format!("http://127.0.0.1:{port}/app"),
+    );
+}
+
+#[test]
+fn node_ws_specs_pass() {
+    require(
+        "node",
+        "install Node 20 or later (see the README's Prerequisites)",
+    );
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/thirdparty/node_ws");
+    assert!(
+        folder.join("node_modules/ws/package.json").exists(),
+        "the npm package ws is not installed: run tests/run (or npm ci in {})",
+        folder.display()
+    );
+    let dir = scratch("node-ws");
+    let port = free_port();
+    let log = dir.0.join("stderr.log");
+    let child = Command::new("node")
+        .arg(folder.join("server.js"))
+        .arg(port.to_string())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("create the log"))
+        .spawn()
+        .expect("start node");
+    let mut server = Server {
+        child,
+        port,
+        _scratch: None,
+    };
+    wait_listening(&mut server, "the Node ws server", &log);
+    server._scratch = Some(dir);
+    replay(
+        "specs/thirdparty/node_ws",
+        &format!("ws://127.0.0.1:{port}"),
     );
 }

@@ -7,6 +7,7 @@ use std::time::Instant;
 use async_std::io::prelude::*;
 use async_std::net::{Shutdown, TcpStream};
 
+use crate::wire::deflate::Inflater;
 use crate::wire::http::ResponseHead;
 use crate::wire::sse;
 
@@ -68,6 +69,11 @@ pub struct Connection {
     pub last_frame: Option<(u8, Vec<u8>)>,
     /// An HTTP request was sent and its response head not read yet.
     pub awaiting_head: bool,
+    /// permessage-deflate, when the handshake's answer accepted it (RFC 7692).
+    pub deflate: Option<Inflater>,
+    /// A compressed message whose last fragment has not come yet: its opcode and the
+    /// compressed bytes so far (RFC 7692 §6.1: RSV1 on the first frame only).
+    pub compressed: Option<(u8, Vec<u8>)>,
 }
 
 impl Connection {
@@ -94,6 +100,8 @@ impl Connection {
             last_close: None,
             last_frame: None,
             awaiting_head: false,
+            deflate: None,
+            compressed: None,
         })
     }
 
@@ -185,6 +193,12 @@ impl Connection {
         let taken: Vec<u8> = self.pending.drain(..count).collect();
         self.step_bytes.extend_from_slice(&taken);
         taken
+    }
+
+    /// Whether the decoded body, or the chunk data the SSE parser has not taken, is over
+    /// [`MAX_BUFFERED`].
+    pub fn body_full(&self) -> bool {
+        self.body.len() > MAX_BUFFERED || self.sse_pending.len() > MAX_BUFFERED
     }
 
     /// Counts raw bytes consumed outside chunk decoding toward the current body.

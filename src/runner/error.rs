@@ -133,4 +133,13 @@ pub enum StepFailure {
     /// More bytes arrived than the runner keeps for one connection.
     #[error("more than {0} bytes buffered on one connection")]
     Flood(usize),
+    /// A response body (decoded) grew past what the runner keeps.
+    #[error("the response body is over {0} bytes, more than the runner keeps")]
+    BodyTooLarge(usize),
+    /// The transcript reached its bound: the peer sends more than a replay can record.
+    #[error("the transcript is over {0} bytes: the peer sends more than a replay records (read with a narrower until:)")]
+    TranscriptFull(usize),
+    /// A permessage-deflate answer or message that cannot be taken (RFC 7692).
+    #[error("{0}")]
+    Deflate(#[from] crate::wire::deflate::DeflateError),
 }

@@ -129,11 +129,11 @@ pub fn expect(
         if let Some(wanted) = &frame.text {
             if payload.as_slice() != wanted.as_bytes() {
                 return Err(mismatch(
-                    format!("frame text {wanted:?}"),
+                    format!("frame text {}", shown(wanted)),
                     format!("{} payload bytes: {:?}", payload.len(), shorten(&text)),
                 ));
             }
-            held.push(format!("frame text={wanted:?}"));
+            held.push(format!("frame text={}", shown(wanted)));
         }
         if let Some(wanted) = &frame.json {
             let actual: Result<serde_json::Value, _> = serde_json::from_slice(payload);
@@ -156,7 +156,7 @@ pub fn expect(
         if let Some(wanted) = &frame.binary {
             if payload != wanted {
                 return Err(mismatch(
-                    format!("frame payload \"{}\"", crate::wire::escape::escape(wanted)),
+                    format!("frame payload {}", super::transcript::quoted(wanted)),
                     format!("\"{}\"", shorten(&crate::wire::escape::escape(payload))),
                 ));
             }
@@ -169,6 +169,15 @@ pub fn expect(
 
 fn mismatch(expected: String, actual: String) -> StepFailure {
     StepFailure::Expectation { expected, actual }
+}
+
+/// `"text"` as Rust's Debug writes it, or elided with its length and SHA-256 when long.
+fn shown(text: &str) -> String {
+    if text.len() > super::transcript::ELIDE_OVER {
+        super::transcript::quoted(text.as_bytes())
+    } else {
+        format!("{text:?}")
+    }
 }
 
 fn shorten(text: &str) -> String {

@@ -6,6 +6,7 @@ use super::connection::Connection;
 use super::error::StepFailure;
 use super::transcript::{quoted, Transcript};
 use crate::spec::{self, Mask};
+use crate::wire::deflate;
 use crate::wire::websocket::{encode_frame, opcode, Frame};
 
 /// Runs one `frame` step.
@@ -14,20 +15,33 @@ pub async fn frame(
     step: &spec::Frame,
     transcript: &mut Transcript,
 ) -> Result<(), StepFailure> {
+    // RFC 7692 §6.1: a compressed message has RSV1 set on its first frame.
+    let (rsv, payload) = if step.compress {
+        (step.rsv | 4, deflate::compress(&step.payload))
+    } else {
+        (step.rsv, step.payload.clone())
+    };
     let frame = Frame {
         fin: step.fin,
-        rsv: step.rsv,
+        rsv,
         opcode: step.opcode.code(),
         mask: match step.mask {
             Mask::None => None,
             Mask::Key(key) => Some(key),
         },
-        payload: step.payload.clone(),
+        payload,
     };
     let bytes = encode_frame(&frame);
     connection.write(&bytes).await?;
     transcript.sent(&bytes);
     transcript.note(describe_frame(&frame));
+    if step.compress {
+        transcript.note(format!(
+            "ws compressed (permessage-deflate) from len={} {}",
+            step.payload.len(),
+            quoted(&step.payload)
+        ));
+    }
     Ok(())
 }
 

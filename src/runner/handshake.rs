@@ -7,6 +7,7 @@ use super::error::StepFailure;
 use super::read::{read_head, Deadline};
 use super::transcript::Transcript;
 use crate::spec::Handshake;
+use crate::wire::deflate::{self, Inflater};
 use crate::wire::websocket::accept_key;
 
 /// Runs one `handshake` step.
@@ -51,7 +52,46 @@ pub async fn handshake(
                 }
             }
         }
+        negotiate(connection, step, transcript)?;
     }
+    Ok(())
+}
+
+/// Reads the `Sec-WebSocket-Extensions` answer of a 101: when it accepts permessage-deflate,
+/// the connection inflates the compressed messages that follow (RFC 7692 §5).
+fn negotiate(
+    connection: &mut Connection,
+    step: &Handshake,
+    transcript: &mut Transcript,
+) -> Result<(), StepFailure> {
+    let answer = connection
+        .head
+        .as_ref()
+        .and_then(|head| head.header("sec-websocket-extensions"))
+        .map(str::to_string);
+    let Some(answer) = answer else {
+        return Ok(());
+    };
+    let Some(params) = deflate::parse_answer(&answer)? else {
+        return Ok(());
+    };
+    let offered = step.extensions.as_deref().is_some_and(deflate::offers)
+        || step.headers.iter().any(|(name, value)| {
+            name.eq_ignore_ascii_case("sec-websocket-extensions") && deflate::offers(value)
+        });
+    if !offered {
+        // RFC 6455 §9.1: a server answers only with extensions the client offered.
+        return Err(StepFailure::Expectation {
+            expected: "no extension the handshake did not offer (RFC 6455 §9.1)".into(),
+            actual: format!("Sec-WebSocket-Extensions: {answer}"),
+        });
+    }
+    transcript.note(format!(
+        "ws permessage-deflate accepted: {}",
+        params.describe()
+    ));
+    connection.deflate = Some(Inflater::new(&params));
+    connection.compressed = None;
     Ok(())
 }
 
@@ -84,6 +124,9 @@ fn request_bytes(step: &Handshake) -> Vec<u8> {
     if let Some(origin) = &step.origin {
         head.push_str(&format!("Origin: {origin}\r\n"));
     }
+    if let Some(extensions) = &step.extensions {
+        head.push_str(&format!("Sec-WebSocket-Extensions: {extensions}\r\n"));
+    }
     for (name, value) in &step.headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -106,6 +149,7 @@ mod tests {
             origin: None,
             headers: vec![],
             version: Some("13".into()),
+            extensions: None,
         };
         assert_eq!(
             String::from_utf8_lossy(&request_bytes(&step)),

@@ -41,20 +41,29 @@ pub async fn publish(
         }
     }
     let request = client.post(url).body_string(step.data.clone());
-    let mut response = client
-        .send(request)
+    // One deadline for the whole exchange, head and body: a server that never ends its answer,
+    // or sends it a byte at a time, cannot hold the step; the body is read with a bound, so one
+    // that sends without end cannot fill the memory.
+    let exchange = async {
+        let mut response = client
+            .send(request)
+            .await
+            .map_err(|error| StepFailure::Publish(error.to_string()))?;
+        let mut body = Vec::new();
+        let mut reader = futures_lite::io::AsyncReadExt::take(response.take_body(), MAX_ANSWER + 1);
+        futures_lite::io::AsyncReadExt::read_to_end(&mut reader, &mut body)
+            .await
+            .map_err(|error| StepFailure::Publish(error.to_string()))?;
+        Ok::<_, StepFailure>((response.status(), body))
+    };
+    let (status, body) = async_std::future::timeout(crate::spec::DEFAULT_TIMEOUT, exchange)
         .await
-        .map_err(|error| StepFailure::Publish(error.to_string()))?;
-    let status = response.status();
-    // The body is read with a bound: a server that never ends it cannot hold the step, nor one
-    // that sends without end fill the memory.
-    let mut body = Vec::new();
-    let mut reader = futures_lite::io::AsyncReadExt::take(response.take_body(), MAX_ANSWER + 1);
-    let read = futures_lite::io::AsyncReadExt::read_to_end(&mut reader, &mut body);
-    async_std::future::timeout(crate::spec::DEFAULT_TIMEOUT, read)
-        .await
-        .map_err(|_| StepFailure::Publish("the answer's body did not end in time".into()))?
-        .map_err(|error| StepFailure::Publish(error.to_string()))?;
+        .map_err(|_| {
+            StepFailure::Publish(format!(
+                "the answer did not end within {}",
+                super::transcript::format_duration(crate::spec::DEFAULT_TIMEOUT)
+            ))
+        })??;
     if body.len() as u64 > MAX_ANSWER {
         return Err(StepFailure::Publish(format!(
             "the answer's body is over {MAX_ANSWER} bytes"

@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 use super::connection::{Connection, FillError, Framing, MAX_BUFFERED};
 use super::error::StepFailure;
 use super::frame::describe_frame;
-use super::transcript::{quoted, Transcript};
+use super::transcript::{quoted, Transcript, MAX_TRANSCRIPT};
 use crate::spec::Until;
 use crate::wire::escape::escape;
 use crate::wire::http::{parse_chunk, parse_response_head, ResponseHead};
 use crate::wire::sse::Block;
-use crate::wire::websocket::{decode_frame, opcode};
+use crate::wire::websocket::{decode_frame, opcode, Frame};
 
 /// How many escaped characters of "bytes so far" an error shows.
 const SO_FAR_CHARS: usize = 300;
@@ -46,7 +46,7 @@ pub async fn read(
     deadline: Deadline,
     transcript: &mut Transcript,
 ) -> Result<(), StepFailure> {
-    match until {
+    let result = match until {
         Until::Head => read_head(connection, deadline, transcript).await,
         Until::Body => read_body(connection, deadline, transcript).await,
         Until::Close => read_to_close(connection, deadline, transcript).await,
@@ -61,7 +61,20 @@ pub async fn read(
         }
         Until::SseEvents(count) => read_sse_events(connection, *count, deadline, transcript).await,
         Until::Frames(count) => read_frames(connection, *count, deadline, transcript).await,
+    };
+    result.and_then(|()| guard(connection, transcript))
+}
+
+/// Fails once the decoded body or the transcript is over its bound: a peer that sends without
+/// end stops the step with a clear error instead of filling the memory.
+pub fn guard(connection: &Connection, transcript: &Transcript) -> Result<(), StepFailure> {
+    if connection.body_full() {
+        return Err(StepFailure::BodyTooLarge(MAX_BUFFERED));
     }
+    if transcript.is_full() {
+        return Err(StepFailure::TranscriptFull(MAX_TRANSCRIPT));
+    }
+    Ok(())
 }
 
 /// Reads a response head (status line and headers up to the blank line) and sets how the body
@@ -261,7 +274,7 @@ async fn read_chunk(
                 }
                 connection.body.extend_from_slice(&chunk.data);
                 connection.sse_pending.extend_from_slice(&chunk.data);
-                return Ok(());
+                return guard(connection, transcript);
             }
             Ok(None) => more(connection, deadline, progress).await?,
             Err(error) => {
@@ -283,6 +296,7 @@ async fn read_sse_events(
 ) -> Result<(), StepFailure> {
     let mut events = 0;
     while events < count {
+        guard(connection, transcript)?;
         let chunked = matches!(connection.framing, Framing::Chunked { .. });
         let progress = format!(
             "with {events} of {count} event{}",
@@ -359,9 +373,15 @@ async fn read_frames(
 ) -> Result<(), StepFailure> {
     let mut frames = 0;
     while frames < count {
+        guard(connection, transcript)?;
         match decode_frame(connection.pending()) {
             Ok(Some((frame, used))) => {
                 let bytes = connection.take(used);
+                if let Some(compressed) = compressed_part(connection, &frame) {
+                    take_compressed(connection, frame, compressed, transcript)?;
+                    frames += 1;
+                    continue;
+                }
                 transcript.received(&bytes);
                 transcript.note(describe_frame(&frame));
                 if frame.opcode == opcode::CLOSE {
@@ -386,6 +406,83 @@ async fn read_frames(
         }
     }
     Ok(())
+}
+
+/// RSV1: the frame's payload is compressed (RFC 7692 §6).
+const RSV1: u8 = 4;
+
+/// Whether `frame` is part of a compressed message on a connection that negotiated
+/// permessage-deflate: the first frame of a data message with RSV1 set (§6.1), or a continuation
+/// of one. `Some(true)` for the first frame.
+fn compressed_part(connection: &Connection, frame: &Frame) -> Option<bool> {
+    connection.deflate.as_ref()?;
+    let data = frame.opcode == opcode::TEXT || frame.opcode == opcode::BINARY;
+    if data && frame.rsv & RSV1 != 0 {
+        Some(true)
+    } else if frame.opcode == opcode::CONTINUATION && connection.compressed.is_some() {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// Takes one frame of a compressed message. Its bytes come from the peer's DEFLATE encoder, so
+/// they vary with the peer's zlib: the transcript shows the frame's fields and, once the last
+/// fragment is in, the inflated message; `expect: { frame: }` checks the inflated message.
+fn take_compressed(
+    connection: &mut Connection,
+    frame: Frame,
+    first: bool,
+    transcript: &mut Transcript,
+) -> Result<(), StepFailure> {
+    let mut text = format!("ws fin={}", u8::from(frame.fin));
+    if frame.rsv != 0 {
+        text.push_str(&format!(" rsv={}", frame.rsv));
+    }
+    let mask = if frame.mask.is_some() { "set" } else { "none" };
+    text.push_str(&format!(
+        " opcode={} mask={mask} compressed (permessage-deflate; the peer's zlib made its bytes: not \
+         shown)",
+        opcode_name(frame.opcode),
+    ));
+    transcript.note(text);
+    let (message_opcode, mut bytes) = if first {
+        (frame.opcode, Vec::new())
+    } else {
+        connection
+            .compressed
+            .take()
+            .unwrap_or((frame.opcode, Vec::new()))
+    };
+    bytes.extend_from_slice(&frame.payload);
+    if bytes.len() > MAX_BUFFERED {
+        return Err(StepFailure::Flood(MAX_BUFFERED));
+    }
+    if !frame.fin {
+        connection.compressed = Some((message_opcode, bytes));
+        return Ok(());
+    }
+    let Some(inflater) = connection.deflate.as_mut() else {
+        return Ok(());
+    };
+    let message = inflater.inflate(&bytes, MAX_BUFFERED)?;
+    transcript.note(format!(
+        "ws message inflated opcode={} len={} {}",
+        opcode_name(message_opcode),
+        message.len(),
+        quoted(&message)
+    ));
+    connection.last_frame = Some((message_opcode, message));
+    Ok(())
+}
+
+fn opcode_name(code: u8) -> String {
+    match code {
+        opcode::CONTINUATION => "continuation".into(),
+        opcode::TEXT => "text".into(),
+        opcode::BINARY => "binary".into(),
+        other => format!("0x{other:x}"),
+    }
 }
 
 /// Waits for more bytes, or fails naming how far the step got.

@@ -442,7 +442,14 @@ impl<'a> Session<'a> {
                 index + 1,
                 step.line
             ));
-            match self.step(step, transcript).await {
+            let outcome = match self.step(step, transcript).await {
+                // Every step's bytes went to the transcript: a full one ends the replay.
+                Ok(()) if transcript.is_full() => Err(Stop::Step(StepFailure::TranscriptFull(
+                    super::transcript::MAX_TRANSCRIPT,
+                ))),
+                other => other,
+            };
+            match outcome {
                 Ok(()) => {}
                 Err(Stop::Run(error)) => return Err(*error),
                 Err(Stop::Step(failure)) => {
@@ -511,6 +518,11 @@ impl<'a> Session<'a> {
                         .transpose()?,
                     headers: expand_pairs(vars, &step.headers)?,
                     version: step.version.clone(),
+                    extensions: step
+                        .extensions
+                        .as_deref()
+                        .map(|e| vars.expand_str(e))
+                        .transpose()?,
                 };
                 let connection = self.connection(&step.on)?;
                 handshake::handshake(connection, &step, deadline, transcript).await?;

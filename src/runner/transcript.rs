@@ -2,10 +2,14 @@
 //! `* ` for notes (step boundaries, decoded chunks, SSE events, WebSocket frames, publishes, ticks,
 //! expectations). Bytes are split after each LF and escaped with [`crate::wire::escape::escape`],
 //! so CR, LF, tabs, trailing spaces and non-UTF-8 survive insta's normalisation and the exact
-//! bytes can be read back.
+//! bytes can be read back. Bytes of one send or receive (and a quoted value in a note) longer than
+//! [`ELIDE_OVER`] keep their first and last [`KEEP`] bytes around their length and SHA-256; a
+//! transcript holds at most [`MAX_TRANSCRIPT`] bytes of text.
 
 use std::fmt;
 use std::time::Duration;
+
+use sha2::{Digest, Sha256};
 
 use crate::spec::Redaction;
 use crate::wire::escape::escape;
@@ -46,10 +50,24 @@ impl fmt::Display for Line {
     }
 }
 
+/// Bytes of one send or receive, or one quoted value, shown in full up to this length.
+pub const ELIDE_OVER: usize = 4096;
+
+/// How many bytes of an elided run stay visible at its start and at its end.
+pub const KEEP: usize = 256;
+
+/// The most bytes of text a transcript holds; past it the replay fails (a peer that sends
+/// without end cannot fill the memory).
+pub const MAX_TRANSCRIPT: usize = 16 * 1024 * 1024;
+
 /// What crossed the wire during one replay, line by line. `Display` gives the snapshot text.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Transcript {
     lines: Vec<Line>,
+    /// Bytes of text so far.
+    size: usize,
+    /// A line was refused: the transcript reached [`MAX_TRANSCRIPT`].
+    full: bool,
 }
 
 impl Transcript {
@@ -63,23 +81,53 @@ impl Transcript {
         &self.lines
     }
 
-    /// Records bytes the client sent, one line per wire line.
+    /// Records bytes the client sent, one line per wire line (elided past [`ELIDE_OVER`]).
     pub fn sent(&mut self, bytes: &[u8]) {
-        for line in wire_lines(bytes) {
-            self.lines.push(Line::Sent(escape(line)));
-        }
+        self.wire(bytes, Line::Sent);
     }
 
-    /// Records bytes the client received, one line per wire line.
+    /// Records bytes the client received, one line per wire line (elided past [`ELIDE_OVER`]).
     pub fn received(&mut self, bytes: &[u8]) {
-        for line in wire_lines(bytes) {
-            self.lines.push(Line::Received(escape(line)));
-        }
+        self.wire(bytes, Line::Received);
     }
 
     /// Records a note.
     pub fn note(&mut self, text: impl Into<String>) {
-        self.lines.push(Line::Note(text.into()));
+        self.push(Line::Note(text.into()));
+    }
+
+    /// Whether a line was refused because the transcript reached [`MAX_TRANSCRIPT`].
+    pub fn is_full(&self) -> bool {
+        self.full
+    }
+
+    fn push(&mut self, line: Line) {
+        if self.full {
+            return;
+        }
+        let size = self.size + line.text().len() + 3;
+        if size > MAX_TRANSCRIPT {
+            self.full = true;
+            return;
+        }
+        self.size = size;
+        self.lines.push(line);
+    }
+
+    fn wire(&mut self, bytes: &[u8], line: fn(String) -> Line) {
+        if bytes.len() <= ELIDE_OVER {
+            for piece in wire_lines(bytes) {
+                self.push(line(escape(piece)));
+            }
+            return;
+        }
+        for piece in wire_lines(&bytes[..KEEP]) {
+            self.push(line(escape(piece)));
+        }
+        self.push(Line::Note(elision(bytes)));
+        for piece in wire_lines(&bytes[bytes.len() - KEEP..]) {
+            self.push(line(escape(piece)));
+        }
     }
 
     /// Replaces what varies from run to run: the value of every received `date:` header line
@@ -179,9 +227,32 @@ pub fn format_duration(duration: Duration) -> String {
     }
 }
 
-/// `"text"` with the bytes escaped, for notes.
+/// `"text"` with the bytes escaped, for notes; past [`ELIDE_OVER`] bytes, the first and last
+/// [`KEEP`] around their length and SHA-256: `"abab"… 1048064 bytes elided (...) …"abab"`.
 pub fn quoted(bytes: &[u8]) -> String {
-    format!("\"{}\"", escape(bytes))
+    if bytes.len() <= ELIDE_OVER {
+        return format!("\"{}\"", escape(bytes));
+    }
+    format!(
+        "\"{}\"{}\"{}\"",
+        escape(&bytes[..KEEP]),
+        elision(bytes),
+        escape(&bytes[bytes.len() - KEEP..])
+    )
+}
+
+/// `… 1048064 bytes elided (1048576 in all, sha256 HEX) …`: what stands for the middle of a run
+/// of bytes longer than [`ELIDE_OVER`] (SHA-256 of the whole run, FIPS 180-4).
+fn elision(bytes: &[u8]) -> String {
+    let digest: String = Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!(
+        "… {} bytes elided ({} in all, sha256 {digest}) …",
+        bytes.len() - 2 * KEEP,
+        bytes.len()
+    )
 }
 
 #[cfg(test)]
@@ -208,6 +279,49 @@ mod tests {
             redact_pattern("data: Fri Nov 28 2025\\n", &redaction),
             "data: <now>\\n"
         );
+    }
+
+    #[test]
+    fn long_runs_keep_their_ends_length_and_sha256() {
+        let mut transcript = Transcript::new();
+        transcript.received(&[b'a'; ELIDE_OVER]);
+        assert_eq!(transcript.lines().len(), 1);
+        let mut transcript = Transcript::new();
+        let mut bytes = vec![b'a'; 5000];
+        bytes[..4].copy_from_slice(b"HEAD");
+        bytes[4996..].copy_from_slice(b"TAIL");
+        transcript.sent(&bytes);
+        let text = transcript.to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert!(lines[0].starts_with("> HEADaaa") && lines[0].len() == 2 + KEEP);
+        // sha256 of these 5000 bytes, as `sha256sum` prints it.
+        let digest: String = Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(
+            lines[1],
+            format!("* … 4488 bytes elided (5000 in all, sha256 {digest}) …")
+        );
+        assert!(lines[2].ends_with("aaaTAIL") && lines[2].len() == 2 + KEEP);
+        assert_eq!(
+            elision(&[0u8; 600]),
+            "… 88 bytes elided (600 in all, sha256 \
+             bd50e12c55dda3ee443c1cb6d71c7bcf6351c4ec96f7bc8d6adec015d1192eea) …"
+        );
+        assert_eq!(quoted(b"ab"), "\"ab\"");
+        assert!(quoted(&bytes).starts_with("\"HEADaa"));
+    }
+
+    #[test]
+    fn a_full_transcript_refuses_more_lines() {
+        let mut transcript = Transcript::new();
+        let line = vec![b'x'; 4000];
+        while !transcript.is_full() {
+            transcript.received(&line);
+        }
+        assert!(transcript.to_string().len() <= MAX_TRANSCRIPT);
     }
 
     #[test]

@@ -20,6 +20,16 @@ pub const DEFAULT_MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 /// How long a `read` waits unless it names a `timeout`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The most bytes of generated payloads (`repeat`/`times`, `file`) one spec may hold.
+pub const MAX_GENERATED: usize = 64 * 1024 * 1024;
+
+/// The most bytes of text one spec may have.
+pub const MAX_SPEC_BYTES: usize = 4 * 1024 * 1024;
+
+/// The most YAML aliases (`*name`) one spec may use: with [`MAX_SPEC_BYTES`], what aliases can
+/// expand to stays within a few dozen MiB.
+pub const MAX_ALIASES: usize = 8;
+
 /// The connection a `request` uses unless it names one.
 pub const DEFAULT_REQUEST: &str = "request";
 
@@ -327,6 +337,9 @@ pub struct Handshake {
     pub headers: Vec<(String, String)>,
     /// `Sec-WebSocket-Version`: `13` when absent; `version: null` omits the header.
     pub version: Option<String>,
+    /// `Sec-WebSocket-Extensions` offered, e.g. `permessage-deflate; client_max_window_bits`
+    /// (RFC 7692 §7); no header when absent.
+    pub extensions: Option<String>,
 }
 
 /// `frame` — write one WebSocket frame (RFC 6455 §5.2), raw enough to be malformed on purpose.
@@ -343,8 +356,13 @@ pub struct Frame {
     /// Masking key (`mask: "37fa213d"`, `mask: none`; [`DEFAULT_MASK`] when absent).
     pub mask: Mask,
     /// The unmasked payload: from `text:`, `raw:` (escapes decoded), or `code:` + `reason:`
-    /// (two bytes big-endian, then the reason's UTF-8). Empty when none is given.
+    /// (two bytes big-endian, then the reason's UTF-8). Empty when none is given. `text:` and
+    /// `raw:` may be generated: `{ repeat: TEXT, times: N }` or `{ file: PATH }`.
     pub payload: Vec<u8>,
+    /// `compress: true`: the payload goes out compressed with permessage-deflate (RFC 7692
+    /// §7.2.1) and RSV1 set; by default a frame is sent as given (uncompressed is always legal,
+    /// §6.1).
+    pub compress: bool,
 }
 
 /// `opcode:` — a frame's 4-bit opcode (RFC 6455 §5.2).

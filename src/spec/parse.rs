@@ -2,7 +2,9 @@
 //! form), then each step is checked against what came before it (connection names, servers) and
 //! its strings are decoded (escapes, regexes), every error pointing at the line it is about.
 
+use std::cell::Cell;
 use std::collections::HashMap;
+use std::path::Path;
 
 use regex::Regex;
 
@@ -14,6 +16,7 @@ use super::raw::*;
 
 /// Parses spec text; see [`crate::spec::parse`].
 pub(super) fn parse(path: &str, source: &str) -> Result<Spec, SpecError> {
+    check_size(path, source)?;
     let raw: RawSpec = serde_yaml::from_str(source).map_err(|e| from_serde(path, source, &e))?;
     let layout = Layout::new(source);
     Resolver {
@@ -24,8 +27,62 @@ pub(super) fn parse(path: &str, source: &str) -> Result<Spec, SpecError> {
         open: HashMap::new(),
         opened: HashMap::new(),
         last_used: None,
+        generated: Cell::new(0),
     }
     .resolve(raw)
+}
+
+/// Refuses a spec over [`MAX_SPEC_BYTES`] or with more than [`MAX_ALIASES`] aliases, before
+/// YAML reads it: aliases repeat a node wherever they stand, so a small text could expand to
+/// gigabytes (serde_yaml's own guard allows a hundred alias jumps per event). Counted from the
+/// text, each `*` that starts a word: every alias does, and so may a `*` in prose, which only
+/// makes the count larger.
+fn check_size(path: &str, source: &str) -> Result<(), SpecError> {
+    if source.len() > MAX_SPEC_BYTES {
+        return Err(SpecError::Syntax(Diagnostic::new(
+            path,
+            source,
+            1,
+            1,
+            format!(
+                "the spec is {} bytes, over the {MAX_SPEC_BYTES} a spec may have (write large \
+                 data as a generated payload: {{ repeat: TEXT, times: N }} or {{ file: PATH }})",
+                source.len()
+            ),
+        )));
+    }
+    let mut aliases = 0;
+    for (number, line) in source.lines().enumerate() {
+        let mut previous = ' ';
+        let mut chars = line.chars().enumerate().peekable();
+        while let Some((column, c)) = chars.next() {
+            // YAML 1.2 §6.9.2 / §7.1: an alias is `*` then an anchor name (no space, no flow
+            // indicator) where a node starts.
+            let starts_word = previous.is_whitespace() || matches!(previous, '[' | '{' | ',' | ':');
+            let names = chars
+                .peek()
+                .is_some_and(|(_, next)| !next.is_whitespace() && !"[]{},".contains(*next));
+            if c == '*' && starts_word && names {
+                aliases += 1;
+                if aliases > MAX_ALIASES {
+                    return Err(SpecError::Syntax(Diagnostic::new(
+                        path,
+                        source,
+                        number + 1,
+                        column + 1,
+                        format!(
+                            "more than {MAX_ALIASES} YAML aliases: a spec may repeat a node \
+                             (`*name`) at most {MAX_ALIASES} times, so that it cannot expand \
+                             without bound (a `*` starting a word counts, in text too); write \
+                             large data as a generated payload: {{ repeat: TEXT, times: N }}"
+                        ),
+                    )));
+                }
+            }
+            previous = c;
+        }
+    }
+    Ok(())
 }
 
 /// Turns a serde_yaml error into `path:line:col: message` with the message rewritten.
@@ -209,6 +266,7 @@ fn is_ours(message: &str) -> bool {
         "a step ",
         "empty ",
         "until ",
+        "payload",
     ]
     .iter()
     .any(|prefix| message.starts_with(prefix))
@@ -247,6 +305,8 @@ struct Resolver<'a> {
     opened: HashMap<String, Option<usize>>,
     /// The connection the latest `read` or `handshake` used, for `expect` without `on:`.
     last_used: Option<String>,
+    /// Bytes of generated payloads (`repeat`, `file`) so far.
+    generated: Cell<u64>,
 }
 
 impl Resolver<'_> {
@@ -414,6 +474,70 @@ impl Resolver<'_> {
         })
     }
 
+    /// A payload's bytes: text as written (escapes decoded when `escapes`), `repeat` × `times`,
+    /// or a file's bytes, its path relative to the spec's folder. A file is sent as it is: each
+    /// `${` in it is written `$${` here, which variable replacement turns back into `${`.
+    fn payload(
+        &self,
+        index: usize,
+        field: &str,
+        raw: RawPayload,
+        escapes: bool,
+    ) -> Result<Vec<u8>, SpecError> {
+        let at = self.layout.field(index, field);
+        let text = |text: &str| {
+            if escapes {
+                self.decode(index, field, text)
+            } else {
+                Ok(text.as_bytes().to_vec())
+            }
+        };
+        match raw {
+            RawPayload::Text(written) => text(&written),
+            RawPayload::Repeat { unit, times } => {
+                let unit = text(&unit)?;
+                if unit.is_empty() {
+                    return Err(self.error(at, "repeat: needs at least one byte to repeat"));
+                }
+                self.generate(at, (unit.len() as u64).saturating_mul(times))?;
+                Ok(unit.repeat(usize::try_from(times).unwrap_or(usize::MAX)))
+            }
+            RawPayload::File(path) => {
+                let folder = Path::new(self.path).parent().unwrap_or(Path::new(""));
+                let full = folder.join(&path);
+                let unreadable = |error: std::io::Error| {
+                    self.error(
+                        at,
+                        format!(
+                            "payload file '{path}' cannot be read ({}): {error}",
+                            full.display()
+                        ),
+                    )
+                };
+                let length = std::fs::metadata(&full).map_err(unreadable)?.len();
+                self.generate(at, length)?;
+                let bytes = std::fs::read(&full).map_err(unreadable)?;
+                Ok(protect_variables(&bytes))
+            }
+        }
+    }
+
+    /// Counts `bytes` more of generated payload, failing past [`MAX_GENERATED`].
+    fn generate(&self, at: Position, bytes: u64) -> Result<(), SpecError> {
+        let total = self.generated.get().saturating_add(bytes);
+        if total > MAX_GENERATED as u64 {
+            return Err(self.error(
+                at,
+                format!(
+                    "generated payloads come to {total} bytes here, over the {MAX_GENERATED} \
+                     bytes one spec may generate"
+                ),
+            ));
+        }
+        self.generated.set(total);
+        Ok(())
+    }
+
     fn step(&mut self, index: usize, step: RawStep) -> Result<StepKind, SpecError> {
         Ok(match step {
             RawStep::Open(RawOpen { name, server }) => {
@@ -444,15 +568,19 @@ impl Resolver<'_> {
             RawStep::Send(send) => {
                 let to = self.connection(index, "to", send.to)?;
                 let payload = match (send.raw, send.http, send.body) {
-                    (Some(raw), None, None) => Payload::Raw(self.decode(index, "raw", &raw)?),
+                    (Some(raw), None, None) => Payload::Raw(self.payload(index, "raw", raw, true)?),
                     (None, Some(http), body) => {
                         let head = http_head(&http);
                         // RFC 9112 §6.2: a request body needs its length; one the spec wrote,
                         // or a transfer coding, wins.
                         let add_length = body.is_some() && !names_length(&head);
+                        let body = match body {
+                            Some(body) => self.payload(index, "body", body, false)?,
+                            None => Vec::new(),
+                        };
                         Payload::Http(HttpRequest {
                             head,
-                            body: body.map(String::into_bytes).unwrap_or_default(),
+                            body,
                             add_length,
                         })
                     }
@@ -522,16 +650,26 @@ impl Resolver<'_> {
                     origin: h.origin,
                     headers: h.headers.0,
                     version: h.version.map(|v| v.0),
+                    extensions: h.extensions,
                 })
             }
             RawStep::Frame(f) => self.frame(index, f)?,
-            RawStep::Publish(p) => StepKind::Publish(Publish {
-                server: self.server(index, p.server)?,
-                channel: p.channel.unwrap_or_else(|| DEFAULT_CHANNEL.to_string()),
-                event: p.event.map(|e| e.0),
-                data: p.data.0,
-                status: p.status,
-            }),
+            RawStep::Publish(p) => {
+                let data = self.payload(index, "data", p.data, false)?;
+                let data = String::from_utf8(data).map_err(|_| {
+                    self.error(
+                        self.layout.field(index, "data"),
+                        "publish data must be UTF-8 (a message is text)",
+                    )
+                })?;
+                StepKind::Publish(Publish {
+                    server: self.server(index, p.server)?,
+                    channel: p.channel.unwrap_or_else(|| DEFAULT_CHANNEL.to_string()),
+                    event: p.event.map(|e| e.0),
+                    data,
+                    status: p.status,
+                })
+            }
             RawStep::Tick(t) => StepKind::Tick(Tick {
                 server: self.server(index, t.server)?,
                 by: t.by,
@@ -579,7 +717,10 @@ impl Resolver<'_> {
             method: r.method,
             path: r.path,
             headers: r.headers.0,
-            body: r.body.map(|b| b.0.into_bytes()),
+            body: r
+                .body
+                .map(|body| self.payload(index, "body", body, false))
+                .transpose()?,
             status: r.status,
             timeout: r.timeout.map_or(DEFAULT_TIMEOUT, |d| d.0),
         }))
@@ -709,9 +850,9 @@ impl Resolver<'_> {
             ));
         }
         let payload = if let Some(text) = f.text {
-            text.into_bytes()
+            self.payload(index, "text", text, false)?
         } else if let Some(raw) = f.raw {
-            self.decode(index, "raw", &raw)?
+            self.payload(index, "raw", raw, true)?
         } else if let Some(code) = f.code {
             // RFC 6455 §5.5.1: a close payload is a 2-byte code, then a UTF-8 reason.
             let mut bytes = code.to_be_bytes().to_vec();
@@ -727,6 +868,7 @@ impl Resolver<'_> {
             rsv: f.rsv,
             mask: f.mask,
             payload,
+            compress: f.compress,
         }))
     }
 
@@ -753,11 +895,23 @@ impl Resolver<'_> {
                 };
                 let binary = match f.binary {
                     None => None,
-                    Some(text) => Some(self.decode(index, "binary", &text)?),
+                    Some(raw) => Some(self.payload(index, "binary", raw, true)?),
+                };
+                let text = match f.text {
+                    None => None,
+                    Some(raw) => {
+                        let bytes = self.payload(index, "text", raw, false)?;
+                        Some(String::from_utf8(bytes).map_err(|_| {
+                            self.error(
+                                self.layout.field(index, "text"),
+                                "expect frame text must be UTF-8 (use binary: for bytes)",
+                            )
+                        })?)
+                    }
                 };
                 let frame = FrameExpect {
                     opcode: f.opcode,
-                    text: f.text.map(|t| t.0),
+                    text,
                     json,
                     binary,
                 };
@@ -801,6 +955,18 @@ impl Resolver<'_> {
         }
         Ok(StepKind::Expect(expect))
     }
+}
+
+/// `bytes` with each `${` written `$${`, so that variable replacement leaves them as they are.
+fn protect_variables(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    for (at, byte) in bytes.iter().enumerate() {
+        if *byte == b'$' && bytes.get(at + 1) == Some(&b'{') {
+            out.push(b'$');
+        }
+        out.push(*byte);
+    }
+    out
 }
 
 /// RFC 9110 §5.6.2: `tchar`.

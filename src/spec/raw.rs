@@ -170,9 +170,9 @@ impl<'de> Deserialize<'de> for RawOpen {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawSend {
     pub to: String,
-    pub raw: Option<String>,
+    pub raw: Option<RawPayload>,
     pub http: Option<String>,
-    pub body: Option<String>,
+    pub body: Option<RawPayload>,
 }
 
 /// `read:`.
@@ -289,6 +289,7 @@ pub(super) struct RawHandshake {
     pub headers: Headers,
     #[serde(default = "default_version")]
     pub version: Option<Scalar>,
+    pub extensions: Option<String>,
 }
 
 fn yes() -> bool {
@@ -311,10 +312,12 @@ pub(super) struct RawFrame {
     pub rsv: u8,
     #[serde(default = "default_mask")]
     pub mask: Mask,
-    pub text: Option<String>,
-    pub raw: Option<String>,
+    pub text: Option<RawPayload>,
+    pub raw: Option<RawPayload>,
     pub code: Option<u16>,
     pub reason: Option<String>,
+    #[serde(default)]
+    pub compress: bool,
 }
 
 /// `publish:`.
@@ -323,7 +326,7 @@ pub(super) struct RawFrame {
 pub(super) struct RawPublish {
     pub channel: Option<String>,
     pub event: Option<Scalar>,
-    pub data: Scalar,
+    pub data: RawPayload,
     pub server: Option<String>,
     pub status: Option<u16>,
 }
@@ -343,7 +346,7 @@ pub(super) struct RawRequest {
     pub path: String,
     #[serde(default)]
     pub headers: Headers,
-    pub body: Option<Scalar>,
+    pub body: Option<RawPayload>,
     pub status: Option<u16>,
     pub timeout: Option<Dur>,
 }
@@ -422,9 +425,9 @@ pub(super) struct RawExpect {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawFrameExpect {
     pub opcode: Option<Opcode>,
-    pub text: Option<Scalar>,
+    pub text: Option<RawPayload>,
     pub json: Option<String>,
-    pub binary: Option<String>,
+    pub binary: Option<RawPayload>,
 }
 
 /// `expect: { sse: ... }`.
@@ -493,6 +496,72 @@ impl<'de> Deserialize<'de> for Scalar {
             }
         }
         deserializer.deserialize_any(ScalarVisitor)
+    }
+}
+
+/// A payload: text as written (a number or boolean kept as written), or generated:
+/// `{ repeat: TEXT, times: N }` (TEXT N times over) or `{ file: PATH }` (a file's bytes, PATH
+/// relative to the spec's folder). Checked and expanded later, where positions are known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum RawPayload {
+    Text(String),
+    Repeat { unit: String, times: u64 },
+    File(String),
+}
+
+impl<'de> Deserialize<'de> for RawPayload {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Fields {
+            repeat: Option<Scalar>,
+            times: Option<u64>,
+            file: Option<String>,
+        }
+        struct PayloadVisitor;
+        impl<'de> Visitor<'de> for PayloadVisitor {
+            type Value = RawPayload;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("text, `{ repeat: TEXT, times: N }` or `{ file: PATH }`")
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<RawPayload, E> {
+                Ok(RawPayload::Text(text.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<RawPayload, E> {
+                Ok(RawPayload::Text(n.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<RawPayload, E> {
+                Ok(RawPayload::Text(n.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, n: f64) -> Result<RawPayload, E> {
+                Ok(RawPayload::Text(n.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, b: bool) -> Result<RawPayload, E> {
+                Ok(RawPayload::Text(b.to_string()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawPayload, A::Error> {
+                let fields = Fields::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                match fields {
+                    Fields {
+                        repeat: Some(unit),
+                        times: Some(times),
+                        file: None,
+                    } => Ok(RawPayload::Repeat {
+                        unit: unit.0,
+                        times,
+                    }),
+                    Fields {
+                        repeat: None,
+                        times: None,
+                        file: Some(path),
+                    } => Ok(RawPayload::File(path)),
+                    _ => Err(de::Error::custom(
+                        "payload: write { repeat: TEXT, times: N } or { file: PATH }",
+                    )),
+                }
+            }
+        }
+        deserializer.deserialize_any(PayloadVisitor)
     }
 }
 

@@ -206,6 +206,7 @@ fn handshake_defaults_to_the_rfc_sample_key_and_version_13() {
             origin: None,
             headers: vec![],
             version: Some("13".into()),
+            extensions: None,
         })
     );
     assert_eq!(
@@ -221,6 +222,7 @@ fn handshake_defaults_to_the_rfc_sample_key_and_version_13() {
                 ("Sec-WebSocket-Key".into(), "abc".into())
             ],
             version: Some("8".into()),
+            extensions: None,
         })
     );
 }
@@ -249,6 +251,7 @@ fn frame_is_raw_enough_for_malformed_frames() {
             rsv: 0,
             mask: Mask::Key(DEFAULT_MASK),
             payload: b"hi".to_vec(),
+            compress: false,
         }
     );
     assert_eq!(frames[1].opcode, Opcode::Raw(3));
@@ -672,4 +675,88 @@ fn request_and_capture_read_with_their_defaults_and_errors() {
             .to_string();
         assert!(error.contains(message), "{yaml}: {error}");
     }
+}
+
+#[test]
+fn payloads_can_be_generated_by_repeat_or_read_from_a_file() {
+    let dir = std::env::temp_dir().join(format!("longconn-payload-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("payloads")).expect("folder");
+    std::fs::write(dir.join("payloads/x.bin"), b"\x00${a}\xff").expect("file");
+    let source = "description: d\nsteps:\n  - open: c\n  - frame: { to: c, opcode: text, text: { repeat: ab, times: 3 } }\n  - frame: { to: c, opcode: binary, raw: { repeat: '\\x01', times: 2 } }\n  - frame: { to: c, opcode: binary, raw: { file: payloads/x.bin } }\n  - send: { to: c, http: 'POST / HTTP/1.1', body: { repeat: 'x', times: 4 } }\n";
+    let path = dir.join("s.yaml");
+    let spec = parse(&path.display().to_string(), source).expect("parses");
+    let payloads: Vec<Vec<u8>> = spec
+        .steps
+        .iter()
+        .filter_map(|step| match &step.kind {
+            StepKind::Frame(frame) => Some(frame.payload.clone()),
+            StepKind::Send(send) => Some(send.bytes()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(payloads[0], b"ababab");
+    assert_eq!(payloads[1], b"\x01\x01");
+    // `${` in a file is kept for variable replacement to give back as it is.
+    assert_eq!(payloads[2], b"\x00$${a}\xff");
+    assert_eq!(
+        payloads[3],
+        b"POST / HTTP/1.1\r\nContent-Length: 4\r\n\r\nxxxx"
+    );
+    let missing = parse(
+        &path.display().to_string(),
+        "description: d\nsteps:\n  - open: c\n  - frame: { to: c, opcode: text, text: { file: nope.bin } }\n",
+    )
+    .expect_err("missing file")
+    .to_string();
+    assert!(
+        missing.contains(":4:") && missing.contains("payload file 'nope.bin' cannot be read"),
+        "{missing}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn generated_payloads_are_bounded() {
+    let message = error(
+        "description: d\nsteps:\n  - open: c\n  - frame: { to: c, opcode: text, text: { repeat: ab, times: 1000000000000 } }\n",
+    );
+    assert!(
+        message.starts_with("specs/t.yaml:4:")
+            && message.contains("over the 67108864 bytes one spec may generate"),
+        "{message}"
+    );
+    let message = error(
+        "description: d\nsteps:\n  - open: c\n  - frame: { to: c, opcode: text, text: { repeat: ab } }\n",
+    );
+    assert!(
+        message.contains("payload: write { repeat: TEXT, times: N } or { file: PATH }"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_billion_laughs_spec_is_refused_before_yaml_expands_it() {
+    // Each level repeats the one before ten times: nine levels would be 10^9 strings.
+    let mut source = String::from("description: d\nlol0: &l0 \"lol\"\n");
+    for level in 1..10 {
+        let refs = vec![format!("*l{}", level - 1); 10].join(", ");
+        source.push_str(&format!("lol{level}: &l{level} [{refs}]\n"));
+    }
+    source.push_str("steps: []\n");
+    let message = error(&source);
+    assert!(
+        message.starts_with("specs/t.yaml:3:") && message.contains("more than 8 YAML aliases"),
+        "{message}"
+    );
+    // A few aliases are fine.
+    let few = "description: d\nsteps:\n  - open: c\n  - frame: &f { to: c, opcode: text, text: hi }\n  - frame: *f\n";
+    assert!(parse("specs/t.yaml", few).is_ok());
+    // `*` inside words and paths is not an alias.
+    assert!(parse(
+        "specs/t.yaml",
+        "description: 'room.* a*b x/*'\nserver: { private: [room.*, a*, b*, c*, d*, e*, f*, g*, h*] }\nsteps: []\n"
+    )
+    .is_ok());
+    let big = format!("description: {}\nsteps: []\n", "x".repeat(MAX_SPEC_BYTES));
+    assert!(error(&big).contains("over the 4194304 a spec may have"));
 }

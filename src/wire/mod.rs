@@ -2,6 +2,7 @@
 //! No I/O in here: every encoder is a function from values to bytes, every decoder a function from
 //! bytes to values (or a precise error), each tested against byte literals beside it.
 
+pub mod deflate;
 pub mod escape;
 #[cfg(test)]
 mod fuzz;
