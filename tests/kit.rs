@@ -372,10 +372,8 @@ fn a_peer_flooding_100_continue_meets_the_interim_and_buffer_bounds() {
         // Read raw until the peer closes, which it never does: the buffer bound stops it.
         let (addr, peer) =
             scripted(|mut stream| async move { flood(&mut stream, &continues).await }).await;
-        let steps = format!(
-            "  - open: c\n  - send: {{ to: c, raw: 'GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n' }}\n  - read: {{ from: c, until: close, timeout: 60s }}\n"
-        );
-        let recording = runner::record(&spec(&steps), &remote(&addr)).await;
+        let steps = "  - open: c\n  - send: { to: c, raw: 'GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n' }\n  - read: { from: c, until: close, timeout: 60s }\n";
+        let recording = runner::record(&spec(steps), &remote(&addr)).await;
         let error = recording.result.expect_err("should fail").to_string();
         assert!(
             error.contains("more than 67108864 bytes buffered on one connection"),
