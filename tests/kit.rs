@@ -15,6 +15,7 @@
 //! - `a_peer_flooding_blank_lines_meets_the_transcript_bound`
 //! - `a_peer_flooding_100_continue_meets_the_interim_and_buffer_bounds`
 //! - `a_body_that_never_ends_times_out_the_whole_request`
+//! - `a_peer_that_never_reads_times_out_send_and_frame`
 
 use async_std::io::{ReadExt, WriteExt};
 use async_std::net::TcpListener;
@@ -406,5 +407,37 @@ fn a_body_that_never_ends_times_out_the_whole_request() {
             "{error}"
         );
         peer.await;
+    });
+}
+
+#[test]
+fn a_peer_that_never_reads_times_out_send_and_frame() {
+    async_std::task::block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        // The peer accepts and holds each connection, reading nothing, until the test is done.
+        let held = async_std::task::spawn(async move {
+            let mut held = Vec::new();
+            for _ in 0..2 {
+                let (stream, _) = listener.accept().await.expect("accept");
+                held.push(stream);
+            }
+            held
+        });
+        // 16 MiB is more than loopback's largest send and receive buffers together: it cannot
+        // all go into the socket of a peer that never reads.
+        for step in [
+            "  - send: { to: c, raw: { repeat: x, times: 16777216 }, timeout: 300ms }\n",
+            "  - frame: { to: c, opcode: binary, raw: { repeat: x, times: 16777216 }, timeout: 300ms }\n",
+        ] {
+            let steps = format!("  - open: c\n{step}");
+            let recording = runner::record(&spec(&steps), &remote(&addr)).await;
+            let error = recording.result.expect_err("should fail").to_string();
+            assert!(
+                error.contains("the peer did not take") && error.contains("within 300ms"),
+                "{error}"
+            );
+        }
+        drop(held.await);
     });
 }

@@ -124,9 +124,12 @@ impl Connection {
             Err(_) => Err(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
                 format!(
-                    "the peer did not take {} bytes within {:?} (it does not read)",
+                    "the peer did not take {} bytes within {} (it does not read)",
                     bytes.len(),
-                    left
+                    // Milliseconds as the spec wrote them: `left` is counted from the step's start.
+                    super::transcript::format_duration(std::time::Duration::from_millis(
+                        ((left.as_micros() + 500) / 1000) as u64
+                    ))
                 ),
             )),
         }

@@ -32,7 +32,10 @@ pub async fn frame(
         payload,
     };
     let bytes = encode_frame(&frame);
-    connection.write(&bytes).await?;
+    // A peer that never reads cannot hold the step.
+    connection
+        .write_until(&bytes, std::time::Instant::now() + step.timeout)
+        .await?;
     transcript.sent(&bytes);
     transcript.note(describe_frame(&frame));
     if step.compress {

@@ -491,7 +491,7 @@ impl<'a> Session<'a> {
                         HttpRequest::wire(&head, &body, request.add_length)
                     }
                 };
-                send::send(self.connection(&step.to)?, &bytes, transcript).await?;
+                send::send(self.connection(&step.to)?, &bytes, step.timeout, transcript).await?;
             }
             StepKind::Read(step) => {
                 let deadline = Deadline::after(step.timeout);

@@ -5,13 +5,17 @@ use super::connection::{Connection, Framing};
 use super::error::StepFailure;
 use super::transcript::Transcript;
 
-/// Runs one `send` step: writes `bytes`.
+/// Runs one `send` step: writes `bytes`, all of them within `timeout` (a peer that never reads
+/// cannot hold the step).
 pub async fn send(
     connection: &mut Connection,
     bytes: &[u8],
+    timeout: std::time::Duration,
     transcript: &mut Transcript,
 ) -> Result<(), StepFailure> {
-    connection.write(bytes).await?;
+    connection
+        .write_until(bytes, std::time::Instant::now() + timeout)
+        .await?;
     transcript.sent(bytes);
     // Bytes sent outside a WebSocket are a request that waits for a response head; a `tick`
     // first lets such a request park on the server.

@@ -222,6 +222,8 @@ pub struct Send {
     pub to: String,
     /// The bytes, already decoded.
     pub payload: Payload,
+    /// How long the peer may take to accept every byte ([`DEFAULT_TIMEOUT`] when absent).
+    pub timeout: Duration,
 }
 
 impl Send {
@@ -363,6 +365,8 @@ pub struct Frame {
     /// §7.2.1) and RSV1 set; by default a frame is sent as given (uncompressed is always legal,
     /// §6.1).
     pub compress: bool,
+    /// How long the peer may take to accept every byte ([`DEFAULT_TIMEOUT`] when absent).
+    pub timeout: Duration,
 }
 
 /// `opcode:` — a frame's 4-bit opcode (RFC 6455 §5.2).

@@ -603,7 +603,11 @@ impl Resolver<'_> {
                         ))
                     }
                 };
-                StepKind::Send(Send { to, payload })
+                StepKind::Send(Send {
+                    to,
+                    payload,
+                    timeout: send.timeout.map_or(DEFAULT_TIMEOUT, |d| d.0),
+                })
             }
             RawStep::Read(read) => {
                 let from = self.connection(index, "from", read.from)?;
@@ -869,6 +873,7 @@ impl Resolver<'_> {
             mask: f.mask,
             payload,
             compress: f.compress,
+            timeout: f.timeout.map_or(DEFAULT_TIMEOUT, |d| d.0),
         }))
     }
 

@@ -173,6 +173,7 @@ pub(super) struct RawSend {
     pub raw: Option<RawPayload>,
     pub http: Option<String>,
     pub body: Option<RawPayload>,
+    pub timeout: Option<Dur>,
 }
 
 /// `read:`.
@@ -318,6 +319,7 @@ pub(super) struct RawFrame {
     pub reason: Option<String>,
     #[serde(default)]
     pub compress: bool,
+    pub timeout: Option<Dur>,
 }
 
 /// `publish:`.

@@ -137,6 +137,7 @@ pub fn schema() -> Value {
                     "raw": payload("The bytes; nothing is added.", escaped("Escapes decoded.")),
                     "http": { "type": "string", "description": "A request head written naturally: each line end becomes CRLF, and the empty line that ends the head is added if missing. With `body:`, Content-Length is added unless the head names Content-Length or Transfer-Encoding; nothing else is added (no Host). `${name}` variables are replaced." },
                     "body": payload("Sent as UTF-8 right after the head (with `http:` only).", json!({ "type": ["string", "number", "boolean"] })),
+                    "timeout": duration("How long the peer may take to accept every byte (5s when absent)."),
                 }),
                 &["to"]
             )
@@ -189,6 +190,7 @@ pub fn schema() -> Value {
                     "text": payload("Payload: this text as UTF-8.", json!({ "type": ["string", "number", "boolean"] })),
                     "raw": payload("Payload: these bytes.", escaped("Escapes decoded.")),
                     "compress": { "type": "boolean", "description": "Send the payload compressed with permessage-deflate (RFC 7692 §7.2.1) and RSV1 set (false when absent: sent as given)." },
+                    "timeout": duration("How long the peer may take to accept every byte (5s when absent)."),
                     "code": { "type": "integer", "minimum": 0, "maximum": 65535, "description": "Payload: a close code, 2 bytes big-endian (then `reason:`)." },
                     "reason": { "type": "string", "description": "The close reason after `code:`." },
                 }),

@@ -62,6 +62,7 @@ steps:
                 body: Vec::new(),
                 add_length: false,
             }),
+            timeout: DEFAULT_TIMEOUT,
         })
     );
     let StepKind::Expect(expect) = &spec.steps[8].kind else {
@@ -113,6 +114,7 @@ fn send_raw_decodes_escapes() {
         StepKind::Send(Send {
             to: "a".into(),
             payload: Payload::Raw(b"GET / HTTP/1.1\r\n\x00\xff".to_vec()),
+            timeout: DEFAULT_TIMEOUT,
         })
     );
 }
@@ -252,6 +254,7 @@ fn frame_is_raw_enough_for_malformed_frames() {
             mask: Mask::Key(DEFAULT_MASK),
             payload: b"hi".to_vec(),
             compress: false,
+            timeout: DEFAULT_TIMEOUT,
         }
     );
     assert_eq!(frames[1].opcode, Opcode::Raw(3));
