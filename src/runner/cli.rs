@@ -307,6 +307,14 @@ fn load_slot(path: &Path, target: &Target, everything: bool) -> Slot {
             ),
         };
     }
+    if everything && !target.is_embedded() && in_folder(path, NEEDS_TARGET_FOLDER) {
+        return Slot::Skipped {
+            path: path.to_path_buf(),
+            reason: format!(
+                "written for the seed's Node servers: give specs/{NEEDS_TARGET_FOLDER} as PATH"
+            ),
+        };
+    }
     if target.is_embedded() && needs_target(path) {
         let reason = if in_folder(path, THIRD_PARTY_FOLDER) {
             format!("needs --target: specs/{THIRD_PARTY_FOLDER}/ replays against third-party servers (tests/thirdparty.rs)")
@@ -350,38 +358,49 @@ fn load_slot(path: &Path, target: &Target, everything: bool) -> Slot {
     Slot::Ready(Arc::new(spec))
 }
 
-/// The `server:` options a spec sets, as `name=value`.
+/// The `server:` options a spec sets, as `name=value` (a key as `name` only: its value is a
+/// secret). The destructuring names every field, so a new option cannot be forgotten here.
 fn server_options(options: &spec::ServerOptions) -> Vec<String> {
-    let mut set = Vec::new();
-    let mut put = |name: &str, value: Option<String>| {
-        if let Some(value) = value {
-            set.push(format!("{name}={value}"));
-        }
-    };
-    put("interval", options.interval.map(|d| format!("{d:?}")));
-    put(
-        "max_message_bytes",
-        options.max_message_bytes.map(|n| n.to_string()),
-    );
-    put(
-        "allow_origin",
-        (!options.allow_origin.is_empty()).then(|| options.allow_origin.join(" ")),
-    );
-    put("heartbeat", options.heartbeat.map(|d| format!("{d:?}")));
-    put(
-        "send_timeout",
-        options.send_timeout.map(|d| format!("{d:?}")),
-    );
-    put("log_capacity", options.log_capacity.map(|n| n.to_string()));
-    put(
-        "subscriber_queue",
-        options.subscriber_queue.map(|n| n.to_string()),
-    );
-    put(
-        "max_connections",
-        options.max_connections.map(|n| n.to_string()),
-    );
-    set
+    let spec::ServerOptions {
+        interval,
+        max_message_bytes,
+        allow_origin,
+        heartbeat,
+        send_timeout,
+        log_capacity,
+        subscriber_queue,
+        max_connections,
+        publisher_jwt_key,
+        subscriber_jwt_key,
+        private,
+        host,
+        jsonp,
+    } = options;
+    let duration = |d: &Option<Duration>| d.map(crate::runner::transcript::format_duration);
+    let list = |l: &Vec<String>| (!l.is_empty()).then(|| l.join(" "));
+    let secret = |k: &Option<String>| k.as_ref().map(|_| String::new());
+    let number = |n: &Option<usize>| n.map(|n| n.to_string());
+    let set = [
+        ("interval", duration(interval)),
+        ("max_message_bytes", number(max_message_bytes)),
+        ("allow_origin", list(allow_origin)),
+        ("heartbeat", duration(heartbeat)),
+        ("send_timeout", duration(send_timeout)),
+        ("log_capacity", number(log_capacity)),
+        ("subscriber_queue", number(subscriber_queue)),
+        ("max_connections", number(max_connections)),
+        ("publisher_jwt_key", secret(publisher_jwt_key)),
+        ("subscriber_jwt_key", secret(subscriber_jwt_key)),
+        ("private", list(private)),
+        ("host", list(host)),
+        ("jsonp", jsonp.map(|on| on.to_string())),
+    ];
+    set.into_iter()
+        .filter_map(|(name, value)| match value? {
+            value if value.is_empty() => Some(name.to_string()),
+            value => Some(format!("{name}={value}")),
+        })
+        .collect()
 }
 
 /// Whether `path` sits in `specs/seed/` (specs for the seed's servers, run with `--target`).
