@@ -542,8 +542,18 @@ fn judge(
     } else {
         location.pending()
     };
+    // Against a running server, what only it varies (`redact:` with `target: true`) is compared
+    // redacted on both sides; the snapshot keeps the embedded server's values.
+    let compared = |text: &str| {
+        if live {
+            super::transcript::redact_text(text, &spec.target_redact)
+        } else {
+            text.to_string()
+        }
+    };
+    let same = |old: &str| snapshot::matches(&compared(old), &compared(&transcript));
     match old {
-        Some(old) if snapshot::matches(&old, &transcript) => {
+        Some(old) if same(&old) => {
             // As insta does for a passing assertion: a stale pending file goes.
             let _ = std::fs::remove_file(&pending);
             counts.passed += 1;
@@ -552,7 +562,7 @@ fn judge(
         }
         old => {
             let is_new = old.is_none();
-            let diff = snapshot::diff(old.as_deref().unwrap_or(""), &transcript);
+            let diff = snapshot::diff(&compared(old.as_deref().unwrap_or("")), &compared(&transcript));
             let written = if accept {
                 snapshot::write(&location.path, &location, &transcript).map(|()| {
                     let _ = std::fs::remove_file(location.pending());

@@ -38,4 +38,4 @@ pub use replay::{
     describe, record, record_with, replay, Options, Recording, Remote, Target, TargetError,
     TargetUrl,
 };
-pub use transcript::{Line, Transcript};
+pub use transcript::{redact_text, Line, Transcript};

@@ -42,6 +42,10 @@ pub struct Spec {
     /// `redact:` — extra patterns replaced by a named placeholder in the transcript (the `date:`
     /// header is redacted by the runner without being listed).
     pub redact: Vec<Redaction>,
+    /// `redact:` items with `target: true` — values only a running server varies (ids above its
+    /// id floor, its clock's dates, the lengths that carry them): the embedded transcript keeps
+    /// them, and a `--target` run is compared with the snapshot with these redacted on both sides.
+    pub target_redact: Vec<Redaction>,
     /// `steps:` — what the client does, in order.
     pub steps: Vec<Step>,
 }

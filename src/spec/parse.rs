@@ -262,12 +262,17 @@ impl Resolver<'_> {
 
     fn resolve(mut self, raw: RawSpec) -> Result<Spec, SpecError> {
         self.servers = self.check_servers(raw.servers)?;
-        let redact = raw
-            .redact
-            .into_iter()
-            .enumerate()
-            .map(|(i, r)| self.redaction(i, r))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut redact = Vec::new();
+        let mut target_redact = Vec::new();
+        for (i, raw) in raw.redact.into_iter().enumerate() {
+            let target = raw.target;
+            let redaction = self.redaction(i, raw)?;
+            if target {
+                target_redact.push(redaction);
+            } else {
+                redact.push(redaction);
+            }
+        }
         let mut steps = Vec::with_capacity(raw.steps.len());
         for (index, step) in raw.steps.into_iter().enumerate() {
             let at = self.layout.step(index);
@@ -299,6 +304,7 @@ impl Resolver<'_> {
             },
             servers: self.servers,
             redact,
+            target_redact,
             steps,
         })
     }

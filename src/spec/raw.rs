@@ -58,6 +58,8 @@ pub(super) struct RawServer {
 pub(super) struct RawRedaction {
     pub pattern: String,
     pub name: String,
+    #[serde(default)]
+    pub target: bool,
 }
 
 /// One `steps:` item: a map with exactly one key, the step kind.

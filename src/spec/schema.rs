@@ -286,6 +286,7 @@ pub fn schema() -> Value {
                 "items": object(json!({
                     "pattern": { "type": "string", "format": "regex", "description": "What varies from run to run." },
                     "name": { "type": "string", "pattern": "^[A-Za-z0-9_-]+$", "description": "The placeholder, written `<name>`." },
+                    "target": { "type": "boolean", "description": "Only against --target: the snapshot keeps the embedded server's value, and a running server's transcript is compared with it with this pattern redacted on both sides (ids, dates, lengths a live server varies)." },
                 }), &["pattern", "name"]),
             },
             "steps": {
