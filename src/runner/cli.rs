@@ -338,6 +338,12 @@ fn load_slot(path: &Path, target: &Target, everything: bool) -> Slot {
     if !target.is_embedded() {
         // A running server has its own clock and options: a spec that needs either is listed
         // with the reason, never replayed to a certain failure.
+        if let Some(reason) = &spec.embedded_only {
+            return Slot::Skipped {
+                path: path.to_path_buf(),
+                reason: format!("embedded only: {reason}"),
+            };
+        }
         if let Some(step) = spec.first_tick() {
             return Slot::Skipped {
                 path: path.to_path_buf(),

@@ -551,6 +551,9 @@ impl<'a> Session<'a> {
                 let endpoint = self.endpoint(&step.server)?;
                 let (host, prefix) = (endpoint.host.clone(), endpoint.prefix.clone());
                 let vars = &mut self.vars;
+                // The `Host` written here is `${host}`'s value: it shows as `<host>`, as when a
+                // spec writes it, so a snapshot does not hold the embedded server's port.
+                vars.expand_str("${host}")?;
                 let exchange = request::Exchange {
                     method: step.method.clone(),
                     target: with_prefix(&prefix, &vars.expand_str(&step.path)?),

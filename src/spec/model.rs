@@ -46,6 +46,9 @@ pub struct Spec {
     /// id floor, its clock's dates, the lengths that carry them): the embedded transcript keeps
     /// them, and a `--target` run is compared with the snapshot with these redacted on both sides.
     pub target_redact: Vec<Redaction>,
+    /// `embedded_only: REASON` — what ties the spec to the embedded server besides `tick` and
+    /// `server:` (ids counted from 1, say): against `--target` it is listed as skipped with this.
+    pub embedded_only: Option<String>,
     /// `steps:` — what the client does, in order.
     pub steps: Vec<Step>,
 }

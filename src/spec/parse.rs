@@ -305,6 +305,7 @@ impl Resolver<'_> {
             servers: self.servers,
             redact,
             target_redact,
+            embedded_only: raw.embedded_only,
             steps,
         })
     }

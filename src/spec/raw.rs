@@ -27,6 +27,7 @@ pub(super) struct RawSpec {
     pub servers: Option<Vec<String>>,
     #[serde(default)]
     pub redact: Vec<RawRedaction>,
+    pub embedded_only: Option<String>,
     pub steps: Vec<RawStep>,
 }
 

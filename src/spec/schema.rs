@@ -280,6 +280,10 @@ pub fn schema() -> Value {
                 "items": { "type": "string", "pattern": "^[A-Za-z0-9_-]+$" },
                 "description": "Names of the embedded servers, all on one hub (one server `main` when absent).",
             },
+            "embedded_only": {
+                "type": "string",
+                "description": "Why the spec holds only on the embedded server (besides `tick` and `server:`, which say so themselves): against --target it is listed as skipped with this reason.",
+            },
             "redact": {
                 "type": "array",
                 "description": "Extra patterns replaced by `<name>` in the transcript (`date:` is redacted already).",
