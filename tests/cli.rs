@@ -126,3 +126,45 @@ fn run_help_lists_exit_codes_and_where_snapshots_go() {
         assert!(help.contains(line), "run --help lacks {line:?}:\n{help}");
     }
 }
+
+#[test]
+fn the_catalogue_replays_twice_against_one_running_serve() {
+    // One server for both rounds: state the first round leaves (channels, ids, the ticker's
+    // messages on `default`) must not fail the second. `--interval 1h` keeps the ticker quiet
+    // enough that a failure is never the clock's.
+    let server = Serve::start(&["--store", "memory", "--interval", "1h"]);
+    let target = format!("http://{}", server.addr);
+    for round in ["first", "second"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_longconn"))
+            .args(["run", "--target", &target])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("run longconn run");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{round} round failed:\n{stdout}\n{stderr}"
+        );
+        let summary = stdout.lines().last().unwrap_or_default();
+        assert!(
+            summary.contains(" passed, 0 failed, ") && !summary.contains("unreadable"),
+            "{round} round: {summary}"
+        );
+        let passed: usize = summary
+            .split(' ')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        assert!(passed >= 100, "{round} round: {summary}");
+        for line in stdout.lines().filter(|l| l.starts_with("skipped ")) {
+            // `skipped PATH (REASON)`: every skip says why.
+            let reason = line.split_once(" (").map(|(_, r)| r.trim_end_matches(')'));
+            assert!(
+                reason.is_some_and(|r| r.len() > 10),
+                "{round} round: a skip without its reason: {line}"
+            );
+        }
+    }
+}

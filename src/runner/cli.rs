@@ -568,7 +568,10 @@ fn judge(
         }
         old => {
             let is_new = old.is_none();
-            let diff = snapshot::diff(&compared(old.as_deref().unwrap_or("")), &compared(&transcript));
+            let diff = snapshot::diff(
+                &compared(old.as_deref().unwrap_or("")),
+                &compared(&transcript),
+            );
             let written = if accept {
                 snapshot::write(&location.path, &location, &transcript).map(|()| {
                     let _ = std::fs::remove_file(location.pending());
@@ -746,6 +749,28 @@ async fn redis_reachable(url: &str) -> Result<(), crate::hub::RedisError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_server_option_is_named_and_keys_are_not_shown() {
+        let options = spec::ServerOptions {
+            max_message_bytes: Some(16),
+            publisher_jwt_key: Some("secret".into()),
+            private: vec!["a.*".into()],
+            jsonp: Some(false),
+            heartbeat: Some(Duration::from_millis(250)),
+            ..Default::default()
+        };
+        assert_eq!(
+            server_options(&options),
+            [
+                "max_message_bytes=16",
+                "heartbeat=250ms",
+                "publisher_jwt_key",
+                "private=a.*",
+                "jsonp=false"
+            ]
+        );
+    }
 
     #[test]
     fn seed_specs_need_a_target() {
