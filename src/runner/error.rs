@@ -122,6 +122,16 @@ pub enum StepFailure {
         /// The status that arrived.
         actual: u16,
     },
+    /// A `handshake` or a `read until: head` got a status the spec does not name: neither the
+    /// default (101 for a handshake, 1xx or 2xx for a read) nor the next `expect` on the
+    /// connection.
+    #[error("unexpected status {actual} (expected {expected}; follow the step with `expect: {{ status: {actual} }}` if that is the answer you mean)")]
+    HeadStatus {
+        /// What the step takes: `101`, `a 1xx or 2xx`, or the status the next `expect` names.
+        expected: String,
+        /// The status that arrived.
+        actual: u16,
+    },
     /// A `capture` found nothing to keep.
     #[error("capture {name}: {reason}")]
     Capture {

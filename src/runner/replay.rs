@@ -442,7 +442,11 @@ impl<'a> Session<'a> {
                 index + 1,
                 step.line
             ));
-            match self.step(step, transcript).await {
+            let done = match self.step(step, transcript).await {
+                Ok(()) => self.check_head_status(index, step).map_err(Stop::Step),
+                failed => failed,
+            };
+            match done {
                 Ok(()) => {}
                 Err(Stop::Run(error)) => return Err(*error),
                 Err(Stop::Step(failure)) => {
@@ -637,6 +641,44 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
+    /// After a `handshake` or a `read until: head`: the status must be the one the spec names
+    /// (RFC 9110 §15: the class decides what the answer means), as `request` and `publish` check
+    /// theirs. It is named by the next `expect` on the same connection that gives a `status:`,
+    /// before any other step uses that connection; otherwise a handshake takes 101 (RFC 6455
+    /// §4.1: any other status fails the WebSocket connection) and a read any 1xx or 2xx.
+    fn check_head_status(&self, index: usize, step: &Step) -> Result<(), StepFailure> {
+        let (name, handshake) = match &step.kind {
+            StepKind::Handshake(handshake) => (&handshake.on, true),
+            StepKind::Read(read) if read.until == Until::Head => (&read.from, false),
+            _ => return Ok(()),
+        };
+        let Some(actual) = self
+            .connections
+            .get(name)
+            .and_then(|open| open.connection.head.as_ref())
+            .map(|head| head.status)
+        else {
+            return Ok(());
+        };
+        let named = self.spec.steps[index + 1..]
+            .iter()
+            .take_while(|later| !uses_connection(&later.kind, name))
+            .find_map(|later| match &later.kind {
+                StepKind::Expect(expect) if &expect.on == name => expect.status,
+                _ => None,
+            });
+        let (fits, expected) = match named {
+            Some(status) => (actual == status, status.to_string()),
+            None if handshake => (actual == 101, "101".to_string()),
+            None => ((100..300).contains(&actual), "a 1xx or 2xx".to_string()),
+        };
+        if fits {
+            Ok(())
+        } else {
+            Err(StepFailure::HeadStatus { expected, actual })
+        }
+    }
+
     /// Before a `tick`: waits until the server task of every request sent to `server` and not
     /// yet answered sleeps on the manual clock (a long poll on its timeout, a stream on its
     /// heartbeat, a body on its deadline), so that the tick never races the request it should
@@ -725,6 +767,23 @@ impl<'a> Session<'a> {
             // nothing else uses.
             let _ = async_std::future::timeout(SHUTDOWN_GUARD, forget_keys(&url, &prefix)).await;
         }
+    }
+}
+
+/// Whether `kind` reads, writes or closes connection `name` (an `expect` or `capture` only looks).
+fn uses_connection(kind: &StepKind, name: &str) -> bool {
+    match kind {
+        StepKind::Close(close) => close.name == name,
+        StepKind::Send(send) => send.to == name,
+        StepKind::Read(read) => read.from == name,
+        StepKind::Handshake(handshake) => handshake.on == name,
+        StepKind::Frame(frame) => frame.to == name,
+        StepKind::Request(request) => request.on == name,
+        StepKind::Open(_)
+        | StepKind::Publish(_)
+        | StepKind::Tick(_)
+        | StepKind::Expect(_)
+        | StepKind::Capture(_) => false,
     }
 }
 
