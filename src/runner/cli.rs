@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::color::{ColorChoice, Paint, Palette};
 use super::html;
 use super::replay::{record_with, Options, Recording, Target};
 use super::report::{self, Case, Verdict};
@@ -72,6 +73,9 @@ pub struct RunArgs {
     /// Write transcripts that differ as the new snapshots.
     #[arg(long)]
     pub accept: bool,
+    /// Colour the verdicts and snapshot diffs: `auto` on a terminal unless NO_COLOR is set.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
     /// Also write a report: `junit=FILE` (JUnit XML) or `html=DIR` (a static site); repeatable.
     #[arg(long)]
     pub report: Vec<String>,
@@ -92,6 +96,7 @@ pub mod exit {
 /// Runs `longconn run`; returns the exit code.
 pub async fn run(args: RunArgs) -> u8 {
     let started = Instant::now();
+    let palette = args.color.palette();
     let mut vars = Vec::new();
     for pair in &args.vars {
         match pair.split_once('=') {
@@ -221,7 +226,11 @@ pub async fn run(args: RunArgs) -> u8 {
     for (slot, recording) in slots.iter().zip(recordings) {
         let case = match (slot, recording) {
             (Slot::Skipped { path, reason }, _) => {
-                println!("skipped {} ({reason})", path.display());
+                println!(
+                    "{} {} ({reason})",
+                    palette.paint(Paint::Note, "skipped"),
+                    path.display()
+                );
                 counts.skipped += 1;
                 Case {
                     name: path.display().to_string(),
@@ -232,7 +241,11 @@ pub async fn run(args: RunArgs) -> u8 {
                 }
             }
             (Slot::Unreadable { path, message }, _) => {
-                println!("error   {}", path.display());
+                println!(
+                    "{}   {}",
+                    palette.paint(Paint::Bad, "error"),
+                    path.display()
+                );
                 eprintln!("{message}");
                 counts.unreadable += 1;
                 Case {
@@ -249,7 +262,7 @@ pub async fn run(args: RunArgs) -> u8 {
                 // A spec the embedded server also replays keeps its pending snapshot for the
                 // embedded run: a live server's transcript goes beside it, never over it.
                 let live = !target.is_embedded() && !needs_target(Path::new(&spec.path));
-                let verdict = judge(spec, recording, args.accept, live, &mut counts);
+                let verdict = judge(spec, recording, args.accept, live, palette, &mut counts);
                 Case {
                     name: spec.path.clone(),
                     time,
@@ -258,7 +271,11 @@ pub async fn run(args: RunArgs) -> u8 {
             }
             (Slot::Ready(spec), None) => {
                 counts.failed += 1;
-                println!("FAILED  {}: the replay did not finish", spec.path);
+                println!(
+                    "{}  {}: the replay did not finish",
+                    palette.paint(Paint::Bad, "FAILED"),
+                    spec.path
+                );
                 Case {
                     name: spec.path.clone(),
                     time: Duration::ZERO,
@@ -501,14 +518,16 @@ fn judge(
     recording: Recording,
     accept: bool,
     live: bool,
+    palette: Palette,
     counts: &mut Counts,
 ) -> Verdict {
+    let failed = palette.paint(Paint::Bad, "FAILED");
     let location = snapshot::locate(Path::new(&spec.path));
     let transcript = recording.transcript.to_string();
     if let Err(error) = recording.result {
         counts.failed += 1;
         let message = error.to_string();
-        println!("FAILED  {}", spec.path);
+        println!("{failed}  {}", spec.path);
         println!("  {message}");
         let tail: Vec<String> = recording
             .transcript
@@ -534,7 +553,7 @@ fn judge(
         Err(error) => {
             counts.failed += 1;
             let message = format!("cannot read {}: {error}", location.path.display());
-            println!("FAILED  {}: {message}", spec.path);
+            println!("{failed}  {}: {message}", spec.path);
             return Verdict::Failed {
                 message,
                 detail: String::new(),
@@ -563,7 +582,7 @@ fn judge(
             // As insta does for a passing assertion: a stale pending file goes.
             let _ = std::fs::remove_file(&pending);
             counts.passed += 1;
-            println!("ok      {}", spec.path);
+            println!("{}      {}", palette.paint(Paint::Good, "ok"), spec.path);
             Verdict::Passed
         }
         old => {
@@ -586,7 +605,7 @@ fn judge(
                 Err(error) => {
                     counts.failed += 1;
                     let message = format!("cannot write a snapshot: {error}");
-                    println!("FAILED  {}: {message}", spec.path);
+                    println!("{failed}  {}: {message}", spec.path);
                     return Verdict::Failed {
                         message,
                         detail: String::new(),
@@ -597,7 +616,8 @@ fn judge(
                 counts.accepted += 1;
                 let what = if is_new { "new" } else { "changed" };
                 println!(
-                    "accept  {} ({what}: wrote {})",
+                    "{}  {} ({what}: wrote {})",
+                    palette.paint(Paint::Good, "accept"),
                     spec.path,
                     written.display()
                 );
@@ -606,7 +626,8 @@ fn judge(
             if is_new {
                 counts.new += 1;
                 println!(
-                    "new     {}: no snapshot yet; wrote {} (review with `cargo insta review` or rerun with --accept)",
+                    "{}     {}: no snapshot yet; wrote {} (review with `cargo insta review` or rerun with --accept)",
+                    palette.paint(Paint::Note, "new"),
                     spec.path,
                     written.display()
                 );
@@ -617,13 +638,13 @@ fn judge(
             }
             counts.failed += 1;
             println!(
-                "FAILED  {}: transcript differs from {} (new version in {})",
+                "{failed}  {}: transcript differs from {} (new version in {})",
                 spec.path,
                 location.path.display(),
                 written.display()
             );
             for line in diff.lines() {
-                println!("  {line}");
+                println!("  {}", palette.diff_line(line));
             }
             Verdict::Failed {
                 message: format!("transcript differs from {}", location.path.display()),
