@@ -6,6 +6,8 @@
 //! - `publish_fails_on_a_status_the_spec_does_not_name`
 //! - `a_handshake_fails_on_a_status_other_than_101_unless_an_expect_names_it`
 //! - `a_raw_read_of_a_head_fails_on_a_status_the_spec_does_not_name`
+//! - `until_silence_moves_the_manual_clock_and_fails_with_what_arrived`
+//! - `until_silence_against_a_target_fails_with_the_bytes_that_came`
 //! - `an_unknown_variable_fails_the_step_naming_it`
 //! - `var_values_reach_the_wire`
 //! - `until_chunks_on_a_body_that_is_not_chunked_says_so`
@@ -117,6 +119,49 @@ fn a_raw_read_of_a_head_fails_on_a_status_the_spec_does_not_name() {
         get("/nowhere")
     );
     assert!(failure(&later).contains("unexpected status 404"));
+}
+
+#[test]
+fn until_silence_moves_the_manual_clock_and_fails_with_what_arrived() {
+    let stream = "  - open: sse\n  - send:\n      to: sse\n      http: |\n        GET /sseStream?channel=quiet HTTP/1.1\n        Host: localhost\n  - read: { from: sse, until: head }\n  - read: { from: sse, until: { sse_events: 1 } }\n";
+    // The heartbeat comes every 25s of the manual clock: 24s are silent, and the clock moved.
+    let quiet = outcome(
+        &format!("{stream}  - read: {{ from: sse, until: {{ silence: 24s }} }}\n  - tick: 1s\n"),
+        &Options::default(),
+    )
+    .expect("24s without a heartbeat are silent");
+    assert!(
+        quiet.contains("* silent for 24s\n") && quiet.contains("(clock 2024-01-01T00:00:25Z)"),
+        "{quiet}"
+    );
+    // 30s take in the heartbeat: the step fails and shows it.
+    let error = failure(&format!(
+        "{stream}  - read: {{ from: sse, until: {{ silence: 30s }} }}\n"
+    ));
+    assert!(
+        error.contains("read from sse until silence for 30s: expected silence for 30s, but ")
+            && error.contains(" bytes arrived: "),
+        "{error}"
+    );
+}
+
+#[test]
+fn until_silence_against_a_target_fails_with_the_bytes_that_came() {
+    async_std::task::block_on(async {
+        let (target, _peer) =
+            one_answer(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello").await;
+        let spec = spec(
+            "  - open: c\n  - send: { to: c, raw: 'GET / HTTP/1.1\\r\\n\\r\\n' }\n  - read: { from: c, until: { silence: 5s } }\n",
+        );
+        let target = Target::parse(&target).expect("target");
+        let recording = runner::record_with(&spec, &target, &Options::default()).await;
+        let error = recording.result.expect_err("bytes arrived").to_string();
+        assert!(
+            error.contains("expected silence for 5s, but 43 bytes arrived: \"HTTP/1.1 200 OK"),
+            "{error}"
+        );
+        assert!(recording.transcript.to_string().contains("< hello\n"));
+    });
 }
 
 #[test]

@@ -132,6 +132,14 @@ pub enum StepFailure {
         /// The status that arrived.
         actual: u16,
     },
+    /// `until: { silence: W }` saw bytes arrive, or the peer close, within the window.
+    #[error("expected silence for {window}, but {arrived}")]
+    NotSilent {
+        /// The window, as the spec wrote it.
+        window: String,
+        /// What broke it: `3 bytes arrived: "..."` or `the peer closed the connection`.
+        arrived: String,
+    },
     /// A `capture` found nothing to keep.
     #[error("capture {name}: {reason}")]
     Capture {

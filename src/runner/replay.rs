@@ -491,6 +491,9 @@ impl<'a> Session<'a> {
                 send::send(self.connection(&step.to)?, &bytes, transcript).await?;
             }
             StepKind::Read(step) => {
+                if let Until::Silence(window) = step.until {
+                    return self.silence(&step.from, window, transcript).await;
+                }
                 let deadline = Deadline::after(step.timeout);
                 let until = match &step.until {
                     Until::String(needle) => Until::String(self.vars.expand(needle)?),
@@ -677,6 +680,50 @@ impl<'a> Session<'a> {
         } else {
             Err(StepFailure::HeadStatus { expected, actual })
         }
+    }
+
+    /// `until: { silence: window }`. Against a running server: `window` of real time. On the
+    /// embedded server: the window is the manual clock's, moved as a `tick` moves it (ticks due
+    /// in it are published); every timer of this connection's server task that the move wakes
+    /// has done its work once the task sleeps on the clock again (or after [`SETTLE_GUARD`] when
+    /// it ends instead, which it only does after writing); then what has arrived is what the
+    /// window brought. The transcript is the same either way (`silent for 2s`), so one snapshot
+    /// serves both.
+    async fn silence(
+        &mut self,
+        name: &str,
+        window: Duration,
+        transcript: &mut Transcript,
+    ) -> Result<(), Stop> {
+        let server = self
+            .connections
+            .get(name)
+            .map(|open| open.server.clone())
+            .ok_or_else(|| StepFailure::NoConnection(name.to_string()))?;
+        let wait = if self.endpoint(&server)?.embedded.is_some() {
+            self.settle(&server).await;
+            let peer = self
+                .connections
+                .get(name)
+                .and_then(|open| open.connection.local_addr());
+            if let Some(embedded) = &self.endpoint(&server)?.embedded {
+                let asleep = peer.map(|peer| (peer, embedded.clock.sleeping(peer, window)));
+                embedded.server.advance(window).await;
+                if let Some((peer, (all, woken))) = asleep {
+                    if woken > 0 {
+                        let again = embedded.clock.asleep_again(peer, all);
+                        let _ = async_std::future::timeout(SETTLE_GUARD, again).await;
+                    }
+                }
+            }
+            // What is there already: a poll, not a wait.
+            Duration::from_millis(1)
+        } else {
+            window
+        };
+        let connection = self.connection(name)?;
+        read::silence(connection, window, wait, transcript).await?;
+        Ok(())
     }
 
     /// Before a `tick`: waits until the server task of every request sent to `server` and not
@@ -1012,6 +1059,7 @@ fn describe_until(until: &Until) -> String {
         Until::Chunks(count) => format!("{count} chunks"),
         Until::SseEvents(count) => format!("{count} sse_events"),
         Until::Frames(count) => format!("{count} frames"),
+        Until::Silence(window) => format!("silence for {}", format_duration(*window)),
     }
 }
 

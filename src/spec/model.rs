@@ -314,6 +314,10 @@ pub enum Until {
     SseEvents(usize),
     /// `until: { frames: N }` — N more WebSocket frames.
     Frames(usize),
+    /// `until: { silence: 2s }` — no byte arrives (and the peer does not close) for this long:
+    /// on the embedded server the window is the manual clock's, moved as `tick` moves it; against
+    /// `--target` it is real time.
+    Silence(Duration),
 }
 
 /// `handshake` — send a WebSocket upgrade request (`GET path HTTP/1.1` with `Host`, `Upgrade`,

@@ -504,6 +504,7 @@ impl Resolver<'_> {
                     RawUntil::Chunks(n) => Until::Chunks(n),
                     RawUntil::SseEvents(n) => Until::SseEvents(n),
                     RawUntil::Frames(n) => Until::Frames(n),
+                    RawUntil::Silence(window) => Until::Silence(window),
                 };
                 self.last_used = Some(from.clone());
                 StepKind::Read(Read {

@@ -78,6 +78,7 @@ pub fn schema() -> Value {
             object(json!({ "chunks": count("N more HTTP chunks of a chunked body.") }), &["chunks"]),
             object(json!({ "sse_events": count("N more Server-Sent Events.") }), &["sse_events"]),
             object(json!({ "frames": count("N more WebSocket frames.") }), &["frames"]),
+            object(json!({ "silence": duration("Nothing arrives and the peer does not close for this long (the manual clock's time on the embedded server, real time against --target).") }), &["silence"]),
         ],
     });
     let steps = json!([
