@@ -1,5 +1,6 @@
 //! The command line as a user meets it: `serve` options that specs can set too (`--log-capacity`,
-//! `--subscriber-queue`, `--heartbeat`) and `--interval` in hours, and what `run --help` tells.
+//! `--subscriber-queue`, `--heartbeat`) and `--interval` in hours, what `run --help` tells,
+//! `run --color`, and the catalogue replayed twice against one `longconn serve --store memory`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
