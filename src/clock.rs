@@ -147,6 +147,30 @@ impl ManualClock {
         Parked { clock: self, peers }
     }
 
+    /// How many sleepers serve `peer` in all, and how many of them a move by `by` wakes.
+    pub fn sleeping(&self, peer: SocketAddr, by: Duration) -> (usize, usize) {
+        let state = self.lock();
+        let due = state.now + by;
+        state
+            .sleepers
+            .iter()
+            .filter(|(_, sleeper)| sleeper.peer == Some(peer))
+            .fold((0, 0), |(all, woken), ((deadline, _), _)| {
+                (all + 1, woken + usize::from(*deadline <= due))
+            })
+    }
+
+    /// Resolves once at least `count` sleepers serve `peer`: after a move woke some of its
+    /// timers, the task has done what they asked (written a heartbeat, answered a timeout) and
+    /// sleeps again. Never resolves for a task that ends instead (callers bound it).
+    pub fn asleep_again(&self, peer: SocketAddr, count: usize) -> AsleepAgain<'_> {
+        AsleepAgain {
+            clock: self,
+            peer,
+            count,
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, ManualState> {
         // A poisoned lock only means a panic elsewhere; the state itself stays consistent.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
@@ -174,6 +198,35 @@ impl Future for Parked<'_> {
         if self.peers.iter().all(parked) {
             return Poll::Ready(());
         }
+        if !state.watchers.iter().any(|w| w.will_wake(cx.waker())) {
+            state.watchers.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}
+
+/// The future of [`ManualClock::asleep_again`].
+#[derive(Debug)]
+pub struct AsleepAgain<'a> {
+    clock: &'a ManualClock,
+    peer: SocketAddr,
+    count: usize,
+}
+
+impl Future for AsleepAgain<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.clock.lock();
+        let asleep = state
+            .sleepers
+            .values()
+            .filter(|sleeper| sleeper.peer == Some(self.peer))
+            .count();
+        if asleep >= self.count {
+            return Poll::Ready(());
+        }
+        // A new sleeper wakes the watchers (see `Sleep::poll`).
         if !state.watchers.iter().any(|w| w.will_wake(cx.waker())) {
             state.watchers.push(cx.waker().clone());
         }

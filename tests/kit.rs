@@ -4,6 +4,10 @@
 //!
 //! - `request_fails_on_a_status_the_spec_does_not_name`
 //! - `publish_fails_on_a_status_the_spec_does_not_name`
+//! - `a_handshake_fails_on_a_status_other_than_101_unless_an_expect_names_it`
+//! - `a_raw_read_of_a_head_fails_on_a_status_the_spec_does_not_name`
+//! - `until_silence_moves_the_manual_clock_and_fails_with_what_arrived`
+//! - `until_silence_against_a_target_fails_with_the_bytes_that_came`
 //! - `an_unknown_variable_fails_the_step_naming_it`
 //! - `var_values_reach_the_wire`
 //! - `until_chunks_on_a_body_that_is_not_chunked_says_so`
@@ -77,6 +81,92 @@ fn publish_fails_on_a_status_the_spec_does_not_name() {
         &Options::default()
     )
     .is_ok());
+}
+
+#[test]
+fn a_handshake_fails_on_a_status_other_than_101_unless_an_expect_names_it() {
+    let error = failure("  - open: ws\n  - handshake: { on: ws, path: /nowhere }\n");
+    assert!(
+        error.contains("inline.yaml:4: handshake on ws GET /nowhere: unexpected status 404 (expected 101; follow the step with `expect: { status: 404 }`"),
+        "{error}"
+    );
+    // A foreign Origin gets 403: named by the expect that follows, the step passes.
+    let named = "  - open: ws\n  - handshake: { on: ws, path: /echo, origin: \"http://evil.example\" }\n  - expect: { header: { content-length: \"19\" } }\n  - expect: { status: 403 }\n";
+    assert!(outcome(named, &Options::default()).is_ok());
+    // An expect that names another status does not excuse it.
+    let error = failure(&named.replace("403 }", "401 }"));
+    assert!(
+        error.contains("unexpected status 403 (expected 401"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_raw_read_of_a_head_fails_on_a_status_the_spec_does_not_name() {
+    let get = |path: &str| {
+        format!(
+            "  - open: c\n  - send: {{ to: c, raw: 'GET {path} HTTP/1.1\\r\\nHost: localhost\\r\\n\\r\\n' }}\n  - read: {{ from: c, until: head }}\n"
+        )
+    };
+    let error = failure(&get("/nowhere"));
+    assert!(
+        error.contains(
+            "inline.yaml:5: read from c until head: unexpected status 404 (expected a 1xx or 2xx"
+        ),
+        "{error}"
+    );
+    assert!(outcome(&get("/poll"), &Options::default()).is_ok());
+    let named = format!("{}  - expect: {{ status: 404 }}\n", get("/nowhere"));
+    assert!(outcome(&named, &Options::default()).is_ok());
+    // A later read on the connection ends the search: its expect names its own head.
+    let later = format!(
+        "{}  - send: {{ to: c, raw: 'GET /poll HTTP/1.1\\r\\nHost: localhost\\r\\n\\r\\n' }}\n  - expect: {{ status: 404 }}\n",
+        get("/nowhere")
+    );
+    assert!(failure(&later).contains("unexpected status 404"));
+}
+
+#[test]
+fn until_silence_moves_the_manual_clock_and_fails_with_what_arrived() {
+    let stream = "  - open: sse\n  - send:\n      to: sse\n      http: |\n        GET /sseStream?channel=quiet HTTP/1.1\n        Host: localhost\n  - read: { from: sse, until: head }\n  - read: { from: sse, until: { sse_events: 1 } }\n";
+    // The heartbeat comes every 25s of the manual clock: 24s are silent, and the clock moved.
+    let quiet = outcome(
+        &format!("{stream}  - read: {{ from: sse, until: {{ silence: 24s }} }}\n  - tick: 1s\n"),
+        &Options::default(),
+    )
+    .expect("24s without a heartbeat are silent");
+    assert!(
+        quiet.contains("* silent for 24s\n") && quiet.contains("(clock 2024-01-01T00:00:25Z)"),
+        "{quiet}"
+    );
+    // 30s take in the heartbeat: the step fails and shows it.
+    let error = failure(&format!(
+        "{stream}  - read: {{ from: sse, until: {{ silence: 30s }} }}\n"
+    ));
+    assert!(
+        error.contains("read from sse until silence for 30s: expected silence for 30s, but ")
+            && error.contains(" bytes arrived: "),
+        "{error}"
+    );
+}
+
+#[test]
+fn until_silence_against_a_target_fails_with_the_bytes_that_came() {
+    async_std::task::block_on(async {
+        let (target, _peer) =
+            one_answer(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello").await;
+        let spec = spec(
+            "  - open: c\n  - send: { to: c, raw: 'GET / HTTP/1.1\\r\\n\\r\\n' }\n  - read: { from: c, until: { silence: 5s } }\n",
+        );
+        let target = Target::parse(&target).expect("target");
+        let recording = runner::record_with(&spec, &target, &Options::default()).await;
+        let error = recording.result.expect_err("bytes arrived").to_string();
+        assert!(
+            error.contains("expected silence for 5s, but 43 bytes arrived: \"HTTP/1.1 200 OK"),
+            "{error}"
+        );
+        assert!(recording.transcript.to_string().contains("< hello\n"));
+    });
 }
 
 #[test]

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::color::{ColorChoice, Paint, Palette};
 use super::html;
 use super::replay::{record_with, Options, Recording, Target};
 use super::report::{self, Case, Verdict};
@@ -72,6 +73,9 @@ pub struct RunArgs {
     /// Write transcripts that differ as the new snapshots.
     #[arg(long)]
     pub accept: bool,
+    /// Colour the verdicts and snapshot diffs: `auto` on a terminal unless NO_COLOR is set.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
     /// Also write a report: `junit=FILE` (JUnit XML) or `html=DIR` (a static site); repeatable.
     #[arg(long)]
     pub report: Vec<String>,
@@ -92,6 +96,7 @@ pub mod exit {
 /// Runs `longconn run`; returns the exit code.
 pub async fn run(args: RunArgs) -> u8 {
     let started = Instant::now();
+    let palette = args.color.palette();
     let mut vars = Vec::new();
     for pair in &args.vars {
         match pair.split_once('=') {
@@ -221,7 +226,11 @@ pub async fn run(args: RunArgs) -> u8 {
     for (slot, recording) in slots.iter().zip(recordings) {
         let case = match (slot, recording) {
             (Slot::Skipped { path, reason }, _) => {
-                println!("skipped {} ({reason})", path.display());
+                println!(
+                    "{} {} ({reason})",
+                    palette.paint(Paint::Note, "skipped"),
+                    path.display()
+                );
                 counts.skipped += 1;
                 Case {
                     name: path.display().to_string(),
@@ -232,7 +241,11 @@ pub async fn run(args: RunArgs) -> u8 {
                 }
             }
             (Slot::Unreadable { path, message }, _) => {
-                println!("error   {}", path.display());
+                println!(
+                    "{}   {}",
+                    palette.paint(Paint::Bad, "error"),
+                    path.display()
+                );
                 eprintln!("{message}");
                 counts.unreadable += 1;
                 Case {
@@ -249,7 +262,7 @@ pub async fn run(args: RunArgs) -> u8 {
                 // A spec the embedded server also replays keeps its pending snapshot for the
                 // embedded run: a live server's transcript goes beside it, never over it.
                 let live = !target.is_embedded() && !needs_target(Path::new(&spec.path));
-                let verdict = judge(spec, recording, args.accept, live, &mut counts);
+                let verdict = judge(spec, recording, args.accept, live, palette, &mut counts);
                 Case {
                     name: spec.path.clone(),
                     time,
@@ -258,7 +271,11 @@ pub async fn run(args: RunArgs) -> u8 {
             }
             (Slot::Ready(spec), None) => {
                 counts.failed += 1;
-                println!("FAILED  {}: the replay did not finish", spec.path);
+                println!(
+                    "{}  {}: the replay did not finish",
+                    palette.paint(Paint::Bad, "FAILED"),
+                    spec.path
+                );
                 Case {
                     name: spec.path.clone(),
                     time: Duration::ZERO,
@@ -307,6 +324,14 @@ fn load_slot(path: &Path, target: &Target, everything: bool) -> Slot {
             ),
         };
     }
+    if everything && !target.is_embedded() && in_folder(path, NEEDS_TARGET_FOLDER) {
+        return Slot::Skipped {
+            path: path.to_path_buf(),
+            reason: format!(
+                "written for the seed's Node servers: give specs/{NEEDS_TARGET_FOLDER} as PATH"
+            ),
+        };
+    }
     if target.is_embedded() && needs_target(path) {
         let reason = if in_folder(path, THIRD_PARTY_FOLDER) {
             format!("needs --target: specs/{THIRD_PARTY_FOLDER}/ replays against third-party servers (tests/thirdparty.rs)")
@@ -330,6 +355,12 @@ fn load_slot(path: &Path, target: &Target, everything: bool) -> Slot {
     if !target.is_embedded() {
         // A running server has its own clock and options: a spec that needs either is listed
         // with the reason, never replayed to a certain failure.
+        if let Some(reason) = &spec.embedded_only {
+            return Slot::Skipped {
+                path: path.to_path_buf(),
+                reason: format!("embedded only: {reason}"),
+            };
+        }
         if let Some(step) = spec.first_tick() {
             return Slot::Skipped {
                 path: path.to_path_buf(),
@@ -350,38 +381,49 @@ fn load_slot(path: &Path, target: &Target, everything: bool) -> Slot {
     Slot::Ready(Arc::new(spec))
 }
 
-/// The `server:` options a spec sets, as `name=value`.
+/// The `server:` options a spec sets, as `name=value` (a key as `name` only: its value is a
+/// secret). The destructuring names every field, so a new option cannot be forgotten here.
 fn server_options(options: &spec::ServerOptions) -> Vec<String> {
-    let mut set = Vec::new();
-    let mut put = |name: &str, value: Option<String>| {
-        if let Some(value) = value {
-            set.push(format!("{name}={value}"));
-        }
-    };
-    put("interval", options.interval.map(|d| format!("{d:?}")));
-    put(
-        "max_message_bytes",
-        options.max_message_bytes.map(|n| n.to_string()),
-    );
-    put(
-        "allow_origin",
-        (!options.allow_origin.is_empty()).then(|| options.allow_origin.join(" ")),
-    );
-    put("heartbeat", options.heartbeat.map(|d| format!("{d:?}")));
-    put(
-        "send_timeout",
-        options.send_timeout.map(|d| format!("{d:?}")),
-    );
-    put("log_capacity", options.log_capacity.map(|n| n.to_string()));
-    put(
-        "subscriber_queue",
-        options.subscriber_queue.map(|n| n.to_string()),
-    );
-    put(
-        "max_connections",
-        options.max_connections.map(|n| n.to_string()),
-    );
-    set
+    let spec::ServerOptions {
+        interval,
+        max_message_bytes,
+        allow_origin,
+        heartbeat,
+        send_timeout,
+        log_capacity,
+        subscriber_queue,
+        max_connections,
+        publisher_jwt_key,
+        subscriber_jwt_key,
+        private,
+        host,
+        jsonp,
+    } = options;
+    let duration = |d: &Option<Duration>| d.map(crate::runner::transcript::format_duration);
+    let list = |l: &Vec<String>| (!l.is_empty()).then(|| l.join(" "));
+    let secret = |k: &Option<String>| k.as_ref().map(|_| String::new());
+    let number = |n: &Option<usize>| n.map(|n| n.to_string());
+    let set = [
+        ("interval", duration(interval)),
+        ("max_message_bytes", number(max_message_bytes)),
+        ("allow_origin", list(allow_origin)),
+        ("heartbeat", duration(heartbeat)),
+        ("send_timeout", duration(send_timeout)),
+        ("log_capacity", number(log_capacity)),
+        ("subscriber_queue", number(subscriber_queue)),
+        ("max_connections", number(max_connections)),
+        ("publisher_jwt_key", secret(publisher_jwt_key)),
+        ("subscriber_jwt_key", secret(subscriber_jwt_key)),
+        ("private", list(private)),
+        ("host", list(host)),
+        ("jsonp", jsonp.map(|on| on.to_string())),
+    ];
+    set.into_iter()
+        .filter_map(|(name, value)| match value? {
+            value if value.is_empty() => Some(name.to_string()),
+            value => Some(format!("{name}={value}")),
+        })
+        .collect()
 }
 
 /// Whether `path` sits in `specs/seed/` (specs for the seed's servers, run with `--target`).
@@ -476,14 +518,16 @@ fn judge(
     recording: Recording,
     accept: bool,
     live: bool,
+    palette: Palette,
     counts: &mut Counts,
 ) -> Verdict {
+    let failed = palette.paint(Paint::Bad, "FAILED");
     let location = snapshot::locate(Path::new(&spec.path));
     let transcript = recording.transcript.to_string();
     if let Err(error) = recording.result {
         counts.failed += 1;
         let message = error.to_string();
-        println!("FAILED  {}", spec.path);
+        println!("{failed}  {}", spec.path);
         println!("  {message}");
         let tail: Vec<String> = recording
             .transcript
@@ -509,7 +553,7 @@ fn judge(
         Err(error) => {
             counts.failed += 1;
             let message = format!("cannot read {}: {error}", location.path.display());
-            println!("FAILED  {}: {message}", spec.path);
+            println!("{failed}  {}: {message}", spec.path);
             return Verdict::Failed {
                 message,
                 detail: String::new(),
@@ -523,17 +567,30 @@ fn judge(
     } else {
         location.pending()
     };
+    // Against a running server, what only it varies (`redact:` with `target: true`) is compared
+    // redacted on both sides; the snapshot keeps the embedded server's values.
+    let compared = |text: &str| {
+        if live {
+            super::transcript::redact_text(text, &spec.target_redact)
+        } else {
+            text.to_string()
+        }
+    };
+    let same = |old: &str| snapshot::matches(&compared(old), &compared(&transcript));
     match old {
-        Some(old) if snapshot::matches(&old, &transcript) => {
+        Some(old) if same(&old) => {
             // As insta does for a passing assertion: a stale pending file goes.
             let _ = std::fs::remove_file(&pending);
             counts.passed += 1;
-            println!("ok      {}", spec.path);
+            println!("{}      {}", palette.paint(Paint::Good, "ok"), spec.path);
             Verdict::Passed
         }
         old => {
             let is_new = old.is_none();
-            let diff = snapshot::diff(old.as_deref().unwrap_or(""), &transcript);
+            let diff = snapshot::diff(
+                &compared(old.as_deref().unwrap_or("")),
+                &compared(&transcript),
+            );
             let written = if accept {
                 snapshot::write(&location.path, &location, &transcript).map(|()| {
                     let _ = std::fs::remove_file(location.pending());
@@ -548,7 +605,7 @@ fn judge(
                 Err(error) => {
                     counts.failed += 1;
                     let message = format!("cannot write a snapshot: {error}");
-                    println!("FAILED  {}: {message}", spec.path);
+                    println!("{failed}  {}: {message}", spec.path);
                     return Verdict::Failed {
                         message,
                         detail: String::new(),
@@ -559,7 +616,8 @@ fn judge(
                 counts.accepted += 1;
                 let what = if is_new { "new" } else { "changed" };
                 println!(
-                    "accept  {} ({what}: wrote {})",
+                    "{}  {} ({what}: wrote {})",
+                    palette.paint(Paint::Good, "accept"),
                     spec.path,
                     written.display()
                 );
@@ -568,7 +626,8 @@ fn judge(
             if is_new {
                 counts.new += 1;
                 println!(
-                    "new     {}: no snapshot yet; wrote {} (review with `cargo insta review` or rerun with --accept)",
+                    "{}     {}: no snapshot yet; wrote {} (review with `cargo insta review` or rerun with --accept)",
+                    palette.paint(Paint::Note, "new"),
                     spec.path,
                     written.display()
                 );
@@ -579,13 +638,13 @@ fn judge(
             }
             counts.failed += 1;
             println!(
-                "FAILED  {}: transcript differs from {} (new version in {})",
+                "{failed}  {}: transcript differs from {} (new version in {})",
                 spec.path,
                 location.path.display(),
                 written.display()
             );
             for line in diff.lines() {
-                println!("  {line}");
+                println!("  {}", palette.diff_line(line));
             }
             Verdict::Failed {
                 message: format!("transcript differs from {}", location.path.display()),
@@ -711,6 +770,28 @@ async fn redis_reachable(url: &str) -> Result<(), crate::hub::RedisError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_server_option_is_named_and_keys_are_not_shown() {
+        let options = spec::ServerOptions {
+            max_message_bytes: Some(16),
+            publisher_jwt_key: Some("secret".into()),
+            private: vec!["a.*".into()],
+            jsonp: Some(false),
+            heartbeat: Some(Duration::from_millis(250)),
+            ..Default::default()
+        };
+        assert_eq!(
+            server_options(&options),
+            [
+                "max_message_bytes=16",
+                "heartbeat=250ms",
+                "publisher_jwt_key",
+                "private=a.*",
+                "jsonp=false"
+            ]
+        );
+    }
 
     #[test]
     fn seed_specs_need_a_target() {

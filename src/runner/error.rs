@@ -122,6 +122,24 @@ pub enum StepFailure {
         /// The status that arrived.
         actual: u16,
     },
+    /// A `handshake` or a `read until: head` got a status the spec does not name: neither the
+    /// default (101 for a handshake, 1xx or 2xx for a read) nor the next `expect` on the
+    /// connection.
+    #[error("unexpected status {actual} (expected {expected}; follow the step with `expect: {{ status: {actual} }}` if that is the answer you mean)")]
+    HeadStatus {
+        /// What the step takes: `101`, `a 1xx or 2xx`, or the status the next `expect` names.
+        expected: String,
+        /// The status that arrived.
+        actual: u16,
+    },
+    /// `until: { silence: W }` saw bytes arrive, or the peer close, within the window.
+    #[error("expected silence for {window}, but {arrived}")]
+    NotSilent {
+        /// The window, as the spec wrote it.
+        window: String,
+        /// What broke it: `3 bytes arrived: "..."` or `the peer closed the connection`.
+        arrived: String,
+    },
     /// A `capture` found nothing to keep.
     #[error("capture {name}: {reason}")]
     Capture {

@@ -4,8 +4,9 @@
 //! Files mirror the spec's step kinds (as Hurl's runner mirrors its AST): [`connection`] (`open`,
 //! `close`, the receive buffer), `send`, `read` (every `until`), `handshake`, `frame`, `publish`,
 //! `request`, `capture`, `expect`; `vars` (`${name}` and their redaction); then `transcript`,
-//! [`snapshot`] (insta's file format), [`report`] (JUnit), [`html`] (the HTML report) and
-//! [`cli`] (`longconn run`). The entry point for a user's own test is [`replay`]:
+//! [`snapshot`] (insta's file format), [`report`] (JUnit), [`html`] (the HTML report),
+//! [`color`] (`--color`) and [`cli`] (`longconn run`). The entry point for a user's own test
+//! is [`replay`]:
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -17,6 +18,7 @@
 
 mod capture;
 pub mod cli;
+pub mod color;
 pub mod connection;
 mod error;
 mod expect;
@@ -38,4 +40,4 @@ pub use replay::{
     describe, record, record_with, replay, Options, Recording, Remote, Target, TargetError,
     TargetUrl,
 };
-pub use transcript::{Line, Transcript};
+pub use transcript::{redact_text, Line, Transcript};

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::connection::{Connection, FillError, Framing, MAX_BUFFERED};
 use super::error::StepFailure;
 use super::frame::describe_frame;
-use super::transcript::{quoted, Transcript, MAX_TRANSCRIPT};
+use super::transcript::{format_duration, quoted, Transcript, MAX_TRANSCRIPT};
 use crate::spec::Until;
 use crate::wire::escape::escape;
 use crate::wire::http::{parse_chunk, parse_response_head, ResponseHead};
@@ -61,6 +61,7 @@ pub async fn read(
         }
         Until::SseEvents(count) => read_sse_events(connection, *count, deadline, transcript).await,
         Until::Frames(count) => read_frames(connection, *count, deadline, transcript).await,
+        Until::Silence(window) => silence(connection, *window, *window, transcript).await,
     };
     result.and_then(|()| guard(connection, transcript))
 }
@@ -75,6 +76,44 @@ pub fn guard(connection: &Connection, transcript: &Transcript) -> Result<(), Ste
         return Err(StepFailure::TranscriptFull(MAX_TRANSCRIPT));
     }
     Ok(())
+}
+
+/// `until: { silence: window }`: passes when no byte arrives and the peer does not close within
+/// `wait` of real time (the whole window against a running server; a poll of what is already
+/// there once the embedded server's clock has moved). Bytes left unread by earlier steps count:
+/// a silent connection has nothing to read. What arrived goes in the transcript.
+pub async fn silence(
+    connection: &mut Connection,
+    window: Duration,
+    wait: Duration,
+    transcript: &mut Transcript,
+) -> Result<(), StepFailure> {
+    let deadline = Instant::now() + wait;
+    let window_text = format_duration(window);
+    let closed = loop {
+        if !connection.pending().is_empty() {
+            break false;
+        }
+        match connection.fill(deadline).await {
+            Err(FillError::TimedOut) => {
+                transcript.note(format!("silent for {window_text}"));
+                return Ok(());
+            }
+            Err(FillError::Flood) | Ok(true) => {}
+            Ok(false) => break true,
+        }
+    };
+    let bytes = connection.take(connection.pending().len());
+    transcript.received(&bytes);
+    let arrived = if bytes.is_empty() && closed {
+        "the peer closed the connection".to_string()
+    } else {
+        format!("{} bytes arrived: {}", bytes.len(), quoted(&bytes))
+    };
+    Err(StepFailure::NotSilent {
+        window: window_text,
+        arrived,
+    })
 }
 
 /// Reads a response head (status line and headers up to the blank line) and sets how the body

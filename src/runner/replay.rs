@@ -447,6 +447,7 @@ impl<'a> Session<'a> {
                 Ok(()) if transcript.is_full() => Err(Stop::Step(StepFailure::TranscriptFull(
                     super::transcript::MAX_TRANSCRIPT,
                 ))),
+                Ok(()) => self.check_head_status(index, step).map_err(Stop::Step),
                 other => other,
             };
             match outcome {
@@ -494,6 +495,9 @@ impl<'a> Session<'a> {
                 send::send(self.connection(&step.to)?, &bytes, step.timeout, transcript).await?;
             }
             StepKind::Read(step) => {
+                if let Until::Silence(window) = step.until {
+                    return self.silence(&step.from, window, transcript).await;
+                }
                 let deadline = Deadline::after(step.timeout);
                 let until = match &step.until {
                     Until::String(needle) => Until::String(self.vars.expand(needle)?),
@@ -563,6 +567,9 @@ impl<'a> Session<'a> {
                 let endpoint = self.endpoint(&step.server)?;
                 let (host, prefix) = (endpoint.host.clone(), endpoint.prefix.clone());
                 let vars = &mut self.vars;
+                // The `Host` written here is `${host}`'s value: it shows as `<host>`, as when a
+                // spec writes it, so a snapshot does not hold the embedded server's port.
+                vars.expand_str("${host}")?;
                 let exchange = request::Exchange {
                     method: step.method.clone(),
                     target: with_prefix(&prefix, &vars.expand_str(&step.path)?),
@@ -643,6 +650,88 @@ impl<'a> Session<'a> {
                 expect::expect(&open.connection, &step, transcript)?;
             }
         }
+        Ok(())
+    }
+
+    /// After a `handshake` or a `read until: head`: the status must be the one the spec names
+    /// (RFC 9110 §15: the class decides what the answer means), as `request` and `publish` check
+    /// theirs. It is named by the next `expect` on the same connection that gives a `status:`,
+    /// before any other step uses that connection; otherwise a handshake takes 101 (RFC 6455
+    /// §4.1: any other status fails the WebSocket connection) and a read any 1xx or 2xx.
+    fn check_head_status(&self, index: usize, step: &Step) -> Result<(), StepFailure> {
+        let (name, handshake) = match &step.kind {
+            StepKind::Handshake(handshake) => (&handshake.on, true),
+            StepKind::Read(read) if read.until == Until::Head => (&read.from, false),
+            _ => return Ok(()),
+        };
+        let Some(actual) = self
+            .connections
+            .get(name)
+            .and_then(|open| open.connection.head.as_ref())
+            .map(|head| head.status)
+        else {
+            return Ok(());
+        };
+        let named = self.spec.steps[index + 1..]
+            .iter()
+            .take_while(|later| !uses_connection(&later.kind, name))
+            .find_map(|later| match &later.kind {
+                StepKind::Expect(expect) if &expect.on == name => expect.status,
+                _ => None,
+            });
+        let (fits, expected) = match named {
+            Some(status) => (actual == status, status.to_string()),
+            None if handshake => (actual == 101, "101".to_string()),
+            None => ((100..300).contains(&actual), "a 1xx or 2xx".to_string()),
+        };
+        if fits {
+            Ok(())
+        } else {
+            Err(StepFailure::HeadStatus { expected, actual })
+        }
+    }
+
+    /// `until: { silence: window }`. Against a running server: `window` of real time. On the
+    /// embedded server: the window is the manual clock's, moved as a `tick` moves it (ticks due
+    /// in it are published); every timer of this connection's server task that the move wakes
+    /// has done its work once the task sleeps on the clock again (or after [`SETTLE_GUARD`] when
+    /// it ends instead, which it only does after writing); then what has arrived is what the
+    /// window brought. The transcript is the same either way (`silent for 2s`), so one snapshot
+    /// serves both.
+    async fn silence(
+        &mut self,
+        name: &str,
+        window: Duration,
+        transcript: &mut Transcript,
+    ) -> Result<(), Stop> {
+        let server = self
+            .connections
+            .get(name)
+            .map(|open| open.server.clone())
+            .ok_or_else(|| StepFailure::NoConnection(name.to_string()))?;
+        let wait = if self.endpoint(&server)?.embedded.is_some() {
+            self.settle(&server).await;
+            let peer = self
+                .connections
+                .get(name)
+                .and_then(|open| open.connection.local_addr());
+            if let Some(embedded) = &self.endpoint(&server)?.embedded {
+                let asleep = peer.map(|peer| (peer, embedded.clock.sleeping(peer, window)));
+                embedded.server.advance(window).await;
+                if let Some((peer, (all, woken))) = asleep {
+                    if woken > 0 {
+                        let again = embedded.clock.asleep_again(peer, all);
+                        let _ = async_std::future::timeout(SETTLE_GUARD, again).await;
+                    }
+                }
+            }
+            // What is there already: a poll, not a wait.
+            Duration::from_millis(1)
+        } else {
+            window
+        };
+        let connection = self.connection(name)?;
+        read::silence(connection, window, wait, transcript).await?;
         Ok(())
     }
 
@@ -734,6 +823,23 @@ impl<'a> Session<'a> {
             // nothing else uses.
             let _ = async_std::future::timeout(SHUTDOWN_GUARD, forget_keys(&url, &prefix)).await;
         }
+    }
+}
+
+/// Whether `kind` reads, writes or closes connection `name` (an `expect` or `capture` only looks).
+fn uses_connection(kind: &StepKind, name: &str) -> bool {
+    match kind {
+        StepKind::Close(close) => close.name == name,
+        StepKind::Send(send) => send.to == name,
+        StepKind::Read(read) => read.from == name,
+        StepKind::Handshake(handshake) => handshake.on == name,
+        StepKind::Frame(frame) => frame.to == name,
+        StepKind::Request(request) => request.on == name,
+        StepKind::Open(_)
+        | StepKind::Publish(_)
+        | StepKind::Tick(_)
+        | StepKind::Expect(_)
+        | StepKind::Capture(_) => false,
     }
 }
 
@@ -962,6 +1068,7 @@ fn describe_until(until: &Until) -> String {
         Until::Chunks(count) => format!("{count} chunks"),
         Until::SseEvents(count) => format!("{count} sse_events"),
         Until::Frames(count) => format!("{count} frames"),
+        Until::Silence(window) => format!("silence for {}", format_duration(*window)),
     }
 }
 

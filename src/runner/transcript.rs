@@ -192,6 +192,32 @@ fn redact_date_header(text: &str) -> Option<String> {
     Some(format!("{name} <date>{end}"))
 }
 
+/// A transcript's text (or a snapshot's contents) with every line's text, after its `> `, `< `
+/// or `* ` marker, redacted by `redactions`: how a `--target` run and the embedded run's
+/// snapshot are compared modulo what only a running server varies.
+pub fn redact_text(text: &str, redactions: &[Redaction]) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let (body, end) = match line.strip_suffix('\n') {
+            Some(body) => (body, "\n"),
+            None => (line, ""),
+        };
+        match body.get(..2) {
+            Some("> " | "< " | "* ") => {
+                let mut rest = body[2..].to_string();
+                for redaction in redactions {
+                    rest = redact_pattern(&rest, redaction);
+                }
+                out.push_str(&body[..2]);
+                out.push_str(&rest);
+            }
+            _ => out.push_str(body),
+        }
+        out.push_str(end);
+    }
+    out
+}
+
 fn redact_pattern(text: &str, redaction: &Redaction) -> String {
     let regex = redaction.pattern.regex();
     let placeholder = format!("<{}>", redaction.name);
@@ -322,6 +348,18 @@ mod tests {
             transcript.received(&line);
         }
         assert!(transcript.to_string().len() <= MAX_TRANSCRIPT);
+    }
+
+    #[test]
+    fn redact_text_redacts_after_the_marker_only() {
+        let redaction = Redaction {
+            pattern: Pattern(regex::Regex::new(r"^(\d+)").expect("regex")),
+            name: "n".into(),
+        };
+        assert_eq!(
+            redact_text("< 12\\r\n* 7 ok\n12 no marker\n", &[redaction]),
+            "< <n>\\r\n* <n> ok\n12 no marker\n"
+        );
     }
 
     #[test]

@@ -52,6 +52,13 @@ pub struct Spec {
     /// `redact:` — extra patterns replaced by a named placeholder in the transcript (the `date:`
     /// header is redacted by the runner without being listed).
     pub redact: Vec<Redaction>,
+    /// `redact:` items with `target: true` — values only a running server varies (ids above its
+    /// id floor, its clock's dates, the lengths that carry them): the embedded transcript keeps
+    /// them, and a `--target` run is compared with the snapshot with these redacted on both sides.
+    pub target_redact: Vec<Redaction>,
+    /// `embedded_only: REASON` — what ties the spec to the embedded server besides `tick` and
+    /// `server:` (ids counted from 1, say): against `--target` it is listed as skipped with this.
+    pub embedded_only: Option<String>,
     /// `steps:` — what the client does, in order.
     pub steps: Vec<Step>,
 }
@@ -319,6 +326,10 @@ pub enum Until {
     SseEvents(usize),
     /// `until: { frames: N }` — N more WebSocket frames.
     Frames(usize),
+    /// `until: { silence: 2s }` — no byte arrives (and the peer does not close) for this long:
+    /// on the embedded server the window is the manual clock's, moved as `tick` moves it; against
+    /// `--target` it is real time.
+    Silence(Duration),
 }
 
 /// `handshake` — send a WebSocket upgrade request (`GET path HTTP/1.1` with `Host`, `Upgrade`,

@@ -322,12 +322,17 @@ impl Resolver<'_> {
 
     fn resolve(mut self, raw: RawSpec) -> Result<Spec, SpecError> {
         self.servers = self.check_servers(raw.servers)?;
-        let redact = raw
-            .redact
-            .into_iter()
-            .enumerate()
-            .map(|(i, r)| self.redaction(i, r))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut redact = Vec::new();
+        let mut target_redact = Vec::new();
+        for (i, raw) in raw.redact.into_iter().enumerate() {
+            let target = raw.target;
+            let redaction = self.redaction(i, raw)?;
+            if target {
+                target_redact.push(redaction);
+            } else {
+                redact.push(redaction);
+            }
+        }
         let mut steps = Vec::with_capacity(raw.steps.len());
         for (index, step) in raw.steps.into_iter().enumerate() {
             let at = self.layout.step(index);
@@ -359,6 +364,8 @@ impl Resolver<'_> {
             },
             servers: self.servers,
             redact,
+            target_redact,
+            embedded_only: raw.embedded_only,
             steps,
         })
     }
@@ -629,6 +636,7 @@ impl Resolver<'_> {
                     RawUntil::Chunks(n) => Until::Chunks(n),
                     RawUntil::SseEvents(n) => Until::SseEvents(n),
                     RawUntil::Frames(n) => Until::Frames(n),
+                    RawUntil::Silence(window) => Until::Silence(window),
                 };
                 self.last_used = Some(from.clone());
                 StepKind::Read(Read {

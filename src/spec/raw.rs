@@ -27,6 +27,7 @@ pub(super) struct RawSpec {
     pub servers: Option<Vec<String>>,
     #[serde(default)]
     pub redact: Vec<RawRedaction>,
+    pub embedded_only: Option<String>,
     pub steps: Vec<RawStep>,
 }
 
@@ -58,6 +59,8 @@ pub(super) struct RawServer {
 pub(super) struct RawRedaction {
     pub pattern: String,
     pub name: String,
+    #[serde(default)]
+    pub target: bool,
 }
 
 /// One `steps:` item: a map with exactly one key, the step kind.
@@ -196,10 +199,18 @@ pub(super) enum RawUntil {
     Chunks(usize),
     SseEvents(usize),
     Frames(usize),
+    Silence(Duration),
 }
 
 const UNTIL_WORDS: [&str; 3] = ["head", "body", "close"];
-const UNTIL_COUNTS: [&str; 5] = ["bytes", "string", "chunks", "sse_events", "frames"];
+const UNTIL_COUNTS: [&str; 6] = [
+    "bytes",
+    "string",
+    "chunks",
+    "sse_events",
+    "frames",
+    "silence",
+];
 
 impl<'de> Deserialize<'de> for RawUntil {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -209,7 +220,7 @@ impl<'de> Deserialize<'de> for RawUntil {
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str(
                     "`head`, `body`, `close`, or one of `{ bytes: N }`, `{ string: \"...\" }`, \
-                     `{ chunks: N }`, `{ sse_events: N }`, `{ frames: N }`",
+                     `{ chunks: N }`, `{ sse_events: N }`, `{ frames: N }`, `{ silence: 2s }`",
                 )
             }
             fn visit_str<E: de::Error>(self, word: &str) -> Result<RawUntil, E> {
@@ -224,7 +235,7 @@ impl<'de> Deserialize<'de> for RawUntil {
                         let all = [UNTIL_WORDS.as_slice(), UNTIL_COUNTS.as_slice()].concat();
                         Err(E::custom(format!(
                             "unknown until '{other}'{} (head, body, close, bytes, string, chunks, \
-                             sse_events, frames)",
+                             sse_events, frames, silence)",
                             suggestion(other, &all)
                         )))
                     }
@@ -233,7 +244,7 @@ impl<'de> Deserialize<'de> for RawUntil {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawUntil, A::Error> {
                 let Some(kind) = map.next_key::<String>()? else {
                     return Err(de::Error::custom(
-                        "empty until: write one of bytes, string, chunks, sse_events, frames",
+                        "empty until: write one of bytes, string, chunks, sse_events, frames, silence",
                     ));
                 };
                 let until = match kind.as_str() {
@@ -242,6 +253,7 @@ impl<'de> Deserialize<'de> for RawUntil {
                     "chunks" => RawUntil::Chunks(map.next_value()?),
                     "sse_events" => RawUntil::SseEvents(map.next_value()?),
                     "frames" => RawUntil::Frames(map.next_value()?),
+                    "silence" => RawUntil::Silence(map.next_value::<Dur>()?.0),
                     other if UNTIL_WORDS.contains(&other) => {
                         return Err(de::Error::custom(format!(
                             "until '{other}' takes no value: write `until: {other}`"
@@ -250,7 +262,7 @@ impl<'de> Deserialize<'de> for RawUntil {
                     other => {
                         return Err(de::Error::custom(format!(
                             "unknown until '{other}'{} (bytes, string, chunks, sse_events, \
-                             frames)",
+                             frames, silence)",
                             suggestion(other, &UNTIL_COUNTS)
                         )))
                     }

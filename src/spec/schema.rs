@@ -107,6 +107,7 @@ pub fn schema() -> Value {
             object(json!({ "chunks": count("N more HTTP chunks of a chunked body.") }), &["chunks"]),
             object(json!({ "sse_events": count("N more Server-Sent Events.") }), &["sse_events"]),
             object(json!({ "frames": count("N more WebSocket frames.") }), &["frames"]),
+            object(json!({ "silence": duration("Nothing arrives and the peer does not close for this long (the manual clock's time on the embedded server, real time against --target).") }), &["silence"]),
         ],
     });
     let steps = json!([
@@ -313,12 +314,17 @@ pub fn schema() -> Value {
                 "items": { "type": "string", "pattern": "^[A-Za-z0-9_-]+$" },
                 "description": "Names of the embedded servers, all on one hub (one server `main` when absent).",
             },
+            "embedded_only": {
+                "type": "string",
+                "description": "Why the spec holds only on the embedded server (besides `tick` and `server:`, which say so themselves): against --target it is listed as skipped with this reason.",
+            },
             "redact": {
                 "type": "array",
                 "description": "Extra patterns replaced by `<name>` in the transcript (`date:` is redacted already).",
                 "items": object(json!({
                     "pattern": { "type": "string", "format": "regex", "description": "What varies from run to run." },
                     "name": { "type": "string", "pattern": "^[A-Za-z0-9_-]+$", "description": "The placeholder, written `<name>`." },
+                    "target": { "type": "boolean", "description": "Only against --target: the snapshot keeps the embedded server's value, and a running server's transcript is compared with it with this pattern redacted on both sides (ids, dates, lengths a live server varies)." },
                 }), &["pattern", "name"]),
             },
             "steps": {

@@ -763,3 +763,20 @@ fn a_billion_laughs_spec_is_refused_before_yaml_expands_it() {
     let big = format!("description: {}\nsteps: []\n", "x".repeat(MAX_SPEC_BYTES));
     assert!(error(&big).contains("over the 4194304 a spec may have"));
 }
+
+#[test]
+fn target_redactions_and_embedded_only_are_kept_apart() {
+    let source = "description: t\nembedded_only: ids from 1\nredact:\n  - { pattern: 'a', name: a }\n  - { pattern: '\"id\":(\\d+)', name: id, target: true }\nsteps:\n  - open: c\n";
+    let spec = parse("specs/t.yaml", source).expect("parses");
+    assert_eq!(spec.embedded_only.as_deref(), Some("ids from 1"));
+    assert_eq!(
+        (spec.redact.len(), spec.target_redact.len()),
+        (1, 1),
+        "{spec:?}"
+    );
+    assert_eq!(spec.target_redact[0].name, "id");
+    assert!(
+        error("description: t\nredact:\n  - { pattern: a, name: a, target: 1 }\nsteps: []\n")
+            .contains("specs/t.yaml:")
+    );
+}
