@@ -1,0 +1,271 @@
+//! The recording reverse proxy: accepts clients, opens one upstream connection per client
+//! connection (through [`super::upstream::connect`]), passes every byte on, and logs each event
+//! to the [`Timeline`] before passing it on. Request heads are read so that what would make
+//! recorded bytes unreadable is removed on the way up: `Accept-Encoding` (RFC 9110 §12.5.3: no
+//! content coding is then applied) and `Sec-WebSocket-Extensions` (RFC 6455 §9.1: no extension
+//! is then in use).
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use async_std::io::prelude::*;
+use async_std::net::{Shutdown, TcpListener, TcpStream};
+use async_std::task::JoinHandle;
+
+use super::filter::Filters;
+use super::timeline::{Event, Request, Timeline};
+use super::upstream;
+use crate::runner::TargetUrl;
+use crate::wire::http::{parse_request_head_within, RequestHead};
+
+/// The largest request head the proxy reads.
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+/// The largest request body the proxy holds to log it whole; a larger one passes unlogged as
+/// raw bytes.
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// Request headers removed on the way up (compared case-insensitively).
+pub const STRIPPED: [&str; 2] = ["accept-encoding", "sec-websocket-extensions"];
+
+/// A running proxy.
+pub struct Proxy {
+    addr: SocketAddr,
+    accept: JoinHandle<()>,
+    sockets: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Proxy {
+    /// Listens on `listen` and forwards every connection to `upstream`.
+    pub async fn start(
+        listen: SocketAddr,
+        upstream: TargetUrl,
+        filters: Filters,
+        timeline: Timeline,
+    ) -> std::io::Result<Proxy> {
+        let listener = TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        let sockets: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let kept = sockets.clone();
+        let accept = async_std::task::spawn(async move {
+            let mut next = 0usize;
+            loop {
+                let Ok((client, _)) = listener.accept().await else {
+                    continue;
+                };
+                next += 1;
+                let _ = client.set_nodelay(true);
+                if let Ok(mut all) = kept.lock() {
+                    all.push(client.clone());
+                }
+                let connection = Connection {
+                    id: next,
+                    upstream: upstream.clone(),
+                    filters: filters.clone(),
+                    timeline: timeline.clone(),
+                    sockets: kept.clone(),
+                };
+                async_std::task::spawn(connection.run(client));
+            }
+        });
+        Ok(Proxy {
+            addr,
+            accept,
+            sockets,
+        })
+    }
+
+    /// Where clients connect.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting and cuts every proxied connection.
+    pub async fn stop(self) {
+        self.accept.cancel().await;
+        let sockets = match self.sockets.lock() {
+            Ok(mut all) => std::mem::take(&mut *all),
+            Err(_) => Vec::new(),
+        };
+        for socket in sockets {
+            let _ = socket.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+struct Connection {
+    id: usize,
+    upstream: TargetUrl,
+    filters: Filters,
+    timeline: Timeline,
+    sockets: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Connection {
+    async fn run(self, mut client: TcpStream) {
+        let server = match upstream::connect(&self.upstream).await {
+            Ok(server) => server,
+            Err(error) => {
+                eprintln!(
+                    "longconn record: upstream {}: {error}",
+                    self.upstream.authority()
+                );
+                let _ = client
+                    .write_all(
+                        b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    )
+                    .await;
+                return;
+            }
+        };
+        if let Ok(mut all) = self.sockets.lock() {
+            all.push(server.clone());
+        }
+        let down = async_std::task::spawn(pump_down(
+            self.id,
+            server.clone(),
+            client.clone(),
+            self.timeline.clone(),
+        ));
+        self.pump_up(client, server).await;
+        down.await;
+    }
+
+    /// Client to upstream: request heads read and cleaned, then logged and passed on.
+    async fn pump_up(&self, mut client: TcpStream, mut server: TcpStream) {
+        let mut buffer = Vec::new();
+        let mut raw = false;
+        let mut chunk = vec![0u8; 16 * 1024];
+        loop {
+            let read = match client.read(&mut chunk).await {
+                Ok(0) | Err(_) => {
+                    self.timeline.push(Event::ClientClosed(self.id));
+                    let _ = server.shutdown(Shutdown::Write);
+                    return;
+                }
+                Ok(read) => read,
+            };
+            buffer.extend_from_slice(&chunk[..read]);
+            let mut out = Vec::new();
+            while !raw && !buffer.is_empty() {
+                match parse_request_head_within(&buffer, MAX_HEAD_BYTES) {
+                    Ok(Some(head)) => {
+                        let length = body_length(&head);
+                        let chunked = head
+                            .header("transfer-encoding")
+                            .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+                        let Some(length) = length.filter(|l| *l <= MAX_BODY_BYTES) else {
+                            raw = true;
+                            break;
+                        };
+                        if buffer.len() < head.length + length {
+                            break;
+                        }
+                        let body = buffer[head.length..head.length + length].to_vec();
+                        buffer.drain(..head.length + length);
+                        let head = clean(head);
+                        let recorded = self.filters.records(&head.target);
+                        out.extend_from_slice(&write_head(&head));
+                        out.extend_from_slice(&body);
+                        raw = chunked
+                            || head
+                                .header("upgrade")
+                                .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+                        self.timeline.push(Event::Request(
+                            self.id,
+                            Request {
+                                head,
+                                body,
+                                recorded,
+                            },
+                        ));
+                    }
+                    Ok(None) => break,
+                    // Not HTTP: passed on as it is.
+                    Err(_) => raw = true,
+                }
+            }
+            if raw && !buffer.is_empty() {
+                self.timeline
+                    .push(Event::ClientBytes(self.id, buffer.clone()));
+                out.append(&mut buffer);
+            }
+            if !out.is_empty() && server.write_all(&out).await.is_err() {
+                let _ = client.shutdown(Shutdown::Both);
+                return;
+            }
+        }
+    }
+}
+
+/// Upstream to client: bytes logged, then passed on.
+async fn pump_down(id: usize, mut server: TcpStream, mut client: TcpStream, timeline: Timeline) {
+    let mut chunk = vec![0u8; 16 * 1024];
+    loop {
+        match server.read(&mut chunk).await {
+            Ok(0) | Err(_) => {
+                timeline.push(Event::ServerClosed(id));
+                let _ = client.shutdown(Shutdown::Write);
+                return;
+            }
+            Ok(read) => {
+                timeline.push(Event::ServerBytes(id, chunk[..read].to_vec()));
+                if client.write_all(&chunk[..read]).await.is_err() {
+                    let _ = server.shutdown(Shutdown::Both);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The body length a request head announces: 0 without `Content-Length`, `None` for a chunked
+/// body or a length that is not a number (passed on raw).
+fn body_length(head: &RequestHead) -> Option<usize> {
+    if head.header("transfer-encoding").is_some() {
+        return None;
+    }
+    match head.header("content-length") {
+        None => Some(0),
+        Some(value) => value.trim().parse().ok(),
+    }
+}
+
+/// `head` without the headers in [`STRIPPED`].
+pub fn clean(mut head: RequestHead) -> RequestHead {
+    head.headers
+        .retain(|(name, _)| !STRIPPED.iter().any(|s| name.eq_ignore_ascii_case(s)));
+    head
+}
+
+/// A request head's bytes: request line, `name: value` lines, blank line.
+pub fn write_head(head: &RequestHead) -> Vec<u8> {
+    let mut bytes = format!("{} {} {}\r\n", head.method, head.target, head.version).into_bytes();
+    for (name, value) in &head.headers {
+        bytes.extend_from_slice(name.as_bytes());
+        bytes.extend_from_slice(b": ");
+        bytes.extend_from_slice(value.as_bytes());
+        bytes.extend_from_slice(b"\r\n");
+    }
+    bytes.extend_from_slice(b"\r\n");
+    bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::http::parse_request_head;
+
+    #[test]
+    fn accept_encoding_and_extension_offers_do_not_go_up() {
+        let head = parse_request_head(
+            b"GET /ws HTTP/1.1\r\nHost: h\r\nAccept-Encoding: gzip, br\r\nSec-WebSocket-Extensions: permessage-deflate\r\nUpgrade: websocket\r\n\r\n",
+        )
+        .expect("valid")
+        .expect("complete");
+        assert_eq!(
+            write_head(&clean(head)),
+            b"GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\r\n"
+        );
+    }
+}
