@@ -114,7 +114,11 @@ impl Flows {
         if let Some(name) = self.taken.get(&key) {
             return Some(name.clone());
         }
-        let count = self.captures.iter().filter(|c| c.name.starts_with(stem)).count();
+        let count = self
+            .captures
+            .iter()
+            .filter(|c| c.name.starts_with(stem))
+            .count();
         let name = if count == 0 {
             stem.to_string()
         } else {
@@ -158,8 +162,14 @@ mod tests {
     fn an_id_sent_back_is_captured_once_after_its_read() {
         let mut flows = Flows::default();
         flows.sse_id(3, "sse", "7");
-        assert_eq!(flows.variable_for("id", "7").as_deref(), Some("last_event_id"));
-        assert_eq!(flows.variable_for("id", "7").as_deref(), Some("last_event_id"));
+        assert_eq!(
+            flows.variable_for("id", "7").as_deref(),
+            Some("last_event_id")
+        );
+        assert_eq!(
+            flows.variable_for("id", "7").as_deref(),
+            Some("last_event_id")
+        );
         assert_eq!(flows.variable_for("id", "8"), None);
         assert_eq!(flows.captures().len(), 1);
         assert_eq!(flows.captures()[0].after, 3);
@@ -168,11 +178,17 @@ mod tests {
     #[test]
     fn a_poll_last_and_a_token_are_found_in_json_bodies() {
         let mut flows = Flows::default();
-        flows.body(5, "poll", br#"{"last":4,"messages":[],"token":"abcdefghijklmnopqrstu"}"#);
+        flows.body(
+            5,
+            "poll",
+            br#"{"last":4,"messages":[],"token":"abcdefghijklmnopqrstu"}"#,
+        );
         assert_eq!(flows.variable_for("since", "4").as_deref(), Some("last"));
         assert_eq!(flows.tokens(), vec!["abcdefghijklmnopqrstu".to_string()]);
         assert_eq!(
-            flows.variable_for("token", "abcdefghijklmnopqrstu").as_deref(),
+            flows
+                .variable_for("token", "abcdefghijklmnopqrstu")
+                .as_deref(),
             Some("token")
         );
         assert_eq!(flows.captures()[1].source, Source::Json("/token".into()));

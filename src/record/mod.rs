@@ -125,12 +125,13 @@ impl Recorder {
     pub async fn start(settings: Settings) -> Result<Recorder, RecordError> {
         let (upstream, embedded, interval) = match &settings.upstream {
             Some(url) => {
-                let first = upstream::connect(url)
-                    .await
-                    .map_err(|source| RecordError::Unreachable {
-                        target: url.authority(),
-                        source,
-                    })?;
+                let first =
+                    upstream::connect(url)
+                        .await
+                        .map_err(|source| RecordError::Unreachable {
+                            target: url.authority(),
+                            source,
+                        })?;
                 drop(first);
                 (url.clone(), None, Duration::ZERO)
             }
@@ -253,14 +254,18 @@ impl Recorder {
                 comments.append(&mut header.comments);
                 header.comments = comments;
                 header.redact.extend(suggested);
-                let reason = format!("{} transcript lines differed between two replays", lines.len());
+                let reason = format!(
+                    "{} transcript lines differed between two replays",
+                    lines.len()
+                );
                 write_draft(&settings, &header, &script, reason, false)
             }
             stable::Verdict::Failed(error) => {
                 let unreachable = error.is_unreachable();
                 let mut header = header;
                 let mut comments = vec![
-                    "longconn record: replaying this recording failed, so it is a draft:".to_string(),
+                    "longconn record: replaying this recording failed, so it is a draft:"
+                        .to_string(),
                     format!("  {}", error_line(&error)),
                 ];
                 comments.append(&mut header.comments);
@@ -272,7 +277,12 @@ impl Recorder {
 }
 
 fn error_line(error: &RunError) -> String {
-    error.to_string().lines().next().unwrap_or_default().to_string()
+    error
+        .to_string()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// The top of the spec: what was recorded, which credentials are variables, what is redacted.
@@ -300,7 +310,10 @@ fn header(settings: &Settings, script: &script::Script) -> write::Header {
     }
     let mut redact = Vec::new();
     if script.set_cookie {
-        redact.push((r"(?i)set-cookie: ([^;\\]*)".to_string(), "cookie".to_string()));
+        redact.push((
+            r"(?i)set-cookie: ([^;\\]*)".to_string(),
+            "cookie".to_string(),
+        ));
     }
     write::Header {
         description: format!("recorded by longconn record from {upstream}: {connections}"),

@@ -190,7 +190,11 @@ impl Builder {
             .chars()
             .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
             .collect();
-        let stem = if stem.is_empty() { "c".to_string() } else { stem };
+        let stem = if stem.is_empty() {
+            "c".to_string()
+        } else {
+            stem
+        };
         let taken: BTreeSet<&String> = self.names.values().collect();
         let mut name = stem.clone();
         let mut n = 2;
@@ -226,9 +230,7 @@ impl Builder {
             self.upgraded.insert(id);
         }
         let head = self.head_text(id, request);
-        let textual = head
-            .chars()
-            .all(|c| c == '\n' || !c.is_control())
+        let textual = head.chars().all(|c| c == '\n' || !c.is_control())
             && head.lines().all(|line| line.trim_end() == line);
         let body = if request.body.is_empty() {
             Some(None)
@@ -321,7 +323,9 @@ impl Builder {
                 Some(variable) => format!("${{{variable}}}"),
                 None => {
                     let with_tokens = self.tokens_in(value);
-                    if is_secret_parameter(name) && with_tokens == literal(value) && !value.is_empty()
+                    if is_secret_parameter(name)
+                        && with_tokens == literal(value)
+                        && !value.is_empty()
                     {
                         format!("${{{}}}", self.secret(name, value))
                     } else {

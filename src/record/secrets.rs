@@ -12,8 +12,16 @@ const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "proxy-authorization", "
 
 /// Words that make a header or parameter name look like an API key or a token.
 const SECRET_WORDS: [&str; 10] = [
-    "token", "secret", "password", "passwd", "apikey", "api-key", "api_key", "session",
-    "signature", "credential",
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "apikey",
+    "api-key",
+    "api_key",
+    "session",
+    "signature",
+    "credential",
 ];
 
 /// Query parameter names that are credentials by themselves.
@@ -81,10 +89,22 @@ mod tests {
 
     #[test]
     fn credentials_and_key_looking_names_are_secret() {
-        for name in ["Cookie", "Authorization", "X-API-Key", "X-Auth-Token", "x-session-id"] {
+        for name in [
+            "Cookie",
+            "Authorization",
+            "X-API-Key",
+            "X-Auth-Token",
+            "x-session-id",
+        ] {
             assert!(is_secret_header(name), "{name}");
         }
-        for name in ["Accept", "Last-Event-ID", "Host", "Origin", "Sec-WebSocket-Key"] {
+        for name in [
+            "Accept",
+            "Last-Event-ID",
+            "Host",
+            "Origin",
+            "Sec-WebSocket-Key",
+        ] {
             assert!(!is_secret_header(name), "{name}");
         }
         for name in ["token", "access_token", "api_key", "apikey", "key", "sig"] {

@@ -249,12 +249,8 @@ impl Segmenter {
                     sse_pending.drain(..used);
                     if let Block::Event(event) = block {
                         events += 1;
-                        checkpoint = Some((
-                            pending_used,
-                            sse_pending.clone(),
-                            parser.clone(),
-                            event.id,
-                        ));
+                        checkpoint =
+                            Some((pending_used, sse_pending.clone(), parser.clone(), event.id));
                     }
                 }
                 None => match parse_chunk(&self.pending[pending_used..]) {

@@ -123,10 +123,11 @@ fn suggest(x: &str, y: &str) -> Option<String> {
         .all(|m| !m.is_empty() && m.chars().all(|c| c.is_ascii_digit()))
     {
         r"\d+"
-    } else if [&middle_x, &middle_y]
-        .iter()
-        .all(|m| !m.is_empty() && m.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_'))
-    {
+    } else if [&middle_x, &middle_y].iter().all(|m| {
+        !m.is_empty()
+            && m.chars()
+                .all(|c| c.is_alphanumeric() || c == '-' || c == '_')
+    }) {
         r"[\w-]+"
     } else {
         ".*?"

@@ -53,7 +53,9 @@ pub struct Timeline {
 impl Timeline {
     fn lock(&self) -> MutexGuard<'_, Log> {
         // A panicking pump cannot leave the log half-written: every push is one statement.
-        self.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.log
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Appends an event, unless the recording is already over its bound.

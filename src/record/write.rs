@@ -53,7 +53,10 @@ fn step_text(step: &Step) -> String {
         Step::Close(name) => format!("  - close: {name}\n"),
         Step::Tick(by) => format!("  - tick: {}\n", duration(*by)),
         Step::Read { from, until } => {
-            format!("  - read: {{ from: {from}, until: {} }}\n", until_text(until))
+            format!(
+                "  - read: {{ from: {from}, until: {} }}\n",
+                until_text(until)
+            )
         }
         Step::SendHttp { to, head, body } => {
             let mut text = format!("  - send:\n      to: {to}\n      http: |\n");
@@ -75,7 +78,10 @@ fn step_text(step: &Step) -> String {
             opcode: code,
             payload,
         } => {
-            let mut fields = vec![format!("to: {to}"), format!("opcode: {}", opcode_name(*code))];
+            let mut fields = vec![
+                format!("to: {to}"),
+                format!("opcode: {}", opcode_name(*code)),
+            ];
             if !fin {
                 fields.push("fin: false".into());
             }
@@ -108,7 +114,11 @@ fn step_text(step: &Step) -> String {
                 Source::SseId => "sse: id".to_string(),
                 Source::Json(pointer) => format!("json: {}", double(pointer)),
             };
-            let redact = if capture.redact { "" } else { ", redact: false" };
+            let redact = if capture.redact {
+                ""
+            } else {
+                ", redact: false"
+            };
             format!(
                 "  - capture: {{ name: {}, on: {}, {source}{redact} }}\n",
                 capture.name, capture.on
@@ -164,9 +174,7 @@ pub fn double(text: &str) -> String {
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
             '\0' => out.push_str("\\0"),
-            c if c.is_control()
-                || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{85}') =>
-            {
+            c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{85}') => {
                 let _ = write!(out, "\\u{:04x}", c as u32);
             }
             c => out.push(c),
