@@ -14,13 +14,19 @@ pub enum Verdict {
     /// Both ran, and these lines differ (first replay, second replay).
     Differs {
         /// `(line number, first, second)` for each differing line, at most [`MAX_SHOWN`].
-        lines: Vec<(usize, String, String)>,
-        /// `(pattern, name)` suggestions that make the pairs agree.
-        suggested: Vec<(String, String)>,
+        lines: Vec<Difference>,
+        /// Suggestions that make the pairs agree.
+        suggested: Vec<Suggestion>,
     },
     /// A replay failed.
     Failed(RunError),
 }
+
+/// A differing transcript line: its number, the first replay's text, the second's.
+pub type Difference = (usize, String, String);
+
+/// A suggested `redact:` entry: pattern and name.
+pub type Suggestion = (String, String);
 
 /// The most differing lines a draft lists.
 pub const MAX_SHOWN: usize = 20;
@@ -63,9 +69,9 @@ pub async fn check(spec: &Spec, target: &Target, secrets: &[(String, String)]) -
 
 /// The differing lines of two transcripts of the same steps, and a redaction for each varying
 /// value: the text that differs, between the characters both lines share around it.
-pub fn compare(first: &str, second: &str) -> (Vec<(usize, String, String)>, Vec<(String, String)>) {
+pub fn compare(first: &str, second: &str) -> (Vec<Difference>, Vec<Suggestion>) {
     let mut lines = Vec::new();
-    let mut suggested: Vec<(String, String)> = Vec::new();
+    let mut suggested: Vec<Suggestion> = Vec::new();
     let a: Vec<&str> = first.lines().collect();
     let b: Vec<&str> = second.lines().collect();
     for index in 0..a.len().max(b.len()) {

@@ -154,7 +154,7 @@ fn opcode_name(code: u8) -> String {
 /// `250ms`, `3s`: whole seconds when the duration is one.
 pub fn duration(by: Duration) -> String {
     let millis = by.as_millis();
-    if millis % 1000 == 0 {
+    if millis.is_multiple_of(1000) {
         format!("{}s", millis / 1000)
     } else {
         format!("{millis}ms")
