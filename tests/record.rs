@@ -9,6 +9,7 @@
 //! - `a_jwt_shaped_value_writes_nothing_unless_allowed`
 //! - `an_upstream_that_answers_differently_each_time_gets_a_draft`
 //! - `excluded_paths_are_proxied_but_not_written`
+//! - `an_aiohttp_server_is_recorded_with_its_token_captured_and_replays_the_same`
 
 mod common;
 
@@ -62,6 +63,10 @@ async fn publish(stream: &mut TcpStream, host: &str, channel: &str, data: &str) 
 
 /// The written spec's text, after checking it replays (twice more) exactly as its snapshot.
 fn replays_as_its_snapshot(outcome: Outcome) -> String {
+    replays_against(outcome, &Target::Embedded)
+}
+
+fn replays_against(outcome: Outcome, target: &Target) -> String {
     let Outcome::Written {
         spec,
         snapshot: pending,
@@ -75,7 +80,7 @@ fn replays_as_its_snapshot(outcome: Outcome) -> String {
         .expect("snapshot written");
     let loaded = longconn::spec::load(&spec).expect("the spec reads back");
     for _ in 0..2 {
-        let transcript = block_on(runner::replay(&loaded, &Target::Embedded))
+        let transcript = block_on(runner::replay(&loaded, target))
             .unwrap_or_else(|error| panic!("{error}\n{text}"));
         assert!(
             snapshot::matches(&contents, &transcript.to_string()),
@@ -390,4 +395,110 @@ fn excluded_paths_are_proxied_but_not_written() {
     let text = replays_as_its_snapshot(text);
     assert!(!text.contains("/demo/"), "{text}");
     assert!(text.contains("GET /poll?channel=f HTTP/1.1"), "{text}");
+}
+
+/// A child process killed when the test ends, pass or fail.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn an_aiohttp_server_is_recorded_with_its_token_captured_and_replays_the_same() {
+    use std::process::{Command, Stdio};
+    let importable = Command::new("python3")
+        .args(["-c", "import aiohttp"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if !importable {
+        common::missing_tool(
+            "python3 with aiohttp not found: run tests/run (or python3 -m pip install -r tests/requirements.txt)",
+        );
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("a free port");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/thirdparty/aiohttp_server.py");
+    let mut child = Child(
+        Command::new("python3")
+            .arg(&script)
+            .arg(port.to_string())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start python3"),
+    );
+    // Waiting for another process to listen is the one wait here (as tests/thirdparty.rs does).
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            child.0.try_wait().ok().flatten().is_none(),
+            "the aiohttp server exited"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "aiohttp did not listen"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let url = TargetUrl::parse(&format!("http://127.0.0.1:{port}/app")).expect("url");
+    let mut token = String::new();
+    let outcome = block_on(async {
+        let recorder = Recorder::start(Settings {
+            upstream: Some(url.clone()),
+            ..settings(out("aiohttp"))
+        })
+        .await
+        .expect("start");
+        let host = recorder.addr().to_string();
+        let mut api = connect(&recorder).await;
+        let login =
+            format!("POST /app/login HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\n\r\n");
+        send(&mut api, login.as_bytes()).await;
+        let answer = String::from_utf8_lossy(&read_until(&mut api, b"\"}").await).into_owned();
+        token = answer
+            .rsplit("\"token\": \"")
+            .next()
+            .and_then(|rest| rest.split('"').next())
+            .expect("a token")
+            .to_string();
+        let mut events = connect(&recorder).await;
+        let open = format!("GET /app/events?channel=room HTTP/1.1\r\nHost: {host}\r\n\r\n");
+        send(&mut events, open.as_bytes()).await;
+        read_until(&mut events, b"retry: 1000\n\n\r\n").await;
+        let message = format!(
+            "POST /app/messages?channel=room HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nContent-Length: 5\r\n\r\nhello"
+        );
+        send(&mut api, message.as_bytes()).await;
+        read_until(&mut api, b"}").await;
+        read_until(&mut events, b"data: hello\n\n\r\n").await;
+        recorder.stop().await.expect("stop")
+    });
+    let Outcome::Written { spec, snapshot } = &outcome else {
+        panic!("{outcome:?}");
+    };
+    let written = std::fs::read_to_string(spec).expect("spec")
+        + &std::fs::read_to_string(snapshot).expect("snapshot");
+    assert!(token.len() >= 16 && !written.contains(&token), "{written}");
+    let text = replays_against(
+        outcome,
+        &Target::Remote(runner::Remote {
+            default: Some(url),
+            named: Vec::new(),
+        }),
+    );
+    assert!(
+        text.contains("- capture: { name: token, on: login, json: \"/token\" }"),
+        "{text}"
+    );
+    assert!(text.contains("Authorization: Bearer ${token}"), "{text}");
+    assert!(
+        text.contains("GET /events?channel=${channel} HTTP/1.1"),
+        "{text}"
+    );
 }

@@ -201,6 +201,12 @@ impl Recorder {
             &events,
             &script::Options {
                 keep_headers: settings.keep_headers.clone(),
+                prefix: settings
+                    .upstream
+                    .as_ref()
+                    .map(|url| url.prefix.clone())
+                    .unwrap_or_default(),
+                fresh_channels: settings.upstream.is_some(),
             },
         );
         let header = header(&settings, &script);

@@ -81,6 +81,12 @@ pub struct Script {
 pub struct Options {
     /// `--keep-header NAME`: credential headers written as they were.
     pub keep_headers: Vec<String>,
+    /// The upstream's path prefix (`/app`), taken off request targets: `--target URL/app` puts
+    /// it back on replay.
+    pub prefix: String,
+    /// Write `channel=` values as `${channel}` (the first channel seen) and `${channel}-N`: a
+    /// running upstream keeps every channel's ids, so each replay needs fresh channels.
+    pub fresh_channels: bool,
 }
 
 #[derive(Default)]
@@ -96,6 +102,8 @@ struct Builder {
     /// The `Host` each connection's client sent (the proxy's authority, written as `${host}`).
     hosts: BTreeMap<usize, String>,
     flows: Flows,
+    /// Channel names seen, in order, for [`Options::fresh_channels`].
+    channels: Vec<String>,
 }
 
 /// Builds the script of a recording.
@@ -301,6 +309,11 @@ impl Builder {
 
     /// The request target with credentials masked and flowing values captured.
     fn target(&mut self, target: &str) -> String {
+        let prefix = self.options.prefix.clone();
+        let target = match target.strip_prefix(prefix.as_str()) {
+            Some(rest) if !prefix.is_empty() && rest.starts_with('/') => rest,
+            _ => target,
+        };
         let Some((path, query)) = target.split_once('?') else {
             return self.tokens_in(target);
         };
@@ -321,6 +334,7 @@ impl Builder {
             };
             let written = match variable {
                 Some(variable) => format!("${{{variable}}}"),
+                None if name == "channel" && self.options.fresh_channels => self.channel(value),
                 None => {
                     let with_tokens = self.tokens_in(value);
                     if is_secret_parameter(name)
@@ -338,6 +352,22 @@ impl Builder {
             out.push_str(&written);
         }
         out
+    }
+
+    /// `${channel}` for the first channel name seen, `${channel}-N` for the Nth.
+    fn channel(&mut self, value: &str) -> String {
+        let index = match self.channels.iter().position(|c| c == value) {
+            Some(index) => index,
+            None => {
+                self.channels.push(value.to_string());
+                self.channels.len() - 1
+            }
+        };
+        if index == 0 {
+            "${channel}".to_string()
+        } else {
+            format!("${{channel}}-{}", index + 1)
+        }
     }
 
     /// `text` as a literal, with every token an earlier answer handed out as `${token}`.
