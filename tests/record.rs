@@ -10,6 +10,8 @@
 //! - `an_upstream_that_answers_differently_each_time_gets_a_draft`
 //! - `excluded_paths_are_proxied_but_not_written`
 //! - `an_aiohttp_server_is_recorded_with_its_token_captured_and_replays_the_same`
+//! - `chromium_on_three_demo_pages_is_recorded_into_specs_that_replay` (SSE with a reconnect,
+//!   the WebSocket echo, long polling; `tests/browser/drive.mjs` drives headless Chromium)
 
 mod common;
 
@@ -501,4 +503,94 @@ fn an_aiohttp_server_is_recorded_with_its_token_captured_and_replays_the_same() 
         text.contains("GET /events?channel=${channel} HTTP/1.1"),
         "{text}"
     );
+}
+
+#[test]
+fn chromium_on_three_demo_pages_is_recorded_into_specs_that_replay() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    if !dir.join("node_modules/playwright-core").is_dir() {
+        common::missing_tool(format_args!(
+            "the browser driver is not installed in {}: run tests/run (or `npm ci` there)",
+            dir.display()
+        ));
+    }
+    if !Path::new("/usr/bin/chromium").exists() {
+        common::missing_tool("no Chromium at /usr/bin/chromium: run tests/run");
+    }
+    // The pages, their scripts and the favicon are proxied, not written.
+    let start = |name: &str| {
+        block_on(Recorder::start(Settings {
+            filters: Filters {
+                include: Vec::new(),
+                exclude: vec!["/demo/*".into(), "/favicon.ico".into()],
+            },
+            ..settings(out(name))
+        }))
+        .expect("start")
+    };
+    let (sse, ws, lp) = (
+        start("browser_sse"),
+        start("browser_ws"),
+        start("browser_longpoll"),
+    );
+    let base = |recorder: &Recorder| format!("http://{}", recorder.addr());
+    let plan = serde_json::json!({
+        "scenarios": [
+            {"name": "sse", "kind": "reconnect", "ready": "testEvent",
+             "url": format!("{}/demo/sse.html?channel=rb", base(&sse)),
+             "publish": format!("{}/publish?channel=rb", base(&sse)),
+             "messages": ["rb 1", "rb 2"], "expect": ["rb 1", "rb 2", "rb 3"]},
+            {"name": "echo", "kind": "echo", "text": "hello 你好",
+             "url": format!("{}/demo/websocket-echo.html", base(&ws))},
+            {"name": "long-poll", "kind": "deliver", "ready": "load",
+             "url": format!("{}/demo/long-poll.html?channel=lp", base(&lp)),
+             "publish": format!("{}/publish?channel=lp", base(&lp)),
+             "messages": ["lp 1", "lp 2"]},
+        ],
+    });
+    let mut driver = Child(
+        Command::new("node")
+            .arg(dir.join("drive.mjs"))
+            .arg(plan.to_string())
+            .current_dir(&dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| common::missing_tool(format_args!("cannot run `node`: {e}"))),
+    );
+    let mut stdin = driver.0.stdin.take().expect("piped");
+    let stdout = BufReader::new(driver.0.stdout.take().expect("piped"));
+    let mut results = Vec::new();
+    for line in stdout.lines().map_while(Result::ok) {
+        if let Some(name) = line.strip_prefix("AWAIT ") {
+            // The network drops the stream; a message is published while the page is away.
+            assert_eq!(sse.cut("/sseStream"), 1, "one stream to cut");
+            block_on(async {
+                let host = sse.addr().to_string();
+                publish(&mut connect(&sse).await, &host, "rb", "rb 3").await;
+            });
+            writeln!(stdin, "GO {name}").expect("driver stdin");
+        } else if let Some(result) = line.strip_prefix("RESULT ") {
+            let result: serde_json::Value = serde_json::from_str(result).expect("json");
+            assert_eq!(result["ok"], true, "{result:#}");
+            results.push(result);
+            if results.len() == 3 {
+                break;
+            }
+        } else if line.starts_with("FATAL") {
+            panic!("{line}");
+        }
+    }
+    assert_eq!(results.len(), 3, "the driver ended early: {results:#?}");
+    let stop = |recorder: Recorder| block_on(recorder.stop()).expect("stop");
+    let sse = replays_as_its_snapshot(stop(sse));
+    assert!(sse.contains("Last-Event-ID: ${last_event_id}"), "{sse}");
+    assert!(!sse.contains("GET /demo/"), "{sse}");
+    let ws = replays_as_its_snapshot(stop(ws));
+    assert!(ws.contains("text: \"hello 你好\""), "{ws}");
+    assert!(!ws.contains("permessage-deflate"), "{ws}");
+    let lp = replays_as_its_snapshot(stop(lp));
+    assert!(lp.contains("&since=${last}&timeout=25"), "{lp}");
 }

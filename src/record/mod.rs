@@ -177,6 +177,12 @@ impl Recorder {
         self.embedded.as_ref().map(|_| self.interval)
     }
 
+    /// Cuts every proxied connection whose latest request went to `path`, as a dropped network
+    /// would (a browser's EventSource then reconnects with `Last-Event-ID`); how many.
+    pub fn cut(&self, path: &str) -> usize {
+        self.proxy.cut(path)
+    }
+
     /// Moves the embedded upstream's clock by one interval (the ticker publishes) and records
     /// it as a `tick`. Nothing with `--upstream`.
     pub async fn tick(&self) {

@@ -33,7 +33,11 @@ pub struct Proxy {
     addr: SocketAddr,
     accept: JoinHandle<()>,
     sockets: Arc<Mutex<Vec<TcpStream>>>,
+    paths: Paths,
 }
+
+/// Each proxied connection's latest request path, with its two sockets.
+type Paths = Arc<Mutex<Vec<(usize, String, TcpStream, TcpStream)>>>;
 
 impl Proxy {
     /// Listens on `listen` and forwards every connection to `upstream`.
@@ -47,6 +51,8 @@ impl Proxy {
         let addr = listener.local_addr()?;
         let sockets: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
         let kept = sockets.clone();
+        let paths: Paths = Arc::default();
+        let known = paths.clone();
         let accept = async_std::task::spawn(async move {
             let mut next = 0usize;
             loop {
@@ -64,6 +70,7 @@ impl Proxy {
                     filters: filters.clone(),
                     timeline: timeline.clone(),
                     sockets: kept.clone(),
+                    paths: known.clone(),
                 };
                 async_std::task::spawn(connection.run(client));
             }
@@ -72,12 +79,30 @@ impl Proxy {
             addr,
             accept,
             sockets,
+            paths,
         })
     }
 
     /// Where clients connect.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Cuts both sides of every connection whose latest request went to `path` (the query
+    /// aside), as a dropped network would; what the client does next is recorded.
+    pub fn cut(&self, path: &str) -> usize {
+        let Ok(paths) = self.paths.lock() else {
+            return 0;
+        };
+        let mut cut = 0;
+        for (_, latest, client, server) in paths.iter() {
+            if latest == path {
+                let _ = client.shutdown(Shutdown::Both);
+                let _ = server.shutdown(Shutdown::Both);
+                cut += 1;
+            }
+        }
+        cut
     }
 
     /// Stops accepting and cuts every proxied connection.
@@ -99,6 +124,7 @@ struct Connection {
     filters: Filters,
     timeline: Timeline,
     sockets: Arc<Mutex<Vec<TcpStream>>>,
+    paths: Paths,
 }
 
 impl Connection {
@@ -165,6 +191,18 @@ impl Connection {
                         buffer.drain(..head.length + length);
                         let head = clean(head);
                         let recorded = self.filters.records(&head.target);
+                        let path = head.target.split(['?', '#']).next().unwrap_or_default();
+                        if let Ok(mut paths) = self.paths.lock() {
+                            match paths.iter_mut().find(|entry| entry.0 == self.id) {
+                                Some(entry) => entry.1 = path.to_string(),
+                                None => paths.push((
+                                    self.id,
+                                    path.to_string(),
+                                    client.clone(),
+                                    server.clone(),
+                                )),
+                            }
+                        }
                         out.extend_from_slice(&write_head(&head));
                         out.extend_from_slice(&body);
                         raw = chunked
