@@ -10,6 +10,7 @@
 //! - `an_upstream_that_answers_differently_each_time_gets_a_draft`
 //! - `excluded_paths_are_proxied_but_not_written`
 //! - `an_aiohttp_server_is_recorded_with_its_token_captured_and_replays_the_same`
+//! - `exit_codes_are_runs`
 //! - `chromium_on_three_demo_pages_is_recorded_into_specs_that_replay` (SSE with a reconnect,
 //!   the WebSocket echo, long polling; `tests/browser/drive.mjs` drives headless Chromium)
 
@@ -593,4 +594,49 @@ fn chromium_on_three_demo_pages_is_recorded_into_specs_that_replay() {
     assert!(!ws.contains("permessage-deflate"), "{ws}");
     let lp = replays_as_its_snapshot(stop(lp));
     assert!(lp.contains("&since=${last}&timeout=25"), "{lp}");
+}
+
+#[test]
+fn exit_codes_are_runs() {
+    use std::process::Command;
+    let record = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_longconn"))
+            .arg("record")
+            .args(args)
+            .output()
+            .expect("run longconn record")
+    };
+    let bad = record(&["--out", "specs/x.txt", "--listen", "127.0.0.1:0"]);
+    assert_eq!(bad.status.code(), Some(2), "{bad:?}");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("a spec is a .yaml file"));
+    let refused = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a port nobody listens on once dropped");
+    let upstream = format!("http://{refused}");
+    let out = out("unreachable");
+    let gone = record(&[
+        "--out",
+        &out.to_string_lossy(),
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        &upstream,
+    ]);
+    assert_eq!(gone.status.code(), Some(3), "{gone:?}");
+    assert!(
+        String::from_utf8_lossy(&gone.stderr).contains("could not be reached"),
+        "{gone:?}"
+    );
+    let tls = record(&[
+        "--out",
+        &out.to_string_lossy(),
+        "--upstream",
+        "https://127.0.0.1:1",
+    ]);
+    assert_eq!(tls.status.code(), Some(3), "{tls:?}");
+    assert!(
+        String::from_utf8_lossy(&tls.stderr).contains("need TLS"),
+        "{tls:?}"
+    );
+    assert!(!out.exists());
 }
