@@ -32,12 +32,26 @@ pub const STRIPPED: [&str; 2] = ["accept-encoding", "sec-websocket-extensions"];
 pub struct Proxy {
     addr: SocketAddr,
     accept: JoinHandle<()>,
-    sockets: Arc<Mutex<Vec<TcpStream>>>,
-    paths: Paths,
+    open: Open,
 }
 
-/// Each proxied connection's latest request path, with its two sockets.
-type Paths = Arc<Mutex<Vec<(usize, String, TcpStream, TcpStream)>>>;
+/// The most connections proxied at once; past it a client gets 503 and nothing is recorded.
+pub const MAX_CONNECTIONS: usize = 1024;
+
+/// One proxied connection: its number, its latest request path, its two sockets.
+struct Entry {
+    id: usize,
+    path: String,
+    client: TcpStream,
+    server: Option<TcpStream>,
+}
+
+/// The connections proxied right now (an entry leaves when its connection ends).
+type Open = Arc<Mutex<Vec<Entry>>>;
+
+/// `HTTP/1.1 503` for a client past [`MAX_CONNECTIONS`].
+const BUSY: &[u8] =
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
 
 impl Proxy {
     /// Listens on `listen` and forwards every connection to `upstream`.
@@ -49,38 +63,46 @@ impl Proxy {
     ) -> std::io::Result<Proxy> {
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
-        let sockets: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
-        let kept = sockets.clone();
-        let paths: Paths = Arc::default();
-        let known = paths.clone();
+        let open: Open = Arc::default();
+        let table = open.clone();
         let accept = async_std::task::spawn(async move {
             let mut next = 0usize;
             loop {
-                let Ok((client, _)) = listener.accept().await else {
+                let Ok((mut client, _)) = listener.accept().await else {
                     continue;
                 };
                 next += 1;
                 let _ = client.set_nodelay(true);
-                if let Ok(mut all) = kept.lock() {
-                    all.push(client.clone());
+                let admitted = match table.lock() {
+                    Ok(mut entries) if entries.len() < MAX_CONNECTIONS => {
+                        entries.push(Entry {
+                            id: next,
+                            path: String::new(),
+                            client: client.clone(),
+                            server: None,
+                        });
+                        true
+                    }
+                    _ => false,
+                };
+                if !admitted {
+                    // Answered aside, so a client that does not read cannot hold the accept loop.
+                    async_std::task::spawn(async move {
+                        let _ = client.write_all(BUSY).await;
+                    });
+                    continue;
                 }
                 let connection = Connection {
                     id: next,
                     upstream: upstream.clone(),
                     filters: filters.clone(),
                     timeline: timeline.clone(),
-                    sockets: kept.clone(),
-                    paths: known.clone(),
+                    open: table.clone(),
                 };
                 async_std::task::spawn(connection.run(client));
             }
         });
-        Ok(Proxy {
-            addr,
-            accept,
-            sockets,
-            paths,
-        })
+        Ok(Proxy { addr, accept, open })
     }
 
     /// Where clients connect.
@@ -91,16 +113,13 @@ impl Proxy {
     /// Cuts both sides of every connection whose latest request went to `path` (the query
     /// aside), as a dropped network would; what the client does next is recorded.
     pub fn cut(&self, path: &str) -> usize {
-        let Ok(paths) = self.paths.lock() else {
+        let Ok(entries) = self.open.lock() else {
             return 0;
         };
         let mut cut = 0;
-        for (_, latest, client, server) in paths.iter() {
-            if latest == path {
-                let _ = client.shutdown(Shutdown::Both);
-                let _ = server.shutdown(Shutdown::Both);
-                cut += 1;
-            }
+        for entry in entries.iter().filter(|entry| entry.path == path) {
+            entry.shut();
+            cut += 1;
         }
         cut
     }
@@ -108,12 +127,19 @@ impl Proxy {
     /// Stops accepting and cuts every proxied connection.
     pub async fn stop(self) {
         self.accept.cancel().await;
-        let sockets = match self.sockets.lock() {
-            Ok(mut all) => std::mem::take(&mut *all),
-            Err(_) => Vec::new(),
-        };
-        for socket in sockets {
-            let _ = socket.shutdown(Shutdown::Both);
+        if let Ok(mut entries) = self.open.lock() {
+            for entry in entries.drain(..) {
+                entry.shut();
+            }
+        }
+    }
+}
+
+impl Entry {
+    fn shut(&self) {
+        let _ = self.client.shutdown(Shutdown::Both);
+        if let Some(server) = &self.server {
+            let _ = server.shutdown(Shutdown::Both);
         }
     }
 }
@@ -123,12 +149,18 @@ struct Connection {
     upstream: TargetUrl,
     filters: Filters,
     timeline: Timeline,
-    sockets: Arc<Mutex<Vec<TcpStream>>>,
-    paths: Paths,
+    open: Open,
 }
 
 impl Connection {
-    async fn run(self, mut client: TcpStream) {
+    async fn run(self, client: TcpStream) {
+        self.proxy(client).await;
+        if let Ok(mut entries) = self.open.lock() {
+            entries.retain(|entry| entry.id != self.id);
+        }
+    }
+
+    async fn proxy(&self, mut client: TcpStream) {
         let server = match upstream::connect(&self.upstream).await {
             Ok(server) => server,
             Err(error) => {
@@ -144,8 +176,10 @@ impl Connection {
                 return;
             }
         };
-        if let Ok(mut all) = self.sockets.lock() {
-            all.push(server.clone());
+        if let Ok(mut entries) = self.open.lock() {
+            if let Some(entry) = entries.iter_mut().find(|entry| entry.id == self.id) {
+                entry.server = Some(server.clone());
+            }
         }
         let down = async_std::task::spawn(pump_down(
             self.id,
@@ -192,15 +226,9 @@ impl Connection {
                         let head = clean(head);
                         let recorded = self.filters.records(&head.target);
                         let path = head.target.split(['?', '#']).next().unwrap_or_default();
-                        if let Ok(mut paths) = self.paths.lock() {
-                            match paths.iter_mut().find(|entry| entry.0 == self.id) {
-                                Some(entry) => entry.1 = path.to_string(),
-                                None => paths.push((
-                                    self.id,
-                                    path.to_string(),
-                                    client.clone(),
-                                    server.clone(),
-                                )),
+                        if let Ok(mut entries) = self.open.lock() {
+                            if let Some(entry) = entries.iter_mut().find(|e| e.id == self.id) {
+                                entry.path = path.to_string();
                             }
                         }
                         out.extend_from_slice(&write_head(&head));
