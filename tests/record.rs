@@ -236,7 +236,7 @@ fn cookies_bearer_tokens_and_key_parameters_are_never_written() {
         let request = format!(
             "GET /poll?channel=s&api_key=k-4242-secret HTTP/1.1\r\nHost: {host}\r\n\
              Cookie: session=c00kie-value\r\nAuthorization: Bearer opaque-bearer-value\r\n\
-             X-Api-Key: key-value-1234\r\n\r\n"
+             X-Api-Key: key-value-1234\r\nReferer: http://{host}/app?access_token=ref-secret-999\r\n\r\n"
         );
         send(&mut poll, request.as_bytes()).await;
         read_until(&mut poll, b"]}").await;

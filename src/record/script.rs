@@ -276,6 +276,14 @@ impl Builder {
             let lower = name.to_ascii_lowercase();
             let written = if lower == "host" {
                 "${host}".to_string()
+            } else if lower == "referer" && value.contains('?') {
+                // A page URL carries its query, credentials included: masked as a request's.
+                let (page, query) = value.split_once('?').unwrap_or((value, ""));
+                let page = match &origin {
+                    Some(origin) => literal(page).replace(origin.as_str(), "http://${host}"),
+                    None => literal(page),
+                };
+                format!("{page}?{}", self.query(query))
             } else if lower == "last-event-id" {
                 match self.flows.variable_for("id", value) {
                     Some(variable) => format!("${{{variable}}}"),
@@ -319,6 +327,13 @@ impl Builder {
         };
         let mut out = self.tokens_in(path);
         out.push('?');
+        out.push_str(&self.query(query));
+        out
+    }
+
+    /// A query string with credentials masked and flowing values captured.
+    fn query(&mut self, query: &str) -> String {
+        let mut out = String::new();
         for (index, pair) in query.split('&').enumerate() {
             if index > 0 {
                 out.push('&');
