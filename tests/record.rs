@@ -10,6 +10,7 @@
 //! - `an_upstream_that_answers_differently_each_time_gets_a_draft`
 //! - `excluded_paths_are_proxied_but_not_written`
 //! - `an_aiohttp_server_is_recorded_with_its_token_captured_and_replays_the_same`
+//! - `ticker_pushes_follow_their_ticks`
 //! - `exit_codes_are_runs`
 //! - `chromium_on_three_demo_pages_is_recorded_into_specs_that_replay` (SSE with a reconnect,
 //!   the WebSocket echo, long polling; `tests/browser/drive.mjs` drives headless Chromium)
@@ -639,4 +640,43 @@ fn exit_codes_are_runs() {
         "{tls:?}"
     );
     assert!(!out.exists());
+}
+
+#[test]
+fn ticker_pushes_follow_their_ticks() {
+    let text = block_on(async {
+        let recorder = Recorder::start(settings(out("ticker")))
+            .await
+            .expect("start");
+        let host = recorder.addr().to_string();
+        // Quiet ticks before anything listens still publish: they merge into one step.
+        recorder.tick().await;
+        recorder.tick().await;
+        let mut sse = connect(&recorder).await;
+        let open = format!("GET /sseStream HTTP/1.1\r\nHost: {host}\r\n\r\n");
+        send(&mut sse, open.as_bytes()).await;
+        read_until(&mut sse, b"testEvent").await;
+        for id in [3, 4] {
+            recorder.tick().await;
+            read_until(&mut sse, format!("id: {id}\n").as_bytes()).await;
+        }
+        recorder.stop().await.expect("stop")
+    });
+    let text = replays_as_its_snapshot(text);
+    let steps: Vec<&str> = text
+        .lines()
+        .filter(|line| line.contains("tick") || line.contains("sse_events"))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "  - tick: 2s",
+            "  - read: { from: sseStream, until: { sse_events: 1 } }",
+            "  - tick: 1s",
+            "  - read: { from: sseStream, until: { sse_events: 1 } }",
+            "  - tick: 1s",
+            "  - read: { from: sseStream, until: { sse_events: 1 } }",
+        ],
+        "{text}"
+    );
 }
