@@ -492,3 +492,113 @@ fn contains_set_cookie(bytes: &[u8]) -> bool {
         .windows(12)
         .any(|window| window.eq_ignore_ascii_case(b"\nset-cookie:"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::http::parse_request_head;
+
+    fn request(bytes: &[u8]) -> Request {
+        Request {
+            head: parse_request_head(bytes).expect("valid").expect("complete"),
+            body: Vec::new(),
+            recorded: true,
+        }
+    }
+
+    #[test]
+    fn a_reconnect_with_an_id_seen_becomes_a_capture_after_its_read() {
+        let events = vec![
+            Event::Request(1, request(b"GET /sseStream HTTP/1.1\r\nHost: p:1\r\n\r\n")),
+            Event::ServerBytes(
+                1,
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\nF\r\nid: 7\ndata: a\n\n\r\n"
+                    .to_vec(),
+            ),
+            Event::ClientClosed(1),
+            Event::Tick(Duration::from_secs(1)),
+            Event::Tick(Duration::from_secs(1)),
+            Event::Request(
+                2,
+                request(b"GET /sseStream HTTP/1.1\r\nHost: p:1\r\nLast-Event-ID: 7\r\nCookie: a=b\r\n\r\n"),
+            ),
+        ];
+        let script = build(&events, &Options::default());
+        let capture = |after| {
+            Step::Capture(Capture {
+                after,
+                on: "sseStream".into(),
+                name: "last_event_id".into(),
+                source: super::super::captures::Source::SseId,
+                redact: false,
+            })
+        };
+        assert_eq!(
+            script.steps,
+            vec![
+                Step::Open("sseStream".into()),
+                Step::SendHttp {
+                    to: "sseStream".into(),
+                    head: "GET /sseStream HTTP/1.1\nHost: ${host}".into(),
+                    body: None
+                },
+                Step::Read {
+                    from: "sseStream".into(),
+                    until: Unit::Head
+                },
+                Step::Read {
+                    from: "sseStream".into(),
+                    until: Unit::SseEvents(1)
+                },
+                capture(3),
+                Step::Close("sseStream".into()),
+                Step::Tick(Duration::from_secs(2)),
+                Step::Open("sseStream_2".into()),
+                Step::SendHttp {
+                    to: "sseStream_2".into(),
+                    head: "GET /sseStream HTTP/1.1\nHost: ${host}\nLast-Event-ID: ${last_event_id}\nCookie: ${COOKIE}".into(),
+                    body: None
+                },
+                Step::Close("sseStream_2".into()),
+            ]
+        );
+        assert_eq!(script.secrets, vec![("COOKIE".into(), "a=b".into())]);
+    }
+
+    #[test]
+    fn client_frames_after_an_upgrade_become_frame_steps() {
+        let events = vec![
+            Event::Request(
+                1,
+                request(b"GET /echo HTTP/1.1\r\nHost: p\r\nUpgrade: websocket\r\n\r\n"),
+            ),
+            Event::ServerBytes(1, b"HTTP/1.1 101 Switching Protocols\r\n\r\n".to_vec()),
+            // "hi" masked with 01 02 03 04, split across two reads.
+            Event::ClientBytes(1, vec![0x81, 0x82, 1, 2]),
+            Event::ClientBytes(1, vec![3, 4, b'h' ^ 1, b'i' ^ 2]),
+            Event::ServerBytes(1, b"\x81\x02hi".to_vec()),
+        ];
+        let script = build(&events, &Options::default());
+        assert_eq!(
+            &script.steps[2..],
+            &[
+                Step::Read {
+                    from: "echo".into(),
+                    until: Unit::Head
+                },
+                Step::Frame {
+                    to: "echo".into(),
+                    fin: true,
+                    rsv: 0,
+                    opcode: 1,
+                    payload: b"hi".to_vec()
+                },
+                Step::Read {
+                    from: "echo".into(),
+                    until: Unit::Frames(1)
+                },
+                Step::Close("echo".into()),
+            ]
+        );
+    }
+}
