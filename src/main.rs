@@ -1,6 +1,7 @@
 //! The `longconn` command line: `serve` (the push server), `run` (replay specs), `schema` (JSON
-//! Schema of the spec format), `bench` (load generator), `record` (traffic into a spec). Exit codes of `run` are the contract's: 0 match, 1 differ or failed
-//! expectation, 2 unreadable spec, 3 target unreachable.
+//! Schema of the spec format), `bench` (load generator), `record` (traffic into a spec). Exit
+//! codes of `run` (and `record`) are the contract's: 0 match, 1 differ or failed expectation,
+//! 2 unreadable spec, 3 target unreachable.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
