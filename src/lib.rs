@@ -9,12 +9,14 @@
 //! - [`server`]: the tide app, its route table and the accept loop.
 //! - [`spec`]: the YAML spec format, with positioned errors; knows nothing of sockets.
 //! - [`bench`](mod@bench): the load generator behind `longconn bench`.
+//! - [`record`]: a recording proxy that turns real traffic into a spec.
 //! - [`runner`]: replays a [`spec::Spec`] over raw sockets and records a [`runner::Transcript`].
 #![forbid(unsafe_code)]
 
 pub mod bench;
 pub mod clock;
 pub mod hub;
+pub mod record;
 pub mod runner;
 pub mod server;
 pub mod spec;

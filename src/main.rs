@@ -1,6 +1,7 @@
 //! The `longconn` command line: `serve` (the push server), `run` (replay specs), `schema` (JSON
-//! Schema of the spec format), `bench` (load generator). Exit codes of `run` are the contract's: 0 match, 1 differ or failed
-//! expectation, 2 unreadable spec, 3 target unreachable.
+//! Schema of the spec format), `bench` (load generator), `record` (traffic into a spec). Exit
+//! codes of `run` (and `record`) are the contract's: 0 match, 1 differ or failed expectation,
+//! 2 unreadable spec, 3 target unreachable.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -27,6 +28,8 @@ enum Command {
     Schema,
     /// Load-test a push server: idle connections, fan-out latency, polling throughput.
     Bench(longconn::bench::BenchArgs),
+    /// Record real traffic through a proxy into a spec that replays it.
+    Record(longconn::record::cli::RecordArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -130,6 +133,9 @@ fn main() -> ExitCode {
         }
         Command::Bench(args) => {
             ExitCode::from(async_std::task::block_on(longconn::bench::run(args)))
+        }
+        Command::Record(args) => {
+            ExitCode::from(async_std::task::block_on(longconn::record::cli::run(args)))
         }
         Command::Schema => {
             println!("{}", longconn::spec::schema::schema_json());

@@ -718,7 +718,7 @@ fn from_root(root: Option<&Path>, path: &Path) -> PathBuf {
     }
 }
 
-/// Every `*.yaml`/`*.yml` under `path` (or `path` itself when it is a file).
+/// Every `*.yaml`/`*.yml` under `path` but `*.draft.yaml` (or `path` itself when it is a file).
 fn collect(path: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
     let metadata = std::fs::metadata(path)?;
     if metadata.is_file() {
@@ -735,6 +735,8 @@ fn collect(path: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
         } else if entry
             .extension()
             .is_some_and(|ext| ext == "yaml" || ext == "yml")
+            // `longconn record` writes a spec that did not replay the same twice as a draft.
+            && !entry.to_string_lossy().ends_with(".draft.yaml")
         {
             files.push(entry);
         }

@@ -117,7 +117,7 @@ pub struct Dispatched {
 
 /// Incremental parser: call [`Parser::next_block`] on the bytes not yet consumed; it keeps what
 /// persists across blocks (last event id, retry) as a browser does.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Parser {
     /// True once a block has been taken: a BOM is only skipped at the start of the stream.
     started: bool,
