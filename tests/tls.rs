@@ -379,7 +379,7 @@ fn handshake_failures_name_what_is_wrong() {
         let all = text(&output);
         assert_eq!(output.status.code(), Some(1), "{all}");
         let expected = format!(
-            "specs/thirdparty/tls_insecure/tls_insecure_takes_any_certificate.yaml:5: request on \
+            "specs/thirdparty/tls_insecure/tls_insecure_takes_any_certificate.yaml:6: request on \
              request GET /tls: TLS handshake with localhost:{port} failed: {message}"
         );
         assert!(all.contains(&expected), "expected {expected:?} in:\n{all}");
