@@ -574,6 +574,79 @@ mod tests {
         );
     }
 
+    /// A TLS server of rustls's own on a free port, with a certificate for `localhost` signed by
+    /// a CA made here; the PEM file of that CA.
+    fn server() -> (async_std::net::TcpListener, futures_rustls::TlsAcceptor, PathBuf) {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
+        let issuer = Issuer::new(ca, ca_key);
+        let key = KeyPair::generate().unwrap();
+        let leaf = CertificateParams::new(vec!["localhost".to_string()])
+            .unwrap()
+            .signed_by(&key, &issuer)
+            .unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf.der().clone()],
+            futures_rustls::pki_types::PrivatePkcs8KeyDer::from(key.serialize_der()).into(),
+        )
+        .unwrap();
+        let dir = std::env::temp_dir().join(format!(
+            "longconn-transport-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca_file = dir.join("ca.pem");
+        std::fs::write(&ca_file, ca_pem).unwrap();
+        let listener = async_std::task::block_on(async_std::net::TcpListener::bind(
+            "127.0.0.1:0",
+        ))
+        .unwrap();
+        (listener, futures_rustls::TlsAcceptor::from(Arc::new(config)), ca_file)
+    }
+
+    #[test]
+    fn close_sends_close_notify_before_the_tcp_end() {
+        use futures_lite::io::AsyncReadExt;
+        async_std::task::block_on(async {
+            let (listener, acceptor, ca_file) = server();
+            let port = listener.local_addr().unwrap().port();
+            let served = async_std::task::spawn(async move {
+                let (tcp, _) = listener.accept().await.unwrap();
+                let mut tls = acceptor.accept(tcp).await.unwrap();
+                let mut got = Vec::new();
+                // rustls reports a TCP end without close_notify as an UnexpectedEof error
+                // (RFC 8446 §6.1: a truncation); after close_notify, a clean end of stream.
+                let end = tls.read_to_end(&mut got).await;
+                (got, end.map_err(|error| error.kind()))
+            });
+            let target = TlsTarget {
+                tls: Tls::new(Some(&ca_file), false).unwrap(),
+                host: "localhost".into(),
+            };
+            let deadline = Instant::now() + Duration::from_secs(5);
+            let authority = format!("localhost:{port}");
+            let mut connected = connect(&authority, Some(&target), deadline).await.unwrap();
+            assert_eq!(
+                connected.negotiated.as_ref().map(Negotiated::note).as_deref(),
+                Some("tls: TLSv1.3, alpn none")
+            );
+            connected.stream.write_all(b"hello").await.unwrap();
+            connected.stream.close().await;
+            assert_eq!(served.await, (b"hello".to_vec(), Ok(5)));
+            let _ = std::fs::remove_dir_all(ca_file.parent().unwrap());
+        });
+    }
+
     #[test]
     fn a_cacert_that_is_not_pem_is_refused_with_its_path() {
         let dir = std::env::temp_dir().join(format!("longconn-cacert-{}", std::process::id()));
