@@ -101,7 +101,9 @@ impl Authority {
         let key = KeyPair::generate().expect("a server key");
         let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
         let mut params = CertificateParams::new(names.clone()).expect("server params");
-        params.distinguished_name.push(DnType::CommonName, &names[0]);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, &names[0]);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         if expired {
             params.not_before = date_time_ymd(2019, 1, 1);
@@ -145,8 +147,13 @@ fn start(ca: &Authority) -> Nginx {
         std::fs::write(dir.join(format!("{name}.pem")), cert).expect("write a certificate");
         std::fs::write(dir.join(format!("{name}.key")), key).expect("write a key");
     }
-    let (main, wrong_name, expired, plain, untrusted_port) =
-        (free_port(), free_port(), free_port(), free_port(), free_port());
+    let (main, wrong_name, expired, plain, untrusted_port) = (
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+    );
     let d = dir.display();
     let l = locations();
     let config = format!(
@@ -230,7 +237,10 @@ http {{
             let output = std::fs::read_to_string(&log).unwrap_or_default();
             panic!("nginx exited ({status}) before listening:\n{output}");
         }
-        assert!(Instant::now() < deadline, "nginx did not listen within {START_GUARD:?}");
+        assert!(
+            Instant::now() < deadline,
+            "nginx did not listen within {START_GUARD:?}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -363,11 +373,7 @@ fn handshake_failures_name_what_is_wrong() {
             Some(ca),
             "the certificate expired (on 2020-01-01T00:00:00Z)",
         ),
-        (
-            nginx.plain,
-            Some(ca),
-            "the server did not answer in TLS",
-        ),
+        (nginx.plain, Some(ca), "the server did not answer in TLS"),
     ];
     for (port, cacert, message) in cases {
         let target = format!("https://localhost:{port}");

@@ -47,7 +47,10 @@ struct TlsClient {
 
 #[async_trait::async_trait]
 impl surf::HttpClient for TlsClient {
-    async fn send(&self, request: surf::http::Request) -> Result<surf::http::Response, surf::Error> {
+    async fn send(
+        &self,
+        request: surf::http::Request,
+    ) -> Result<surf::http::Response, surf::Error> {
         let deadline = Instant::now() + self.timeout;
         let connected = transport::connect(&self.authority, Some(&self.tls), deadline)
             .await

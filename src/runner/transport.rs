@@ -93,12 +93,10 @@ impl Tls {
             roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
             if let Some(path) = cacert {
                 for certificate in read_pem(path)? {
-                    roots
-                        .add(certificate)
-                        .map_err(|error| TlsSetupError::Pem {
-                            path: path.to_path_buf(),
-                            reason: format!("a certificate that cannot be a root: {error}"),
-                        })?;
+                    roots.add(certificate).map_err(|error| TlsSetupError::Pem {
+                        path: path.to_path_buf(),
+                        reason: format!("a certificate that cannot be a root: {error}"),
+                    })?;
                 }
             }
             if roots.is_empty() {
@@ -107,9 +105,7 @@ impl Tls {
             let verifier =
                 WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider).build();
             let verifier = verifier.map_err(|error| rustls::Error::General(error.to_string()))?;
-            builder
-                .with_webpki_verifier(verifier)
-                .with_no_client_auth()
+            builder.with_webpki_verifier(verifier).with_no_client_auth()
         };
         config.alpn_protocols = vec![ALPN_HTTP_1_1.to_vec()];
         Ok(Tls {
@@ -169,7 +165,12 @@ impl ServerCertVerifier for AnyCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -178,7 +179,12 @@ impl ServerCertVerifier for AnyCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -339,7 +345,10 @@ pub enum HandshakeFailure {
     #[error("the certificate's issuer is unknown (not among the machine's roots or --cacert; --insecure skips the check)")]
     UnknownIssuer,
     /// RFC 6125 §6: the certificate does not name the host.
-    #[error("the certificate is not valid for {expected}{}", presented_names(presented))]
+    #[error(
+        "the certificate is not valid for {expected}{}",
+        presented_names(presented)
+    )]
     NameMismatch {
         /// The URL's host.
         expected: String,
@@ -399,7 +408,12 @@ fn plain_name(presented: &str) -> String {
 
 fn at_time(word: &str, seconds: Option<u64>) -> String {
     seconds
-        .map(|s| format!(" ({word} {})", crate::clock::rfc3339(Duration::from_secs(s))))
+        .map(|s| {
+            format!(
+                " ({word} {})",
+                crate::clock::rfc3339(Duration::from_secs(s))
+            )
+        })
         .unwrap_or_default()
 }
 
@@ -446,9 +460,7 @@ impl HandshakeFailure {
                 CertificateError::NotValidYet => HandshakeFailure::NotValidYet { not_before: None },
                 other => HandshakeFailure::Other(format!("bad certificate: {other}")),
             },
-            rustls::Error::InvalidMessage(_) => {
-                HandshakeFailure::NotTls(error.to_string())
-            }
+            rustls::Error::InvalidMessage(_) => HandshakeFailure::NotTls(error.to_string()),
             other => HandshakeFailure::Other(other.to_string()),
         }
     }
@@ -535,16 +547,15 @@ mod tests {
 
     #[test]
     fn certificate_failures_read_as_what_is_wrong() {
-        let name_mismatch = rustls::Error::InvalidCertificate(
-            CertificateError::NotValidForNameContext {
+        let name_mismatch =
+            rustls::Error::InvalidCertificate(CertificateError::NotValidForNameContext {
                 expected: ServerName::DnsName(DnsName::try_from("localhost").unwrap().to_owned()),
                 presented: vec![
                     "DnsName(\"other.test\")".into(),
                     "IpAddress(192.0.2.1)".into(),
                     "DirectoryName".into(),
                 ],
-            },
-        );
+            });
         assert_eq!(
             HandshakeFailure::from_rustls(&name_mismatch).to_string(),
             "the certificate is not valid for localhost (it names only other.test, 192.0.2.1, \
@@ -576,7 +587,11 @@ mod tests {
 
     /// A TLS server of rustls's own on a free port, with a certificate for `localhost` signed by
     /// a CA made here; the PEM file of that CA.
-    fn server() -> (async_std::net::TcpListener, futures_rustls::TlsAcceptor, PathBuf) {
+    fn server() -> (
+        async_std::net::TcpListener,
+        futures_rustls::TlsAcceptor,
+        PathBuf,
+    ) {
         use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
         let ca_key = KeyPair::generate().unwrap();
         let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -588,17 +603,16 @@ mod tests {
             .unwrap()
             .signed_by(&key, &issuer)
             .unwrap();
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![leaf.der().clone()],
-            futures_rustls::pki_types::PrivatePkcs8KeyDer::from(key.serialize_der()).into(),
-        )
-        .unwrap();
+        let config =
+            rustls::ServerConfig::builder_with_provider(Arc::new(crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(
+                    vec![leaf.der().clone()],
+                    futures_rustls::pki_types::PrivatePkcs8KeyDer::from(key.serialize_der()).into(),
+                )
+                .unwrap();
         let dir = std::env::temp_dir().join(format!(
             "longconn-transport-{}-{:?}",
             std::process::id(),
@@ -607,11 +621,13 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let ca_file = dir.join("ca.pem");
         std::fs::write(&ca_file, ca_pem).unwrap();
-        let listener = async_std::task::block_on(async_std::net::TcpListener::bind(
-            "127.0.0.1:0",
-        ))
-        .unwrap();
-        (listener, futures_rustls::TlsAcceptor::from(Arc::new(config)), ca_file)
+        let listener =
+            async_std::task::block_on(async_std::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        (
+            listener,
+            futures_rustls::TlsAcceptor::from(Arc::new(config)),
+            ca_file,
+        )
     }
 
     #[test]
@@ -637,7 +653,11 @@ mod tests {
             let authority = format!("localhost:{port}");
             let mut connected = connect(&authority, Some(&target), deadline).await.unwrap();
             assert_eq!(
-                connected.negotiated.as_ref().map(Negotiated::note).as_deref(),
+                connected
+                    .negotiated
+                    .as_ref()
+                    .map(Negotiated::note)
+                    .as_deref(),
                 Some("tls: TLSv1.3, alpn none")
             );
             connected.stream.write_all(b"hello").await.unwrap();
