@@ -79,8 +79,7 @@ impl Connection {
 
     /// Connects to `authority` (`host:port`) over plain TCP.
     pub async fn open(authority: &str) -> std::io::Result<Connection> {
-        let deadline = Instant::now() + crate::spec::DEFAULT_TIMEOUT;
-        match transport::connect(authority, None, deadline).await {
+        match transport::connect(authority, None, crate::spec::DEFAULT_TIMEOUT).await {
             Ok(connected) => Ok(Connection::over(connected.stream)),
             Err(transport::ConnectError::Unreachable(error)) => Err(error),
             Err(error) => Err(std::io::Error::other(error.to_string())),

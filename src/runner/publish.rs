@@ -52,7 +52,7 @@ impl surf::HttpClient for TlsClient {
         request: surf::http::Request,
     ) -> Result<surf::http::Response, surf::Error> {
         let deadline = Instant::now() + self.timeout;
-        let connected = transport::connect(&self.authority, Some(&self.tls), deadline)
+        let connected = transport::connect(&self.authority, Some(&self.tls), self.timeout)
             .await
             .map_err(|error| surf::Error::from_str(surf::StatusCode::BadGateway, error))?;
         let left = deadline.saturating_duration_since(Instant::now());

@@ -682,18 +682,17 @@ impl<'a> Session<'a> {
     ) -> Result<(), Stop> {
         let endpoint = self.endpoint(server)?;
         let authority = endpoint.authority.clone();
-        let deadline = std::time::Instant::now() + DEFAULT_TIMEOUT;
-        let connected = match transport::connect(&authority, endpoint.tls.as_ref(), deadline).await
-        {
-            Ok(connected) => connected,
-            Err(ConnectError::Unreachable(source)) => {
-                return Err(Stop::Run(Box::new(RunError::Unreachable {
-                    target: authority,
-                    source,
-                })))
-            }
-            Err(ConnectError::Handshake(error)) => return Err(StepFailure::Tls(error).into()),
-        };
+        let connected =
+            match transport::connect(&authority, endpoint.tls.as_ref(), DEFAULT_TIMEOUT).await {
+                Ok(connected) => connected,
+                Err(ConnectError::Unreachable(source)) => {
+                    return Err(Stop::Run(Box::new(RunError::Unreachable {
+                        target: authority,
+                        source,
+                    })))
+                }
+                Err(ConnectError::Handshake(error)) => return Err(StepFailure::Tls(error).into()),
+            };
         if let Some(negotiated) = &connected.negotiated {
             transcript.note(negotiated.note());
         }

@@ -374,7 +374,7 @@ pub enum HandshakeFailure {
     #[error("the server closed the connection during the handshake")]
     Closed,
     /// The handshake did not end in time.
-    #[error("no answer within {}", crate::runner::transcript::format_duration(*.0))]
+    #[error("the handshake did not end within {}", crate::runner::transcript::format_duration(*.0))]
     TimedOut(Duration),
     /// A host that cannot be a TLS server name.
     #[error("'{0}' is not a DNS name or IP address a certificate can carry")]
@@ -468,12 +468,13 @@ impl HandshakeFailure {
 
 /// Opens a TCP connection to `authority` (`host:port`) and, for a TLS target, makes the TLS
 /// handshake on it: SNI names `tls.host` unless it is an IP address (RFC 6066 §3), and the
-/// certificate must name it. Both end by `deadline`.
+/// certificate must name it. Both end within `timeout`.
 pub async fn connect(
     authority: &str,
     tls: Option<&TlsTarget>,
-    deadline: Instant,
+    timeout: Duration,
 ) -> Result<Connected, ConnectError> {
+    let deadline = Instant::now() + timeout;
     let left = || deadline.saturating_duration_since(Instant::now());
     let tcp = match async_std::future::timeout(left(), TcpStream::connect(authority)).await {
         Ok(connected) => connected.map_err(ConnectError::Unreachable)?,
@@ -499,8 +500,7 @@ pub async fn connect(
     let name = ServerName::try_from(target.host.clone())
         .map_err(|_| failed(HandshakeFailure::BadName(target.host.clone())))?;
     let connector = TlsConnector::from(target.tls.config.clone());
-    let timeout = left();
-    let stream = match async_std::future::timeout(timeout, connector.connect(name, tcp)).await {
+    let stream = match async_std::future::timeout(left(), connector.connect(name, tcp)).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(error)) => return Err(failed(HandshakeFailure::from_io(error)).into()),
         Err(_) => return Err(failed(HandshakeFailure::TimedOut(timeout)).into()),
@@ -649,9 +649,10 @@ mod tests {
                 tls: Tls::new(Some(&ca_file), false).unwrap(),
                 host: "localhost".into(),
             };
-            let deadline = Instant::now() + Duration::from_secs(5);
             let authority = format!("localhost:{port}");
-            let mut connected = connect(&authority, Some(&target), deadline).await.unwrap();
+            let mut connected = connect(&authority, Some(&target), Duration::from_secs(5))
+                .await
+                .unwrap();
             assert_eq!(
                 connected
                     .negotiated
