@@ -9,10 +9,12 @@
 //!   (`SSL_CERT_FILE`) and no `--cacert`.
 //! - `insecure_takes_any_certificate` — `specs/thirdparty/tls_insecure/` with `--insecure`
 //!   against a certificate for another name, from a CA nobody trusts.
+//! - `aiohttp_over_tls_passes` — `specs/thirdparty/tls_aiohttp/` against the aiohttp server of
+//!   `tests/thirdparty.rs` serving https and wss (Python's `ssl`, PyPI's aiohttp).
 //! - `handshake_failures_name_what_is_wrong` — unknown issuer, a name mismatch, an expired
 //!   certificate and a plain-HTTP port each fail the step with a message that says so.
 //!
-//! The only polling is the bounded readiness loop while nginx starts listening.
+//! The only polling is the bounded readiness loop while a server starts listening.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -390,4 +392,62 @@ fn handshake_failures_name_what_is_wrong() {
         );
         assert!(all.contains(&expected), "expected {expected:?} in:\n{all}");
     }
+}
+
+#[test]
+fn aiohttp_over_tls_passes() {
+    let importable = Command::new("python3")
+        .args(["-c", "import aiohttp"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    assert!(
+        importable,
+        "python3 with aiohttp not found: run tests/run (or python3 -m pip install -r tests/requirements.txt)"
+    );
+    let ca = Authority::new("longconn test CA");
+    // nginx is only borrowed for its folder (removed with it) and a foreign roots file.
+    let nginx = start(&ca);
+    let (cert, key) = ca.sign(&["localhost"], false);
+    let (cert_file, key_file) = (nginx.dir.join("aiohttp.pem"), nginx.dir.join("aiohttp.key"));
+    std::fs::write(&cert_file, cert).expect("write the certificate");
+    std::fs::write(&key_file, key).expect("write the key");
+    let port = free_port();
+    let log = nginx.dir.join("aiohttp.log");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/thirdparty/aiohttp_server.py");
+    let mut child = Command::new("python3")
+        .arg(&script)
+        .arg(port.to_string())
+        .arg(&cert_file)
+        .arg(&key_file)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("create the log"))
+        .spawn()
+        .expect("start python3");
+    let deadline = Instant::now() + START_GUARD;
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            let output = std::fs::read_to_string(&log).unwrap_or_default();
+            panic!("the aiohttp server exited ({status}) before listening:\n{output}");
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("the aiohttp server did not listen within {START_GUARD:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let ca_file = nginx.ca();
+    let output = longconn(
+        &[
+            "specs/thirdparty/tls_aiohttp",
+            "--target",
+            &format!("https://localhost:{port}/app"),
+            "--cacert",
+            ca_file.to_str().expect("a UTF-8 path"),
+        ],
+        &foreign_roots(&nginx),
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_passes(&output, 1);
 }
