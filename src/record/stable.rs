@@ -36,6 +36,7 @@ pub const MAX_SHOWN: usize = 20;
 pub async fn check(spec: &Spec, target: &Target, secrets: &[(String, String)]) -> Verdict {
     let options = Options {
         vars: secrets.to_vec(),
+        ..Options::default()
     };
     let hide: Vec<Redaction> = secrets
         .iter()

@@ -21,6 +21,7 @@ use super::html;
 use super::replay::{record_with, Options, Recording, Target};
 use super::report::{self, Case, Verdict};
 use super::snapshot;
+use super::transport::Tls;
 use crate::hub::{Hub, HubConfig, RedisConfig};
 use crate::spec::{self, Spec};
 
@@ -58,6 +59,13 @@ pub struct RunArgs {
     /// NAME=URL to give each server a spec names a URL of its own.
     #[arg(long, value_name = "[NAME=]URL")]
     pub target: Vec<String>,
+    /// Also trust the CA certificates of this PEM file for https and wss targets, beside the
+    /// machine's roots.
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+    /// Do not verify https and wss targets' certificates (the transcript notes it).
+    #[arg(long)]
+    pub insecure: bool,
     /// A value for `${NAME}` in the specs' strings (repeatable).
     #[arg(long = "var", value_name = "NAME=VALUE")]
     pub vars: Vec<String>,
@@ -114,7 +122,6 @@ pub async fn run(args: RunArgs) -> u8 {
             }
         }
     }
-    let options = Options { vars };
     let target_given = (!args.target.is_empty()).then_some(&args.target);
     let target = match (target_given, &args.hub) {
         (None, None) => Target::Embedded,
@@ -135,6 +142,24 @@ pub async fn run(args: RunArgs) -> u8 {
             }
         },
     };
+    // TLS settings are made once for the run, and only when a target needs them or they are
+    // asked for: reading the machine's roots takes a moment.
+    let wants_tls = match &target {
+        Target::Remote(remote) => remote.urls().any(|url| url.tls),
+        _ => false,
+    };
+    let tls = if wants_tls || args.cacert.is_some() || args.insecure {
+        match Tls::new(args.cacert.as_deref(), args.insecure) {
+            Ok(tls) => Some(tls),
+            Err(error) => {
+                eprintln!("longconn run: {error}");
+                return exit::UNREADABLE;
+            }
+        }
+    } else {
+        None
+    };
+    let options = Options { vars, tls };
     let reports: Result<Vec<Report>, String> =
         args.report.iter().map(|r| parse_report(r)).collect();
     let reports = match reports {

@@ -1,12 +1,13 @@
-//! One named raw TCP connection of a replay (`open`/`close`), with a receive buffer of the bytes
-//! read from the socket but not yet consumed by a step. Reads take exactly the bytes a condition
-//! needs from that buffer, so transcripts never depend on where TCP split the stream.
+//! One named raw connection of a replay (`open`/`close`), TCP or TLS over TCP
+//! ([`Stream`]), with a receive buffer of the (decrypted) bytes read but not yet consumed by a
+//! step. Reads take exactly the bytes a condition needs from that buffer, so transcripts never
+//! depend on where TCP or TLS records split the stream.
 
 use std::time::Instant;
 
 use async_std::io::prelude::*;
-use async_std::net::{Shutdown, TcpStream};
 
+use super::transport::{self, Stream};
 use crate::wire::deflate::Inflater;
 use crate::wire::http::ResponseHead;
 use crate::wire::sse;
@@ -44,7 +45,7 @@ pub enum FillError {
 /// A connection and what the runner knows about its stream so far.
 #[derive(Debug)]
 pub struct Connection {
-    stream: TcpStream,
+    stream: Stream,
     /// Received, not yet consumed by a step.
     pending: Vec<u8>,
     /// The peer closed (or reset) its side.
@@ -79,14 +80,21 @@ pub struct Connection {
 impl Connection {
     /// This end's address (the server sees it as its client's).
     pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
-        self.stream.local_addr().ok()
+        self.stream.tcp().local_addr().ok()
     }
 
-    /// Connects to `authority` (`host:port`).
+    /// Connects to `authority` (`host:port`) over plain TCP.
     pub async fn open(authority: &str) -> std::io::Result<Connection> {
-        let stream = TcpStream::connect(authority).await?;
-        stream.set_nodelay(true)?;
-        Ok(Connection {
+        match transport::connect(authority, None, crate::spec::DEFAULT_TIMEOUT).await {
+            Ok(connected) => Ok(Connection::over(connected.stream)),
+            Err(transport::ConnectError::Unreachable(error)) => Err(error),
+            Err(error) => Err(std::io::Error::other(error.to_string())),
+        }
+    }
+
+    /// A connection on a stream already connected (and, for TLS, through its handshake).
+    pub fn over(stream: Stream) -> Connection {
+        Connection {
             stream,
             pending: Vec::new(),
             eof: false,
@@ -102,7 +110,7 @@ impl Connection {
             awaiting_head: false,
             deflate: None,
             compressed: None,
-        })
+        }
     }
 
     /// Writes every byte, within [`crate::spec::DEFAULT_TIMEOUT`]: a peer that never reads
@@ -135,10 +143,9 @@ impl Connection {
         }
     }
 
-    /// Closes both directions (a later read sees nothing more).
-    pub fn close(&mut self) {
-        // The peer may already be gone; closing is best effort and its error says nothing new.
-        let _ = self.stream.shutdown(Shutdown::Both);
+    /// Closes both directions (a later read sees nothing more); over TLS, after a close_notify.
+    pub async fn close(&mut self) {
+        self.stream.close().await;
     }
 
     /// Bytes received and not yet consumed.

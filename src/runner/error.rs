@@ -17,6 +17,9 @@ pub enum RunError {
         #[source]
         source: std::io::Error,
     },
+    /// The TLS settings for an `https`/`wss` target could not be made.
+    #[error("{0}")]
+    Tls(#[source] super::transport::TlsSetupError),
     /// An embedded server could not be started.
     #[error("the embedded server could not start: {0}")]
     Server(#[source] std::io::Error),
@@ -148,6 +151,9 @@ pub enum StepFailure {
         /// Why nothing was found.
         reason: String,
     },
+    /// The TLS handshake with an `https`/`wss` target failed (certificate, protocol, time).
+    #[error("{0}")]
+    Tls(#[from] super::transport::HandshakeError),
     /// More bytes arrived than the runner keeps for one connection.
     #[error("more than {0} bytes buffered on one connection")]
     Flood(usize),

@@ -2,8 +2,9 @@
 //! transcript of the exact bytes; compares it with its insta snapshot.
 //!
 //! Files mirror the spec's step kinds (as Hurl's runner mirrors its AST): [`connection`] (`open`,
-//! `close`, the receive buffer), `send`, `read` (every `until`), `handshake`, `frame`, `publish`,
-//! `request`, `capture`, `expect`; `vars` (`${name}` and their redaction); then `transcript`,
+//! `close`, the receive buffer) on a [`transport`] stream (TCP, or TLS for `https`/`wss`
+//! targets), `send`, `read` (every `until`), `handshake`, `frame`, `publish`, `request`,
+//! `capture`, `expect`; `vars` (`${name}` and their redaction); then `transcript`,
 //! [`snapshot`] (insta's file format), [`report`] (JUnit), [`html`] (the HTML report),
 //! [`color`] (`--color`) and [`cli`] (`longconn run`). The entry point for a user's own test
 //! is [`replay`]:
@@ -33,6 +34,7 @@ mod request;
 mod send;
 pub mod snapshot;
 mod transcript;
+pub mod transport;
 mod vars;
 
 pub use error::{RunError, StepFailure};

@@ -1,23 +1,70 @@
 //! `publish: { channel, event, data, server }`: `POST /publish?channel=C&event=E` through surf, the
-//! HTTP client the user chose, aimed at the server; the answer (`{"id":N}`) goes in the transcript.
+//! HTTP client the user chose, aimed at the server (over the runner's own TLS stream for an
+//! `https`/`wss` target); the answer (`{"id":N}`) goes in the transcript.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::error::StepFailure;
 use super::transcript::{quoted, Transcript};
+use super::transport::{self, TlsTarget};
 use crate::spec::Publish;
 
-/// A surf client for `authority` (`host:port`).
-pub fn client(authority: &str, timeout: Duration) -> Result<surf::Client, StepFailure> {
-    let base = surf::Url::parse(&format!("http://{authority}/")).map_err(|error| {
+/// A surf client for `authority` (`host:port`), through TLS when `tls` is given.
+pub fn client(
+    authority: &str,
+    tls: Option<&TlsTarget>,
+    timeout: Duration,
+) -> Result<surf::Client, StepFailure> {
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let base = surf::Url::parse(&format!("{scheme}://{authority}/")).map_err(|error| {
         StepFailure::Publish(format!("bad server address {authority}: {error}"))
     })?;
-    let config = surf::Config::new()
+    let mut config = surf::Config::new()
         .set_base_url(base)
         .set_timeout(Some(timeout));
+    if let Some(tls) = tls {
+        config = config.set_http_client(TlsClient {
+            authority: authority.to_string(),
+            tls: tls.clone(),
+            timeout,
+        });
+    }
     config
         .try_into()
         .map_err(|error: std::convert::Infallible| StepFailure::Publish(error.to_string()))
+}
+
+/// surf's HTTP client for a TLS target: one connection per request, through the runner's TLS
+/// stream (its roots, `--cacert`, `--insecure`, SNI), with async-h1 writing and reading the
+/// HTTP/1.1 exchange as surf's own h1 client does over TCP.
+#[derive(Debug)]
+struct TlsClient {
+    authority: String,
+    tls: TlsTarget,
+    /// For the connection, the handshake and the response head together.
+    timeout: Duration,
+}
+
+#[async_trait::async_trait]
+impl surf::HttpClient for TlsClient {
+    async fn send(
+        &self,
+        request: surf::http::Request,
+    ) -> Result<surf::http::Response, surf::Error> {
+        let deadline = Instant::now() + self.timeout;
+        let connected = transport::connect(&self.authority, Some(&self.tls), self.timeout)
+            .await
+            .map_err(|error| surf::Error::from_str(surf::StatusCode::BadGateway, error))?;
+        let left = deadline.saturating_duration_since(Instant::now());
+        async_std::future::timeout(left, async_h1::connect(connected.stream, request))
+            .await
+            .map_err(|_| {
+                surf::Error::from_str(
+                    surf::StatusCode::GatewayTimeout,
+                    format!("no answer from {} in time", self.authority),
+                )
+            })?
+    }
 }
 
 /// Runs one `publish` step.

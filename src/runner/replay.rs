@@ -10,6 +10,7 @@ use super::connection::Connection;
 use super::error::{RunError, StepFailure};
 use super::read::Deadline;
 use super::transcript::{format_duration, quoted, Transcript};
+use super::transport::{self, ConnectError, Tls, TlsTarget};
 use super::vars::Vars;
 use super::{capture, expect, frame, handshake, publish, read, request, send};
 use crate::clock::{self, Clock, ManualClock};
@@ -241,6 +242,9 @@ impl Target {
 pub struct Options {
     /// `--var NAME=VALUE`, for `${NAME}` in the spec's strings.
     pub vars: Vec<(String, String)>,
+    /// TLS settings for `https`/`wss` targets (`--cacert`, `--insecure`); `None`: the machine's
+    /// roots alone.
+    pub tls: Option<Tls>,
 }
 
 /// Replays `spec` against `target` and returns the transcript, redacted, or the first failure.
@@ -300,6 +304,8 @@ struct Endpoint {
     prefix: String,
     embedded: Option<Embedded>,
     http: Option<surf::Client>,
+    /// For an `https`/`wss` target: its TLS settings and host.
+    tls: Option<TlsTarget>,
 }
 
 struct Embedded {
@@ -342,15 +348,11 @@ impl<'a> Session<'a> {
                             server: name.clone(),
                         });
                     };
-                    if url.tls {
-                        return Err(RunError::Unreachable {
-                            target: url.authority(),
-                            source: std::io::Error::new(
-                                std::io::ErrorKind::Unsupported,
-                                "https and wss targets need TLS, which this runner does not speak yet",
-                            ),
-                        });
-                    }
+                    let tls = match (url.tls, &options.tls) {
+                        (false, _) => None,
+                        (true, Some(tls)) => Some(tls.clone()),
+                        (true, None) => Some(Tls::new(None, false).map_err(RunError::Tls)?),
+                    };
                     Endpoint {
                         name: name.clone(),
                         authority: url.authority(),
@@ -358,6 +360,10 @@ impl<'a> Session<'a> {
                         prefix: url.prefix.clone(),
                         embedded: None,
                         http: None,
+                        tls: tls.map(|tls| TlsTarget {
+                            tls,
+                            host: url.host.clone(),
+                        }),
                     }
                 }
                 Target::Embedded | Target::EmbeddedOnRedis(_) => {
@@ -395,6 +401,7 @@ impl<'a> Session<'a> {
                             clock: manual,
                         }),
                         http: None,
+                        tls: None,
                     }
                 }
             };
@@ -472,14 +479,14 @@ impl<'a> Session<'a> {
                 if self.connections.contains_key(&open.name) {
                     return Err(StepFailure::AlreadyOpen(open.name.clone()).into());
                 }
-                self.open(&open.name, &open.server).await?;
+                self.open(&open.name, &open.server, transcript).await?;
             }
             StepKind::Close(close) => {
                 let mut open = self
                     .connections
                     .remove(&close.name)
                     .ok_or_else(|| StepFailure::NoConnection(close.name.clone()))?;
-                open.connection.close();
+                open.connection.close().await;
             }
             StepKind::Send(step) => {
                 let prefix = self.prefix_of(&step.to)?;
@@ -552,7 +559,11 @@ impl<'a> Session<'a> {
                 };
                 let endpoint = self.endpoint_mut(&step.server)?;
                 if endpoint.http.is_none() {
-                    endpoint.http = Some(publish::client(&endpoint.authority, DEFAULT_TIMEOUT)?);
+                    endpoint.http = Some(publish::client(
+                        &endpoint.authority,
+                        endpoint.tls.as_ref(),
+                        DEFAULT_TIMEOUT,
+                    )?);
                 }
                 let prefix = endpoint.prefix.clone();
                 if let Some(client) = &endpoint.http {
@@ -562,7 +573,7 @@ impl<'a> Session<'a> {
             StepKind::Request(step) => {
                 let deadline = Deadline::after(step.timeout);
                 if !self.connections.contains_key(&step.on) {
-                    self.open(&step.on, &step.server).await?;
+                    self.open(&step.on, &step.server, transcript).await?;
                 }
                 let endpoint = self.endpoint(&step.server)?;
                 let (host, prefix) = (endpoint.host.clone(), endpoint.prefix.clone());
@@ -761,15 +772,32 @@ impl<'a> Session<'a> {
         let _ = async_std::future::timeout(SETTLE_GUARD, embedded.clock.parked(peers)).await;
     }
 
-    /// Connects `name` to `server`; a refused connection is the target being unreachable.
-    async fn open(&mut self, name: &str, server: &str) -> Result<(), Stop> {
-        let authority = self.endpoint(server)?.authority.clone();
-        let connection = Connection::open(&authority).await.map_err(|source| {
-            Stop::Run(Box::new(RunError::Unreachable {
-                target: authority.clone(),
-                source,
-            }))
-        })?;
+    /// Connects `name` to `server`, through a TLS handshake for an `https`/`wss` target (noted
+    /// in the transcript); a refused connection is the target being unreachable, a failed
+    /// handshake a failed step.
+    async fn open(
+        &mut self,
+        name: &str,
+        server: &str,
+        transcript: &mut Transcript,
+    ) -> Result<(), Stop> {
+        let endpoint = self.endpoint(server)?;
+        let authority = endpoint.authority.clone();
+        let connected =
+            match transport::connect(&authority, endpoint.tls.as_ref(), DEFAULT_TIMEOUT).await {
+                Ok(connected) => connected,
+                Err(ConnectError::Unreachable(source)) => {
+                    return Err(Stop::Run(Box::new(RunError::Unreachable {
+                        target: authority,
+                        source,
+                    })))
+                }
+                Err(ConnectError::Handshake(error)) => return Err(StepFailure::Tls(error).into()),
+            };
+        if let Some(negotiated) = &connected.negotiated {
+            transcript.note(negotiated.note());
+        }
+        let connection = Connection::over(connected.stream);
         self.connections.insert(
             name.to_string(),
             Open {
@@ -814,7 +842,7 @@ impl<'a> Session<'a> {
 
     async fn stop(mut self) {
         for open in self.connections.values_mut() {
-            open.connection.close();
+            open.connection.close().await;
         }
         self.connections.clear();
         stop_all(self.endpoints).await;

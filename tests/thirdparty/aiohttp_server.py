@@ -5,10 +5,12 @@ POST /app/messages?channel=C    -> 201 {"id": N} (needs Authorization: Bearer TO
 GET  /app/events?channel=C      -> text/event-stream: retry, then each message as id/data
 GET  /app/ws                    -> WebSocket echo of text frames
 
-Usage: python3 aiohttp_server.py PORT
+Usage: python3 aiohttp_server.py PORT [CERT KEY]
+With CERT and KEY (PEM files) it serves https and wss, offering ALPN http/1.1.
 """
 import asyncio
 import secrets
+import ssl
 import sys
 
 from aiohttp import web
@@ -73,7 +75,14 @@ def main():
             web.get("/app/ws", echo),
         ]
     )
-    web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None)
+    context = None
+    if len(sys.argv) == 4:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(sys.argv[2], sys.argv[3])
+        context.set_alpn_protocols(["http/1.1"])
+    web.run_app(
+        app, host="127.0.0.1", port=int(sys.argv[1]), ssl_context=context, print=None
+    )
 
 
 if __name__ == "__main__":

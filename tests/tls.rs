@@ -1,0 +1,453 @@
+//! The kit over TLS against a server nobody here wrote: Debian's nginx (`nginx-light`, with
+//! Nchan from `libnginx-mod-nchan`) terminating https and wss with certificates made here at test
+//! time (rcgen): a CA of our own and, signed by it, one certificate per server block.
+//!
+//! - `tls_specs_pass_with_cacert` — `specs/thirdparty/tls/` over `https://localhost:PORT` and
+//!   `wss://127.0.0.1:PORT` with `--cacert`: Nchan's SSE, WebSocket and publish through TLS,
+//!   and SNI (sent for a name, not for an IP address: nginx picks each certificate by it).
+//! - `the_machines_roots_are_trusted` — the same with the CA as the machine's roots
+//!   (`SSL_CERT_FILE`) and no `--cacert`.
+//! - `insecure_takes_any_certificate` — `specs/thirdparty/tls_insecure/` with `--insecure`
+//!   against a certificate for another name, from a CA nobody trusts.
+//! - `aiohttp_over_tls_passes` — `specs/thirdparty/tls_aiohttp/` against the aiohttp server of
+//!   `tests/thirdparty.rs` serving https and wss (Python's `ssl`, PyPI's aiohttp).
+//! - `handshake_failures_name_what_is_wrong` — unknown issuer, a name mismatch, an expired
+//!   certificate and a plain-HTTP port each fail the step with a message that says so.
+//!
+//! The only polling is the bounded readiness loop while a server starts listening.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use rcgen::{
+    date_time_ymd, BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose,
+};
+
+const NGINX: &str = "/usr/sbin/nginx";
+const NCHAN: &str = "/usr/lib/nginx/modules/ngx_nchan_module.so";
+
+/// How long nginx may take to start listening.
+const START_GUARD: Duration = Duration::from_secs(20);
+
+/// nginx with its TLS ports, ended with SIGTERM when the test is done; its folder goes too.
+struct Nginx {
+    child: Child,
+    dir: PathBuf,
+    /// SNI picks the certificate: `localhost` gets one for `localhost`, no SNI the default
+    /// server's, for the IP address `127.0.0.1`. Nchan behind both.
+    main: u16,
+    /// A certificate for `other.test` only.
+    wrong_name: u16,
+    /// A certificate for `localhost` that expired on 2020-01-01.
+    expired: u16,
+    /// Plain HTTP.
+    plain: u16,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // nginx ends its workers on SIGTERM; a plain kill would orphan them.
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("a free port on 127.0.0.1")
+}
+
+/// A CA and what it signs.
+struct Authority {
+    pem: String,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+impl Authority {
+    fn new(name: &str) -> Authority {
+        let key = KeyPair::generate().expect("a CA key");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let pem = params.self_signed(&key).expect("self-signed CA").pem();
+        Authority {
+            pem,
+            issuer: Issuer::new(params, key),
+        }
+    }
+
+    /// A server certificate for `names` (DNS names or IP addresses): its PEM and its key's.
+    fn sign(&self, names: &[&str], expired: bool) -> (String, String) {
+        let key = KeyPair::generate().expect("a server key");
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let mut params = CertificateParams::new(names.clone()).expect("server params");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, &names[0]);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        if expired {
+            params.not_before = date_time_ymd(2019, 1, 1);
+            params.not_after = date_time_ymd(2020, 1, 1);
+        }
+        let certificate = params.signed_by(&key, &self.issuer).expect("sign");
+        (certificate.pem(), key.serialize_pem())
+    }
+}
+
+/// What the Nchan locations and `/tls` answer on every TLS server block.
+fn locations() -> &'static str {
+    r#"location = /publish { nchan_publisher http; nchan_channel_id $arg_channel; nchan_message_buffer_length 100; nchan_message_timeout 1h; }
+    location = /sseStream { nchan_subscriber eventsource; nchan_channel_id $arg_channel; }
+    location = /ws { nchan_subscriber websocket; nchan_channel_id $arg_channel; }
+    location = /tls { default_type text/plain; return 200 "sni=\"$ssl_server_name\" alpn=$ssl_alpn_protocol protocol=$ssl_protocol\n"; }"#
+}
+
+/// Makes the certificates under a fresh folder and starts nginx on four free ports.
+fn start(ca: &Authority) -> Nginx {
+    if !Path::new(NGINX).exists() || !Path::new(NCHAN).exists() {
+        panic!("nginx with Nchan is not installed: apt-get install nginx-light libnginx-mod-nchan (or tests/run)");
+    }
+    let dir = std::env::temp_dir().join(format!(
+        "longconn-tls-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    ));
+    std::fs::create_dir_all(&dir).expect("a temporary folder");
+    let untrusted = Authority::new("a CA nobody trusts");
+    for (name, (cert, key)) in [
+        ("localhost", ca.sign(&["localhost"], false)),
+        ("ip", ca.sign(&["127.0.0.1"], false)),
+        ("other", untrusted.sign(&["other.test"], false)),
+        ("other-trusted", ca.sign(&["other.test"], false)),
+        ("expired", ca.sign(&["localhost"], true)),
+    ] {
+        std::fs::write(dir.join(format!("{name}.pem")), cert).expect("write a certificate");
+        std::fs::write(dir.join(format!("{name}.key")), key).expect("write a key");
+    }
+    let (main, wrong_name, expired, plain, untrusted_port) = (
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+    );
+    let d = dir.display();
+    let l = locations();
+    let config = format!(
+        "load_module {NCHAN};
+worker_processes 1;
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+  access_log off;
+  client_body_temp_path {d}/body;
+  proxy_temp_path {d}/proxy;
+  fastcgi_temp_path {d}/fastcgi;
+  uwsgi_temp_path {d}/uwsgi;
+  scgi_temp_path {d}/scgi;
+  ssl_protocols TLSv1.2 TLSv1.3;
+  server {{
+    listen 127.0.0.1:{main} ssl default_server;
+    ssl_certificate {d}/ip.pem; ssl_certificate_key {d}/ip.key;
+    {l}
+  }}
+  server {{
+    listen 127.0.0.1:{main} ssl;
+    server_name localhost;
+    ssl_certificate {d}/localhost.pem; ssl_certificate_key {d}/localhost.key;
+    {l}
+  }}
+  server {{
+    listen 127.0.0.1:{wrong_name} ssl;
+    ssl_certificate {d}/other-trusted.pem; ssl_certificate_key {d}/other-trusted.key;
+    {l}
+  }}
+  server {{
+    listen 127.0.0.1:{untrusted_port} ssl;
+    ssl_certificate {d}/other.pem; ssl_certificate_key {d}/other.key;
+    {l}
+  }}
+  server {{
+    listen 127.0.0.1:{expired} ssl;
+    ssl_certificate {d}/expired.pem; ssl_certificate_key {d}/expired.key;
+    {l}
+  }}
+  server {{
+    listen 127.0.0.1:{plain};
+    {l}
+  }}
+}}
+"
+    );
+    std::fs::write(dir.join("nginx.conf"), config).expect("write nginx.conf");
+    std::fs::write(dir.join("ca.pem"), &ca.pem).expect("write ca.pem");
+    std::fs::write(dir.join("untrusted-port"), untrusted_port.to_string()).expect("write");
+    let log = dir.join("stderr.log");
+    let child = Command::new(NGINX)
+        .arg("-p")
+        .arg(&dir)
+        .arg("-c")
+        .arg(dir.join("nginx.conf"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("create the log"))
+        .spawn()
+        .expect("start nginx");
+    let mut nginx = Nginx {
+        child,
+        dir,
+        main,
+        wrong_name,
+        expired,
+        plain,
+    };
+    let deadline = Instant::now() + START_GUARD;
+    loop {
+        if [main, wrong_name, expired, plain, untrusted_port]
+            .iter()
+            .all(|port| TcpStream::connect(("127.0.0.1", *port)).is_ok())
+        {
+            return nginx;
+        }
+        if let Ok(Some(status)) = nginx.child.try_wait() {
+            let output = std::fs::read_to_string(&log).unwrap_or_default();
+            panic!("nginx exited ({status}) before listening:\n{output}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nginx did not listen within {START_GUARD:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+impl Nginx {
+    fn ca(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+
+    fn untrusted(&self) -> u16 {
+        std::fs::read_to_string(self.dir.join("untrusted-port"))
+            .ok()
+            .and_then(|port| port.parse().ok())
+            .expect("the untrusted port")
+    }
+}
+
+/// `longconn run ARGS...` from the project folder, with `SSL_CERT_FILE` as the machine's roots:
+/// a CA of its own that signs none of the test's certificates, unless `roots` names a file.
+fn longconn(args: &[&str], roots: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_longconn"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("run")
+        .args(args)
+        .env("SSL_CERT_FILE", roots)
+        .env_remove("SSL_CERT_DIR")
+        .output()
+        .expect("run longconn")
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}\n{}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// A roots file holding one CA that signs nothing here.
+fn foreign_roots(nginx: &Nginx) -> PathBuf {
+    let path = nginx.dir.join("foreign-roots.pem");
+    std::fs::write(&path, Authority::new("someone else's CA").pem).expect("write roots");
+    path
+}
+
+fn assert_passes(output: &Output, count: usize) {
+    let all = text(output);
+    assert!(output.status.success(), "{all}");
+    assert!(all.contains(&format!("{count} passed, 0 failed")), "{all}");
+}
+
+#[test]
+fn tls_specs_pass_with_cacert() {
+    let nginx = start(&Authority::new("longconn test CA"));
+    let ca = nginx.ca();
+    let output = longconn(
+        &[
+            "specs/thirdparty/tls",
+            "--target",
+            &format!("https://localhost:{}", nginx.main),
+            "--target",
+            &format!("bare=wss://127.0.0.1:{}", nginx.main),
+            "--cacert",
+            ca.to_str().expect("a UTF-8 path"),
+        ],
+        &foreign_roots(&nginx),
+    );
+    assert_passes(&output, 2);
+}
+
+#[test]
+fn the_machines_roots_are_trusted() {
+    let nginx = start(&Authority::new("longconn test CA"));
+    let output = longconn(
+        &[
+            "specs/thirdparty/tls",
+            "--target",
+            &format!("https://localhost:{}", nginx.main),
+            "--target",
+            &format!("bare=wss://127.0.0.1:{}", nginx.main),
+        ],
+        &nginx.ca(),
+    );
+    assert_passes(&output, 2);
+}
+
+#[test]
+fn insecure_takes_any_certificate() {
+    let nginx = start(&Authority::new("longconn test CA"));
+    let output = longconn(
+        &[
+            "specs/thirdparty/tls_insecure",
+            "--target",
+            &format!("https://localhost:{}", nginx.untrusted()),
+            "--insecure",
+        ],
+        &foreign_roots(&nginx),
+    );
+    assert_passes(&output, 1);
+}
+
+#[test]
+fn handshake_failures_name_what_is_wrong() {
+    let nginx = start(&Authority::new("longconn test CA"));
+    let ca = nginx.ca();
+    let ca = ca.to_str().expect("a UTF-8 path");
+    let roots = foreign_roots(&nginx);
+    let spec = "specs/thirdparty/tls_insecure";
+    let cases = [
+        (
+            nginx.untrusted(),
+            None,
+            "the certificate's issuer is unknown (not among the machine's roots or --cacert; \
+             --insecure skips the check)",
+        ),
+        (
+            nginx.main,
+            None,
+            "the certificate's issuer is unknown (not among the machine's roots or --cacert; \
+             --insecure skips the check)",
+        ),
+        (
+            nginx.wrong_name,
+            Some(ca),
+            "the certificate is not valid for localhost (it names only other.test)",
+        ),
+        (
+            nginx.expired,
+            Some(ca),
+            "the certificate expired (on 2020-01-01T00:00:00Z)",
+        ),
+        (nginx.plain, Some(ca), "the server did not answer in TLS"),
+    ];
+    for (port, cacert, message) in cases {
+        let target = format!("https://localhost:{port}");
+        let mut args = vec![spec, "--target", &target];
+        if let Some(ca) = cacert {
+            args.extend(["--cacert", ca]);
+        }
+        let output = longconn(&args, &roots);
+        let all = text(&output);
+        assert_eq!(output.status.code(), Some(1), "{all}");
+        let expected = format!(
+            "specs/thirdparty/tls_insecure/tls_insecure_takes_any_certificate.yaml:6: request on \
+             request GET /tls: TLS handshake with localhost:{port} failed: {message}"
+        );
+        assert!(all.contains(&expected), "expected {expected:?} in:\n{all}");
+    }
+}
+
+#[test]
+fn aiohttp_over_tls_passes() {
+    let importable = Command::new("python3")
+        .args(["-c", "import aiohttp"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    assert!(
+        importable,
+        "python3 with aiohttp not found: run tests/run (or python3 -m pip install -r tests/requirements.txt)"
+    );
+    let ca = Authority::new("longconn test CA");
+    // nginx is only borrowed for its folder (removed with it) and a foreign roots file.
+    let nginx = start(&ca);
+    let (cert, key) = ca.sign(&["localhost"], false);
+    let (cert_file, key_file) = (nginx.dir.join("aiohttp.pem"), nginx.dir.join("aiohttp.key"));
+    std::fs::write(&cert_file, cert).expect("write the certificate");
+    std::fs::write(&key_file, key).expect("write the key");
+    let port = free_port();
+    let log = nginx.dir.join("aiohttp.log");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/thirdparty/aiohttp_server.py");
+    let mut child = Command::new("python3")
+        .arg(&script)
+        .arg(port.to_string())
+        .arg(&cert_file)
+        .arg(&key_file)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("create the log"))
+        .spawn()
+        .expect("start python3");
+    let deadline = Instant::now() + START_GUARD;
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            let output = std::fs::read_to_string(&log).unwrap_or_default();
+            panic!("the aiohttp server exited ({status}) before listening:\n{output}");
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("the aiohttp server did not listen within {START_GUARD:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let ca_file = nginx.ca();
+    let output = longconn(
+        &[
+            "specs/thirdparty/tls_aiohttp",
+            "--target",
+            &format!("https://localhost:{port}/app"),
+            "--cacert",
+            ca_file.to_str().expect("a UTF-8 path"),
+        ],
+        &foreign_roots(&nginx),
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_passes(&output, 1);
+}
