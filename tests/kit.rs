@@ -87,6 +87,7 @@ fn an_unknown_variable_fails_the_step_naming_it() {
 fn var_values_reach_the_wire() {
     let options = Options {
         vars: vec![("room".into(), "lobby".into())],
+        ..Options::default()
     };
     let transcript = outcome(
         "  - request: { method: POST, path: \"/publish?channel=${room}\", body: hi }\n  - request: { path: \"/poll?channel=${room}\" }\n  - expect: { body_contains: '\"data\":\"hi\"' }\n",

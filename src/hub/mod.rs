@@ -44,7 +44,8 @@ use channel::Channel;
 pub use subscription::Subscription;
 pub use ticker::Ticker;
 
-/// The channel a route uses when none is named, and the one the ticker publishes to.
+/// The channel a route and a spec's `publish` use when none is named, and the one the ticker
+/// publishes to.
 pub const DEFAULT_CHANNEL: &str = "default";
 
 /// One message, as the contract shapes it: `{"id": u64, "event": "message", "data": "..."}`.

@@ -109,7 +109,10 @@ pub async fn run(args: RunArgs) -> u8 {
             }
         }
     }
-    let options = Options { vars };
+    let options = Options {
+        vars,
+        ..Options::default()
+    };
     let target_given = (!args.target.is_empty()).then_some(&args.target);
     let target = match (target_given, &args.hub) {
         (None, None) => Target::Embedded,

@@ -5,8 +5,7 @@ use std::time::Duration;
 
 use http_types::url::Url;
 
-/// Channel used when a request names none (contract: "default `default`").
-pub const DEFAULT_CHANNEL: &str = crate::hub::DEFAULT_CHANNEL;
+use crate::hub::DEFAULT_CHANNEL;
 
 /// Longest channel name accepted.
 pub const MAX_CHANNEL_LEN: usize = 64;

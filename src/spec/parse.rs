@@ -527,7 +527,9 @@ impl Resolver<'_> {
             RawStep::Frame(f) => self.frame(index, f)?,
             RawStep::Publish(p) => StepKind::Publish(Publish {
                 server: self.server(index, p.server)?,
-                channel: p.channel.unwrap_or_else(|| DEFAULT_CHANNEL.to_string()),
+                channel: p
+                    .channel
+                    .unwrap_or_else(|| crate::hub::DEFAULT_CHANNEL.to_string()),
                 event: p.event.map(|e| e.0),
                 data: p.data.0,
                 status: p.status,
