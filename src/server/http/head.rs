@@ -17,7 +17,7 @@ use http_types::url::Url;
 
 use crate::wire::http::{is_tchar, parse_request_head_within, HttpError, RequestHead};
 
-/// The largest request head served (8 KiB, like async-h1 and Node).
+/// The largest request head served (8 KiB, as Node's default).
 pub const MAX_HEAD_BYTES: usize = 8 * 1024 - 1;
 
 /// The most header fields a request head may carry.
@@ -530,7 +530,7 @@ mod tests {
     }
 
     #[test]
-    fn heads_async_h1_would_refuse_for_size_are_431() {
+    fn heads_over_the_size_limit_are_431() {
         let mut big = b"GET / HTTP/1.1\r\nHost: h\r\nX: ".to_vec();
         big.resize(MAX_HEAD_BYTES + 1, b'a');
         assert_eq!(refused(&big), HeadRefusal::HeadTooLarge);
