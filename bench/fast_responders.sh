@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# bench/fast_responders.sh — what the fast responders earn: our server with them and with
+# `--no-fast-responders`, on two figures that the load of other processes on the machine barely
+# moves:
+#
+# - idle SSE: the server's VmRSS while IDLE_CLIENTS `GET /sseStream` clients are held, minus
+#   VmRSS before they connected, per connection (each side on a freshly started server);
+# - keep-alive `GET /poll`: the instructions the server executes per request (user and kernel,
+#   `perf stat -e instructions:u,instructions:k` on the server process while `longconn bench poll`
+#   drives it), with the server's CPU time per request beside them (that one moves with load).
+#
+#   bench/fast_responders.sh            # markdown table on stdout, progress on stderr
+#
+# Environment: BIN (the longconn binary to measure; default: this checkout's release build, built
+# first), IDLE_CLIENTS (5000), HOLD (10s), POLL_CONNECTIONS (50), POLL_DURATION (5s), ROUNDS (2).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh" fast_responders
+IDLE_CLIENTS=${IDLE_CLIENTS:-5000}
+HOLD=${HOLD:-10s}
+POLL_CONNECTIONS=${POLL_CONNECTIONS:-50}
+POLL_DURATION=${POLL_DURATION:-5s}
+ROUNDS=${ROUNDS:-2}
+if [[ -z ${BIN:-} ]]; then
+  cargo build --release --quiet >&2
+  BIN=$ROOT/target/release/longconn
+fi
+command -v perf >/dev/null || { log "perf is not installed (Debian: linux-perf)"; exit 2; }
+
+# start SIDE: a fresh server, with (on) or without (off) fast responders; sets PID and URL.
+PID=''
+start() {
+  if [[ -n $PID ]]; then stop_pids "$PID"; fi
+  local flags=()
+  [[ $1 == off ]] && flags=(--no-fast-responders)
+  "$BIN" serve --addr 127.0.0.1:0 --store memory --max-connections 19000 --interval 1h \
+    "${flags[@]}" >"$WORK/serve.out" 2>"$WORK/serve.err" &
+  PID=$!; PIDS+=("$PID")
+  URL=$(wait_for_line "$WORK/serve.out" 'listening on' 20 | grep -oE 'http://[0-9.:]+') \
+    || { log "the server did not start:"; cat "$WORK/serve.err" >&2; exit 3; }
+}
+
+status_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+json_field() { grep -oE "\"$2\":[0-9.]+" <<<"$1" | head -n1 | cut -d: -f2; }
+
+echo "| fast responders | idle SSE held | idle SSE KiB per connection (ΔVmRSS) | /poll requests | /poll user instructions per request | /poll kernel instructions per request | /poll server CPU µs per request |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
+HZ=$(getconf CLK_TCK)
+for round in $(seq "$ROUNDS"); do
+  for side in on off; do
+    start "$side"
+    log "round $round, fast responders $side: idle SSE, $IDLE_CLIENTS clients"
+    before=$(status_kb "$PID" VmRSS)
+    timeout 180 "$BIN" bench idle --target "$URL" --transport sse --clients "$IDLE_CLIENTS" \
+      --hold "$HOLD" >"$WORK/idle.out" 2>"$WORK/idle.err" &
+    gen=$!
+    held_line=$(wait_for_line "$WORK/idle.err" 'holding [0-9]+ connections' 150 || true)
+    sleep 1 # the last handshakes' writes
+    rss=$(status_kb "$PID" VmRSS)
+    wait "$gen" || true
+    held=$(grep -oE 'holding [0-9]+' <<<"$held_line" | grep -oE '[0-9]+' || echo 0)
+    per=$(awk -v a="$before" -v b="$rss" -v n="$held" 'BEGIN { printf "%.2f", n ? (b - a) / n : 0 }')
+
+    start "$side"
+    log "round $round, fast responders $side: keep-alive /poll, $POLL_CONNECTIONS connections"
+    t0=$(ticks "$PID")
+    perf stat -x, -e instructions:u,instructions:k -p "$PID" -o "$WORK/perf.out" &
+    perf_pid=$!
+    "$BIN" bench poll --target "$URL" --connections "$POLL_CONNECTIONS" \
+      --duration "$POLL_DURATION" >"$WORK/poll.out" 2>/dev/null || true
+    kill -INT "$perf_pid"; wait "$perf_pid" || true
+    t1=$(ticks "$PID")
+    poll=$(tail -n1 "$WORK/poll.out")
+    requests=$(json_field "$poll" requests)
+    user=$(awk -F, '$3 ~ /instructions:u/ { print $1 }' "$WORK/perf.out")
+    kernel=$(awk -F, '$3 ~ /instructions:k/ { print $1 }' "$WORK/perf.out")
+    echo "| $side | $held | $per | $requests | $(awk -v i="$user" -v n="$requests" 'BEGIN { printf "%.0f", i / n }') | $(awk -v i="$kernel" -v n="$requests" 'BEGIN { printf "%.0f", i / n }') | $(awk -v t=$((t1 - t0)) -v n="$requests" -v hz="$HZ" 'BEGIN { printf "%.2f", t * 1e6 / hz / n }') |"
+  done
+done
