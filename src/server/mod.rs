@@ -63,18 +63,20 @@ const GET: &[Method] = &[Method::Get, Method::Head];
 const GET_ONLY: &[Method] = &[Method::Get];
 const POST: &[Method] = &[Method::Post];
 
-/// The route table: every URL the server answers.
+/// The route table: every URL the server answers, and the function that answers it.
 pub fn app(state: State) -> tide::Server<State> {
     let mut app = tide::with_state(state);
     app.at("/publish").all(guard(POST, publish::publish));
-    app.at("/poll").all(guard(GET, polling::poll)); // and FAST_RESPONDERS
+    // A plain GET: answered by the accept loop itself ([`FAST_RESPONDERS`]), with the same bytes.
+    app.at("/poll").all(guard(GET, polling::poll));
     app.at("/longpoll").all(guard(GET, polling::longpoll));
     app.at("/iframe").all(guard(GET, polling::iframe));
     app.at("/jsonp").all(guard(GET, polling::jsonp));
     app.at("/iframeLongConnection")
         .all(guard(GET, forever::forever_iframe));
-    app.at("/sseStream").all(guard(GET, sse::sse_stream)); // and FAST_RESPONDERS
-                                                           // WebSocket upgrades are GET only (RFC 6455 §4.1).
+    // A plain GET: answered by the accept loop itself ([`FAST_RESPONDERS`]), with the same bytes.
+    app.at("/sseStream").all(guard(GET, sse::sse_stream));
+    // WebSocket upgrades are GET only (RFC 6455 §4.1).
     app.at("/testSocket")
         .all(guard(GET_ONLY, websocket::test_socket));
     app.at("/echo").all(guard(GET_ONLY, websocket::echo));
