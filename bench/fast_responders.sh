@@ -5,9 +5,10 @@
 #
 # - idle SSE: the server's VmRSS while IDLE_CLIENTS `GET /sseStream` clients are held, minus
 #   VmRSS before they connected, per connection (each side on a freshly started server);
-# - keep-alive `GET /poll`: the instructions the server executes per request (user and kernel,
-#   `perf stat -e instructions:u,instructions:k` on the server process while `longconn bench poll`
-#   drives it), with the server's CPU time per request beside them (that one moves with load).
+# - keep-alive `GET /poll`: the user-space instructions the server executes per request (the
+#   server under valgrind's callgrind, counters zeroed after a warm-up and dumped after
+#   `longconn bench poll` has driven it; perf's hardware counters are often missing in VMs), and
+#   the server's CPU time per request without valgrind (that one moves with the machine's load).
 #
 #   bench/fast_responders.sh            # markdown table on stdout, progress on stderr
 #
@@ -24,18 +25,21 @@ if [[ -z ${BIN:-} ]]; then
   cargo build --release --quiet >&2
   BIN=$ROOT/target/release/longconn
 fi
-command -v perf >/dev/null || { log "perf is not installed (Debian: linux-perf)"; exit 2; }
+command -v callgrind_control >/dev/null || { log "valgrind is not installed (Debian: valgrind)"; exit 2; }
 
-# start SIDE: a fresh server, with (on) or without (off) fast responders; sets PID and URL.
+# start SIDE [WRAPPER...]: a fresh server, with (on) or without (off) fast responders, run under
+# WRAPPER when given; sets PID and URL.
 PID=''
 start() {
   if [[ -n $PID ]]; then stop_pids "$PID"; fi
   local flags=()
   [[ $1 == off ]] && flags=(--no-fast-responders)
-  "$BIN" serve --addr 127.0.0.1:0 --store memory --max-connections 19000 --interval 1h \
+  shift
+  : >"$WORK/serve.out"
+  "$@" "$BIN" serve --addr 127.0.0.1:0 --store memory --max-connections 19000 --interval 1h \
     "${flags[@]}" >"$WORK/serve.out" 2>"$WORK/serve.err" &
   PID=$!; PIDS+=("$PID")
-  URL=$(wait_for_line "$WORK/serve.out" 'listening on' 20 | grep -oE 'http://[0-9.:]+') \
+  URL=$(wait_for_line "$WORK/serve.out" 'listening on' 120 | grep -oE 'http://[0-9.:]+') \
     || { log "the server did not start:"; cat "$WORK/serve.err" >&2; exit 3; }
 }
 
@@ -43,7 +47,7 @@ status_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 json_field() { grep -oE "\"$2\":[0-9.]+" <<<"$1" | head -n1 | cut -d: -f2; }
 
-echo "| fast responders | idle SSE held | idle SSE KiB per connection (ΔVmRSS) | /poll requests | /poll user instructions per request | /poll kernel instructions per request | /poll server CPU µs per request |"
+echo "| fast responders | idle SSE held | idle SSE KiB per connection (ΔVmRSS) | /poll requests | /poll server CPU µs per request | /poll requests under callgrind | /poll user instructions per request |"
 echo "|---|---:|---:|---:|---:|---:|---:|"
 HZ=$(getconf CLK_TCK)
 for round in $(seq "$ROUNDS"); do
@@ -64,16 +68,24 @@ for round in $(seq "$ROUNDS"); do
     start "$side"
     log "round $round, fast responders $side: keep-alive /poll, $POLL_CONNECTIONS connections"
     t0=$(ticks "$PID")
-    perf stat -x, -e instructions:u,instructions:k -p "$PID" -o "$WORK/perf.out" &
-    perf_pid=$!
     "$BIN" bench poll --target "$URL" --connections "$POLL_CONNECTIONS" \
       --duration "$POLL_DURATION" >"$WORK/poll.out" 2>/dev/null || true
-    kill -INT "$perf_pid"; wait "$perf_pid" || true
     t1=$(ticks "$PID")
-    poll=$(tail -n1 "$WORK/poll.out")
-    requests=$(json_field "$poll" requests)
-    user=$(awk -F, '$3 ~ /instructions:u/ { print $1 }' "$WORK/perf.out")
-    kernel=$(awk -F, '$3 ~ /instructions:k/ { print $1 }' "$WORK/perf.out")
-    echo "| $side | $held | $per | $requests | $(awk -v i="$user" -v n="$requests" 'BEGIN { printf "%.0f", i / n }') | $(awk -v i="$kernel" -v n="$requests" 'BEGIN { printf "%.0f", i / n }') | $(awk -v t=$((t1 - t0)) -v n="$requests" -v hz="$HZ" 'BEGIN { printf "%.2f", t * 1e6 / hz / n }') |"
+    requests=$(json_field "$(tail -n1 "$WORK/poll.out")" requests)
+    cpu=$(awk -v t=$((t1 - t0)) -v n="$requests" -v hz="$HZ" 'BEGIN { printf "%.2f", t * 1e6 / hz / n }')
+
+    log "round $round, fast responders $side: keep-alive /poll under callgrind"
+    start "$side" valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.%p" -q
+    "$BIN" bench poll --target "$URL" --connections "$POLL_CONNECTIONS" --duration 1s \
+      >/dev/null 2>&1 || true # warm-up: connections, caches, the first allocations
+    callgrind_control -z "$PID" >/dev/null
+    "$BIN" bench poll --target "$URL" --connections "$POLL_CONNECTIONS" \
+      --duration "$POLL_DURATION" >"$WORK/poll.out" 2>/dev/null || true
+    callgrind_control -d "$PID" >/dev/null
+    vg_requests=$(json_field "$(tail -n1 "$WORK/poll.out")" requests)
+    instructions=$(cat "$WORK"/callgrind.$PID.* | awk '$1 == "totals:" || $1 == "summary:" { n = $2 } END { print n }')
+    rm -f "$WORK"/callgrind.*
+    per_request=$(awk -v i="$instructions" -v n="$vg_requests" 'BEGIN { printf "%.0f", i / n }')
+    echo "| $side | $held | $per | $requests | $cpu | $vg_requests | $per_request |"
   done
 done
