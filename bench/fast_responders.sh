@@ -13,7 +13,8 @@
 #   bench/fast_responders.sh            # markdown table on stdout, progress on stderr
 #
 # Environment: BIN (the longconn binary to measure; default: this checkout's release build, built
-# first), IDLE_CLIENTS (5000), HOLD (10s), POLL_CONNECTIONS (50), POLL_DURATION (5s), ROUNDS (2).
+# first), SIDES ("on off"; "on" alone measures a build without --no-fast-responders), IDLE_CLIENTS
+# (5000), HOLD (10s), POLL_CONNECTIONS (50), POLL_DURATION (5s), ROUNDS (2).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh" fast_responders
 IDLE_CLIENTS=${IDLE_CLIENTS:-5000}
@@ -21,6 +22,7 @@ HOLD=${HOLD:-10s}
 POLL_CONNECTIONS=${POLL_CONNECTIONS:-50}
 POLL_DURATION=${POLL_DURATION:-5s}
 ROUNDS=${ROUNDS:-2}
+SIDES=${SIDES:-on off}
 if [[ -z ${BIN:-} ]]; then
   cargo build --release --quiet >&2
   BIN=$ROOT/target/release/longconn
@@ -51,7 +53,7 @@ echo "| fast responders | idle SSE held | idle SSE KiB per connection (ΔVmRSS) 
 echo "|---|---:|---:|---:|---:|---:|---:|"
 HZ=$(getconf CLK_TCK)
 for round in $(seq "$ROUNDS"); do
-  for side in on off; do
+  for side in $SIDES; do
     start "$side"
     log "round $round, fast responders $side: idle SSE, $IDLE_CLIENTS clients"
     before=$(status_kb "$PID" VmRSS)
