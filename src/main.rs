@@ -82,6 +82,10 @@ struct ServeArgs {
     /// Do not serve /jsonp (any page can read a script it includes).
     #[arg(long)]
     no_jsonp: bool,
+    /// Let tide answer every request, also the plain GET /poll and GET /sseStream the accept
+    /// loop otherwise answers itself (the same bytes, more CPU and memory per request).
+    #[arg(long)]
+    no_fast_responders: bool,
     /// A Host name to serve besides the loopback names and the bound IP (repeatable; else 421).
     #[arg(long = "host", value_name = "NAME")]
     hosts: Vec<String>,
@@ -181,6 +185,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         private: args.private,
         hosts: args.hosts,
         jsonp: !args.no_jsonp,
+        fast_responders: !args.no_fast_responders,
     };
     let clock = longconn::clock::Clock::System;
     // A served hub may have a predecessor (this store's, or a lost one's): new channels start

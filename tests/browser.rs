@@ -1,4 +1,4 @@
-//! Proof in a real browser (issue 5): every technique's demo page, driven by Debian's headless
+//! Proof in a real browser: every technique's demo page, driven by Debian's headless
 //! Chromium through `tests/browser/drive.mjs` (playwright-core), against the server started
 //! in-process on `127.0.0.1:0`. The driver prints what each page received; the tests assert it.
 //!

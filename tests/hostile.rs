@@ -1,4 +1,4 @@
-//! Hostile peers that need real sockets and a whole process rather than a spec (issue 4). Every
+//! Hostile peers that need real sockets and a whole process rather than a spec. Every
 //! wait is on bytes, EOF or the server's own state; time moves only on the manual clock.
 //!
 //! - `max_connections_hold_under_an_idle_flood_and_free_when_they_go`: `--max-connections` idle

@@ -1,4 +1,4 @@
-//! Several hubs on one real Redis (issue 7). Each test starts its own `redis-server` on a free
+//! Several hubs on one real Redis. Each test starts its own `redis-server` on a free
 //! port as a child process (and fails, naming the package, when it is not installed), then:
 //!
 //! - `publish_on_one_node_reaches_subscribers_and_waiters_on_every_node`

@@ -3,7 +3,7 @@
 //! waiters. A message is stored once (`Arc`) and shared by every subscriber.
 //!
 //! Two engines number the messages. The in-process one (the default, [`Hub::new`]) numbers them
-//! here. The Redis one ([`Hub::with_redis`], issue 7, see [`redis`]'s docs) lets
+//! here. The Redis one ([`Hub::with_redis`], see [`redis`]'s docs) lets
 //! several nodes share channels: [`Hub::publish`] goes to Redis, which numbers, stores and
 //! announces the message, and each node's hub stays its local fan-out and a mirror of the log,
 //! fed in id order by [`Hub::deliver`]. `since`, `subscribe` and `wait_since` read local state
@@ -44,7 +44,8 @@ use channel::Channel;
 pub use subscription::Subscription;
 pub use ticker::Ticker;
 
-/// The channel a route uses when none is named, and the one the ticker publishes to.
+/// The channel a route and a spec's `publish` use when none is named, and the one the ticker
+/// publishes to.
 pub const DEFAULT_CHANNEL: &str = "default";
 
 /// One message, as the contract shapes it: `{"id": u64, "event": "message", "data": "..."}`.

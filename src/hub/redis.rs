@@ -1,4 +1,4 @@
-//! The Redis engine (issue 7): several nodes share one hub. Redis numbers, stores and announces
+//! The Redis engine: several nodes share one hub. Redis numbers, stores and announces
 //! every message; each node's in-process hub stays its local fan-out and a mirror of the log.
 //!
 //! How a message travels:

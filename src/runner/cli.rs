@@ -159,7 +159,11 @@ pub async fn run(args: RunArgs) -> u8 {
     } else {
         None
     };
-    let options = Options { vars, tls };
+    let options = Options {
+        vars,
+        tls,
+        ..Options::default()
+    };
     let reports: Result<Vec<Report>, String> =
         args.report.iter().map(|r| parse_report(r)).collect();
     let reports = match reports {

@@ -1,6 +1,6 @@
 //! `handshake: { on, path, key, protocols, origin, headers, version }`: the WebSocket opening
 //! handshake (RFC 6455 §4.1). It reads the whole response head before the step ends, so nothing
-//! else is sent first: async-h1 drops bytes that arrive in the same read as a request head.
+//! else is sent first: some servers drop bytes that arrive in the same read as a request head.
 
 use super::connection::Connection;
 use super::error::StepFailure;

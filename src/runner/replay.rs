@@ -245,6 +245,9 @@ pub struct Options {
     /// TLS settings for `https`/`wss` targets (`--cacert`, `--insecure`); `None`: the machine's
     /// roots alone.
     pub tls: Option<Tls>,
+    /// Embedded servers only: tide answers every request, also those the accept loop's fast
+    /// responders answer otherwise ([`Config::fast_responders`] off).
+    pub without_fast_responders: bool,
 }
 
 /// Replays `spec` against `target` and returns the transcript, redacted, or the first failure.
@@ -337,7 +340,7 @@ impl<'a> Session<'a> {
         // `servers: [a, b]` share one hub, as nodes on one Redis do: a publish through one
         // reaches the clients of every other. On Redis, each server is a node with a hub of its
         // own, all under this replay's key prefix.
-        let shared = Hub::new(config(spec).hub_config());
+        let shared = Hub::new(config(spec, true).hub_config());
         let prefix = replay_prefix();
         for name in &spec.servers {
             let endpoint = match target {
@@ -384,7 +387,13 @@ impl<'a> Session<'a> {
                         Some(manual) => manual.clone(),
                         None => unreachable_manual(),
                     };
-                    let server = match Server::start_with_hub(config(spec), clock, hub).await {
+                    let server = match Server::start_with_hub(
+                        config(spec, !options.without_fast_responders),
+                        clock,
+                        hub,
+                    )
+                    .await
+                    {
                         Ok(server) => server,
                         Err(error) => {
                             stop_all(endpoints).await;
@@ -940,7 +949,7 @@ async fn node_on_redis(spec: &Spec, url: &str, prefix: &str) -> Result<Hub, RunE
         prefix: prefix.to_owned(),
         ..RedisConfig::new(url)
     };
-    Hub::with_redis(config(spec).hub_config(), redis)
+    Hub::with_redis(config(spec, true).hub_config(), redis)
         .await
         .map_err(|error| RunError::Unreachable {
             target: url.to_owned(),
@@ -1002,8 +1011,9 @@ fn key(option: &Option<String>) -> Option<crate::server::access::jwt::JwtKey> {
         .map(|k| crate::server::access::jwt::JwtKey(k.as_bytes().to_vec()))
 }
 
-/// The embedded server's configuration from the spec's `server:` options.
-fn config(spec: &Spec) -> Config {
+/// The embedded server's configuration from the spec's `server:` options, with or without fast
+/// responders.
+fn config(spec: &Spec, fast_responders: bool) -> Config {
     let options = &spec.server;
     let defaults = Config::default();
     Config {
@@ -1025,6 +1035,7 @@ fn config(spec: &Spec) -> Config {
         private: options.private.clone(),
         hosts: options.host.clone(),
         jsonp: options.jsonp.unwrap_or(defaults.jsonp),
+        fast_responders,
     }
 }
 

@@ -1,46 +1,45 @@
-//! Fast responders: the requests the accept loop answers without tide, a plain HTTP/1.1
-//! `GET /poll` (the hottest short request) and a plain `GET /sseStream` (the most numerous long
-//! one: an idle stream then costs its pieces and the loop's small state, not a tide request and
-//! response). The answer is byte for byte the one the tide route gives: the same functions
-//! compute it ([`polling::poll_json`], [`polling::JSON_HEADERS`], [`sse::open`],
-//! [`sse::SSE_HEADERS`], [`origin::cors_headers`]) and the same encoder frames it
-//! ([`encode_head`]). Anything unusual about a request (HTTP/1.0, another method, a body, an
-//! upgrade, `Expect`, a field value that is not ASCII, a repeated field a route reads, a query a
-//! URL would rewrite, a refusal by the route) goes the tide way, which stays the one place that
-//! decides those.
+//! Fast responders: the routes the accept loop may answer without tide (`FAST_RESPONDERS` in
+//! the route table), a plain HTTP/1.1 `GET /poll` (the hottest short request) and a plain
+//! `GET /sseStream` (the most numerous long one: an idle stream then costs its pieces and the
+//! loop's small state, not a tide request and response). The answer is byte for byte the one
+//! the tide route gives: the same functions compute it ([`polling::poll_json`],
+//! [`polling::JSON_HEADERS`], [`sse::open`], [`sse::SSE_HEADERS`], [`origin::cors_headers`]) and
+//! the same encoder frames it ([`encode_head`]). Anything unusual about a request (HTTP/1.0,
+//! another method, a body, an upgrade, `Expect`, a field value that is not ASCII, a repeated field
+//! a route reads, a query a URL would rewrite, a refusal by the route) goes the tide way, which
+//! stays the one place that decides those.
 
 use super::http::encode::{encode_head, http_date, Framing};
+use super::http::fast::FastAnswer;
 use super::http::head::{Admitted, BodyLength};
 use super::params::Query;
-use super::pieces::Pieces;
 use super::polling;
 use super::sse;
 use super::state::State;
 use super::{access, origin};
 use crate::wire::http::RequestHead;
 
-/// A response the accept loop writes itself.
-pub struct Answer {
-    /// The whole response (`/poll`), or its head (`/sseStream`).
-    pub bytes: Vec<u8>,
-    /// The body's pieces, one HTTP chunk each, for a streaming response.
-    pub stream: Option<Pieces>,
-    /// The request asked to close the connection after it (`Connection: close`).
+/// One fast responder: answers a plain `GET` of its path (already checked by [`answer`]) or
+/// leaves it to tide (`None`).
+pub type Responder = fn(&State, &Plain) -> Option<FastAnswer>;
+
+/// A request plain enough for a fast responder: HTTP/1.1 `GET` with no body, no upgrade, no
+/// `Expect`, ASCII field values, an allowed `Host`, at most one `Origin` and `Connection`.
+#[derive(Debug)]
+pub struct Plain<'a> {
+    /// The parsed head.
+    pub request: &'a RequestHead,
+    /// The query, as a URL would keep it (`""` when there is none).
+    pub query: &'a str,
+    /// The CORS fields the answer carries.
+    pub cors: Vec<(&'static str, String)>,
+    /// The request asked to close the connection after the answer.
     pub close: bool,
 }
 
-impl std::fmt::Debug for Answer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Answer")
-            .field("bytes", &self.bytes.len())
-            .field("stream", &self.stream.is_some())
-            .field("close", &self.close)
-            .finish()
-    }
-}
-
-/// The answer to `admitted` when the accept loop gives it itself; `None` sends it to tide.
-pub fn answer(state: &State, admitted: &Admitted) -> Option<Answer> {
+/// The accept loop's [`FastResponder`](super::http::fast::FastResponder): the responder of
+/// `FAST_RESPONDERS` for the request's path when the request is plain, else `None` (tide).
+pub fn answer(state: &State, admitted: &Admitted) -> Option<FastAnswer> {
     if admitted.http10 || admitted.upgrade || admitted.body != BodyLength::None {
         return None;
     }
@@ -51,35 +50,46 @@ pub fn answer(state: &State, admitted: &Admitted) -> Option<Answer> {
     if request.method != "GET" || unusual || !access::plain(&state.config, request.header("Host")) {
         return None;
     }
+    let (responder, query) = super::FAST_RESPONDERS
+        .iter()
+        .find_map(|(path, responder)| Some((responder, route_query(&request.target, path)?)))?;
     // The routes read the first `Origin` and `Last-Event-ID`, the exchange the `Connection`:
     // with one of each (or none) there is nothing to choose.
     let origin = single(request, "Origin")?;
     let connection = single(request, "Connection")?;
-    let close = connection.is_some_and(|c| c.eq_ignore_ascii_case("close"));
-    let cors = origin::cors_headers(&state.config.allow_origins, origin);
-    let date = http_date();
-    if let Some(query) = route_query(&request.target, "/poll") {
-        let body = polling::poll_json(&state.hub, &Query::from_query(query)).ok()?;
-        let fields = with_cors(&polling::JSON_HEADERS, &cors);
-        let mut bytes = encode_head(200, &fields, Framing::Length(body.len() as u64), &date);
-        bytes.extend_from_slice(body.as_bytes());
-        return Some(Answer {
-            bytes,
-            stream: None,
-            close,
-        });
-    }
-    if let Some(query) = route_query(&request.target, "/sseStream") {
-        let last_event_id = single(request, "Last-Event-ID")?;
-        let pieces = sse::open(state, &Query::from_query(query), last_event_id).ok()?;
-        let fields = with_cors(&sse::SSE_HEADERS, &cors);
-        return Some(Answer {
-            bytes: encode_head(200, &fields, Framing::Chunked, &date),
-            stream: Some(pieces),
-            close,
-        });
-    }
-    None
+    let plain = Plain {
+        request,
+        query,
+        cors: origin::cors_headers(&state.config.allow_origins, origin),
+        close: connection.is_some_and(|c| c.eq_ignore_ascii_case("close")),
+    };
+    responder(state, &plain)
+}
+
+/// `GET /poll`: the whole answer, as [`polling::poll`] gives it.
+pub fn poll(state: &State, plain: &Plain) -> Option<FastAnswer> {
+    let body = polling::poll_json(&state.hub, &Query::from_query(plain.query)).ok()?;
+    let fields = with_cors(&polling::JSON_HEADERS, &plain.cors);
+    let framing = Framing::Length(body.len() as u64);
+    let mut bytes = encode_head(200, &fields, framing, &http_date());
+    bytes.extend_from_slice(body.as_bytes());
+    Some(FastAnswer {
+        bytes,
+        body: None,
+        close: plain.close,
+    })
+}
+
+/// `GET /sseStream`: the head, then the stream's pieces, as [`sse::stream`] gives them.
+pub fn sse_stream(state: &State, plain: &Plain) -> Option<FastAnswer> {
+    let last_event_id = single(plain.request, "Last-Event-ID")?;
+    let pieces = sse::open(state, &Query::from_query(plain.query), last_event_id).ok()?;
+    let fields = with_cors(&sse::SSE_HEADERS, &plain.cors);
+    Some(FastAnswer {
+        bytes: encode_head(200, &fields, Framing::Chunked, &http_date()),
+        body: Some(pieces),
+        close: plain.close,
+    })
 }
 
 fn with_cors<'a>(

@@ -7,11 +7,11 @@
 use tide::{Body, Request, Response, StatusCode};
 
 use super::error::{respond, RouteError};
-use super::feed::{self, Format};
 use super::origin;
 use super::params::{self, ParamError, Query};
 use super::pieces::{Piece, PieceReader};
 use super::state::State;
+use super::subscription_pieces::{self, Format};
 use crate::hub::Message;
 use crate::wire::html;
 
@@ -32,11 +32,11 @@ impl Format for Forever {
 }
 
 /// `GET /iframeLongConnection`.
-pub async fn stream(req: Request<State>) -> tide::Result {
-    respond(stream_inner(&req))
+pub async fn forever_iframe(req: Request<State>) -> tide::Result {
+    respond(forever_iframe_inner(&req))
 }
 
-fn stream_inner(req: &Request<State>) -> Result<Response, RouteError> {
+fn forever_iframe_inner(req: &Request<State>) -> Result<Response, RouteError> {
     let query = Query::from_url(req.url());
     let channel = query.channel()?;
     // Without `since` the stream is live only, as the seed's; with it, the log after N first.
@@ -49,7 +49,7 @@ fn stream_inner(req: &Request<State>) -> Result<Response, RouteError> {
     let format = Forever {
         origin: origin::embedder_origin(req),
     };
-    let pieces = feed::pieces(
+    let pieces = subscription_pieces::pieces(
         vec![html::forever_prelude().into_bytes()],
         subscription,
         state.clock.clone(),

@@ -1,32 +1,32 @@
 //! `longconn serve`: every technique of the seed on one tide app, fed by one [`Hub`].
 //!
-//! Route table (see `../shared/CONTRACT.md`); every route takes `?channel=NAME`:
+//! Route table (see `../shared/CONTRACT.md`): [`app`] says which route answers each URL, and
+//! [`FAST_RESPONDERS`] which of them the accept loop may answer itself. Every route takes
+//! `?channel=NAME`:
 //!
-//! | route | technique |
-//! |---|---|
-//! | `POST /publish?event=E` | publish a message |
-//! | `GET /poll?since=N` | short polling |
-//! | `GET /longpoll?since=N&timeout=S` | long polling |
-//! | `GET /iframe?since=N` | iframe polling |
-//! | `GET /jsonp?callback=CB&since=N` | JSONP polling |
-//! | `GET /iframeLongConnection?since=N` | forever iframe |
-//! | `GET /testSocket` | WebSocket: the seed's echo |
-//! | `GET /echo` | WebSocket: plain echo |
-//! | `GET /ws?since=N` | WebSocket: hub push + publish |
-//! | `GET /sseStream` | Server-Sent Events |
-//! | `GET /`, `GET /compare`, `GET /demo/*` | built-in demo pages (`/compare`: all seven side by side) |
+//! | route | technique | answered by |
+//! |---|---|---|
+//! | `POST /publish?event=E` | publish a message | [`publish::publish`] |
+//! | `GET /poll?since=N` | short polling | [`polling::poll`]; a plain HTTP/1.1 `GET`: the fast responder [`direct::poll`] |
+//! | `GET /longpoll?since=N&timeout=S` | long polling | [`polling::longpoll`] |
+//! | `GET /iframe?since=N` | iframe polling | [`polling::iframe`] |
+//! | `GET /jsonp?callback=CB&since=N` | JSONP polling | [`polling::jsonp`] |
+//! | `GET /iframeLongConnection?since=N` | forever iframe | [`forever::forever_iframe`] |
+//! | `GET /testSocket` | WebSocket: the seed's echo | [`websocket::test_socket`] |
+//! | `GET /echo` | WebSocket: plain echo | [`websocket::echo`] |
+//! | `GET /ws?since=N` | WebSocket: hub push + publish | [`websocket::hub_socket`] |
+//! | `GET /sseStream` | Server-Sent Events | [`sse::sse_stream`]; a plain HTTP/1.1 `GET`: the fast responder [`direct::sse_stream`] |
+//! | `GET /`, `GET /compare`, `GET /demo/*` | built-in demo pages (`/compare`: all seven side by side) | [`demo`] |
 //!
 //! Every route also answers `OPTIONS` (CORS preflight) and a wrong method with 405 and `Allow`
 //! ([`guard`](mod@guard)); an unknown path is 404. Origins: [`origin`]; tokens, private channels and
 //! the `Host` allow-list: [`access`]. Connections, heads, bodies and the response encoder:
-//! [`http`]. Fast responders: a plain HTTP/1.1 `GET /poll` and `GET /sseStream` are answered by
-//! the accept loop itself with the same functions and encoder ([`direct`]).
+//! [`http`].
 
 pub mod access;
 pub mod demo;
 pub mod direct;
 pub mod error;
-pub mod feed;
 pub mod forever;
 pub mod guard;
 pub mod http;
@@ -38,6 +38,7 @@ pub mod polling;
 pub mod publish;
 pub mod sse;
 pub mod state;
+pub mod subscription_pieces;
 pub mod websocket;
 
 use std::net::SocketAddr;
@@ -53,25 +54,28 @@ use tide::http::Method;
 use crate::clock::Clock;
 use crate::hub::{Hub, HubConfig, Ticker};
 use guard::guard;
-use http::accept;
+use http::accept::{self, Service};
 use http::connections::Connections;
+use http::fast::FastResponder;
 use state::{Shutdown, State};
 
 const GET: &[Method] = &[Method::Get, Method::Head];
 const GET_ONLY: &[Method] = &[Method::Get];
 const POST: &[Method] = &[Method::Post];
 
-/// The route table: every URL the server answers.
+/// The route table: every URL the server answers, and the function that answers it.
 pub fn app(state: State) -> tide::Server<State> {
     let mut app = tide::with_state(state);
     app.at("/publish").all(guard(POST, publish::publish));
+    // A plain GET: answered by the accept loop itself ([`FAST_RESPONDERS`]), with the same bytes.
     app.at("/poll").all(guard(GET, polling::poll));
     app.at("/longpoll").all(guard(GET, polling::longpoll));
     app.at("/iframe").all(guard(GET, polling::iframe));
     app.at("/jsonp").all(guard(GET, polling::jsonp));
     app.at("/iframeLongConnection")
-        .all(guard(GET, forever::stream));
-    app.at("/sseStream").all(guard(GET, sse::stream));
+        .all(guard(GET, forever::forever_iframe));
+    // A plain GET: answered by the accept loop itself ([`FAST_RESPONDERS`]), with the same bytes.
+    app.at("/sseStream").all(guard(GET, sse::sse_stream));
     // WebSocket upgrades are GET only (RFC 6455 §4.1).
     app.at("/testSocket")
         .all(guard(GET_ONLY, websocket::test_socket));
@@ -82,6 +86,18 @@ pub fn app(state: State) -> tide::Server<State> {
     app.at("/demo/*page").all(guard(GET, demo::demo));
     app
 }
+
+/// The fast responders: a plain HTTP/1.1 `GET` of one of these paths (no body, no upgrade, no
+/// `Expect`, nothing a route would refuse: see [`direct`]) is answered by the accept loop
+/// itself, without tide, byte for byte as the route of the same path in [`app`] answers it.
+/// [`Config::fast_responders`] off sends every request to tide; `tests/fast_responders.rs`
+/// replays every spec both ways and requires identical transcripts.
+pub const FAST_RESPONDERS: &[(&str, direct::Responder)] = &[
+    // Keep-alive short polling: no tide request and response per poll.
+    ("/poll", direct::poll),
+    // An idle SSE connection then holds its pieces and a small task, not a tide exchange.
+    ("/sseStream", direct::sse_stream),
+];
 
 /// Everything `serve` can be told.
 #[derive(Debug, Clone)]
@@ -115,6 +131,9 @@ pub struct Config {
     pub hosts: Vec<String>,
     /// Whether `/jsonp` is served.
     pub jsonp: bool,
+    /// Whether the accept loop answers plain requests of [`FAST_RESPONDERS`] itself; `false`:
+    /// tide answers every request (the same bytes, more work and memory per request).
+    pub fast_responders: bool,
 }
 
 impl Config {
@@ -145,6 +164,7 @@ impl Default for Config {
             private: Vec::new(),
             hosts: Vec::new(),
             jsonp: true,
+            fast_responders: true,
         }
     }
 }
@@ -224,9 +244,16 @@ impl Server {
         };
         let (alive, all_closed) = async_std::channel::bounded(1);
         let connections = Connections::new(alive);
+        let service = Service {
+            app: app(state.clone()),
+            fast: state
+                .config
+                .fast_responders
+                .then_some(direct::answer as FastResponder),
+        };
         let accept = async_std::task::spawn(accept::accept_loop(
             listener,
-            app(state.clone()),
+            service,
             connections.clone(),
             state.config.max_connections,
             state.shutdown.clone(),

@@ -83,8 +83,8 @@ pub fn pick_embedder(
         .unwrap_or_else(|| own_origin(host))
 }
 
-/// `http://HOST`, or `http://localhost` when the client sent no usable `Host` (HTTP/1.1 requires
-/// one; async-h1 refuses a request without it, so this is only a fallback).
+/// `http://HOST`, or `http://localhost` when the client sent no usable `Host` (an HTTP/1.1
+/// request without one is refused with 400 by [`super::http::head`], so this is only a fallback).
 pub fn own_origin(host: Option<&str>) -> String {
     match host.filter(|h| valid_host(h)) {
         Some(h) => format!("http://{h}"),

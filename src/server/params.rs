@@ -5,8 +5,7 @@ use std::time::Duration;
 
 use http_types::url::Url;
 
-/// Channel used when a request names none (contract: "default `default`").
-pub const DEFAULT_CHANNEL: &str = crate::hub::DEFAULT_CHANNEL;
+use crate::hub::DEFAULT_CHANNEL;
 
 /// Longest channel name accepted.
 pub const MAX_CHANNEL_LEN: usize = 64;
@@ -113,8 +112,8 @@ pub fn valid_channel(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
 }
 
-/// True for an event name a subscriber can receive on one `event:` line (issue 4: refused at
-/// publish rather than mangled at send).
+/// True for an event name a subscriber can receive on one `event:` line (refused at publish
+/// rather than mangled at send).
 pub fn valid_event(event: &str) -> bool {
     !event.is_empty() && event.len() <= 64 && crate::wire::sse::valid_field_value(event)
 }

@@ -1,9 +1,9 @@
 //! The body of every streaming response (SSE, forever iframe): a `Stream` of pieces read as
 //! `AsyncRead`/`AsyncBufRead`, one piece per read and never two merged.
 //!
-//! Why: async-h1's chunked encoder emits one HTTP chunk per `poll_read` of the body, so handing
-//! out exactly one piece (the prelude, one message, one heartbeat) per read makes chunk boundaries
-//! deterministic, which byte-exact transcripts need. The adapter is its own `AsyncBufRead`, so
+//! Why: the response writer ([`super::http::exchange`]) frames one HTTP chunk per read of the
+//! body, so handing out exactly one piece (the prelude, one message, one heartbeat) per read makes
+//! chunk boundaries deterministic, which byte-exact transcripts need. The adapter is its own `AsyncBufRead`, so
 //! `Body::from_reader` takes it without a `BufReader` that could merge pieces. A piece larger than
 //! the reader's buffer is handed out over several reads (several chunks), still never merged.
 

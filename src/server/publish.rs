@@ -4,7 +4,7 @@
 //! past it, at once when `Content-Length` already says so). A body that stalls mid-way is cut by
 //! the accept loop after [`BODY_TIMEOUT`] on the server's clock: the read fails with `TimedOut`
 //! and the answer is 408. Both answers close the connection, and the accept loop then never reads
-//! the rest of the body (async-h1 would read it all to discard it).
+//! the rest of the body.
 
 use futures_lite::AsyncReadExt;
 use serde::Serialize;

@@ -13,10 +13,10 @@
 use tide::{Body, Request, Response, StatusCode};
 
 use super::error::{respond, RouteError};
-use super::feed::{self, Format};
 use super::params::{self, ParamError, Query};
 use super::pieces::{Piece, PieceReader, Pieces};
 use super::state::State;
+use super::subscription_pieces::{self, Format};
 use crate::clock::rfc3339;
 use crate::hub::{Message, Missed};
 use crate::wire::sse::{encode_comment, encode_event, encode_retry, Event};
@@ -67,11 +67,11 @@ pub const SSE_HEADERS: [(&str, &str); 3] = [
 ];
 
 /// `GET /sseStream?channel=C&lastEventId=N`.
-pub async fn stream(req: Request<State>) -> tide::Result {
-    respond(stream_inner(&req))
+pub async fn sse_stream(req: Request<State>) -> tide::Result {
+    respond(sse_stream_inner(&req))
 }
 
-fn stream_inner(req: &Request<State>) -> Result<Response, RouteError> {
+fn sse_stream_inner(req: &Request<State>) -> Result<Response, RouteError> {
     let query = Query::from_url(req.url());
     let header = req.header("Last-Event-ID").map(|v| v.as_str());
     let pieces = open(req.state(), &query, header)?;
@@ -109,7 +109,7 @@ pub fn open(
     if let Some(missed) = subscription.missed {
         opening.push(missed_event(missed));
     }
-    Ok(feed::pieces(
+    Ok(subscription_pieces::pieces(
         opening,
         subscription,
         state.clock.clone(),

@@ -33,9 +33,6 @@ pub const MAX_ALIASES: usize = 8;
 /// The connection a `request` uses unless it names one.
 pub const DEFAULT_REQUEST: &str = "request";
 
-/// The channel a `publish` goes to unless it names one (the contract's default channel).
-pub const DEFAULT_CHANNEL: &str = "default";
-
 /// One scenario: a client scripted byte by byte against one or more push servers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Spec {
@@ -426,7 +423,7 @@ pub enum Mask {
 /// `publish` — `POST /publish?channel=C&event=E` with `data` as the body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Publish {
-    /// The channel ([`DEFAULT_CHANNEL`] when absent).
+    /// The channel ([`crate::hub::DEFAULT_CHANNEL`] when absent).
     pub channel: String,
     /// The event name; `None` leaves it to the server (`message`).
     pub event: Option<String>,

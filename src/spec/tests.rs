@@ -276,7 +276,7 @@ fn publish_defaults_to_the_default_channel() {
         kinds("  - publish: { data: 42 }\n  - publish: { channel: c, event: e, data: x }\n"),
         [
             StepKind::Publish(Publish {
-                channel: DEFAULT_CHANNEL.into(),
+                channel: crate::hub::DEFAULT_CHANNEL.into(),
                 event: None,
                 data: "42".into(),
                 server: DEFAULT_SERVER.into(),

@@ -1,5 +1,5 @@
 //! HTTP/1.1 wire pieces the runner decodes (RFC 9112): response heads and chunked bodies, and
-//! request heads for the server's accept loop to check before async-h1 sees them. Every decoder
+//! request heads, parsed once, for the server's accept loop. Every decoder
 //! returns `Ok(None)` when it needs more bytes and an error for bytes it cannot accept; none panics
 //! on any input.
 //!
@@ -137,7 +137,7 @@ pub fn parse_request_head(bytes: &[u8]) -> Result<Option<RequestHead>, HttpError
     parse_request_head_within(bytes, MAX_HEAD_BYTES)
 }
 
-/// [`parse_request_head`] with a head limit of `max` bytes (async-h1 itself stops at 8 KiB).
+/// [`parse_request_head`] with a head limit of `max` bytes.
 pub fn parse_request_head_within(
     bytes: &[u8],
     max: usize,

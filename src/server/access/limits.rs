@@ -41,14 +41,14 @@ pub fn max_connections(
 
 /// Counts refused connections and says so at most once a second.
 #[derive(Debug, Default)]
-pub struct RefusalLog {
+pub struct RefusedConnections {
     /// When the last line was written (time since the UNIX epoch).
     last: Option<Duration>,
     /// Refusals since that line.
     unreported: u64,
 }
 
-impl RefusalLog {
+impl RefusedConnections {
     /// Notes one refusal at `now`; the line to log when a second has passed since the last one.
     pub fn refused(&mut self, now: Duration, why: &str) -> Option<String> {
         self.unreported += 1;
@@ -63,7 +63,7 @@ impl RefusalLog {
         Some(format!("longconn: {count} connection(s) refused: {why}"))
     }
 
-    /// [`refused`](RefusalLog::refused), written to stderr when due.
+    /// [`refused`](RefusedConnections::refused), written to stderr when due.
     pub fn log(&mut self, now: Duration, why: &str) {
         if let Some(line) = self.refused(now, why) {
             eprintln!("{line}");
@@ -109,7 +109,7 @@ mod tests {
 
     #[test]
     fn refusals_are_logged_at_most_once_a_second() {
-        let mut log = RefusalLog::default();
+        let mut log = RefusedConnections::default();
         let t = Duration::from_secs(100);
         assert_eq!(
             log.refused(t, "limit 1").as_deref(),

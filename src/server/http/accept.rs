@@ -5,14 +5,14 @@
 //!   `503 Service Unavailable` with `Connection: close` and is closed; a [`ConnectionGuard`](super::connections::ConnectionGuard) keeps
 //!   the count, so it drops whenever a connection ends, however it ends (an upgraded WebSocket
 //!   counts until its protocol drops the connection).
-//! - Heads: each head is read and checked once ([`ClientStream::next_head`],
+//! - Heads: each head is read and checked once ([`ClientConnection::next_head`],
 //!   [`super::head`]); a refused one is answered (431, 400, 501, 505) and the connection
 //!   closed; an admitted one is served by tide through [`super::exchange`]. Pipelined
 //!   requests and bytes right behind an upgrade request are kept for what comes next.
 //! - Bodies: a body that has not fully arrived within [`BODY_TIMEOUT`] of its head (on the
 //!   server's clock) is cut: the route answers 408 and the connection closes. A response that
 //!   closes the connection (413, 408) cuts the rest of the body, which is then never read.
-//! - Slow readers: every write to a client goes through [`ClientStream`], which fails it with
+//! - Slow readers: every write to a client goes through [`ClientConnection`], which fails it with
 //!   `TimedOut` when the socket takes no bytes for the configured send timeout (on the server's
 //!   clock); the stream or response then ends and the connection closes, freeing its slot.
 //! - Idle: a connection between requests waits at most [`HEAD_TIMEOUT`] (real time) for its next
@@ -20,9 +20,9 @@
 //!   server shuts down.
 //! - Each request carries a clone of its `TcpStream` ([`crate::server::peer::Peer`]) so routes can notice a client
 //!   that went away.
-//! - Fast responders: a plain HTTP/1.1 `GET /poll` is answered, and a plain `GET /sseStream`
-//!   streamed, by the loop itself with the same functions and encoder as the tide route
-//!   ([`crate::server::direct`]), so an idle SSE stream keeps only its pieces' state.
+//! - Fast answers: the [`FastResponder`] the route table gives the loop (none when fast
+//!   responders are off) may answer a request itself ([`super::fast`]); a streamed answer then
+//!   runs in a task of its own, sized for it, so an idle stream keeps only its pieces' state.
 //! - Nagle: every response head goes out with its body's first bytes in one write; with
 //!   `TCP_NODELAY` set, nothing waits for a delayed ACK.
 
@@ -31,20 +31,19 @@ use std::io;
 use std::net::Shutdown as Both;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::task::Poll;
 use std::time::Duration;
 
 use async_std::net::{TcpListener, TcpStream};
-use futures_lite::{future, AsyncReadExt, AsyncWriteExt, StreamExt};
+use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
 
-use super::client::{ClientStream, Cut, NextHead, SendLimit};
+use super::client::{ClientConnection, Cut, NextHead, SendLimit};
 use super::connections::Connections;
 use super::deadline::HeadDeadline;
-use super::encode;
 use super::exchange::{self, After, ExchangeError};
-use super::head::Refusal;
+use super::fast::{self, FastResponder};
+use super::head::HeadRefusal;
 use crate::clock::Clock;
-use crate::server::direct;
+use crate::server::pieces::Pieces;
 use crate::server::state::{Shutdown, State};
 
 /// The answer to a connection past the limit.
@@ -63,19 +62,29 @@ pub const HEAD_TIMEOUT: Duration = Duration::from_secs(60);
 const LINGER_TIME: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 1024 * 1024;
 
-/// Accepts until `stop` fires, serving each connection with `app` on its own task.
+/// What every connection is served with: the tide app, and the fast responder that may answer
+/// a request before tide sees it.
+#[derive(Clone)]
+pub struct Service {
+    /// The app, the only router.
+    pub app: tide::Server<State>,
+    /// `None`: tide answers every request.
+    pub fast: Option<FastResponder>,
+}
+
+/// Accepts until `stop` fires, serving each connection with `service` on its own task.
 pub async fn accept_loop(
     listener: TcpListener,
-    app: tide::Server<State>,
+    service: Service,
     connections: Connections,
     max_connections: usize,
     stop: Shutdown,
     clock: Clock,
 ) {
-    let mut refusals = crate::server::access::limits::RefusalLog::default();
+    let mut refusals = crate::server::access::limits::RefusedConnections::default();
     let send = SendLimit {
         clock: clock.clone(),
-        timeout: app.state().config.send_timeout,
+        timeout: service.app.state().config.send_timeout,
     };
     loop {
         let accepted = future::or(async { Some(listener.accept().await) }, async {
@@ -83,7 +92,7 @@ pub async fn accept_loop(
             None
         })
         .await;
-        let (stream, peer) = match accepted {
+        let (socket, peer) = match accepted {
             None => break,
             Some(Ok(accepted)) => accepted,
             Some(Err(e)) => {
@@ -93,16 +102,16 @@ pub async fn accept_loop(
                 continue;
             }
         };
-        if let Err(e) = stream.set_nodelay(true) {
+        if let Err(e) = socket.set_nodelay(true) {
             eprintln!("longconn: set_nodelay failed: {e}");
         }
         match connections.try_enter(max_connections) {
             Some(guard) => {
-                guard.track(&stream);
-                let client = ClientStream::new(stream, guard, send.clone());
-                let app = app.clone();
+                guard.track(&socket);
+                let client = ClientConnection::new(socket, guard, send.clone());
+                let service = service.clone();
                 let (stop, clock) = (stop.clone(), clock.clone());
-                async_std::task::spawn(serve_connection(client, peer, app, stop, clock));
+                async_std::task::spawn(serve_connection(client, peer, service, stop, clock));
             }
             None => {
                 refusals.log(
@@ -110,7 +119,7 @@ pub async fn accept_loop(
                     &format!("{max_connections} open (--max-connections)"),
                 );
                 let stop = stop.clone();
-                async_std::task::spawn(async move { refuse(stream, &stop).await });
+                async_std::task::spawn(async move { refuse(socket, &stop).await });
             }
         }
     }
@@ -119,9 +128,9 @@ pub async fn accept_loop(
 /// Serves one connection, one request at a time, until it closes, is upgraded, or the server
 /// shuts down.
 async fn serve_connection(
-    client: ClientStream,
+    client: ClientConnection,
     peer: SocketAddr,
-    app: tide::Server<State>,
+    service: Service,
     stop: Shutdown,
     clock: Clock,
 ) {
@@ -131,7 +140,7 @@ async fn serve_connection(
     if clock.as_manual().is_some() {
         crate::clock::serving(peer);
     }
-    let state = app.state().clone();
+    let state = service.app.state().clone();
     // Both made once per connection: a wait per request registers with neither the reactor's
     // timers nor the shutdown signal ([`HeadDeadline`], [`Shutdown::watch`]).
     let mut deadline = HeadDeadline::new(HEAD_TIMEOUT);
@@ -149,14 +158,14 @@ async fn serve_connection(
             // Shutting down: an idle connection (or a partial head) just ends.
             None => return,
             Some(Ok(NextHead::Request(admitted))) => {
-                if let Some(answer) = direct::answer(&state, &admitted) {
+                if let Some(answer) = service.fast.and_then(|fast| fast(&state, &admitted)) {
                     client.skip(&admitted);
                     drop(admitted);
-                    if let Some(pieces) = answer.stream {
+                    if let Some(pieces) = answer.body {
                         // A stream lives long: it gets a task of its own, sized for it, and this
                         // one (sized for whatever a request may need) ends now.
-                        let connection = (client, peer, app, stop, clock);
-                        async_std::task::spawn(stream(
+                        let connection = (client, peer, service, stop, clock);
+                        async_std::task::spawn(serve_fast_stream(
                             connection,
                             answer.bytes,
                             pieces,
@@ -164,7 +173,7 @@ async fn serve_connection(
                         ));
                         return;
                     }
-                    let sent = write_answer(&client, answer.bytes, None).await;
+                    let sent = fast::write(&client, answer.bytes, None).await;
                     if sent.is_err() || answer.close || stop.is_triggered() {
                         return linger(&client, &stop).await;
                     }
@@ -172,7 +181,7 @@ async fn serve_connection(
                 }
                 client.install(&admitted);
                 let served = future::or(
-                    Box::pin(exchange::serve(&client, &app, admitted)),
+                    Box::pin(exchange::serve(&client, &service.app, admitted)),
                     body_watchdog(&client, &clock),
                 )
                 .await;
@@ -195,7 +204,7 @@ async fn serve_connection(
                 // RFC 9110 §15.5.9: a head that started but did not finish gets 408; an idle
                 // keep-alive connection is just closed.
                 if client.has_buffered() {
-                    answer_and_close(&client, &Refusal::HeadTimeout, &stop).await;
+                    answer_and_close(&client, &HeadRefusal::HeadTimeout, &stop).await;
                 }
                 return;
             }
@@ -204,134 +213,39 @@ async fn serve_connection(
     }
 }
 
-/// What a connection's task needs to serve it: the client, its address, the app, the shutdown
-/// signal and the server's clock.
-type Connection = (
-    ClientStream,
-    SocketAddr,
-    tide::Server<State>,
-    Shutdown,
-    Clock,
-);
+/// What a connection's task needs to serve it: the client, its address, the service, the
+/// shutdown signal and the server's clock.
+type Connection = (ClientConnection, SocketAddr, Service, Shutdown, Clock);
 
-/// A stream the loop answers itself ([`direct`]), in its own task: `head`, then each piece. If it
+/// A fast answer with a streamed body, in its own task: `head`, then each piece. If the body
 /// ends while the connection stays open (its subscriber was cut off), the connection goes on
 /// with its next request in [`serve_connection`].
 ///
 /// Boxed as a trait object: this and [`serve_connection`] start each other, and the compiler
 /// cannot see through two `async fn`s that refer to each other.
-fn stream(
+fn serve_fast_stream(
     connection: Connection,
     head: Vec<u8>,
-    pieces: crate::server::pieces::Pieces,
+    pieces: Pieces,
     close: bool,
 ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
     Box::pin(async move {
-        let (client, peer, app, stop, clock) = connection;
+        let (client, peer, service, stop, clock) = connection;
         if clock.as_manual().is_some() {
             crate::clock::serving(peer);
         }
-        let sent = write_answer(&client, head, Some(pieces)).await;
+        let sent = fast::write(&client, head, Some(pieces)).await;
         if sent.is_err() || close || stop.is_triggered() {
             return linger(&client, &stop).await;
         }
         // Boxed, so the stream's own task is not sized for a whole connection's state.
-        Box::pin(serve_connection(client, peer, app, stop, clock)).await
+        Box::pin(serve_connection(client, peer, service, stop, clock)).await
     })
-}
-
-/// Writes a response the loop answers itself: `bytes`, then, for a stream, each piece as one
-/// chunk and the last chunk once the stream ends.
-///
-/// The head goes out with the first piece, and pieces that are ready together (a backlog, a
-/// burst) go out in one write of at most [`WRITE_BATCH`] bytes, still one chunk each (chunk
-/// boundaries are what transcripts see). Between writes the connection keeps no buffer: an idle
-/// stream holds its pieces' state and nothing else.
-async fn write_answer(
-    client: &ClientStream,
-    bytes: Vec<u8>,
-    stream: Option<crate::server::pieces::Pieces>,
-) -> io::Result<()> {
-    // Written through the client, whose writes wait at most the send timeout.
-    let mut writer = client.clone();
-    let Some(mut pieces) = stream else {
-        return writer.write_all(&bytes).await;
-    };
-    let mut out = bytes;
-    // Batches written in a row without ever waiting for a piece: a stream that always has the
-    // next one ready (a fast publisher on the other thread) still lets this thread's other tasks
-    // run now and then (async-std has no budget of its own).
-    let mut busy = 0;
-    // A client that closes (FIN) or resets while the stream waits ends it, and frees its
-    // connection, at once.
-    let watched = client.socket().clone();
-    let mut client_gone = Box::pin(async move { crate::server::peer::closed(&watched).await });
-    loop {
-        // One poll per piece: whether it had to wait is seen on the way.
-        let mut waited = false;
-        let mut gone = false;
-        let first = future::poll_fn(|cx| {
-            let next = pieces.as_mut().poll_next(cx);
-            waited |= next.is_pending();
-            if next.is_pending() && client_gone.as_mut().poll(cx).is_ready() {
-                gone = true;
-                return Poll::Ready(None);
-            }
-            next
-        })
-        .await;
-        if gone {
-            return Err(io::ErrorKind::ConnectionAborted.into());
-        }
-        busy = if waited { 0 } else { busy + 1 };
-        if busy >= YIELD_AFTER {
-            busy = 0;
-            future::yield_now().await;
-        }
-        let mut ended = !frame_piece(first, &mut out);
-        while !ended && out.len() < WRITE_BATCH {
-            match future::poll_once(pieces.next()).await {
-                Some(piece) => ended = !frame_piece(piece, &mut out),
-                None => break,
-            }
-        }
-        if !out.is_empty() {
-            writer.write_all(&out).await?;
-        }
-        out = Vec::new();
-        if ended {
-            return Ok(());
-        }
-    }
-}
-
-/// How many bytes of ready pieces one write of a direct stream carries at most.
-const WRITE_BATCH: usize = 64 * 1024;
-
-/// How many batches a direct stream writes in a row, pieces always ready, before it yields.
-const YIELD_AFTER: u32 = 16;
-
-/// Appends `piece` to `out` as one HTTP chunk, or the last chunk when the stream has ended
-/// (`None`); returns whether the stream goes on. Empty pieces add nothing: the tide route reads a body
-/// through `PieceReader`, which skips them, so the tide route sends no chunk for them either.
-fn frame_piece(piece: Option<crate::server::pieces::Piece>, out: &mut Vec<u8>) -> bool {
-    match piece {
-        Some(piece) => {
-            if !piece.as_bytes().is_empty() {
-                encode::chunk(piece.as_bytes(), out);
-            }
-            true
-        }
-        None => {
-            encode::chunk(&[], out);
-            false
-        }
-    }
 }
 
 /// Cuts the current body once [`BODY_TIMEOUT`] has passed on `clock` without all of it; never
 /// resolves. Only a body still on its way waits on the clock.
-async fn body_watchdog(client: &ClientStream, clock: &Clock) -> Result<After, ExchangeError> {
+async fn body_watchdog(client: &ClientConnection, clock: &Clock) -> Result<After, ExchangeError> {
     if client.body_incomplete() {
         let timed_out = future::or(
             async {
@@ -378,7 +292,7 @@ fn log_unless_routine(e: &ExchangeError) {
 }
 
 /// Writes the refusal, then closes the connection.
-async fn answer_and_close(client: &ClientStream, refusal: &Refusal, stop: &Shutdown) {
+async fn answer_and_close(client: &ClientConnection, refusal: &HeadRefusal, stop: &Shutdown) {
     let mut socket = client.socket().clone();
     let write = async {
         socket.write_all(&refusal.response()).await?;
@@ -393,7 +307,7 @@ async fn answer_and_close(client: &ClientStream, refusal: &Refusal, stop: &Shutd
 /// what the client still sends until it closes too, [`LINGER_BYTES`] have come, [`LINGER_TIME`]
 /// has passed or the server shuts down. Dropping a socket with unread bytes would reset the
 /// connection and could destroy the answer before the client read it.
-async fn linger(client: &ClientStream, stop: &Shutdown) {
+async fn linger(client: &ClientConnection, stop: &Shutdown) {
     client.release();
     drain(client.socket(), stop).await;
 }
@@ -421,14 +335,14 @@ async fn drain(socket: &TcpStream, stop: &Shutdown) {
 }
 
 /// Writes the 503 and closes.
-async fn refuse(mut stream: TcpStream, stop: &Shutdown) {
+async fn refuse(mut socket: TcpStream, stop: &Shutdown) {
     let write = async {
-        stream.write_all(REFUSED).await?;
-        stream.flush().await
+        socket.write_all(REFUSED).await?;
+        socket.flush().await
     };
     // A peer that does not read gets cut off after a while rather than holding a task.
     if async_std::io::timeout(LINGER_TIME, write).await.is_ok() {
-        drain(&stream, stop).await;
+        drain(&socket, stop).await;
     }
 }
 

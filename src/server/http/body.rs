@@ -86,9 +86,9 @@ impl BodyLeft {
             BodyLeft::Chunked(state) => {
                 let mut used = 0;
                 while used < bytes.len() {
-                    match state.step(&bytes[used..])? {
-                        Step::Took(k) => used += k,
-                        Step::End(k) => {
+                    match state.take(&bytes[used..])? {
+                        Taken::Part(k) => used += k,
+                        Taken::Last(k) => {
                             *self = BodyLeft::Done;
                             return Ok(used + k);
                         }
@@ -120,11 +120,12 @@ pub enum Chunked {
     Trailer(usize),
 }
 
-enum Step {
+/// How many bytes one call of [`Chunked::take`] took.
+enum Taken {
     /// Took this many bytes, the body goes on.
-    Took(usize),
+    Part(usize),
     /// Took this many bytes, the last of the body.
-    End(usize),
+    Last(usize),
 }
 
 /// The longest trailer field line taken (the longest request head).
@@ -134,7 +135,7 @@ const MAX_TRAILER_LINE: usize = super::head::MAX_HEAD_BYTES;
 const MAX_SIZE_DIGITS: u8 = 16;
 
 impl Chunked {
-    fn step(&mut self, bytes: &[u8]) -> Result<Step, FramingError> {
+    fn take(&mut self, bytes: &[u8]) -> Result<Taken, FramingError> {
         match self {
             Chunked::Data(n) => {
                 let k = usize::try_from(*n).unwrap_or(usize::MAX).min(bytes.len());
@@ -142,7 +143,7 @@ impl Chunked {
                 if *n == 0 {
                     *self = Chunked::DataEnd(false);
                 }
-                return Ok(Step::Took(k));
+                return Ok(Taken::Part(k));
             }
             Chunked::SizeLine { size, digits, ext } => {
                 let b = bytes[0];
@@ -184,7 +185,7 @@ impl Chunked {
                 _ => return Err(FramingError("chunk data not followed by CRLF")),
             },
             Chunked::Trailer(line) => match bytes[0] {
-                b'\n' if *line == 0 => return Ok(Step::End(1)),
+                b'\n' if *line == 0 => return Ok(Taken::Last(1)),
                 b'\n' => *line = 0,
                 // A CR counts only as part of the line end.
                 b'\r' => {}
@@ -194,7 +195,7 @@ impl Chunked {
                 _ => *line += 1,
             },
         }
-        Ok(Step::Took(1))
+        Ok(Taken::Part(1))
     }
 }
 

@@ -1,17 +1,17 @@
 //! One client connection, read one request at a time.
 //!
-//! The connection reads each request head itself ([`ClientStream::next_head`], checked by
+//! The connection reads each request head itself ([`ClientConnection::next_head`], checked by
 //! [`super::head::admit`]); the route then reads the request's body through the gate, which
 //! hands out its content (a chunked body decoded, [`super::body`]) and not one byte more, then
 //! end of stream. Bytes read past the request wait in the gate for the next head. After an
 //! upgrade request's head the gate opens: the upgraded protocol reads everything, leftovers
 //! first, then straight from the socket (the gate then holds no buffer).
 //!
-//! The gate can also cut the body short ([`ClientStream::cut`]): at the body deadline (reads fail
+//! The gate can also cut the body short ([`ClientConnection::cut`]): at the body deadline (reads fail
 //! with `TimedOut`, the route answers 408) or when the response closes the connection anyway
 //! (reads end at once, so the rest of a huge upload is never read).
 //!
-//! Every write to the client goes through [`ClientStream`]'s `AsyncWrite` (responses, streams,
+//! Every write to the client goes through [`ClientConnection`]'s `AsyncWrite` (responses, streams,
 //! the upgraded WebSocket), which bounds how long the socket may refuse bytes: a write that
 //! waits longer than the send timeout on the server's clock fails with `TimedOut`
 //! ([`SendTimedOut`]), so a client that stops reading is cut instead of holding its connection.
@@ -31,7 +31,7 @@ use futures_lite::{future, ready};
 
 use super::body::BodyLeft;
 use super::connections::ConnectionGuard;
-use super::head::{admit, Admitted, Refusal};
+use super::head::{admit, Admitted, HeadRefusal};
 use crate::clock::{Clock, Sleep};
 
 /// How much one read from the socket takes at most.
@@ -57,7 +57,7 @@ pub enum NextHead {
     /// The client closed the connection (between requests, or mid-head).
     Closed,
     /// A head the accept loop answers itself.
-    Refused(Refusal),
+    Refused(HeadRefusal),
 }
 
 /// A write to the client waited longer than the send timeout for the socket to take bytes.
@@ -66,25 +66,25 @@ pub enum NextHead {
 pub struct SendTimedOut(pub Duration);
 
 /// The connection a request's body is read from (and, after an upgrade, the WebSocket protocol's).
-pub struct ClientStream {
+pub struct ClientConnection {
     shared: Arc<Shared>,
     /// While a write through this handle waits for room in the socket: the send timeout,
     /// counted from when the socket last refused bytes after taking some.
     stalled: Mutex<Option<Sleep>>,
 }
 
-impl Clone for ClientStream {
+impl Clone for ClientConnection {
     fn clone(&self) -> Self {
-        ClientStream {
+        ClientConnection {
             shared: self.shared.clone(),
             stalled: Mutex::new(None),
         }
     }
 }
 
-impl std::fmt::Debug for ClientStream {
+impl std::fmt::Debug for ClientConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientStream")
+        f.debug_struct("ClientConnection")
             .field("shared", &self.shared)
             .finish_non_exhaustive()
     }
@@ -101,7 +101,7 @@ pub struct SendLimit {
 
 #[derive(Debug)]
 struct Shared {
-    stream: TcpStream,
+    socket: TcpStream,
     send: SendLimit,
     gate: Mutex<Gate>,
     /// Counts the connection; dropped (uncounted) before the socket is shut, so a client that
@@ -128,7 +128,7 @@ struct Gate {
 impl Drop for Shared {
     fn drop(&mut self) {
         drop(self.guard_slot().take());
-        let _ = self.stream.shutdown(Both::Both);
+        let _ = self.socket.shutdown(Both::Both);
     }
 }
 
@@ -138,12 +138,12 @@ impl Shared {
     }
 }
 
-impl ClientStream {
+impl ClientConnection {
     /// Wraps an accepted socket, counted by `guard`, whose writes wait at most `send`.
-    pub fn new(stream: TcpStream, guard: ConnectionGuard, send: SendLimit) -> ClientStream {
-        ClientStream {
+    pub fn new(socket: TcpStream, guard: ConnectionGuard, send: SendLimit) -> ClientConnection {
+        ClientConnection {
             shared: Arc::new(Shared {
-                stream,
+                socket,
                 send,
                 gate: Mutex::new(Gate::default()),
                 guard: Mutex::new(Some(guard)),
@@ -154,7 +154,7 @@ impl ClientStream {
 
     /// The socket itself (for peeking and shutting down).
     pub fn socket(&self) -> &TcpStream {
-        &self.shared.stream
+        &self.shared.socket
     }
 
     fn gate(&self) -> MutexGuard<'_, Gate> {
@@ -168,8 +168,8 @@ impl ClientStream {
     }
 
     /// Waits for the next request head, or says why there is none. The head stays in the buffer
-    /// until the caller either [`install`](ClientStream::install)s it to serve it or
-    /// [`skip`](ClientStream::skip)s it (a request the accept loop answers itself).
+    /// until the caller either [`install`](ClientConnection::install)s it to serve it or
+    /// [`skip`](ClientConnection::skip)s it (a request the accept loop answers itself).
     pub async fn next_head(&self) -> io::Result<NextHead> {
         loop {
             match admit(&self.gate().buffered) {
@@ -181,7 +181,7 @@ impl ClientStream {
                 // On the stack of this one poll, not in the connection's future, and no heap
                 // allocation per request: the bytes read are appended to the gate's buffer.
                 let mut chunk = [0u8; HEAD_CHUNK];
-                let n = ready!(Pin::new(&mut &self.shared.stream).poll_read(cx, &mut chunk))?;
+                let n = ready!(Pin::new(&mut &self.shared.socket).poll_read(cx, &mut chunk))?;
                 self.gate().buffered.extend_from_slice(&chunk[..n]);
                 Poll::Ready(Ok::<_, io::Error>(n))
             })
@@ -324,7 +324,7 @@ impl Gate {
     }
 }
 
-impl AsyncRead for ClientStream {
+impl AsyncRead for ClientConnection {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -345,11 +345,11 @@ impl AsyncRead for ClientStream {
                 // WebSocket keeps no buffer here).
                 gate.buffered = Vec::new();
                 drop(gate);
-                return Pin::new(&mut &this.shared.stream).poll_read(cx, buf);
+                return Pin::new(&mut &this.shared.socket).poll_read(cx, buf);
             }
             // The buffer holds nothing for the reader, who may read more: fill it from the socket.
             let mut chunk = [0u8; READ_CHUNK];
-            match Pin::new(&mut &this.shared.stream).poll_read(cx, &mut chunk) {
+            match Pin::new(&mut &this.shared.socket).poll_read(cx, &mut chunk) {
                 Poll::Pending => {
                     gate.reader = Some(cx.waker().clone());
                     return Poll::Pending;
@@ -368,7 +368,7 @@ impl AsyncRead for ClientStream {
     }
 }
 
-impl AsyncWrite for ClientStream {
+impl AsyncWrite for ClientConnection {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -376,7 +376,7 @@ impl AsyncWrite for ClientStream {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let stalled = this.stalled.get_mut().unwrap_or_else(|e| e.into_inner());
-        match Pin::new(&mut &this.shared.stream).poll_write(cx, buf) {
+        match Pin::new(&mut &this.shared.socket).poll_write(cx, buf) {
             Poll::Ready(written) => {
                 // The socket took bytes (or failed): the next wait starts a new timeout.
                 *stalled = None;
@@ -398,10 +398,10 @@ impl AsyncWrite for ClientStream {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut &self.shared.stream).poll_flush(cx)
+        Pin::new(&mut &self.shared.socket).poll_flush(cx)
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut &self.shared.stream).poll_close(cx)
+        Pin::new(&mut &self.shared.socket).poll_close(cx)
     }
 }

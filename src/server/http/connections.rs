@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use async_std::channel::Sender;
 use async_std::net::TcpStream;
 
-type Streams = Arc<Mutex<HashMap<u64, TcpStream>>>;
+type OpenSockets = Arc<Mutex<HashMap<u64, TcpStream>>>;
 
 /// Open connections, and a way to wait for all of them to end.
 #[derive(Debug, Clone)]
@@ -17,7 +17,7 @@ pub struct Connections {
     open: Arc<AtomicUsize>,
     next_id: Arc<AtomicU64>,
     /// Every open connection's socket, so shutdown can close the ones that linger.
-    streams: Streams,
+    sockets: OpenSockets,
     /// Every guard holds a clone; when the loop and every guard are gone the receiver ends.
     alive: Sender<()>,
 }
@@ -28,7 +28,7 @@ impl Connections {
         Connections {
             open: Arc::new(AtomicUsize::new(0)),
             next_id: Arc::new(AtomicU64::new(0)),
-            streams: Arc::default(),
+            sockets: Arc::default(),
             alive,
         }
     }
@@ -48,28 +48,28 @@ impl Connections {
             .map(|_| ConnectionGuard {
                 open: self.open.clone(),
                 id: self.next_id.fetch_add(1, Ordering::SeqCst),
-                streams: self.streams.clone(),
+                sockets: self.sockets.clone(),
                 _alive: self.alive.clone(),
             })
     }
 
     /// A handle on the open sockets that does not keep [`Connections::new`]'s receiver alive.
     pub fn sockets(&self) -> Sockets {
-        Sockets(self.streams.clone())
+        Sockets(self.sockets.clone())
     }
 }
 
 /// The open connections' sockets.
 #[derive(Debug, Clone)]
-pub struct Sockets(Streams);
+pub struct Sockets(OpenSockets);
 
 impl Sockets {
     /// Shuts every open socket down both ways: reads and writes on them fail at once, so every
     /// task serving one ends.
     pub fn shut_all(&self) {
-        let streams = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        for stream in streams.values() {
-            let _ = stream.shutdown(Both::Both);
+        let sockets = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        for socket in sockets.values() {
+            let _ = socket.shutdown(Both::Both);
         }
     }
 
@@ -89,22 +89,22 @@ impl Sockets {
 pub struct ConnectionGuard {
     open: Arc<AtomicUsize>,
     id: u64,
-    streams: Streams,
+    sockets: OpenSockets,
     _alive: Sender<()>,
 }
 
 impl ConnectionGuard {
     /// Lists the connection's socket, so [`Sockets::shut_all`] reaches it.
-    pub fn track(&self, stream: &TcpStream) {
-        let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
-        streams.insert(self.id, stream.clone());
+    pub fn track(&self, socket: &TcpStream) {
+        let mut sockets = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
+        sockets.insert(self.id, socket.clone());
     }
 }
 
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
-        let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
-        streams.remove(&self.id);
+        let mut sockets = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
+        sockets.remove(&self.id);
         self.open.fetch_sub(1, Ordering::SeqCst);
     }
 }

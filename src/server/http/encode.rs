@@ -2,7 +2,8 @@
 //! response the server writes.
 //!
 //! A head is the status line, then every field sorted by its lower-case name, one `name: value`
-//! line each, then a blank line (the order async-h1 wrote, which the recorded transcripts keep).
+//! line each, then a blank line: one order whatever order the route inserted them in, so
+//! transcripts are stable.
 
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -3,8 +3,8 @@
 //! its length is unknown, close-delimited for HTTP/1.0 (which cannot read chunks), no body for
 //! `HEAD`, no framing field on 1xx and 204.
 //!
-//! Also answered here, below the routes: `Expect: 100-continue` (RFC 9110 §10.1.1) and the
-//! server-wide `OPTIONS *` (RFC 9110 §9.3.7).
+//! Also answered here, below the routes: `Expect: 100-continue` (RFC 9110 §10.1.1; any other
+//! expectation gets 417 from [`super::head`]) and the server-wide `OPTIONS *` (RFC 9110 §9.3.7).
 
 use std::io;
 use std::str::FromStr;
@@ -13,9 +13,9 @@ use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
 use http_types::headers::{HeaderName, HeaderValue};
 use http_types::{Body, Method, Request, Response, StatusCode, Url, Version};
 
-use super::client::{ClientStream, Cut};
+use super::client::{ClientConnection, Cut};
 use super::encode::{chunk, encode_head, http_date, Framing, MAX_CHUNK};
-use super::head::{has_token, trim_ows, Admitted, BodyLength, HOST_OF_HTTP10};
+use super::head::{has_token, Admitted, BodyLength, HOST_OF_HTTP10};
 use crate::server::peer::{self, Peer};
 use crate::server::state::State;
 
@@ -49,7 +49,7 @@ pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// Serves `admitted` (installed in `client`'s gate) with `app`.
 pub async fn serve(
-    client: &ClientStream,
+    client: &ClientConnection,
     app: &tide::Server<State>,
     admitted: Admitted,
 ) -> Result<After, ExchangeError> {
@@ -69,9 +69,10 @@ pub async fn serve(
         // RFC 9110 §10.1.1: a client that sent `Expect: 100-continue` waits for this before it
         // sends the body; not needed once the body is here, nor by HTTP/1.0 (§10.1.1: "MUST
         // ignore").
+        // Any other expectation was refused with 417 by `admit`.
         let expects = head
-            .header("Expect")
-            .is_some_and(|e| trim_ows(e).eq_ignore_ascii_case("100-continue"));
+            .header_values("Expect")
+            .any(|e| has_token(e, "100-continue"));
         if expects && !http10 && client.body_incomplete() {
             client.clone().write_all(CONTINUE).await?;
         }
@@ -97,7 +98,7 @@ fn server_wide_options() -> Response {
 
 /// The request tide sees: method, URL, version and fields from the head as parsed, the body read
 /// through `client`'s gate, the socket as [`Peer`].
-fn to_request(client: &ClientStream, admitted: &Admitted) -> Result<Request, ExchangeError> {
+fn to_request(client: &ClientConnection, admitted: &Admitted) -> Result<Request, ExchangeError> {
     let head = &admitted.request;
     // Checked by `admit`: an exactly spelled method http-types knows.
     let method = Method::from_str(&head.method).unwrap_or(Method::Get);
@@ -138,7 +139,7 @@ fn to_request(client: &ClientStream, admitted: &Admitted) -> Result<Request, Exc
 
 /// Encodes and writes `res`, then says what the connection does next.
 async fn write_response(
-    client: &ClientStream,
+    client: &ClientConnection,
     mut res: Response,
     is_head: bool,
     http10: bool,
@@ -212,7 +213,7 @@ async fn write_response(
 /// Writes `head` with the body's first bytes in one write, then the rest as it comes: one read
 /// of the body per write, framed as one chunk when chunked.
 async fn write_body(
-    writer: &mut ClientStream,
+    writer: &mut ClientConnection,
     head: Vec<u8>,
     mut body: Body,
     framing: Framing,

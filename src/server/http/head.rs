@@ -2,7 +2,7 @@
 //! that is refused.
 //!
 //! A pure function of the bytes received so far ([`admit`]): `Ok(None)` while the head is
-//! incomplete, the [`Admitted`] head with its body length, or the [`Refusal`] to answer.
+//! incomplete, the [`Admitted`] head with its body length, or the [`HeadRefusal`] to answer.
 //!
 //! Decisions:
 //! - HTTP/1.0 and HTTP/1.1 are served; any other HTTP/1.x gets 505. An HTTP/1.0 request may omit
@@ -17,7 +17,7 @@ use http_types::url::Url;
 
 use crate::wire::http::{is_tchar, parse_request_head_within, HttpError, RequestHead};
 
-/// The largest request head served (8 KiB, like async-h1 and Node).
+/// The largest request head served (8 KiB, as Node's default).
 pub const MAX_HEAD_BYTES: usize = 8 * 1024 - 1;
 
 /// The most header fields a request head may carry.
@@ -52,7 +52,7 @@ pub struct Admitted {
 
 /// A request the accept loop answers itself, then closes the connection.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Refusal {
+pub enum HeadRefusal {
     /// RFC 6585 §5: the head is larger than [`MAX_HEAD_BYTES`].
     #[error("request head larger than {MAX_HEAD_BYTES} bytes")]
     HeadTooLarge,
@@ -93,28 +93,33 @@ pub enum Refusal {
     /// RFC 9112 §6.1: a transfer coding other than chunked.
     #[error("transfer coding {0:?} not implemented")]
     TransferCoding(String),
+    /// RFC 9110 §10.1.1: "A server that receives an Expect field value containing a member other
+    /// than 100-continue MAY respond with a 417 (Expectation Failed) status code".
+    #[error("expectation {0:?} not supported, only 100-continue")]
+    Expectation(String),
     /// RFC 9110 §15.5.9: the head did not arrive in time.
     #[error("request head timed out")]
     HeadTimeout,
 }
 
-impl Refusal {
+impl HeadRefusal {
     /// The status code and reason phrase of the answer.
     pub fn status(&self) -> (u16, &'static str) {
         match self {
-            Refusal::HeadTooLarge | Refusal::TooManyFields => {
+            HeadRefusal::HeadTooLarge | HeadRefusal::TooManyFields => {
                 (431, "Request Header Fields Too Large")
             }
-            Refusal::Malformed(_)
-            | Refusal::Host
-            | Refusal::Target
-            | Refusal::ContentLength
-            | Refusal::LengthWithTransferEncoding
-            | Refusal::TransferEncodingInHttp10
-            | Refusal::ChunkedNotFinal => (400, "Bad Request"),
-            Refusal::Version(_) => (505, "HTTP Version Not Supported"),
-            Refusal::Method(_) | Refusal::TransferCoding(_) => (501, "Not Implemented"),
-            Refusal::HeadTimeout => (408, "Request Timeout"),
+            HeadRefusal::Malformed(_)
+            | HeadRefusal::Host
+            | HeadRefusal::Target
+            | HeadRefusal::ContentLength
+            | HeadRefusal::LengthWithTransferEncoding
+            | HeadRefusal::TransferEncodingInHttp10
+            | HeadRefusal::ChunkedNotFinal => (400, "Bad Request"),
+            HeadRefusal::Version(_) => (505, "HTTP Version Not Supported"),
+            HeadRefusal::Method(_) | HeadRefusal::TransferCoding(_) => (501, "Not Implemented"),
+            HeadRefusal::HeadTimeout => (408, "Request Timeout"),
+            HeadRefusal::Expectation(_) => (417, "Expectation Failed"),
         }
     }
 
@@ -140,32 +145,35 @@ impl Refusal {
 }
 
 /// Checks the request head at the start of `bytes`.
-pub fn admit(bytes: &[u8]) -> Result<Option<Admitted>, Refusal> {
+pub fn admit(bytes: &[u8]) -> Result<Option<Admitted>, HeadRefusal> {
     let head = match parse_request_head_within(bytes, MAX_HEAD_BYTES) {
         Ok(None) => return Ok(None),
         Ok(Some(head)) => head,
-        Err(HttpError::HeadTooLarge(_)) => return Err(Refusal::HeadTooLarge),
-        Err(e) => return Err(Refusal::Malformed(e.to_string())),
+        Err(HttpError::HeadTooLarge(_)) => return Err(HeadRefusal::HeadTooLarge),
+        Err(e) => return Err(HeadRefusal::Malformed(e.to_string())),
     };
     let http10 = match head.version.as_str() {
         "HTTP/1.1" => false,
         "HTTP/1.0" => true,
-        _ => return Err(Refusal::Version(head.version)),
+        _ => return Err(HeadRefusal::Version(head.version)),
     };
     if head.headers.len() > MAX_FIELDS {
-        return Err(Refusal::TooManyFields);
+        return Err(HeadRefusal::TooManyFields);
     }
     // RFC 9110 §9.1: "The method token is case-sensitive": `get` is not `GET` (http-types reads
     // methods case-insensitively, so the spelling is checked here).
     match http_types::Method::from_str(&head.method) {
         Ok(method) if method.to_string() == head.method => {}
-        _ => return Err(Refusal::Method(head.method)),
+        _ => return Err(HeadRefusal::Method(head.method)),
     }
     check_target(&head, http10)?;
     if http10 && head.header("Transfer-Encoding").is_some() {
-        return Err(Refusal::TransferEncodingInHttp10);
+        return Err(HeadRefusal::TransferEncodingInHttp10);
     }
     let body = body_length(&head)?;
+    if !http10 {
+        check_expect(&head)?;
+    }
     // RFC 9110 §7.8: "A server MUST ignore an Upgrade header field that is received in an
     // HTTP/1.0 request."
     let upgrade = !http10
@@ -195,28 +203,41 @@ pub fn trim_ows(value: &str) -> &str {
     value.trim_matches([' ', '\t'])
 }
 
+/// RFC 9110 §10.1.1: `Expect = #expectation`, and 100-continue is the only expectation defined;
+/// any other member (an empty list element aside, §5.6.1) is refused with 417. HTTP/1.0 has no
+/// `Expect` (§10.1.1: a 100-continue in it "MUST" be ignored), so only HTTP/1.1 heads are checked.
+fn check_expect(head: &RequestHead) -> Result<(), HeadRefusal> {
+    let members = head.header_values("Expect").flat_map(|v| v.split(','));
+    for member in members.map(trim_ows) {
+        if !member.is_empty() && !member.eq_ignore_ascii_case("100-continue") {
+            return Err(HeadRefusal::Expectation(member.to_owned()));
+        }
+    }
+    Ok(())
+}
+
 /// The authority used for an HTTP/1.0 request without `Host`.
 pub const HOST_OF_HTTP10: &str = "localhost";
 
 /// RFC 9112 §3.2: one `Host` (HTTP/1.0 may omit it), and a target that makes a URL with it.
-fn check_target(head: &RequestHead, http10: bool) -> Result<(), Refusal> {
+fn check_target(head: &RequestHead, http10: bool) -> Result<(), HeadRefusal> {
     let mut hosts = head.header_values("Host");
     let host = match (hosts.next(), hosts.next()) {
         (Some(host), None) => host,
         (None, None) if http10 => HOST_OF_HTTP10,
-        _ => return Err(Refusal::Host),
+        _ => return Err(HeadRefusal::Host),
     };
     // RFC 9112 §3.2.4: asterisk-form, only for a server-wide OPTIONS.
     if head.target == "*" {
         return if head.method == "OPTIONS" && !host.is_empty() {
             Ok(())
         } else {
-            Err(Refusal::Target)
+            Err(HeadRefusal::Target)
         };
     }
     // RFC 9110 §7.2: `Host = uri-host [ ":" port ]`; nothing a URL would read as a path.
     if host.is_empty() || host.contains(['/', '\\', '?', '#', '@', ' ']) {
-        return Err(Refusal::Host);
+        return Err(HeadRefusal::Host);
     }
     let target = &head.target;
     let url = if target.starts_with('/') {
@@ -236,9 +257,9 @@ fn check_target(head: &RequestHead, http10: bool) -> Result<(), Refusal> {
         // Absolute-form (§3.2.2).
         Url::parse(target)
     } else {
-        return Err(Refusal::Target);
+        return Err(HeadRefusal::Target);
     };
-    url.map(|_| ()).map_err(|_| Refusal::Target)
+    url.map(|_| ()).map_err(|_| HeadRefusal::Target)
 }
 
 thread_local! {
@@ -261,7 +282,7 @@ fn remember_host(host: &str) {
 }
 
 /// RFC 9112 §6.3: the body's length from `Transfer-Encoding` and `Content-Length`.
-fn body_length(head: &RequestHead) -> Result<BodyLength, Refusal> {
+fn body_length(head: &RequestHead) -> Result<BodyLength, HeadRefusal> {
     let codings: Vec<String> = head
         .header_values("Transfer-Encoding")
         .flat_map(|v| v.split(','))
@@ -275,11 +296,11 @@ fn body_length(head: &RequestHead) -> Result<BodyLength, Refusal> {
         .collect();
     let has_te = head.header("Transfer-Encoding").is_some();
     if has_te && !lengths.is_empty() {
-        return Err(Refusal::LengthWithTransferEncoding);
+        return Err(HeadRefusal::LengthWithTransferEncoding);
     }
     // RFC 9112 §6.1: `Transfer-Encoding = #transfer-coding`, each a token (RFC 9110 §5.6.2).
     if let Some(bad) = codings.iter().find(|c| !c.bytes().all(is_tchar)) {
-        return Err(Refusal::Malformed(format!(
+        return Err(HeadRefusal::Malformed(format!(
             "transfer coding {bad:?} is not a token"
         )));
     }
@@ -287,21 +308,21 @@ fn body_length(head: &RequestHead) -> Result<BodyLength, Refusal> {
         return match codings.as_slice() {
             [only] if only == "chunked" => Ok(BodyLength::Chunked),
             [.., last] if last == "chunked" => match codings.iter().find(|c| *c != "chunked") {
-                Some(other) => Err(Refusal::TransferCoding(other.clone())),
-                None => Err(Refusal::ChunkedNotFinal),
+                Some(other) => Err(HeadRefusal::TransferCoding(other.clone())),
+                None => Err(HeadRefusal::ChunkedNotFinal),
             },
-            _ => Err(Refusal::ChunkedNotFinal),
+            _ => Err(HeadRefusal::ChunkedNotFinal),
         };
     }
     let mut length = None;
     for value in lengths {
         // RFC 9110 §8.6: `Content-Length = 1*DIGIT`; a list of identical values MAY be accepted.
         if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(Refusal::ContentLength);
+            return Err(HeadRefusal::ContentLength);
         }
-        let n: u64 = value.parse().map_err(|_| Refusal::ContentLength)?;
+        let n: u64 = value.parse().map_err(|_| HeadRefusal::ContentLength)?;
         if length.is_some_and(|l| l != n) {
-            return Err(Refusal::ContentLength);
+            return Err(HeadRefusal::ContentLength);
         }
         length = Some(n);
     }
@@ -315,7 +336,7 @@ fn body_length(head: &RequestHead) -> Result<BodyLength, Refusal> {
 mod tests {
     use super::*;
 
-    fn refused(bytes: &[u8]) -> Refusal {
+    fn refused(bytes: &[u8]) -> HeadRefusal {
         match admit(bytes) {
             Err(refusal) => refusal,
             other => panic!("expected a refusal, got {other:?}"),
@@ -330,16 +351,51 @@ mod tests {
     }
 
     #[test]
+    fn an_expectation_other_than_100_continue_is_refused_with_417() {
+        let head = |expect: &str| format!("POST / HTTP/1.1\r\nHost: h\r\n{expect}\r\n");
+        for ok in [
+            "Expect: 100-continue\r\n",
+            "Expect: 100-CONTINUE \r\n",
+            "Expect: ,\r\n",
+            "",
+        ] {
+            admitted(head(ok).as_bytes());
+        }
+        for (bad, member) in [
+            ("Expect: 200-ok\r\n", "200-ok"),
+            ("Expect: 100-continue, x\r\n", "x"),
+            (
+                "Expect: 100-continue\r\nExpect: 100-continueX\r\n",
+                "100-continueX",
+            ),
+        ] {
+            assert_eq!(
+                refused(head(bad).as_bytes()),
+                HeadRefusal::Expectation(member.into())
+            );
+        }
+        // HTTP/1.0 has no Expect: ignored.
+        admitted(b"GET / HTTP/1.0\r\nExpect: 200-ok\r\n\r\n");
+        let answer = HeadRefusal::Expectation("200-ok".into()).response();
+        assert_eq!(
+            answer,
+            b"HTTP/1.1 417 Expectation Failed\r\nconnection: close\r\ncontent-length: 54\r\n\
+              content-type: text/plain; charset=utf-8\r\n\r\n\
+              expectation \"200-ok\" not supported, only 100-continue\n"
+        );
+    }
+
+    #[test]
     fn a_host_remembered_as_good_does_not_let_another_one_through() {
         assert!(admit(b"GET / HTTP/1.1\r\nHost: example.com:80\r\n\r\n").is_ok());
         assert!(admit(b"GET / HTTP/1.1\r\nHost: example.com:80\r\n\r\n").is_ok());
         assert_eq!(
             admit(b"GET / HTTP/1.1\r\nHost: example.com:99999\r\n\r\n"),
-            Err(Refusal::Target)
+            Err(HeadRefusal::Target)
         );
         assert_eq!(
             admit(b"GET / HTTP/1.1\r\nHost: 1.2.3.256\r\n\r\n"),
-            Err(Refusal::Target)
+            Err(HeadRefusal::Target)
         );
         assert!(admit(b"GET / HTTP/1.1\r\nHost: example.com:80\r\n\r\n").is_ok());
     }
@@ -387,7 +443,7 @@ mod tests {
         }
         assert_eq!(
             refused(b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
-            Refusal::TransferCoding("gzip".into())
+            HeadRefusal::TransferCoding("gzip".into())
         );
     }
 
@@ -407,7 +463,7 @@ mod tests {
             let head = format!("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: {value}\r\n\r\n");
             assert_eq!(
                 refused(head.as_bytes()),
-                Refusal::ContentLength,
+                HeadRefusal::ContentLength,
                 "{value:?}"
             );
         }
@@ -419,7 +475,7 @@ mod tests {
     fn methods_are_case_sensitive() {
         for method in ["post", "Post", "gEt", "get"] {
             let head = format!("{method} /publish HTTP/1.1\r\nHost: h\r\n\r\n");
-            assert_eq!(refused(head.as_bytes()), Refusal::Method(method.into()));
+            assert_eq!(refused(head.as_bytes()), HeadRefusal::Method(method.into()));
         }
     }
 
@@ -432,11 +488,11 @@ mod tests {
         assert!(!ws.upgrade, "RFC 9110 §7.8: Upgrade is ignored in HTTP/1.0");
         assert_eq!(
             refused(b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"),
-            Refusal::TransferEncodingInHttp10
+            HeadRefusal::TransferEncodingInHttp10
         );
         assert_eq!(
             refused(b"GET / HTTP/1.2\r\nHost: h\r\n\r\n"),
-            Refusal::Version("HTTP/1.2".into())
+            HeadRefusal::Version("HTTP/1.2".into())
         );
     }
 
@@ -445,7 +501,7 @@ mod tests {
         assert!(!admitted(b"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n").upgrade);
         assert_eq!(
             refused(b"GET * HTTP/1.1\r\nHost: h\r\n\r\n"),
-            Refusal::Target
+            HeadRefusal::Target
         );
     }
 
@@ -455,14 +511,14 @@ mod tests {
             refused(b"BREW / HTTP/1.1\r\nHost: h\r\n\r\n").status().0,
             501
         );
-        assert_eq!(refused(b"GET / HTTP/1.1\r\n\r\n"), Refusal::Host);
+        assert_eq!(refused(b"GET / HTTP/1.1\r\n\r\n"), HeadRefusal::Host);
         assert_eq!(
             refused(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
-            Refusal::Host
+            HeadRefusal::Host
         );
         assert_eq!(
             refused(b"GET x HTTP/1.1\r\nHost: h\r\n\r\n"),
-            Refusal::Target
+            HeadRefusal::Target
         );
         assert_eq!(refused(b"GET  / HTTP/1.1\r\n\r\n").status().0, 400);
         assert_eq!(
@@ -474,16 +530,16 @@ mod tests {
     }
 
     #[test]
-    fn heads_async_h1_would_refuse_for_size_are_431() {
+    fn heads_over_the_size_limit_are_431() {
         let mut big = b"GET / HTTP/1.1\r\nHost: h\r\nX: ".to_vec();
         big.resize(MAX_HEAD_BYTES + 1, b'a');
-        assert_eq!(refused(&big), Refusal::HeadTooLarge);
+        assert_eq!(refused(&big), HeadRefusal::HeadTooLarge);
         let mut many = b"GET / HTTP/1.1\r\nHost: h\r\n".to_vec();
         for i in 0..MAX_FIELDS {
             many.extend_from_slice(format!("X-{i}: 1\r\n").as_bytes());
         }
         many.extend_from_slice(b"\r\n");
-        assert_eq!(refused(&many), Refusal::TooManyFields);
+        assert_eq!(refused(&many), HeadRefusal::TooManyFields);
     }
 
     #[test]
@@ -495,7 +551,7 @@ mod tests {
 
     #[test]
     fn refusal_is_a_complete_response_with_printable_body() {
-        let bytes = Refusal::Method("\u{7}x".into()).response();
+        let bytes = HeadRefusal::Method("\u{7}x".into()).response();
         assert_eq!(
             bytes,
             b"HTTP/1.1 501 Not Implemented\r\nconnection: close\r\ncontent-length: 32\r\n\

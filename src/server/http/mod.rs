@@ -2,7 +2,8 @@
 //! each connection's life ([`accept`]), connection accounting ([`connections`]), the one head
 //! parse and its checks ([`head`]), request bodies ([`body`], read through the connection's gate,
 //! [`client`]), the exchange of a request for a response ([`exchange`]), the one response
-//! encoder with the date cache ([`encode`]), and the wait for the next head ([`deadline`]).
+//! encoder with the date cache ([`encode`]), the wait for the next head ([`deadline`]), and the
+//! answers the accept loop writes itself for the route table's fast responders ([`fast`]).
 
 pub mod accept;
 pub mod body;
@@ -11,4 +12,5 @@ pub mod connections;
 pub mod deadline;
 pub mod encode;
 pub mod exchange;
+pub mod fast;
 pub mod head;

@@ -44,7 +44,7 @@ pub fn pieces<F: Format>(
         queued.push_back(format.message(&message));
     }
     let next_beat = clock.now() + heartbeat;
-    let feed = Feed {
+    let pieces = SubscriptionPieces {
         queued,
         subscription,
         clock,
@@ -54,13 +54,13 @@ pub fn pieces<F: Format>(
         format,
         ended: false,
     };
-    Box::pin(stream::unfold(feed, |mut feed| async move {
-        let piece = feed.next_piece().await?;
-        Some((piece, feed))
+    Box::pin(stream::unfold(pieces, |mut pieces| async move {
+        let piece = pieces.next_piece().await?;
+        Some((piece, pieces))
     }))
 }
 
-struct Feed<F> {
+struct SubscriptionPieces<F> {
     queued: VecDeque<Piece>,
     subscription: Subscription,
     clock: Clock,
@@ -78,7 +78,7 @@ enum Woke {
     Beat,
 }
 
-impl<F: Format> Feed<F> {
+impl<F: Format> SubscriptionPieces<F> {
     async fn next_piece(&mut self) -> Option<Piece> {
         if let Some(piece) = self.queued.pop_front() {
             return Some(piece);
