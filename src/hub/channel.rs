@@ -184,11 +184,14 @@ impl ChannelState {
         true
     }
 
-    /// Drops the messages published at or before `cutoff`.
-    pub(super) fn expire(&mut self, cutoff: Duration, held: &AtomicUsize) {
+    /// Drops the messages published at or before `cutoff`; returns the last id dropped, if any.
+    pub(super) fn expire(&mut self, cutoff: Duration, held: &AtomicUsize) -> Option<u64> {
+        let mut dropped = None;
         while self.times.front().is_some_and(|&at| at <= cutoff) {
+            dropped = self.log.front().map(|message| message.id);
             self.evict_oldest(held);
         }
+        dropped
     }
 
     /// Nobody listens, nothing waits for the store, and the log is empty (aged out or evicted):
