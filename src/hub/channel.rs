@@ -149,6 +149,16 @@ impl ChannelState {
         }
     }
 
+    /// Takes `base` as the id before the first message, when the log is empty and nothing past
+    /// `base` was numbered here.
+    pub(super) fn start_at(&mut self, base: u64) {
+        if self.log.is_empty() && self.issued <= base {
+            self.base = base;
+            self.last = base;
+            self.issued = base;
+        }
+    }
+
     /// Keeps a message numbered elsewhere (the store, Redis): its id must be `last + 1`.
     pub(super) fn push_numbered(
         &mut self,

@@ -646,6 +646,12 @@ impl Hub {
         delivered
     }
 
+    /// Takes `base` as the id before `channel`'s first message when this hub knows nothing
+    /// after it: the Redis engine's mirror learning a channel numbered elsewhere.
+    pub(crate) fn start_at(&self, channel: &str, base: u64) {
+        self.with_channel(channel, |state| state.start_at(base));
+    }
+
     /// Whether this node may publish the next tick: always in-process; with Redis, when it holds
     /// (or could take) the ticker lease for `lease` (see [`redis`]).
     pub async fn claim_ticker(&self, lease: Duration) -> bool {
