@@ -194,7 +194,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             let path = std::path::Path::new(&args.store);
             let (store, opened) = longconn::store::Store::open(path, config.log_capacity)?;
             if let Some(torn) = &opened.torn {
-                eprintln!("longconn serve: message store: {torn}");
+                eprintln!(
+                    "longconn serve: message store: {torn}; read back {} messages in {} channels",
+                    opened.messages(),
+                    opened.channels.len()
+                );
             }
             // Ids never go back, even when the system clock did.
             hub_config.id_floor = hub_config.id_floor.max(opened.highest());

@@ -2,7 +2,8 @@
 //!
 //! - every transport resumes after a restart on the same store with none lost, none twice, and
 //!   ids continue;
-//! - a store whose write-ahead log was cut mid-frame keeps every complete message and says so;
+//! - a store whose write-ahead log was cut at any of several offsets keeps every committed message
+//!   and says what it dropped; a damaged database file is refused with a precise error;
 //! - a `--store memory` restart numbers above the old ids and tells an old client it missed some;
 //! - ten channels × 1000 messages, ten times `--max-store-bytes` in all, published and read back,
 //!   keep the server's peak resident memory under its size at start plus the ceiling plus a stated
@@ -235,35 +236,118 @@ fn every_transport_resumes_after_kill_9_with_none_lost_none_twice() {
     assert_eq!(second.publish("news", "m13"), acked[11] + 1);
 }
 
+/// The end offset of every commit frame in a write-ahead log (fileformat2: a 32-byte header, the
+/// page size at offset 8, frames of a 24-byte header and one page; a commit frame has a nonzero
+/// database size at offset 4 of its header).
+fn commit_ends(wal: &[u8]) -> Vec<usize> {
+    let page = u32::from_be_bytes([wal[8], wal[9], wal[10], wal[11]]) as usize;
+    let frame = 24 + page;
+    (0..(wal.len() - 32) / frame)
+        .filter(|n| wal[32 + n * frame + 4..32 + n * frame + 8] != [0, 0, 0, 0])
+        .map(|n| 32 + (n + 1) * frame)
+        .collect()
+}
+
 #[test]
-fn a_torn_store_keeps_every_complete_message_and_says_so() {
+fn a_store_cut_at_any_offset_keeps_every_committed_message_and_says_what_it_dropped() {
     let dir = scratch("torn");
     let store = dir.join("longconn.db");
     let store_str = store.to_str().expect("utf-8 path");
     let first = Serve::start(store_str, &dir.join("first.log"));
-    // Sequential publishes: each is its own transaction.
+    // Sequential publishes: each is its own transaction, the last ten of the log.
     let acked: Vec<u64> = (1..=10)
         .map(|n| first.publish("news", &format!("m{n}")))
         .collect();
     first.kill_9();
+    let wal_path = dir.join("longconn.db-wal");
+    let (db, wal) = (
+        std::fs::read(&store).expect("the database"),
+        std::fs::read(&wal_path).expect("a WAL after kill -9"),
+    );
+    let ends = commit_ends(&wal);
+    assert!(ends.len() >= 10, "{} commits", ends.len());
+    let before_news = ends.len() - 10;
+    let frame = 24 + u32::from_be_bytes([wal[8], wal[9], wal[10], wal[11]]) as usize;
+    let last = *ends.last().expect("a commit");
+    // Cuts: inside the last page, inside the last frame's header, at the last frame's start (a
+    // whole number of frames: no length check can see it), three messages back mid-frame.
+    let mut cuts = vec![
+        last - 100,
+        last - frame + 10,
+        last - frame,
+        ends[ends.len() - 4] - 7,
+    ];
+    // And one arbitrary offset inside each of the last five messages' transactions.
+    cuts.extend((1..=5).map(|k| ends[ends.len() - k] - 1 - (k * 977) % (frame - 1)));
+    for (run, cut) in cuts.into_iter().enumerate() {
+        std::fs::write(&store, &db).expect("restore the database");
+        std::fs::write(&wal_path, &wal[..cut]).expect("the cut WAL");
+        let kept = ends
+            .iter()
+            .filter(|&&end| end <= cut)
+            .count()
+            .saturating_sub(before_news);
+        let log = dir.join(format!("cut-{run}.log"));
+        let second = Serve::start(store_str, &log);
+        let said = std::fs::read_to_string(&log).expect("stderr");
+        let answer = second.request("GET /poll?channel=news&since=0 HTTP/1.1", "");
+        assert_eq!(
+            ids_in(&answer, "\"id\":"),
+            acked[..kept].to_vec(),
+            "cut at {cut}: {answer}"
+        );
+        let kept_end = ends
+            .iter()
+            .filter(|&&end| end <= cut)
+            .max()
+            .copied()
+            .unwrap_or(32);
+        assert!(
+            said.contains("ends in a torn write")
+                && said.contains(&format!("the {} bytes after them", cut - kept_end))
+                && said.contains(&format!("read back {kept} messages in 1 channels")),
+            "cut at {cut}: stderr: {said}"
+        );
+        second.kill_9();
+    }
+}
 
-    // Cut the write-ahead log inside its last frame, as a crash mid-write leaves it.
-    let wal = dir.join("longconn.db-wal");
-    let len = std::fs::metadata(&wal).expect("a WAL after kill -9").len();
+#[test]
+fn a_damaged_database_file_is_refused_with_a_precise_error() {
+    let dir = scratch("damaged");
+    let store = dir.join("longconn.db");
+    let store_str = store.to_str().expect("utf-8 path");
+    let first = Serve::start(store_str, &dir.join("first.log"));
+    for n in 1..=50 {
+        first.publish(&format!("c{}", n % 5), &"x".repeat(2000));
+    }
+    first.kill_9();
+    // Everything into the database file, then cut its tail: damage no torn write can cause.
+    let connection = rusqlite::Connection::open(&store).expect("open");
+    connection
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .expect("checkpoint");
+    drop(connection);
+    let len = std::fs::metadata(&store).expect("database").len();
     std::fs::OpenOptions::new()
         .write(true)
-        .open(&wal)
-        .and_then(|f| f.set_len(len - 100))
-        .expect("truncate the WAL");
-
-    let log = dir.join("second.log");
-    let second = Serve::start(store_str, &log);
-    let said = std::fs::read_to_string(&log).expect("stderr");
-    assert!(said.contains("ends in a torn frame"), "stderr: {said}");
-    let answer = second.request("GET /poll?channel=news&since=0 HTTP/1.1", "");
-    // The last transaction (message 10) lost its commit frame; every earlier one is whole.
-    assert_eq!(ids_in(&answer, "\"id\":"), acked[..9].to_vec(), "{answer}");
-    assert!(answer.contains("\"data\":\"m9\""), "{answer}");
+        .open(&store)
+        .and_then(|f| f.set_len(len - 4096 - 100))
+        .expect("cut the database");
+    let output = Command::new(env!("CARGO_BIN_EXE_longconn"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--store", store_str])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run longconn serve");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "started on a damaged store");
+    assert!(output.stdout.is_empty(), "it listened: {stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "message store {store_str} is damaged (SQLite quick_check: "
+        )) && stderr.contains(".recover"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -44,6 +44,20 @@ pub enum StoreError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The database file itself is damaged (SQLite's `quick_check` failed). SQLite writes it only
+    /// when checkpointing, after the write-ahead log is synced, and a checkpoint cut short is
+    /// redone from the log: a torn write never does this, a failing disk or an edit does.
+    #[error(
+        "message store {path} is damaged (SQLite quick_check: {report}); nothing was changed. \
+         Recover what it holds with `sqlite3 {path} .recover`, or move it aside to start empty \
+         (ids still never go back)"
+    )]
+    Damaged {
+        /// The database file.
+        path: PathBuf,
+        /// The first lines of SQLite's report.
+        report: String,
+    },
     /// A transaction failed; the publishes in it were not acknowledged.
     #[error("the message store could not commit: {reason}")]
     Commit {
@@ -118,11 +132,31 @@ impl Store {
             path: path.to_owned(),
             source,
         })?;
-        let sqlite_error = |source| StoreError::Sqlite {
-            path: path.to_owned(),
-            source,
+        let sqlite_error = |source: rusqlite::Error| {
+            let damaged = matches!(
+                source.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+            );
+            if damaged {
+                StoreError::Damaged {
+                    path: path.to_owned(),
+                    report: source.to_string(),
+                }
+            } else {
+                StoreError::Sqlite {
+                    path: path.to_owned(),
+                    source,
+                }
+            }
         };
         let connection = sqlite::open(path).map_err(sqlite_error)?;
+        let report = sqlite::quick_check(&connection).map_err(sqlite_error)?;
+        if let Some(report) = report {
+            return Err(StoreError::Damaged {
+                path: path.to_owned(),
+                report,
+            });
+        }
         let channels = sqlite::load(&connection, log_capacity).map_err(sqlite_error)?;
         let retired_last = sqlite::retired_last(&connection).map_err(sqlite_error)?;
         Ok((

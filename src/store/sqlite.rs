@@ -66,6 +66,15 @@ pub(super) fn open(path: &Path) -> rusqlite::Result<Connection> {
     Ok(connection)
 }
 
+/// `PRAGMA quick_check`: `None` when the database is whole, else its first complaints.
+pub(super) fn quick_check(connection: &Connection) -> rusqlite::Result<Option<String>> {
+    let mut check = connection.prepare("PRAGMA quick_check(3)")?;
+    let lines: Vec<String> = check
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok((lines != ["ok"]).then(|| lines.join("; ")))
+}
+
 /// The highest last id of a retired channel (0 if none was).
 pub(super) fn retired_last(connection: &Connection) -> rusqlite::Result<u64> {
     let last: Option<i64> = connection

@@ -107,9 +107,8 @@ impl Writer {
             change: Change::Append(record),
             ack: Some(ack),
         })
-        .map_err(|error| {
+        .inspect_err(|_| {
             self.pending.fetch_sub(size, Ordering::SeqCst);
-            error
         })?;
         Ok(done)
     }
