@@ -90,8 +90,9 @@ struct ServeArgs {
     /// past it the oldest messages of the largest channels leave memory.
     #[arg(long, default_value = "256MiB", value_parser = longconn::store::parse_bytes)]
     max_store_bytes: usize,
-    /// Messages older than this leave memory, and a channel left empty that nobody listens to
-    /// is retired (e.g. 10m; default: kept until the log capacity or the memory ceiling).
+    /// Messages older than this leave memory and the store, and a channel left empty that
+    /// nobody listens to is retired (e.g. 10m; default: kept until the log capacity or the
+    /// memory ceiling).
     #[arg(long, value_parser = longconn::spec::parse_duration)]
     retain: Option<Duration>,
 }
