@@ -8,7 +8,9 @@
 # driven in turn, ROUNDS times, by `longconn bench publish` (keep-alive `POST /publish`, 64-byte
 # bodies, one channel); the server's CPU time (user, system; /proc/PID/stat) is divided by the
 # publishes acknowledged. On a machine shared with other work read the ratios to `--store memory`
-# of the same round more than the figures.
+# of the same round more than the figures. With `perf` installed, the server's fsync and fdatasync
+# calls are counted too (tracepoints `syscalls:sys_enter_*`): publishes per sync is the average
+# group a sync made durable.
 #
 #   bench/publish_cpu.sh          # markdown table on stdout, progress on stderr
 #
@@ -59,18 +61,32 @@ ticks() { awk '{ print $14, $15 }' "/proc/$1/stat"; }
 us() { awk -v t="$1" -v n="$2" -v hz="$TICKS" 'BEGIN { printf "%.1f", n ? t * 1e6 / hz / n : 0 }'; }
 field() { grep -oE "\"$1\": *[0-9.]+" "$2" | grep -oE '[0-9.]+$'; }
 
-echo "| round | hub | acknowledged/s | p50 ms | p99 ms | errors | server user µs/publish | server sys µs/publish | server µs/publish |"
-echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|"
+echo "| round | hub | acknowledged/s | p50 ms | p99 ms | errors | server user µs/publish | server sys µs/publish | server µs/publish | publishes per fsync |"
+echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 for round in $(seq "$ROUNDS"); do
   for hub in store memory redis; do
     log "round $round: $hub"
     read -r u0 s0 < <(ticks "${PID[$hub]}")
+    perf_pid=""
+    if command -v perf >/dev/null; then
+      perf stat -x, -e syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync -p "${PID[$hub]}" \
+        -o "$WORK/perf.csv" 2>/dev/null &
+      perf_pid=$!
+    fi
     "$BIN" bench publish --target "${URL[$hub]}" --connections "$CONNECTIONS" \
       --duration "$DURATION" >"$WORK/gen.json" 2>/dev/null || true
     read -r u1 s1 < <(ticks "${PID[$hub]}")
+    per_sync="-"
+    if [[ -n $perf_pid ]]; then
+      kill -INT "$perf_pid" 2>/dev/null || true
+      wait "$perf_pid" 2>/dev/null || true
+      syncs=$(awk -F, '/sys_enter_f/ { n += $1 } END { print n + 0 }' "$WORK/perf.csv")
+      per_sync=$(awk -v n="$(field requests "$WORK/gen.json")" -v s="$syncs" \
+        'BEGIN { if (s > 0) printf "%.1f", n / s; else print "no fsync" }')
+    fi
     n=$(field requests "$WORK/gen.json")
     echo "| $round | $hub | $(field requests_per_s "$WORK/gen.json") | $(field p50_ms "$WORK/gen.json") |" \
       "$(field p99_ms "$WORK/gen.json") | $(field errors "$WORK/gen.json") | $(us $((u1 - u0)) "$n") |" \
-      "$(us $((s1 - s0)) "$n") | $(us $((u1 - u0 + s1 - s0)) "$n") |"
+      "$(us $((s1 - s0)) "$n") | $(us $((u1 - u0 + s1 - s0)) "$n") | $per_sync |"
   done
 done
