@@ -97,8 +97,9 @@ struct ServeArgs {
     /// past it the oldest messages of the largest channels leave memory.
     #[arg(long, default_value = "256MiB", value_parser = longconn::store::parse_bytes)]
     max_store_bytes: usize,
-    /// Messages older than this leave memory, and a channel left empty that nobody listens to
-    /// is retired (e.g. 10m; default: kept until the log capacity or the memory ceiling).
+    /// Messages older than this leave memory and the store, and a channel left empty that
+    /// nobody listens to is retired (e.g. 10m; default: kept until the log capacity or the
+    /// memory ceiling).
     #[arg(long, value_parser = longconn::spec::parse_duration)]
     retain: Option<Duration>,
 }
@@ -205,7 +206,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             let path = std::path::Path::new(&args.store);
             let (store, opened) = longconn::store::Store::open(path, config.log_capacity)?;
             if let Some(torn) = &opened.torn {
-                eprintln!("longconn serve: message store: {torn}");
+                eprintln!(
+                    "longconn serve: message store: {torn}; read back {} messages in {} channels",
+                    opened.messages(),
+                    opened.channels.len()
+                );
             }
             // Ids never go back, even when the system clock did.
             hub_config.id_floor = hub_config.id_floor.max(opened.highest());

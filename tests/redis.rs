@@ -11,6 +11,8 @@
 //! - `servers_on_one_redis_act_as_one_and_answer_503_while_it_is_away` (over HTTP)
 //! - `node_specs_replay_through_redis_byte_for_byte` (`specs/nodes_*.yaml`, their own snapshots)
 //! - `bench_fanout_over_three_nodes_loses_nothing` (`longconn bench fanout` with three `--target`s)
+//! - `a_new_process_on_an_emptied_redis_numbers_above_the_old_ids_and_signals_the_gap` (two
+//!   `longconn serve --hub` processes, FLUSHALL between them)
 //!
 //! Waiting is on events (a subscription's next message) under a timeout; the only polling is the
 //! bounded readiness loop while a `redis-server` starts or comes back.
@@ -685,4 +687,131 @@ async fn bench_fanout_over_three_nodes_loses_nothing() {
     for node in nodes {
         node.shutdown().await;
     }
+}
+
+/// A `longconn serve --hub REDIS` child process, SIGKILLed when dropped.
+struct ServeProcess {
+    child: Child,
+    addr: std::net::SocketAddr,
+}
+
+impl ServeProcess {
+    fn start(redis: &RedisServer) -> ServeProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_longconn"))
+            .args(["serve", "--addr", "127.0.0.1:0", "--interval", "60m"])
+            .args(["--store", "memory", "--hub", &redis.url()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn longconn serve");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
+            &mut line,
+        )
+        .expect("read stdout");
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .parse()
+            .expect("address");
+        ServeProcess { child, addr }
+    }
+
+    /// One request with `Connection: close`; the whole response.
+    fn request(&self, head: &str, body: &str) -> String {
+        let mut stream = TcpStream::connect(self.addr).expect("connect");
+        stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
+        let request = format!(
+            "{head} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).expect("send");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read");
+        response
+    }
+
+    fn publish(&self, channel: &str, data: &str) -> u64 {
+        let answer = self.request(&format!("POST /publish?channel={channel}"), data);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        numbers_after(&answer, "\"id\":")[0]
+    }
+
+    /// Reads an SSE stream resuming after `since` until `needle`.
+    fn sse_until(&self, channel: &str, since: u64, needle: &str) -> String {
+        let mut stream = TcpStream::connect(self.addr).expect("connect");
+        stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
+        let head = format!(
+            "GET /sseStream?channel={channel} HTTP/1.1\r\nHost: localhost\r\nLast-Event-ID: {since}\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).expect("send");
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&seen).contains(needle) {
+            let n = stream.read(&mut buf).expect("read within patience");
+            assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&seen));
+            seen.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&seen).into_owned()
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Every integer following `key` in `text`, in order.
+fn numbers_after(text: &str, key: &str) -> Vec<u64> {
+    text.match_indices(key)
+        .filter_map(|(at, _)| {
+            let digits: String = text[at + key.len()..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            digits.parse().ok()
+        })
+        .collect()
+}
+
+#[test]
+fn a_new_process_on_an_emptied_redis_numbers_above_the_old_ids_and_signals_the_gap() {
+    let redis = RedisServer::start();
+    let first = ServeProcess::start(&redis);
+    let old: Vec<u64> = (1..=3)
+        .map(|n| first.publish("news", &format!("old {n}")))
+        .collect();
+    assert!(old.windows(2).all(|w| w[1] == w[0] + 1), "{old:?}");
+    drop(first);
+    // Redis loses everything (a restart without persistence would too).
+    assert_eq!(command(redis.port, &["FLUSHALL"]), "OK");
+    assert_eq!(command(redis.port, &["DBSIZE"]), "0");
+
+    let second = ServeProcess::start(&redis);
+    let new = second.publish("news", "new");
+    assert!(new > old[2], "id {new} reuses the old ones {old:?}");
+    assert!(new < 1 << 53, "ids stay JSON-safe: {new}");
+
+    // A client holding an old id gets the whole retained log and the gap signal.
+    let polled = second.request(&format!("GET /poll?channel=news&since={}", old[1]), "");
+    assert!(polled.starts_with("HTTP/1.1 200"), "{polled}");
+    assert_eq!(numbers_after(&polled, "\"id\":"), vec![new], "{polled}");
+    assert!(
+        polled.contains(&format!("\"missed\":{{\"from\":{},", old[1] + 1)),
+        "{polled}"
+    );
+    let sse = second.sse_until("news", old[1], &format!("id: {new}\n"));
+    let missed = sse.find("event: missed").expect("the gap signal on SSE");
+    assert!(
+        missed < sse.find("data: new").expect("the message"),
+        "{sse}"
+    );
+    // A client holding nothing is told of no gap: nothing it could have had is lost.
+    let fresh = second.request("GET /poll?channel=news&since=0", "");
+    assert_eq!(numbers_after(&fresh, "\"id\":"), vec![new], "{fresh}");
+    assert!(!fresh.contains("missed"), "{fresh}");
 }

@@ -149,6 +149,16 @@ impl ChannelState {
         }
     }
 
+    /// Takes `base` as the id before the first message, when the log is empty and nothing past
+    /// `base` was numbered here.
+    pub(super) fn start_at(&mut self, base: u64) {
+        if self.log.is_empty() && self.issued <= base {
+            self.base = base;
+            self.last = base;
+            self.issued = base;
+        }
+    }
+
     /// Keeps a message numbered elsewhere (the store, Redis): its id must be `last + 1`.
     pub(super) fn push_numbered(
         &mut self,
@@ -184,11 +194,14 @@ impl ChannelState {
         true
     }
 
-    /// Drops the messages published at or before `cutoff`.
-    pub(super) fn expire(&mut self, cutoff: Duration, held: &AtomicUsize) {
+    /// Drops the messages published at or before `cutoff`; returns the last id dropped, if any.
+    pub(super) fn expire(&mut self, cutoff: Duration, held: &AtomicUsize) -> Option<u64> {
+        let mut dropped = None;
         while self.times.front().is_some_and(|&at| at <= cutoff) {
+            dropped = self.log.front().map(|message| message.id);
             self.evict_oldest(held);
         }
+        dropped
     }
 
     /// Nobody listens, nothing waits for the store, and the log is empty (aged out or evicted):

@@ -390,7 +390,20 @@ impl Hub {
         store: crate::store::Store,
         opened: crate::store::Opened,
     ) -> std::io::Result<Hub> {
-        let hub = Hub::new(config);
+        Hub::with_store_on_clock(config, store, opened, crate::clock::Clock::System)
+    }
+
+    /// [`Hub::with_store`] on `clock` (a manual one in tests).
+    pub fn with_store_on_clock(
+        config: HubConfig,
+        store: crate::store::Store,
+        opened: crate::store::Opened,
+        clock: crate::clock::Clock,
+    ) -> std::io::Result<Hub> {
+        let hub = Hub::on_clock(config, clock);
+        hub.inner
+            .retired_last
+            .store(opened.retired_last, Ordering::SeqCst);
         {
             let mut map = hub.map();
             for stored in opened.channels {
@@ -408,6 +421,8 @@ impl Hub {
                 map.insert(stored.name, chan);
             }
         }
+        // What was read back counts against the memory ceiling like anything published.
+        hub.enforce_ceiling();
         let weak = Arc::downgrade(&hub.inner);
         let writer = crate::store::Writer::start(store, config.log_capacity, move |batch| {
             if let Some(inner) = weak.upgrade() {
@@ -512,7 +527,10 @@ impl Hub {
                 });
             }
             if let Some(retain) = config.retain {
-                state.expire(now.saturating_sub(retain), &self.inner.held);
+                let dropped = state.expire(now.saturating_sub(retain), &self.inner.held);
+                if let (Some(through), Some(store)) = (dropped, self.inner.store.get()) {
+                    store.forget(channel, through);
+                }
             }
             if let Some(store) = self.inner.store.get() {
                 // Numbered and queued under the channel lock, so the store commits (and then
@@ -627,6 +645,12 @@ impl Hub {
         wakers.into_iter().for_each(|w| w.wake());
         self.enforce_ceiling();
         delivered
+    }
+
+    /// Takes `base` as the id before `channel`'s first message when this hub knows nothing
+    /// after it: the Redis engine's mirror learning a channel numbered elsewhere.
+    pub(crate) fn start_at(&self, channel: &str, base: u64) {
+        self.with_channel(channel, |state| state.start_at(base));
     }
 
     /// Whether this node may publish the next tick: always in-process; with Redis, when it holds
@@ -781,13 +805,15 @@ impl Hub {
             .config
             .retain
             .map(|retain| self.inner.clock.now().saturating_sub(retain));
+        let store = self.inner.store.get();
         let mut map = self.map();
         map.retain(|name, chan| {
             let mut state = chan.lock();
-            if let Some(cutoff) = cutoff {
-                state.expire(cutoff, &self.inner.held);
-            }
+            let dropped = cutoff.and_then(|cutoff| state.expire(cutoff, &self.inner.held));
             if !state.counted || !state.is_spent() || name == DEFAULT_CHANNEL {
+                if let (Some(through), Some(store)) = (dropped, store) {
+                    store.forget(name, through);
+                }
                 return true;
             }
             self.inner
@@ -795,6 +821,11 @@ impl Hub {
                 .fetch_max(state.last, Ordering::SeqCst);
             state.retired = true;
             self.inner.logged_channels.fetch_sub(1, Ordering::SeqCst);
+            // Queued under the map lock: a publish that creates the name again queues its
+            // message after this.
+            if let Some(store) = store {
+                store.retire(name, state.last);
+            }
             false
         });
     }

@@ -31,6 +31,7 @@
 //!   lease (three intervals, at least a second) expires.
 //!
 //! Keys, all under the prefix (`longconn` by default): `PREFIX:last:CHANNEL` (counter),
+//! `PREFIX:base:CHANNEL` (the id before the channel's first message),
 //! `PREFIX:log:CHANNEL` (stream, entry id `N-0` with fields `event` and `data`),
 //! `PREFIX:channels` (set), `PREFIX:ticker` (lease). One Redis server, not Redis Cluster: the
 //! script touches keys of one channel that Cluster could place on different slots.
@@ -54,9 +55,10 @@ pub const BACKOFF_MAX: Duration = Duration::from_secs(2);
 /// Numbers, stores and announces one message; returns its id, or 0 when the channel would be one
 /// too many.
 ///
-/// KEYS: counter, log, channel set. ARGV: channel, event, data, log capacity, max channels,
+/// KEYS: counter, log, channel set, base. ARGV: channel, event, data, log capacity, max channels,
 /// default channel, announcement channel, the publishing node's last id for the channel, the id
-/// floor (a channel that neither Redis nor the node knows starts above it).
+/// floor (a channel that neither Redis nor the node knows starts above it, and the floor is kept
+/// as its base: the id before its first message).
 pub const PUBLISH_SCRIPT: &str = r"
 local last = tonumber(redis.call('GET', KEYS[1]) or '0')
 local top = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
@@ -66,7 +68,10 @@ if top[1] then
 end
 local seen = tonumber(ARGV[8])
 if seen > last then last = seen end
-if last == 0 then last = tonumber(ARGV[9]) end
+if last == 0 then
+  last = tonumber(ARGV[9])
+  redis.call('SET', KEYS[4], ARGV[9])
+end
 if ARGV[1] ~= ARGV[6] and redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 0 then
   local count = redis.call('SCARD', KEYS[3]) - redis.call('SISMEMBER', KEYS[3], ARGV[6])
   if count >= tonumber(ARGV[5]) then return 0 end
@@ -81,11 +86,12 @@ redis.call('PUBLISH', ARGV[7],
 return id
 ";
 
-/// Reads one channel's log from an id on: `{id, event, data, id, event, data, ...}`, all strings.
+/// Reads one channel's base and its log from an id on: `{base, id, event, data, id, event, data,
+/// ...}`, all strings (base `0` when Redis does not know it).
 ///
-/// KEYS: log. ARGV: the first id wanted.
+/// KEYS: log, base. ARGV: the first id wanted.
 pub const READ_SCRIPT: &str = r"
-local out = {}
+local out = {redis.call('GET', KEYS[2]) or '0'}
 for _, e in ipairs(redis.call('XRANGE', KEYS[1], ARGV[1], '+')) do
   local event, data = 'message', ''
   local f = e[2]
@@ -239,6 +245,7 @@ impl Engine {
             .key(self.key("last", channel))
             .key(self.key("log", channel))
             .key(self.channels_key())
+            .key(self.key("base", channel))
             .arg(channel)
             .arg(event)
             .arg(data)
@@ -257,11 +264,16 @@ impl Engine {
         })
     }
 
-    /// The channel's Redis log after `since` (see [`READ_SCRIPT`]).
-    pub(super) async fn read(&self, channel: &str, since: u64) -> Result<Vec<Message>, RedisError> {
+    /// The channel's base and its Redis log after `since` (see [`READ_SCRIPT`]).
+    pub(super) async fn read(
+        &self,
+        channel: &str,
+        since: u64,
+    ) -> Result<(u64, Vec<Message>), RedisError> {
         let mut invocation = self.read.prepare_invoke();
         invocation
             .key(self.key("log", channel))
+            .key(self.key("base", channel))
             .arg(since.saturating_add(1));
         let reply: Vec<String> = self
             .call(|mut conn| async move { invocation.invoke_async(&mut conn).await })
@@ -384,8 +396,13 @@ pub(super) async fn start(hub: &Hub, engine: &Engine) -> Result<PubSubStream, Re
 /// Reads `channel`'s Redis log after the local last id and delivers it.
 pub(super) async fn fill(hub: &Hub, engine: &Engine, channel: &str) -> Result<(), RedisError> {
     let since = hub.stats(channel).last;
-    let log = engine.read(channel, since).await?;
+    let (base, log) = engine.read(channel, since).await?;
     let messages: Vec<Arc<Message>> = log.into_iter().map(Arc::new).collect();
+    if !messages.is_empty() {
+        // A channel this node meets for the first time starts where Redis numbered it from, so
+        // a client holding nothing is told of no gap, and nobody listening is cut off.
+        hub.start_at(channel, base);
+    }
     hub.deliver(channel, &messages, true);
     Ok(())
 }
@@ -511,12 +528,18 @@ pub fn decode_announcement(payload: &[u8]) -> Result<(String, Message), RedisErr
     Ok((text(channel)?, Message::new(id, text(event)?, text(data)?)))
 }
 
-/// Reads a [`READ_SCRIPT`] reply.
-fn parse_log(reply: &[String]) -> Result<Vec<Message>, RedisError> {
+/// Reads a [`READ_SCRIPT`] reply: the base, then the messages.
+fn parse_log(reply: &[String]) -> Result<(u64, Vec<Message>), RedisError> {
+    let Some((base, reply)) = reply.split_first() else {
+        return Err(RedisError::Reply("log reply without a base".to_owned()));
+    };
+    let base = base
+        .parse()
+        .map_err(|_| RedisError::Reply(format!("'{base}' is not a base")))?;
     if !reply.len().is_multiple_of(3) {
         return Err(RedisError::Reply("log reply cut short".to_owned()));
     }
-    reply
+    let messages = reply
         .chunks_exact(3)
         .map(|entry| {
             let id = entry[0]
@@ -524,7 +547,8 @@ fn parse_log(reply: &[String]) -> Result<Vec<Message>, RedisError> {
                 .map_err(|_| RedisError::Reply(format!("'{}' is not an id", entry[0])))?;
             Ok(Message::new(id, entry[1].clone(), entry[2].clone()))
         })
-        .collect()
+        .collect::<Result<Vec<Message>, RedisError>>()?;
+    Ok((base, messages))
 }
 
 #[cfg(test)]
@@ -561,15 +585,19 @@ mod tests {
     }
 
     #[test]
-    fn log_reply_reads_id_event_data_triples() {
-        let reply: Vec<String> = ["8", "message", "a", "9", "custom", ""]
+    fn log_reply_reads_the_base_then_id_event_data_triples() {
+        let reply: Vec<String> = ["7", "8", "message", "a", "9", "custom", ""]
             .map(String::from)
             .to_vec();
-        let log = parse_log(&reply).expect("parses");
+        let (base, log) = parse_log(&reply).expect("parses");
+        assert_eq!(base, 7);
         assert_eq!(log.iter().map(|m| m.id).collect::<Vec<_>>(), vec![8, 9]);
         assert_eq!(log[1].event, "custom");
-        assert!(parse_log(&[]).expect("empty log").is_empty());
-        assert!(parse_log(&["1".into(), "1".into()]).is_err());
-        assert!(parse_log(&["x".into(), "m".into(), "d".into()]).is_err());
+        let (base, log) = parse_log(&["0".into()]).expect("empty log");
+        assert_eq!((base, log.len()), (0, 0));
+        assert!(parse_log(&[]).is_err());
+        assert!(parse_log(&["0".into(), "1".into(), "1".into()]).is_err());
+        assert!(parse_log(&["0".into(), "x".into(), "m".into(), "d".into()]).is_err());
+        assert!(parse_log(&["b".into()]).is_err());
     }
 }

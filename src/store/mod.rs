@@ -2,15 +2,17 @@
 //! resumes where the last acknowledged publish left off.
 //!
 //! [`Store::open`] reads what the file holds (each channel's first-id base, last id and its last
-//! log-capacity messages) and notices a torn write-ahead log tail ([`wal`]). A [`Writer`]
-//! ([`writer`]) then owns the connection on its own thread and groups every publish waiting at
-//! that moment into one transaction, one fsync: a publish is acknowledged once its transaction
-//! committed, never before.
+//! log-capacity messages) and checks the write-ahead log frame by frame ([`wal`]), so a torn tail
+//! is reported with what it cost. A [`Writer`] ([`writer`]) then owns the connection: it groups
+//! every change waiting at that moment into one transaction, and one sync of the log makes every
+//! transaction committed before it durable. A publish is acknowledged once its transaction is
+//! committed and synced, never before; aged-out messages and retired channels are deleted in
+//! the same transactions.
 //!
-//! Why SQLite: it is the most widely deployed embedded database, its write-ahead log with
-//! `synchronous=FULL` makes a commit durable once `COMMIT` returns, and on open it replays only
-//! complete transactions (a frame whose checksum or commit marker is missing is ignored,
-//! <https://www.sqlite.org/wal.html>, "WAL file format"), which is exactly the torn-tail rule.
+//! Why SQLite: it is the most widely deployed embedded database, a commit in its write-ahead log
+//! is durable once the log is synced, and on open it replays only complete transactions (a frame
+//! whose checksum or commit marker is missing is ignored, <https://www.sqlite.org/wal.html>,
+//! "WAL file format"), which is exactly the torn-tail rule.
 
 mod sqlite;
 pub mod wal;
@@ -41,6 +43,20 @@ pub enum StoreError {
         path: PathBuf,
         /// The I/O error.
         source: std::io::Error,
+    },
+    /// The database file itself is damaged (SQLite's `quick_check` failed). SQLite writes it only
+    /// when checkpointing, after the write-ahead log is synced, and a checkpoint cut short is
+    /// redone from the log: a torn write never does this, a failing disk or an edit does.
+    #[error(
+        "message store {path} is damaged (SQLite quick_check: {report}); nothing was changed. \
+         Recover what it holds with `sqlite3 {path} .recover`, or move it aside to start empty \
+         (ids still never go back)"
+    )]
+    Damaged {
+        /// The database file.
+        path: PathBuf,
+        /// The first lines of SQLite's report.
+        report: String,
     },
     /// A transaction failed; the publishes in it were not acknowledged.
     #[error("the message store could not commit: {reason}")]
@@ -77,15 +93,27 @@ pub struct StoredChannel {
 pub struct Opened {
     /// Every channel with its log.
     pub channels: Vec<StoredChannel>,
-    /// Set when the write-ahead log ended in an incomplete frame: those bytes belonged to a
-    /// transaction that never committed (so was never acknowledged) and SQLite dropped it.
+    /// Set when the write-ahead log ended in frames that belong to no committed transaction:
+    /// those bytes were never acknowledged, and SQLite drops them.
     pub torn: Option<wal::Torn>,
+    /// The highest last id of a channel retired (and deleted) earlier.
+    pub retired_last: u64,
 }
 
 impl Opened {
-    /// The highest id the store holds.
+    /// The highest id the store holds or held: a new channel must start above it.
     pub fn highest(&self) -> u64 {
-        self.channels.iter().map(|c| c.last).max().unwrap_or(0)
+        self.channels
+            .iter()
+            .map(|c| c.last)
+            .max()
+            .unwrap_or(0)
+            .max(self.retired_last)
+    }
+
+    /// Messages read back, across channels.
+    pub fn messages(&self) -> usize {
+        self.channels.iter().map(|c| c.messages.len()).sum()
     }
 }
 
@@ -104,18 +132,43 @@ impl Store {
             path: path.to_owned(),
             source,
         })?;
-        let sqlite_error = |source| StoreError::Sqlite {
-            path: path.to_owned(),
-            source,
+        let sqlite_error = |source: rusqlite::Error| {
+            let damaged = matches!(
+                source.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+            );
+            if damaged {
+                StoreError::Damaged {
+                    path: path.to_owned(),
+                    report: source.to_string(),
+                }
+            } else {
+                StoreError::Sqlite {
+                    path: path.to_owned(),
+                    source,
+                }
+            }
         };
         let connection = sqlite::open(path).map_err(sqlite_error)?;
+        let report = sqlite::quick_check(&connection).map_err(sqlite_error)?;
+        if let Some(report) = report {
+            return Err(StoreError::Damaged {
+                path: path.to_owned(),
+                report,
+            });
+        }
         let channels = sqlite::load(&connection, log_capacity).map_err(sqlite_error)?;
+        let retired_last = sqlite::retired_last(&connection).map_err(sqlite_error)?;
         Ok((
             Store {
                 path: path.to_owned(),
                 connection,
             },
-            Opened { channels, torn },
+            Opened {
+                channels,
+                torn,
+                retired_last,
+            },
         ))
     }
 

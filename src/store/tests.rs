@@ -200,3 +200,61 @@ fn the_memory_ceiling_evicts_the_largest_channels_oldest_first() {
     // The small channel was not the largest: it kept all ten.
     assert_eq!(hub.stats("small").logged, 10);
 }
+
+/// Rows in the store's tables `(channels, messages)`, read with a connection of its own.
+fn rows(path: &std::path::Path) -> (i64, i64) {
+    let connection = rusqlite::Connection::open(path).expect("open");
+    let count = |table: &str| {
+        connection
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
+                row.get(0)
+            })
+            .expect("count")
+    };
+    (count("channels"), count("messages"))
+}
+
+#[test]
+fn aged_out_rows_and_retired_channels_leave_the_disk_and_stay_gone_after_a_restart() {
+    let path = scratch("retire");
+    let config = HubConfig {
+        log_capacity: 5,
+        retain: Some(std::time::Duration::from_secs(10)),
+        ..HubConfig::default()
+    };
+    let clock = crate::clock::Clock::manual();
+    let manual = clock.as_manual().expect("manual clock").clone();
+    let (store, opened) = Store::open(&path, config.log_capacity).expect("open store");
+    let hub = Hub::with_store_on_clock(config, store, opened, clock).expect("start writer");
+    for n in 0..200 {
+        for data in ["a", "b", "c"] {
+            block_on(hub.publish(&format!("user-{n}"), "message", data.into())).expect("publish");
+        }
+    }
+    for n in 0..20 {
+        block_on(hub.publish("kept", "message", n.to_string())).expect("publish");
+    }
+    let _listener = hub.subscribe("kept", None);
+    // Past the log capacity, the store already holds only the last five of "kept".
+    manual.advance(std::time::Duration::from_secs(11));
+    hub.sweep();
+    // A later publish is acknowledged once its transaction, and every change queued before it,
+    // is committed.
+    block_on(hub.publish("fresh", "message", "new".into())).expect("publish");
+    drop(_listener);
+    drop(hub);
+    // "kept" stays (someone listened) with no message; the 200 retired channels are gone.
+    assert_eq!(rows(&path), (2, 1));
+
+    let (store, opened) = Store::open(&path, config.log_capacity).expect("reopen");
+    let mut names: Vec<&str> = opened.channels.iter().map(|c| c.name.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["fresh", "kept"]);
+    assert_eq!(opened.retired_last, 3);
+    let hub = Hub::with_store(config, store, opened).expect("start writer");
+    assert_eq!(hub.channel_count(), 2, "retired channels are not loaded");
+    // A retired name, used again after the restart, numbers above its old ids.
+    let again = block_on(hub.publish("user-0", "message", "again".into())).expect("publish");
+    assert_eq!(again.id, 4);
+    assert_eq!(hub.stats("kept").last, 20, "kept's numbering survives");
+}

@@ -1,59 +1,86 @@
-//! The store's writer: one thread owning the database connection, committing every publish that
-//! waits at the moment it wakes in one transaction (group commit), then handing the committed
-//! messages to the hub and acknowledging them, in order.
+//! The store's writer: two threads in a pipeline. The writer thread owns the database
+//! connection and commits every change waiting at the moment it wakes in one transaction (group
+//! commit); the sync thread makes what was committed durable with one `fdatasync` of the
+//! write-ahead log for every transaction committed before the sync began, then hands the
+//! messages to the hub and acknowledges them, in commit order. While one sync runs, the writer
+//! already commits the next transaction.
 //!
 //! Bounds: at most [`MAX_PENDING_BYTES`] of message bytes wait for the disk (past it a publish is
-//! refused with [`StoreError::Behind`]) and one transaction takes at most [`MAX_BATCH`] messages.
+//! refused with [`StoreError::Behind`]) and one transaction takes at most [`MAX_BATCH`] changes.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
+use std::thread::JoinHandle;
 
-use super::sqlite::{self, Record};
+use super::sqlite::{self, Change, Record};
 use super::{Store, StoreError};
 use crate::hub::Message;
 
 /// Message bytes that may wait for a commit.
 pub const MAX_PENDING_BYTES: usize = 64 * 1024 * 1024;
-/// Messages in one transaction.
+/// Changes in one transaction.
 pub const MAX_BATCH: usize = 4096;
 
-/// What a publish waits on: `Ok` once its transaction committed.
+/// What a publish waits on: `Ok` once its transaction is committed and synced.
 pub type Ack = async_std::channel::Receiver<Result<(), StoreError>>;
 
+type Answer = async_std::channel::Sender<Result<(), StoreError>>;
+
+/// One change and, for a publish, who waits for it.
 struct Job {
-    record: Record,
-    ack: async_std::channel::Sender<Result<(), StoreError>>,
+    change: Change,
+    ack: Option<Answer>,
 }
 
-/// The handle publishes go through; dropping the last one ends the thread.
-#[derive(Debug)]
+/// A committed (or failed) transaction on its way to the sync thread.
+struct Committed {
+    jobs: Vec<Job>,
+    outcome: Result<(), String>,
+}
+
+/// The handle changes go through; dropping it lets both threads finish what was submitted, and
+/// waits for them.
 pub struct Writer {
-    jobs: mpsc::Sender<Job>,
+    jobs: Option<mpsc::Sender<Job>>,
     pending: Arc<AtomicUsize>,
+    threads: Vec<JoinHandle<()>>,
 }
 
-impl std::fmt::Debug for Job {
+impl std::fmt::Debug for Writer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Job").field("record", &self.record).finish()
+        f.debug_struct("Writer")
+            .field("pending", &self.pending.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
     }
 }
 
 impl Writer {
-    /// Starts the writer thread on `store`. After each commit, `committed` receives the batch's
-    /// messages in commit order (channel name, message), before any of them is acknowledged.
+    /// Starts the writer and sync threads on `store`. After each sync, `committed` receives the
+    /// synced messages in commit order (channel name, message), before any of them is
+    /// acknowledged.
     pub fn start(
         store: Store,
         log_capacity: usize,
         committed: impl Fn(&[(String, Arc<Message>)]) + Send + 'static,
     ) -> std::io::Result<Writer> {
         let (jobs, queue) = mpsc::channel::<Job>();
+        let (done, synced) = mpsc::channel::<Committed>();
         let pending = Arc::new(AtomicUsize::new(0));
+        let wal = super::wal::wal_path(&store.path);
         let counted = pending.clone();
-        std::thread::Builder::new()
+        let sync = std::thread::Builder::new()
+            .name("longconn-store-sync".into())
+            .spawn(move || sync(wal, synced, counted, committed))?;
+        let write = std::thread::Builder::new()
             .name("longconn-store".into())
-            .spawn(move || run(store, log_capacity, queue, counted, committed))?;
-        Ok(Writer { jobs, pending })
+            .spawn(move || write(store, log_capacity, queue, done))?;
+        Ok(Writer {
+            jobs: Some(jobs),
+            pending,
+            threads: vec![write, sync],
+        })
     }
 
     /// Queues `message` for the next commit. Call it in id order per channel (under the
@@ -76,11 +103,59 @@ impl Writer {
             base,
             message,
         };
-        self.jobs.send(Job { record, ack }).map_err(|_| {
+        self.send(Job {
+            change: Change::Append(record),
+            ack: Some(ack),
+        })
+        .inspect_err(|_| {
             self.pending.fetch_sub(size, Ordering::SeqCst);
-            StoreError::Closed
         })?;
         Ok(done)
+    }
+
+    /// Deletes the channel's stored messages up to `through` (they aged out), with the next
+    /// commit. Nobody waits for it.
+    pub fn forget(&self, channel: &str, through: u64) {
+        let _ = self.send(Job {
+            change: Change::Forget {
+                channel: channel.to_owned(),
+                through,
+            },
+            ack: None,
+        });
+    }
+
+    /// Deletes a retired channel (its numbering and messages) with the next commit, remembering
+    /// `last` so that the name numbers above it when used again.
+    pub fn retire(&self, channel: &str, last: u64) {
+        let _ = self.send(Job {
+            change: Change::Retire {
+                channel: channel.to_owned(),
+                last,
+            },
+            ack: None,
+        });
+    }
+
+    fn send(&self, job: Job) -> Result<(), StoreError> {
+        let jobs = self.jobs.as_ref().ok_or(StoreError::Closed)?;
+        jobs.send(job).map_err(|_| StoreError::Closed)
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // Closing the queue ends the writer thread after its last commit, which ends the sync
+        // thread after its last sync.
+        self.jobs = None;
+        let here = std::thread::current().id();
+        for thread in self.threads.drain(..) {
+            // The last hub may be dropped by the sync thread itself (it holds the hub while it
+            // delivers): that thread cannot wait for itself, and ends on its own.
+            if thread.thread().id() != here {
+                let _ = thread.join();
+            }
+        }
     }
 }
 
@@ -88,46 +163,85 @@ fn size_of(message: &Message) -> usize {
     message.data.len() + message.event.len()
 }
 
-fn run(
-    store: Store,
-    capacity: usize,
-    queue: mpsc::Receiver<Job>,
-    pending: Arc<AtomicUsize>,
-    committed: impl Fn(&[(String, Arc<Message>)]),
-) {
+fn pending_bytes(jobs: &[Job]) -> usize {
+    jobs.iter()
+        .map(|job| match &job.change {
+            Change::Append(record) => size_of(&record.message),
+            _ => 0,
+        })
+        .sum()
+}
+
+/// The writer thread: commits what waits, hands each transaction to the sync thread.
+fn write(store: Store, capacity: usize, queue: mpsc::Receiver<Job>, done: mpsc::Sender<Committed>) {
     let Store {
         mut connection,
         path: _,
     } = store;
-    let mut batch: Vec<Job> = Vec::new();
     while let Ok(first) = queue.recv() {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
             match queue.try_recv() {
-                Ok(job) => batch.push(job),
+                Ok(job) => jobs.push(job),
                 Err(_) => break,
             }
         }
-        let records: Vec<Record> = batch.iter().map(|job| job.record.clone()).collect();
-        let outcome = sqlite::commit(&mut connection, &records, capacity);
-        if outcome.is_ok() {
-            let messages: Vec<(String, Arc<Message>)> = records
-                .into_iter()
-                .map(|r| (r.channel, r.message))
-                .collect();
-            committed(&messages);
-        }
-        let bytes: usize = batch.iter().map(|job| size_of(&job.record.message)).sum();
-        pending.fetch_sub(bytes, Ordering::SeqCst);
-        for job in batch.drain(..) {
-            let answer = match &outcome {
-                Ok(()) => Ok(()),
-                Err(e) => Err(StoreError::Commit {
-                    reason: e.to_string(),
-                }),
-            };
-            // A publisher that gave up waiting is no reason to stop.
-            let _ = job.ack.try_send(answer);
+        let changes: Vec<&Change> = jobs.iter().map(|job| &job.change).collect();
+        let outcome =
+            sqlite::commit(&mut connection, &changes, capacity).map_err(|e| e.to_string());
+        if done.send(Committed { jobs, outcome }).is_err() {
+            return;
         }
     }
+}
+
+/// The sync thread: one `fdatasync` of the write-ahead log for every transaction committed
+/// before it, then delivery and acknowledgement in commit order.
+fn sync(
+    wal: PathBuf,
+    synced: mpsc::Receiver<Committed>,
+    pending: Arc<AtomicUsize>,
+    committed: impl Fn(&[(String, Arc<Message>)]),
+) {
+    while let Ok(first) = synced.recv() {
+        let mut batches = vec![first];
+        batches.extend(synced.try_iter());
+        // Every transaction taken above committed before this sync starts, so it covers them all.
+        let durable = if batches.iter().any(|b| b.outcome.is_ok()) {
+            sync_log(&wal).map_err(|e| format!("cannot sync {}: {e}", wal.display()))
+        } else {
+            Ok(())
+        };
+        for batch in batches {
+            let outcome = batch.outcome.and(durable.clone());
+            if outcome.is_ok() {
+                let messages: Vec<(String, Arc<Message>)> = batch
+                    .jobs
+                    .iter()
+                    .filter_map(|job| match &job.change {
+                        Change::Append(record) => {
+                            Some((record.channel.clone(), record.message.clone()))
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                committed(&messages);
+            }
+            pending.fetch_sub(pending_bytes(&batch.jobs), Ordering::SeqCst);
+            for job in batch.jobs {
+                let Some(ack) = job.ack else { continue };
+                let answer = outcome
+                    .clone()
+                    .map_err(|reason| StoreError::Commit { reason });
+                // A publisher that gave up waiting is no reason to stop.
+                let _ = ack.try_send(answer);
+            }
+        }
+    }
+}
+
+/// `fdatasync` of the write-ahead log, opened by name each time: SQLite owns the file, and a
+/// descriptor kept across a log SQLite deleted and created again would sync the old one.
+fn sync_log(wal: &std::path::Path) -> std::io::Result<()> {
+    std::fs::File::open(wal)?.sync_data()
 }

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# bench/publish_cpu.sh — acknowledged publishes per second with the store, `--store memory` and the
+# Redis hub, in one run, with the CPU each server spent per publish.
+#
+# Starts a throwaway redis-server (`appendonly yes`, `appendfsync always`: a publish is
+# acknowledged once Redis fsynced it) and three `longconn serve` processes on free loopback ports:
+# `--store WORK/b.db` (on the same disk as TMPDIR), `--store memory`, `--hub redis://`. Each is
+# driven in turn, ROUNDS times, by `longconn bench publish` (keep-alive `POST /publish`, 64-byte
+# bodies, one channel); the server's CPU time (user, system; /proc/PID/stat) is divided by the
+# publishes acknowledged. On a machine shared with other work read the ratios to `--store memory`
+# of the same round more than the figures. With `perf` installed, the server's fsync and fdatasync
+# calls are counted too (tracepoints `syscalls:sys_enter_*`): publishes per sync is the average
+# group a sync made durable.
+#
+#   bench/publish_cpu.sh          # markdown table on stdout, progress on stderr
+#
+# Environment: BIN (default: the release build, built first), CONNECTIONS (64), DURATION (5s),
+# ROUNDS (2).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh" publish_cpu
+CONNECTIONS=${CONNECTIONS:-64}
+DURATION=${DURATION:-5s}
+ROUNDS=${ROUNDS:-2}
+command -v redis-server >/dev/null || {
+  echo "publish_cpu: needs redis-server on PATH (apt-get install -y redis-server)" >&2; exit 2; }
+if [[ -z ${BIN:-} ]]; then
+  cargo build --release --quiet >&2
+  BIN=$ROOT/target/release/longconn
+fi
+
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+REDIS_PORT=$(free_port)
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly yes \
+  --appendfsync always --dir "$WORK" >"$WORK/redis.log" 2>&1 &
+PIDS+=("$!")
+redis_ping() {
+  { exec 3<>"/dev/tcp/127.0.0.1/$REDIS_PORT"; } 2>/dev/null || return 1
+  printf 'PING\r\n' >&3
+  local reply=""; read -r -t 1 reply <&3 || true
+  exec 3<&-
+  [[ $reply == +PONG* ]]
+}
+for _ in $(seq 100); do redis_ping && break; sleep 0.1; done
+redis_ping || { log "redis-server did not answer:"; cat "$WORK/redis.log" >&2; exit 3; }
+
+declare -A PID URL
+for hub in store memory redis; do
+  case $hub in
+    store) options=(--store "$WORK/b.db") ;;
+    memory) options=(--store memory) ;;
+    redis) options=(--store memory --hub "redis://127.0.0.1:$REDIS_PORT") ;;
+  esac
+  "$BIN" serve --addr 127.0.0.1:0 --interval 1h "${options[@]}" >"$WORK/$hub.out" 2>&1 &
+  PID[$hub]=$!; PIDS+=("$!")
+  URL[$hub]=$(wait_for_line "$WORK/$hub.out" 'listening on' 20 | grep -oE 'http://[0-9.:]+') \
+    || { log "the $hub server did not start:"; cat "$WORK/$hub.out" >&2; exit 3; }
+done
+
+TICKS=$(getconf CLK_TCK)
+ticks() { awk '{ print $14, $15 }' "/proc/$1/stat"; }
+us() { awk -v t="$1" -v n="$2" -v hz="$TICKS" 'BEGIN { printf "%.1f", n ? t * 1e6 / hz / n : 0 }'; }
+field() { grep -oE "\"$1\": *[0-9.]+" "$2" | grep -oE '[0-9.]+$'; }
+
+echo "| round | hub | acknowledged/s | p50 ms | p99 ms | errors | server user µs/publish | server sys µs/publish | server µs/publish | publishes per fsync |"
+echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+for round in $(seq "$ROUNDS"); do
+  for hub in store memory redis; do
+    log "round $round: $hub"
+    read -r u0 s0 < <(ticks "${PID[$hub]}")
+    perf_pid=""
+    if command -v perf >/dev/null; then
+      perf stat -x, -e syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync -p "${PID[$hub]}" \
+        -o "$WORK/perf.csv" 2>/dev/null &
+      perf_pid=$!
+    fi
+    "$BIN" bench publish --target "${URL[$hub]}" --connections "$CONNECTIONS" \
+      --duration "$DURATION" >"$WORK/gen.json" 2>/dev/null || true
+    read -r u1 s1 < <(ticks "${PID[$hub]}")
+    per_sync="-"
+    if [[ -n $perf_pid ]]; then
+      kill -INT "$perf_pid" 2>/dev/null || true
+      wait "$perf_pid" 2>/dev/null || true
+      syncs=$(awk -F, '/sys_enter_f/ { n += $1 } END { print n + 0 }' "$WORK/perf.csv")
+      per_sync=$(awk -v n="$(field requests "$WORK/gen.json")" -v s="$syncs" \
+        'BEGIN { if (s > 0) printf "%.1f", n / s; else print "no fsync" }')
+    fi
+    n=$(field requests "$WORK/gen.json")
+    echo "| $round | $hub | $(field requests_per_s "$WORK/gen.json") | $(field p50_ms "$WORK/gen.json") |" \
+      "$(field p99_ms "$WORK/gen.json") | $(field errors "$WORK/gen.json") | $(us $((u1 - u0)) "$n") |" \
+      "$(us $((s1 - s0)) "$n") | $(us $((u1 - u0 + s1 - s0)) "$n") | $per_sync |"
+  done
+done
