@@ -149,6 +149,9 @@ impl Outgoing {
 
     /// Pulls `feed`: a frame, with those already ready behind it (up to [`BATCH_BYTES`] queued)
     /// for one write, a close, or its end.
+    ///
+    /// Inlined: it runs once per delivery, inside the connection's loop, as when it lived there.
+    #[inline]
     pub fn pull(&mut self, feed: &mut Feed, cx: &mut Context<'_>) -> Pulled {
         match feed.as_mut().poll_next(cx) {
             Poll::Pending => Pulled::Nothing,
