@@ -1,5 +1,6 @@
-//! RFC 6455 frames and the handshake's accept value: pure encode and decode shared by the server's
-//! protocol and the runner, raw enough to write (and read) malformed frames.
+//! RFC 6455 frames, their opcodes and close codes, and the handshake's accept value: pure encode
+//! and decode shared by the server's protocol and the runner, raw enough to write (and read)
+//! malformed frames.
 
 /// `Sec-WebSocket-Accept` for a key (RFC 6455 §4.2.2: base64(SHA-1(key + GUID))).
 pub fn accept_key(key: &str) -> String {
@@ -40,6 +41,53 @@ pub mod opcode {
     /// RFC 6455 §5.2: 0x3–0x7 and 0xB–0xF are reserved (a receiver fails the connection).
     pub fn is_reserved(opcode: u8) -> bool {
         !matches!(opcode, CONTINUATION | TEXT | BINARY | CLOSE | PING | PONG)
+    }
+}
+
+/// Close codes (RFC 6455 §7.4.1, and the IANA "WebSocket Close Code Number Registry" of §11.7),
+/// the first two bytes of a close frame's payload, big-endian.
+pub mod close_code {
+    /// 1000: normal closure, the purpose of the connection is fulfilled.
+    pub const NORMAL: u16 = 1000;
+    /// 1001: an endpoint is "going away" (a server going down, a browser leaving the page).
+    pub const GOING_AWAY: u16 = 1001;
+    /// 1002: the peer broke the protocol.
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    /// 1003: a kind of data this endpoint cannot accept (text only, say, and binary came).
+    pub const UNSUPPORTED_DATA: u16 = 1003;
+    /// 1004: reserved, no meaning yet; never sent.
+    pub const RESERVED: u16 = 1004;
+    /// 1005: "no status code was actually present"; for reporting only, never sent.
+    pub const NO_STATUS: u16 = 1005;
+    /// 1006: closed without a close frame; for reporting only, never sent.
+    pub const ABNORMAL: u16 = 1006;
+    /// 1007: data inconsistent with the message's type (text that is not UTF-8).
+    pub const INVALID_PAYLOAD: u16 = 1007;
+    /// 1008: a message that violates the endpoint's policy.
+    pub const POLICY: u16 = 1008;
+    /// 1009: a message too big to process.
+    pub const TOO_BIG: u16 = 1009;
+    /// 1010: the client expected the server to negotiate an extension it did not.
+    pub const MANDATORY_EXTENSION: u16 = 1010;
+    /// 1011: the server met an unexpected condition.
+    pub const INTERNAL_ERROR: u16 = 1011;
+    /// 1012: the service is restarting (IANA registry).
+    pub const SERVICE_RESTART: u16 = 1012;
+    /// 1013: try again later, the server cannot serve the request for now (IANA registry).
+    pub const TRY_AGAIN_LATER: u16 = 1013;
+    /// 1014: a gateway or proxy got an invalid answer from upstream (IANA registry).
+    pub const BAD_GATEWAY: u16 = 1014;
+    /// 1015: the TLS handshake failed; for reporting only, never sent.
+    pub const TLS_HANDSHAKE: u16 = 1015;
+
+    /// RFC 6455 §7.4: whether an endpoint may send `code` in a close frame, so whether a received
+    /// one is valid (1000–1003, 1007–1014, 3000–4999; never 0–999, 1004–1006, 1015, 1016–2999).
+    ///
+    /// §7.4.1 defines 1000–1003 and 1007–1011, and reserves 1004 and 1005/1006/1015 (never on the
+    /// wire); the IANA registry adds 1012–1014; §7.4.2: 0–999 unused, 1000–2999 reserved for the
+    /// protocol, 3000–3999 registered, 4000–4999 private use.
+    pub fn is_allowed(code: u16) -> bool {
+        matches!(code, NORMAL..=UNSUPPORTED_DATA | INVALID_PAYLOAD..=BAD_GATEWAY | 3000..=4999)
     }
 }
 
@@ -131,7 +179,7 @@ pub struct Header {
 }
 
 /// Framing errors (the only ones framing alone can find).
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, thiserror::Error, PartialEq, Eq)]
 pub enum FrameError {
     /// RFC 6455 §5.2: the most significant bit of a 64-bit length must be 0.
     #[error("64-bit payload length has its most significant bit set")]
@@ -301,8 +349,8 @@ impl CloseError {
     /// The close code to answer with: 1007 for a reason that is not UTF-8 (§7.4.1), else 1002.
     pub fn close_code(&self) -> u16 {
         match self {
-            CloseError::ReasonNotUtf8 => 1007,
-            CloseError::OneByte | CloseError::CodeNotAllowed(_) => 1002,
+            CloseError::ReasonNotUtf8 => close_code::INVALID_PAYLOAD,
+            CloseError::OneByte | CloseError::CodeNotAllowed(_) => close_code::PROTOCOL_ERROR,
         }
     }
 }
@@ -315,23 +363,13 @@ pub fn decode_close_payload(payload: &[u8]) -> Result<Option<(u16, &str)>, Close
         [_] => Err(CloseError::OneByte),
         [hi, lo, reason @ ..] => {
             let code = u16::from_be_bytes([*hi, *lo]);
-            if !close_code_allowed(code) {
+            if !close_code::is_allowed(code) {
                 return Err(CloseError::CodeNotAllowed(code));
             }
             let reason = std::str::from_utf8(reason).map_err(|_| CloseError::ReasonNotUtf8)?;
             Ok(Some((code, reason)))
         }
     }
-}
-
-/// RFC 6455 §7.4: whether an endpoint may send `code` in a close frame (1000–1003, 1007–1014,
-/// 3000–4999; never 0–999, 1004–1006, 1015, 1016–2999).
-///
-/// §7.4.1 defines 1000–1003 and 1007–1011, and reserves 1004 and 1005/1006/1015 (never on the
-/// wire); the IANA "WebSocket Close Code Number Registry" adds 1012–1014; §7.4.2: 0–999 unused,
-/// 1000–2999 reserved for the protocol, 3000–3999 registered, 4000–4999 private use.
-pub fn close_code_allowed(code: u16) -> bool {
-    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
 }
 
 #[cfg(test)]
@@ -466,12 +504,12 @@ mod tests {
     }
 
     #[test]
-    fn close_code_allowed_follows_rfc_6455_and_iana() {
+    fn close_code_is_allowed_follows_rfc_6455_and_iana() {
         for code in [
             1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999,
             4000, 4999,
         ] {
-            assert!(close_code_allowed(code), "{code}");
+            assert!(close_code::is_allowed(code), "{code}");
         }
         for code in [
             0,
@@ -487,8 +525,58 @@ mod tests {
             5000,
             u16::MAX,
         ] {
-            assert!(!close_code_allowed(code), "{code}");
+            assert!(!close_code::is_allowed(code), "{code}");
         }
+    }
+
+    #[test]
+    fn close_codes_are_their_rfc_numbers_on_the_wire() {
+        // RFC 6455 §5.5.1: the code is the first two bytes of the body, in network byte order.
+        let codes = [
+            (close_code::NORMAL, *b"\x03\xe8"),
+            (close_code::GOING_AWAY, *b"\x03\xe9"),
+            (close_code::PROTOCOL_ERROR, *b"\x03\xea"),
+            (close_code::UNSUPPORTED_DATA, *b"\x03\xeb"),
+            (close_code::RESERVED, *b"\x03\xec"),
+            (close_code::NO_STATUS, *b"\x03\xed"),
+            (close_code::ABNORMAL, *b"\x03\xee"),
+            (close_code::INVALID_PAYLOAD, *b"\x03\xef"),
+            (close_code::POLICY, *b"\x03\xf0"),
+            (close_code::TOO_BIG, *b"\x03\xf1"),
+            (close_code::MANDATORY_EXTENSION, *b"\x03\xf2"),
+            (close_code::INTERNAL_ERROR, *b"\x03\xf3"),
+            (close_code::SERVICE_RESTART, *b"\x03\xf4"),
+            (close_code::TRY_AGAIN_LATER, *b"\x03\xf5"),
+            (close_code::BAD_GATEWAY, *b"\x03\xf6"),
+            (close_code::TLS_HANDSHAKE, *b"\x03\xf7"),
+        ];
+        for (code, bytes) in codes {
+            assert_eq!(close_payload(code, ""), bytes, "{code}");
+        }
+        assert_eq!(
+            encode_frame(&Frame::close(close_code::TOO_BIG, "")),
+            b"\x88\x02\x03\xf1"
+        );
+    }
+
+    #[test]
+    fn close_codes_for_reporting_only_are_refused_when_received() {
+        for code in [
+            close_code::RESERVED,
+            close_code::NO_STATUS,
+            close_code::ABNORMAL,
+            close_code::TLS_HANDSHAKE,
+        ] {
+            let payload = close_payload(code, "");
+            assert_eq!(
+                decode_close_payload(&payload),
+                Err(CloseError::CodeNotAllowed(code))
+            );
+        }
+        assert_eq!(
+            decode_close_payload(b"\x03\xf6"),
+            Ok(Some((close_code::BAD_GATEWAY, "")))
+        );
     }
 
     #[test]

@@ -1,6 +1,15 @@
 //! WebSocket routes (`/echo`, `/testSocket`, `/ws`): the RFC 6455 opening handshake checked before
-//! the upgrade ([`handshake`]), and the protocol run over the upgraded connection ([`protocol`],
-//! on the pure frame codec of [`crate::wire::websocket`]).
+//! the upgrade ([`handshake`]), and the protocol run over the upgraded connection, in parts on the
+//! pure frame codec of [`crate::wire::websocket`] (opcodes and close codes included):
+//!
+//! - [`assembler`], pure: client bytes in; messages, pings, closes or the
+//!   [`assembler::Violation`] that fails the connection out (§5.2–§5.6);
+//! - [`outgoing`]: the bounded queue of bytes to write, and the [`outgoing::Feed`] of ready frames
+//!   pulled in batches;
+//! - [`closing`]: the closing handshake (§5.5.1, §7): the [`closing::Outbox`] that starts it, the
+//!   answer to a client's close;
+//! - [`connection`]: the I/O. A [`connection::Session`] reads the socket into its assembler,
+//!   writes its queue, runs the closing timers, and wires the three together.
 //!
 //! # Why not tide-websockets
 //!
@@ -10,12 +19,13 @@
 //! either; it also answers 101 to handshakes RFC 6455 §4.2.1 says to refuse. So the handshake is
 //! checked here and answered with tide's own upgrade: a `101` response whose
 //! `recv_upgrade()` receiver yields the raw connection once the exchange has written the head
-//! ([`crate::server::http::exchange`]); a spawned task waits for it and then runs [`protocol`] on it.
+//! ([`crate::server::http::exchange`]); a spawned task waits for it and then runs a
+//! [`connection::Session`] on it.
 //!
 //! # One task per connection
-//! The task the upgrade spawns runs the whole connection: its [`protocol::Session`] reads, writes
+//! The task the upgrade spawns runs the whole connection: its [`connection::Session`] reads, writes
 //! and answers pings and closes, the route's loop handles each message, and the shutdown watcher
-//! waits beside them. On `/ws` the session pulls the subscription itself ([`protocol::Feed`]) and
+//! waits beside them. On `/ws` the session pulls the subscription itself ([`outgoing::Feed`]) and
 //! writes each message's frame as the hub cached it ([`crate::hub::Message::websocket_frame`]):
 //! one encoding per message for all subscribers, and one wake-up per delivery. No channel and no
 //! second task: an idle `/ws` connection is that one task, its socket and its subscription.
@@ -38,8 +48,11 @@
 //! are kept: the accept loop reads request heads itself and hands the protocol what it read past
 //! the head (`super::stream`; spec `hostile/websocket_frame_behind_upgrade_request_kept`).
 
+pub mod assembler;
+pub mod closing;
+pub mod connection;
 pub mod handshake;
-pub mod protocol;
+pub mod outgoing;
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -49,11 +62,14 @@ use std::task::{Context, Poll};
 use async_std::task;
 use futures_lite::{FutureExt, Stream};
 
-use self::protocol::{close_code, Incoming, Outbox, Push, Session};
+use self::assembler::Incoming;
+use self::closing::Outbox;
+use self::connection::Session;
+use self::outgoing::{Feed, Push};
 use super::params::{parse_id, Query};
 use super::state::State;
 use crate::hub::{EndReason, Next, Subscription};
-use crate::wire::websocket::{encode_frame, Frame};
+use crate::wire::websocket::{close_code, encode_frame, Frame};
 
 /// Subprotocols the server speaks (`Sec-WebSocket-Protocol`), preferred first: none so far.
 const PROTOCOLS: &[&str] = &[];
@@ -71,7 +87,7 @@ pub async fn echo(req: tide::Request<State>) -> tide::Result {
         let Some(connection) = upgrade.connection().await else {
             return;
         };
-        let (mut session, outbox) = protocol::open(connection, max_message_bytes);
+        let (mut session, outbox) = connection::open(connection, max_message_bytes);
         until_shutdown(&shutdown, &outbox, echo_messages(&mut session)).await;
     })
     .await
@@ -84,7 +100,7 @@ pub async fn test_socket(req: tide::Request<State>) -> tide::Result {
         let Some(connection) = upgrade.connection().await else {
             return;
         };
-        let (mut session, outbox) = protocol::open(connection, max_message_bytes);
+        let (mut session, outbox) = connection::open(connection, max_message_bytes);
         until_shutdown(&shutdown, &outbox, answer_like_the_seed(&mut session)).await;
     })
     .await
@@ -101,13 +117,13 @@ pub async fn hub_socket(req: tide::Request<State>) -> tide::Result {
     // Subscribed before the 101 goes out, so a client that has read the 101 gets every message
     // published after it (the upgraded task starts later; subscribing there lost the first
     // messages under load). A rejected handshake drops the subscription with the closure.
-    let feed: protocol::Feed = Box::pin(subscription_frames(state.hub.subscribe(&channel, since)));
+    let feed: Feed = Box::pin(subscription_frames(state.hub.subscribe(&channel, since)));
     upgrade(req, move |upgrade, max_message_bytes| async move {
         let Some(connection) = upgrade.connection().await else {
             return;
         };
         let (mut session, outbox) =
-            protocol::open_with_feed(connection, max_message_bytes, Some(feed));
+            connection::open_with_feed(connection, max_message_bytes, Some(feed));
         let messages = hub_messages(&mut session, &outbox, &state, (&channel, may_publish));
         until_shutdown(&state.shutdown, &outbox, messages).await;
     })
@@ -224,7 +240,7 @@ where
     }
 }
 
-/// `/ws`: publishes what the client sends (the subscription is the session's [`protocol::Feed`]).
+/// `/ws`: publishes what the client sends (the subscription is the session's [`Feed`]).
 async fn hub_messages<S>(
     session: &mut Session<S>,
     outbox: &Outbox,
@@ -431,7 +447,7 @@ mod route_tests {
     fn test_socket_answers_text_with_the_seed_prefix_and_ignores_binary() {
         task::block_on(async {
             let (server, mut peer) = UnixStream::pair().expect("socket pair");
-            let (mut session, _outbox) = protocol::open(server, 1024);
+            let (mut session, _outbox) = connection::open(server, 1024);
             let route = task::spawn(async move { answer_like_the_seed(&mut session).await });
             let mut input = client_frame(0x2, b"bin");
             input.extend(client_frame(0x1, "T".as_bytes()));
@@ -451,7 +467,7 @@ mod route_tests {
     fn shutdown_closes_echo_with_1001() {
         task::block_on(async {
             let (server, mut peer) = UnixStream::pair().expect("socket pair");
-            let (mut session, outbox) = protocol::open(server, 1024);
+            let (mut session, outbox) = connection::open(server, 1024);
             let shutdown = Shutdown::default();
             let watched = shutdown.clone();
             let route = task::spawn(async move {
@@ -485,7 +501,7 @@ mod route_tests {
             let (server, mut peer) = UnixStream::pair().expect("socket pair");
             let feed = subscription_frames(state.hub.subscribe("news", Some(0)));
             let (mut session, outbox) =
-                protocol::open_with_feed(server, 1024, Some(Box::pin(feed)));
+                connection::open_with_feed(server, 1024, Some(Box::pin(feed)));
             let route_state = state.clone();
             let route = task::spawn(async move {
                 hub_messages(&mut session, &outbox, &route_state, ("news", true)).await;

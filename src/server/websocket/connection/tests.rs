@@ -1,11 +1,15 @@
-//! Byte-exact tests of the server protocol over an in-memory socket pair: the client side writes
+//! Byte-exact tests of a whole session over an in-memory socket pair: the client side writes
 //! raw (masked) frames, then reads everything the server sends until it closes.
+
+use std::io;
 
 use async_std::os::unix::net::UnixStream;
 use async_std::task;
-use futures_lite::io::AsyncWriteExt;
+use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::*;
+use crate::server::websocket::outgoing::Push;
+use crate::wire::websocket::close_code;
 
 const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 
@@ -43,7 +47,20 @@ fn server_close(code: u16) -> Vec<u8> {
     vec![0x88, 0x02, hi, lo]
 }
 
-/// Runs `/echo` with `max` bytes per message on one end of a socket pair, writes `input` on the
+/// Echoes every message back as it came (what `/echo` does).
+async fn echo<S>(session: &mut Session<S>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    while let Some(message) = session.next().await {
+        let _ = match message {
+            Incoming::Text(text) => session.text(text).await,
+            Incoming::Binary(data) => session.binary(data).await,
+        };
+    }
+}
+
+/// Runs an echo with `max` bytes per message on one end of a socket pair, writes `input` on the
 /// other end, reads until the server's close frame, then ends its own side (as a client that
 /// answers a close by closing) and returns every byte the server wrote until it dropped the
 /// connection.
@@ -51,7 +68,7 @@ async fn exchange(max: usize, input: &[u8]) -> Vec<u8> {
     let (server, mut peer) = UnixStream::pair().expect("socket pair");
     let (mut session, _outbox) = open(server, max);
     let echo = task::spawn(async move {
-        crate::server::websocket::echo_messages(&mut session).await;
+        echo(&mut session).await;
     });
     peer.write_all(input).await.expect("write to the server");
     let mut output = Vec::new();
@@ -388,17 +405,6 @@ fn peer_that_vanishes_ends_the_session() {
 }
 
 #[test]
-fn utf8_check_allows_a_split_sequence_until_the_end() {
-    let mut checked = 0;
-    assert!(check_utf8(b"ab\xe2\x82", &mut checked, false).is_ok());
-    assert_eq!(checked, 2);
-    assert!(check_utf8(b"ab\xe2\x82\xac", &mut checked, true).is_ok());
-    assert_eq!(checked, 5);
-    let mut checked = 0;
-    assert!(check_utf8(b"ab\xe2\x82", &mut checked, true).is_err());
-}
-
-#[test]
 fn close_reply_after_invalid_utf8_ends_the_connection_at_once() {
     // The client answers the 1007 with its own close and keeps its side open: the server must
     // see the reply (skipping only what is left of the refused frame) and drop the connection,
@@ -407,7 +413,7 @@ fn close_reply_after_invalid_utf8_ends_the_connection_at_once() {
         let (server, mut peer) = UnixStream::pair().expect("socket pair");
         let (mut session, _outbox) = open(server, 1024);
         let echo = task::spawn(async move {
-            crate::server::websocket::echo_messages(&mut session).await;
+            echo(&mut session).await;
         });
         let input = concat(&[client(true, opcode::TEXT, b"ab\xff"), close_frame(1007)]);
         peer.write_all(&input).await.expect("write to the server");
@@ -441,9 +447,8 @@ fn session_waiting_for_a_message_holds_no_buffers() {
             future::poll_once(session.next()).await.is_none(),
             "no message yet"
         );
-        assert_eq!(session.buf.capacity(), 0);
-        assert_eq!(session.out.owned.capacity(), 0);
-        assert!(session.out.shared.is_none());
+        assert_eq!(session.incoming.capacity(), 0);
+        assert!(session.out.holds_nothing());
         let mut echo = [0u8; 4];
         peer.read_exact(&mut echo).await.expect("read the echo");
         assert_eq!(&echo, b"\x81\x02hi");
