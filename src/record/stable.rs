@@ -51,7 +51,8 @@ pub async fn check(spec: &Spec, target: &Target, secrets: &[(String, String)]) -
         .collect();
     let mut transcripts = Vec::new();
     for _ in 0..2 {
-        let recording = record_with(spec, target, &options).await;
+        // On the heap: a replay's future is large, and the caller may be a small thread stack.
+        let recording = Box::pin(record_with(spec, target, &options)).await;
         if let Err(error) = recording.result {
             return Verdict::Failed(error);
         }
