@@ -9,6 +9,9 @@
 //! | `bench fanout --target URL [--target URL]... --transport ws\|sse --clients N --messages M --rate R [--channel NAME]` | `expected`, `delivered`, `lost`, `p50_ms`, `p99_ms`, `max_ms`, `deliveries_per_s` |
 //! | `bench poll --target URL --connections C --duration 10s` | `requests_per_s`, `p50_ms`, `p99_ms` |
 //!
+//! `bench floor [--addr 127.0.0.1:0]` is no workload but a yardstick server ([`floor`]): the
+//! least work a fan-out takes, for `bench fanout` to be aimed at.
+//!
 //! Clients are raw async-std TCP streams decoded with [`crate::wire`]; they only ever connect to
 //! loopback addresses, never open more sockets than the process may hold, and every phase has a
 //! deadline, so a command always ends by itself. Exit codes: 0 figures printed, 2 refused
@@ -16,6 +19,7 @@
 
 pub mod client;
 pub mod fanout;
+pub mod floor;
 pub mod histogram;
 pub mod idle;
 pub mod poll;
@@ -54,6 +58,9 @@ pub enum Workload {
     Poll(PollArgs),
     /// Acknowledged POST /publish throughput over C keep-alive connections.
     Publish(PublishArgs),
+    /// Serve the fan-out floor: every published message written to every subscriber with one
+    /// blocking write per socket, nothing else (a yardstick for `fanout`; runs until killed).
+    Floor(floor::FloorArgs),
 }
 
 /// How subscribers connect.
@@ -135,6 +142,15 @@ pub async fn run(args: BenchArgs) -> u8 {
         Workload::Fanout(a) => fanout(a).await.map(|r| serde_json::to_string(&r)),
         Workload::Poll(a) => poll(a).await.map(|r| serde_json::to_string(&r)),
         Workload::Publish(a) => publish(a).await.map(|r| serde_json::to_string(&r)),
+        Workload::Floor(a) => {
+            return match floor::serve(a) {
+                Ok(()) => 0,
+                Err(error) => {
+                    eprintln!("longconn bench floor: {error}");
+                    2
+                }
+            };
+        }
     };
     match line {
         Ok(Ok(json)) => {

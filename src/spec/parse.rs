@@ -676,7 +676,9 @@ impl Resolver<'_> {
                 })?;
                 StepKind::Publish(Publish {
                     server: self.server(index, p.server)?,
-                    channel: p.channel.unwrap_or_else(|| crate::hub::DEFAULT_CHANNEL.to_string()),
+                    channel: p
+                        .channel
+                        .unwrap_or_else(|| crate::hub::DEFAULT_CHANNEL.to_string()),
                     event: p.event.map(|e| e.0),
                     data,
                     status: p.status,
