@@ -20,7 +20,7 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_std::io::{ReadExt, WriteExt};
-use common::missing_tool;
+use common::{free_port, missing_tool};
 use longconn::clock::Clock;
 use longconn::hub::{Hub, HubConfig, HubError, Message, Next, RedisConfig, Subscription};
 use longconn::runner::{self, Target};
@@ -130,11 +130,6 @@ impl Drop for RedisServer {
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local addr").port()
 }
 
 fn scratch_dir() -> PathBuf {

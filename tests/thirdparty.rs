@@ -13,7 +13,10 @@
 //!
 //! The only polling is the bounded readiness loop while a server starts listening.
 
-use std::net::{TcpListener, TcpStream};
+mod common;
+
+use common::{free_port, terminate};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -30,20 +33,7 @@ struct Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        // nginx ends its workers on SIGTERM; a plain kill would orphan them.
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        terminate(&mut self.child);
     }
 }
 
@@ -64,13 +54,6 @@ fn scratch(name: &str) -> Scratch {
     ));
     std::fs::create_dir_all(&dir).expect("create a temporary folder");
     Scratch(dir)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .expect("a free port on 127.0.0.1")
 }
 
 /// Waits until `port` accepts connections, or fails naming the server and its output file.

@@ -16,7 +16,10 @@
 //!
 //! The only polling is the bounded readiness loop while a server starts listening.
 
-use std::net::{TcpListener, TcpStream};
+mod common;
+
+use common::{free_port, terminate};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -49,29 +52,9 @@ struct Nginx {
 
 impl Drop for Nginx {
     fn drop(&mut self) {
-        // nginx ends its workers on SIGTERM; a plain kill would orphan them.
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        terminate(&mut self.child);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .expect("a free port on 127.0.0.1")
 }
 
 /// A CA and what it signs.

@@ -69,3 +69,29 @@ pub fn missing_tool(message: impl Display) -> ! {
     eprintln!("{message}");
     std::panic::resume_unwind(Box::new(message.to_string()))
 }
+
+/// A free TCP port on 127.0.0.1: bound, read and released for a child server to take.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("a free port on 127.0.0.1")
+}
+
+/// Ends a child server: SIGTERM first (nginx then ends its workers, which a plain kill would
+/// orphan), SIGKILL if it is still there 5 s later.
+pub fn terminate(child: &mut std::process::Child) {
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
