@@ -4,6 +4,9 @@
 // Each test file compiles its own copy and uses only part of it.
 #![allow(dead_code)]
 
+pub mod child;
+pub mod nginx;
+
 use std::fmt::Display;
 use std::time::Duration;
 
