@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use async_std::channel::{unbounded, Receiver};
 use common::missing_tool;
+use common::serve::Serve;
 use longconn::clock::Clock;
 use longconn::server::{Config, Server};
 use serde_json::{json, Value};
@@ -394,7 +395,7 @@ async fn reconnects_lose_nothing() -> TestResult {
     let store = std::env::temp_dir().join(format!("longconn-browser-{}.db", std::process::id()));
     let _ = std::fs::remove_file(&store);
     let mut serving = Serve::start("127.0.0.1:0", &store);
-    let restart_base = serving.url.clone();
+    let restart_base = serving.url();
     let plan = json!({
         "screenshots": screenshots(),
         "scenarios": [
@@ -425,7 +426,7 @@ async fn reconnects_lose_nothing() -> TestResult {
                 }
                 // Both pages hold 1 and 2: restart on the same port and store (which carries
                 // 1 and 2), publish 3 and 4.
-                let addr = serving.addr.clone();
+                let addr = serving.addr.to_string();
                 println!("restarting `longconn serve` on {addr} under {awaiting_restart:?}");
                 serving.kill();
                 serving = Serve::start(&addr, &store);
@@ -491,38 +492,17 @@ fn requested(result: &Value, part: &str) -> bool {
     })
 }
 
-/// `longconn serve` in its own process: killing it closes every connection, as a crash would.
-struct Serve {
-    child: Child,
-    addr: String,
-    url: String,
-}
-
+// `longconn serve` in its own process ([`Serve`]): killing it closes every connection, as a
+// crash would.
 impl Serve {
-    /// Starts `longconn serve --addr ADDR --store STORE` and reads back the address it prints.
-    fn start(addr: &str, store: &std::path::Path) -> Serve {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_longconn"))
-            .args(["serve", "--addr", addr, "--store"])
-            .arg(store)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start `longconn serve`");
-        let stdout = child.stdout.take().expect("serve stdout is piped");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read the address `longconn serve` prints");
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("`longconn serve` printed {line:?}, not its address"))
-            .to_owned();
-        let addr = url.trim_start_matches("http://").to_owned();
-        Serve { child, addr, url }
+    /// Starts `longconn serve --addr ADDR --store STORE`.
+    fn start(addr: &str, store: &Path) -> Serve {
+        let store = store.to_str().expect("a UTF-8 path");
+        Serve::spawn_on(addr, &["--store", store], Stdio::inherit())
     }
 
     async fn publish(&self, channel: &str, data: &str) -> Result<(), surf::Error> {
-        let url = format!("{}/publish?channel={channel}", self.url);
+        let url = format!("{}/publish?channel={channel}", self.url());
         let mut res = surf::post(url).body_string(data.to_owned()).await?;
         assert!(
             res.status().is_success(),
@@ -530,17 +510,6 @@ impl Serve {
             res.body_string().await?
         );
         Ok(())
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 

@@ -28,6 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_std::io::{ReadExt, WriteExt};
+use common::serve::Serve as ServeProcess;
 use common::{free_port, missing_tool};
 use longconn::clock::Clock;
 use longconn::hub::{Hub, HubConfig, HubError, Message, Next, RedisConfig, Subscription};
@@ -684,34 +685,18 @@ async fn bench_fanout_over_three_nodes_loses_nothing() {
     }
 }
 
-/// A `longconn serve --hub REDIS` child process, SIGKILLed when dropped.
-struct ServeProcess {
-    child: Child,
-    addr: std::net::SocketAddr,
-}
-
 impl ServeProcess {
+    /// `longconn serve --hub REDIS` with a memory store.
     fn start(redis: &RedisServer) -> ServeProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_longconn"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--interval", "60m"])
-            .args(["--store", "memory", "--hub", &redis.url()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn longconn serve");
-        let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
-            &mut line,
-        )
-        .expect("read stdout");
-        let addr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .parse()
-            .expect("address");
-        ServeProcess { child, addr }
+        let args = [
+            "--interval",
+            "60m",
+            "--store",
+            "memory",
+            "--hub",
+            &redis.url(),
+        ];
+        ServeProcess::spawn(&args, Stdio::null())
     }
 
     /// One request with `Connection: close`; the whole response.
@@ -750,13 +735,6 @@ impl ServeProcess {
             seen.extend_from_slice(&buf[..n]);
         }
         String::from_utf8_lossy(&seen).into_owned()
-    }
-}
-
-impl Drop for ServeProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -12,20 +12,18 @@
 //! No sleeps: each process prints its address once it listens; reads wait for bytes with a
 //! one-minute guard.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
+
+use common::serve::Serve;
 
 /// How long a read may wait before the test fails (a guard, never a pause).
 const GUARD: Duration = Duration::from_secs(60);
-
-/// A `longconn serve` child, SIGKILLed when dropped.
-struct Serve {
-    child: Child,
-    addr: SocketAddr,
-}
 
 impl Serve {
     /// Starts `longconn serve --store STORE` on a free port; its stderr goes to `log`.
@@ -36,31 +34,12 @@ impl Serve {
     /// Starts `longconn serve` with these options on a free port; its stderr goes to `log`.
     fn start_with(options: &[&str], log: &Path) -> Serve {
         let stderr = std::fs::File::create(log).expect("stderr file");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_longconn"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--interval", "60m"])
-            .args(options)
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("spawn longconn serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read stdout");
-        let addr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .parse()
-            .expect("address");
-        Serve { child, addr }
+        Serve::spawn(&[&["--interval", "60m"], options].concat(), stderr)
     }
 
     /// SIGKILL: no shutdown code runs.
     fn kill_9(mut self) {
-        self.child.kill().expect("kill -9");
-        self.child.wait().expect("reap");
+        self.kill();
     }
 
     fn connect(&self) -> TcpStream {
@@ -111,7 +90,7 @@ impl Serve {
 impl Serve {
     /// A size line of `/proc/PID/status` (`VmRSS`, `VmHWM`), in bytes.
     fn memory(&self, field: &str) -> usize {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
             .expect("/proc/PID/status");
         let kib = status
             .lines()
@@ -125,13 +104,6 @@ impl Serve {
             })
             .unwrap_or_else(|| panic!("a {field} line"));
         kib * 1024
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

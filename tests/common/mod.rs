@@ -6,6 +6,7 @@
 
 pub mod child;
 pub mod nginx;
+pub mod serve;
 
 use std::fmt::Display;
 use std::time::Duration;
