@@ -16,7 +16,7 @@
 mod common;
 
 use common::child::{ChildServer, Folder};
-use common::{free_port, nginx};
+use common::{aiohttp, free_port, nginx};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -72,28 +72,8 @@ fn nchan_specs_pass() {
 
 #[test]
 fn aiohttp_specs_pass() {
-    require(
-        "python3",
-        "python3 not found: apt-get install python3 python3-pip",
-    );
-    let importable = Command::new("python3")
-        .args(["-c", "import aiohttp"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success());
-    assert!(
-        importable,
-        "aiohttp not found: run tests/run (or python3 -m pip install -r tests/requirements.txt)"
-    );
     let port = free_port();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/thirdparty/aiohttp_server.py");
-    let _server = ChildServer::start(
-        "the aiohttp server",
-        Command::new("python3").arg(&script).arg(port.to_string()),
-        Folder::new("thirdparty-aiohttp"),
-        "stderr.log",
-        &[port],
-    );
+    let _server = aiohttp::start(port, None, Folder::new("thirdparty-aiohttp"));
     // The app lives below /app: the prefix of the target URL puts every path there.
     replay(
         "specs/thirdparty/aiohttp",

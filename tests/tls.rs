@@ -19,9 +19,9 @@
 mod common;
 
 use common::child::{ChildServer, Folder};
-use common::{free_port, nginx};
+use common::{aiohttp, free_port, nginx};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use rcgen::{
     date_time_ymd, BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa,
@@ -316,15 +316,6 @@ fn handshake_failures_name_what_is_wrong() {
 
 #[test]
 fn aiohttp_over_tls_passes() {
-    let importable = Command::new("python3")
-        .args(["-c", "import aiohttp"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success());
-    assert!(
-        importable,
-        "python3 with aiohttp not found: run tests/run (or python3 -m pip install -r tests/requirements.txt)"
-    );
     let ca = Authority::new("longconn test CA");
     // nginx is only borrowed for its CA file and a foreign roots file.
     let nginx = start(&ca);
@@ -334,18 +325,7 @@ fn aiohttp_over_tls_passes() {
     std::fs::write(&cert_file, cert).expect("write the certificate");
     std::fs::write(&key_file, key).expect("write the key");
     let port = free_port();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/thirdparty/aiohttp_server.py");
-    let server = ChildServer::start(
-        "the aiohttp server",
-        Command::new("python3")
-            .arg(&script)
-            .arg(port.to_string())
-            .arg(&cert_file)
-            .arg(&key_file),
-        dir,
-        "stderr.log",
-        &[port],
-    );
+    let server = aiohttp::start(port, Some((&cert_file, &key_file)), dir);
     let ca_file = nginx.ca();
     let output = longconn(
         &[

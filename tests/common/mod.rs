@@ -4,6 +4,7 @@
 // Each test file compiles its own copy and uses only part of it.
 #![allow(dead_code)]
 
+pub mod aiohttp;
 pub mod child;
 pub mod nginx;
 pub mod serve;
