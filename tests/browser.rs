@@ -27,8 +27,8 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use async_std::channel::{unbounded, Receiver};
-use common::missing_tool;
 use common::serve::Serve;
+use common::{missing_tool, node};
 use longconn::clock::Clock;
 use longconn::server::{Config, Server};
 use serde_json::{json, Value};
@@ -77,13 +77,7 @@ enum Said {
 /// The driver's folder, once Node's playwright-core and Chromium are known to be there; fails the
 /// test at once with what to do when either is missing.
 fn driver_dir() -> PathBuf {
-    let dir = root().join("tests/browser");
-    if !dir.join("node_modules/playwright-core").is_dir() {
-        missing_tool(format_args!(
-            "the browser driver is not installed in {}: run tests/run (or `npm ci` there)",
-            dir.display()
-        ));
-    }
+    let dir = node::npm_folder("browser", "playwright-core", "the browser driver");
     if !Path::new("/usr/bin/chromium").exists() {
         missing_tool(
             "no Chromium at /usr/bin/chromium: run tests/run (or `apt-get install -y chromium`)",
@@ -97,21 +91,16 @@ impl Driver {
     /// Node, playwright-core or Chromium is missing.
     fn start(plan: &Value) -> Driver {
         let dir = driver_dir();
-        let spawned = Command::new("node")
-            .arg(dir.join("drive.mjs"))
-            .arg(plan.to_string())
-            .current_dir(&dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn();
-        let mut child = match spawned {
-            Ok(child) => child,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                missing_tool("no `node` on PATH: the browser driver needs Node.js 20 or later")
-            }
-            Err(e) => panic!("cannot run `node`: {e}"),
-        };
+        let mut child = node::spawn(
+            Command::new("node")
+                .arg(dir.join("drive.mjs"))
+                .arg(plan.to_string())
+                .current_dir(&dir)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit()),
+            "the browser driver",
+        );
         let stdin = child.stdin.take().expect("driver stdin is piped");
         let stdout = child.stdout.take().expect("driver stdout is piped");
         let (tx, lines) = unbounded();

@@ -16,8 +16,7 @@
 mod common;
 
 use common::child::{ChildServer, Folder};
-use common::{aiohttp, free_port, nginx};
-use std::path::Path;
+use common::{aiohttp, free_port, nginx, node};
 use std::process::{Command, Stdio};
 
 /// `longconn run FOLDER --target URL`: passes when every spec matches its snapshot.
@@ -87,12 +86,7 @@ fn node_ws_specs_pass() {
         "node",
         "install Node 20 or later (see the README's Prerequisites)",
     );
-    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/thirdparty/node_ws");
-    assert!(
-        folder.join("node_modules/ws/package.json").exists(),
-        "the npm package ws is not installed: run tests/run (or npm ci in {})",
-        folder.display()
-    );
+    let folder = node::npm_folder("thirdparty/node_ws", "ws", "the Node ws server");
     let port = free_port();
     let _server = ChildServer::start(
         "the Node ws server",

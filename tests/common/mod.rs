@@ -7,6 +7,7 @@
 pub mod aiohttp;
 pub mod child;
 pub mod nginx;
+pub mod node;
 pub mod serve;
 
 use std::fmt::Display;
