@@ -421,7 +421,7 @@ async fn reconnects_lose_nothing() -> TestResult {
                 serving = Serve::start(&addr, &store);
                 for name in &awaiting_restart {
                     for data in series(name, 3..=4) {
-                        serving.publish(name, &data).await?;
+                        serving.publish(name, &data);
                     }
                 }
                 for name in std::mem::take(&mut awaiting_restart) {
@@ -488,17 +488,6 @@ impl Serve {
     fn start(addr: &str, store: &Path) -> Serve {
         let store = store.to_str().expect("a UTF-8 path");
         Serve::spawn_on(addr, &["--store", store], Stdio::inherit())
-    }
-
-    async fn publish(&self, channel: &str, data: &str) -> Result<(), surf::Error> {
-        let url = format!("{}/publish?channel={channel}", self.url());
-        let mut res = surf::post(url).body_string(data.to_owned()).await?;
-        assert!(
-            res.status().is_success(),
-            "publish: {}",
-            res.body_string().await?
-        );
-        Ok(())
     }
 }
 

@@ -4,10 +4,7 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
 
 use common::serve::Serve;
 
@@ -16,27 +13,6 @@ fn longconn(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run longconn")
-}
-
-impl Serve {
-    /// One request on a fresh connection (`Connection: close`); the whole answer.
-    fn request(&self, method: &str, target: &str, body: &str) -> String {
-        let mut stream = TcpStream::connect(self.addr).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(60)))
-            .expect("read timeout");
-        write!(
-            stream,
-            "{method} {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\
-             Content-Length: {}\r\n\r\n{body}",
-            self.addr,
-            body.len()
-        )
-        .expect("send");
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).expect("read the answer");
-        answer
-    }
 }
 
 #[test]
@@ -57,10 +33,10 @@ fn serve_keeps_log_capacity_messages_per_channel() {
         Stdio::inherit(),
     );
     for data in ["one", "two", "three"] {
-        let answer = server.request("POST", "/publish?channel=c", data);
+        let answer = server.request("POST /publish?channel=c HTTP/1.1", data);
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     }
-    let answer = server.request("GET", "/poll?channel=c&since=0", "");
+    let answer = server.request("GET /poll?channel=c&since=0 HTTP/1.1", "");
     assert!(
         !answer.contains(r#""one""#),
         "log capacity 2 kept 'one': {answer}"

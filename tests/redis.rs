@@ -699,42 +699,12 @@ impl ServeProcess {
         ServeProcess::spawn(&args, Stdio::null())
     }
 
-    /// One request with `Connection: close`; the whole response.
-    fn request(&self, head: &str, body: &str) -> String {
-        let mut stream = TcpStream::connect(self.addr).expect("connect");
-        stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
-        let request = format!(
-            "{head} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        stream.write_all(request.as_bytes()).expect("send");
-        let mut response = String::new();
-        stream.read_to_string(&mut response).expect("read");
-        response
-    }
-
-    fn publish(&self, channel: &str, data: &str) -> u64 {
-        let answer = self.request(&format!("POST /publish?channel={channel}"), data);
-        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-        numbers_after(&answer, "\"id\":")[0]
-    }
-
     /// Reads an SSE stream resuming after `since` until `needle`.
     fn sse_until(&self, channel: &str, since: u64, needle: &str) -> String {
-        let mut stream = TcpStream::connect(self.addr).expect("connect");
-        stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
         let head = format!(
             "GET /sseStream?channel={channel} HTTP/1.1\r\nHost: localhost\r\nLast-Event-ID: {since}\r\n\r\n"
         );
-        stream.write_all(head.as_bytes()).expect("send");
-        let mut seen = Vec::new();
-        let mut buf = [0u8; 4096];
-        while !String::from_utf8_lossy(&seen).contains(needle) {
-            let n = stream.read(&mut buf).expect("read within patience");
-            assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&seen));
-            seen.extend_from_slice(&buf[..n]);
-        }
-        String::from_utf8_lossy(&seen).into_owned()
+        self.stream_until(&head, needle)
     }
 }
 
@@ -770,7 +740,10 @@ fn a_new_process_on_an_emptied_redis_numbers_above_the_old_ids_and_signals_the_g
     assert!(new < 1 << 53, "ids stay JSON-safe: {new}");
 
     // A client holding an old id gets the whole retained log and the gap signal.
-    let polled = second.request(&format!("GET /poll?channel=news&since={}", old[1]), "");
+    let polled = second.request(
+        &format!("GET /poll?channel=news&since={} HTTP/1.1", old[1]),
+        "",
+    );
     assert!(polled.starts_with("HTTP/1.1 200"), "{polled}");
     assert_eq!(numbers_after(&polled, "\"id\":"), vec![new], "{polled}");
     assert!(
@@ -784,7 +757,7 @@ fn a_new_process_on_an_emptied_redis_numbers_above_the_old_ids_and_signals_the_g
         "{sse}"
     );
     // A client holding nothing is told of no gap: nothing it could have had is lost.
-    let fresh = second.request("GET /poll?channel=news&since=0", "");
+    let fresh = second.request("GET /poll?channel=news&since=0 HTTP/1.1", "");
     assert_eq!(numbers_after(&fresh, "\"id\":"), vec![new], "{fresh}");
     assert!(!fresh.contains("missed"), "{fresh}");
 }

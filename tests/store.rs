@@ -18,12 +18,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use common::serve::Serve;
-
-/// How long a read may wait before the test fails (a guard, never a pause).
-const GUARD: Duration = Duration::from_secs(60);
 
 impl Serve {
     /// Starts `longconn serve --store STORE` on a free port; its stderr goes to `log`.
@@ -40,50 +36,6 @@ impl Serve {
     /// SIGKILL: no shutdown code runs.
     fn kill_9(mut self) {
         self.kill();
-    }
-
-    fn connect(&self) -> TcpStream {
-        let stream = TcpStream::connect(self.addr).expect("connect");
-        stream.set_read_timeout(Some(GUARD)).expect("guard");
-        stream
-    }
-
-    /// Sends one request with `Connection: close` and returns the whole answer.
-    fn request(&self, head: &str, body: &str) -> String {
-        let mut stream = self.connect();
-        let request = format!(
-            "{head}\r\nHost: localhost\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        stream.write_all(request.as_bytes()).expect("send");
-        let mut answer = Vec::new();
-        stream.read_to_end(&mut answer).expect("read answer");
-        String::from_utf8_lossy(&answer).into_owned()
-    }
-
-    /// Publishes `data` to `channel`; returns the acknowledged id.
-    fn publish(&self, channel: &str, data: &str) -> u64 {
-        let answer = self.request(&format!("POST /publish?channel={channel} HTTP/1.1"), data);
-        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-        ids_in(&answer, "\"id\":")[0]
-    }
-
-    /// Sends `head` (a streaming request) and reads until `needle` arrives.
-    fn stream_until(&self, head: &str, needle: &str) -> String {
-        let mut stream = self.connect();
-        stream.write_all(head.as_bytes()).expect("send");
-        let mut seen = Vec::new();
-        let mut buf = [0u8; 4096];
-        while !String::from_utf8_lossy(&seen).contains(needle) {
-            let n = stream.read(&mut buf).expect("read within the guard");
-            assert!(
-                n > 0,
-                "closed before {needle:?}: {}",
-                String::from_utf8_lossy(&seen)
-            );
-            seen.extend_from_slice(&buf[..n]);
-        }
-        String::from_utf8_lossy(&seen).into_owned()
     }
 }
 

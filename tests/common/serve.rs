@@ -1,9 +1,12 @@
 //! `longconn serve` as a child process: started on an address, returned once it prints
-//! `listening on http://ADDR`, and killed (SIGKILL, as a crash would end it) when dropped.
+//! `listening on http://ADDR`, and killed (SIGKILL, as a crash would end it) when dropped; with
+//! blocking requests to it whose reads fail after a minute rather than hang.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, ChildStderr, Command, Stdio};
+
+use super::READ_GUARD;
 
 /// A running `longconn serve`.
 pub struct Serve {
@@ -52,6 +55,58 @@ impl Serve {
     /// Its stderr, when started with `Stdio::piped()`.
     pub fn take_stderr(&mut self) -> ChildStderr {
         self.child.stderr.take().expect("stderr is piped")
+    }
+
+    /// A connection to it.
+    pub fn connect(&self) -> TcpStream {
+        let stream = TcpStream::connect(self.addr).expect("connect");
+        stream.set_read_timeout(Some(READ_GUARD)).expect("guard");
+        stream
+    }
+
+    /// Sends `line` (`POST /publish?channel=c HTTP/1.1`) with `body`, `Host: localhost` and
+    /// `Connection: close`; the whole answer.
+    pub fn request(&self, line: &str, body: &str) -> String {
+        let mut stream = self.connect();
+        let request = format!(
+            "{line}\r\nHost: localhost\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).expect("send");
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).expect("read answer");
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+
+    /// Publishes `data` to `channel`; the id it was acknowledged with.
+    pub fn publish(&self, channel: &str, data: &str) -> u64 {
+        let answer = self.request(&format!("POST /publish?channel={channel} HTTP/1.1"), data);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        answer
+            .split_once("\"id\":")
+            .and_then(|(_, rest)| {
+                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                digits.parse().ok()
+            })
+            .unwrap_or_else(|| panic!("no id in {answer:?}"))
+    }
+
+    /// Sends `head` (a streaming request) and reads until `needle` arrives.
+    pub fn stream_until(&self, head: &str, needle: &str) -> String {
+        let mut stream = self.connect();
+        stream.write_all(head.as_bytes()).expect("send");
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&seen).contains(needle) {
+            let n = stream.read(&mut buf).expect("read within the guard");
+            assert!(
+                n > 0,
+                "closed before {needle:?}: {}",
+                String::from_utf8_lossy(&seen)
+            );
+            seen.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&seen).into_owned()
     }
 
     /// SIGKILL: no shutdown code runs.
