@@ -28,32 +28,17 @@ if [[ -z ${BIN:-} ]]; then
   BIN=$ROOT/target/release/longconn
 fi
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-REDIS_PORT=$(free_port)
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly yes \
-  --appendfsync always --dir "$WORK" >"$WORK/redis.log" 2>&1 &
-PIDS+=("$!")
-redis_ping() {
-  { exec 3<>"/dev/tcp/127.0.0.1/$REDIS_PORT"; } 2>/dev/null || return 1
-  printf 'PING\r\n' >&3
-  local reply=""; read -r -t 1 reply <&3 || true
-  exec 3<&-
-  [[ $reply == +PONG* ]]
-}
-for _ in $(seq 100); do redis_ping && break; sleep 0.1; done
-redis_ping || { log "redis-server did not answer:"; cat "$WORK/redis.log" >&2; exit 3; }
+start_redis --appendonly yes --appendfsync always
 
 declare -A PID URL
 for hub in store memory redis; do
   case $hub in
     store) options=(--store "$WORK/b.db") ;;
     memory) options=(--store memory) ;;
-    redis) options=(--store memory --hub "redis://127.0.0.1:$REDIS_PORT") ;;
+    redis) options=(--store memory --hub "$REDIS_URL") ;;
   esac
-  "$BIN" serve --addr 127.0.0.1:0 --interval 1h "${options[@]}" >"$WORK/$hub.out" 2>&1 &
-  PID[$hub]=$!; PIDS+=("$!")
-  URL[$hub]=$(wait_for_line "$WORK/$hub.out" 'listening on' 20 | grep -oE 'http://[0-9.:]+') \
-    || { log "the $hub server did not start:"; cat "$WORK/$hub.out" >&2; exit 3; }
+  start_serve "$hub" --interval 1h "${options[@]}"
+  PID[$hub]=$SERVE_PID URL[$hub]=$SERVE_URL
 done
 
 TICKS=$(getconf CLK_TCK)

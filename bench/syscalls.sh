@@ -20,12 +20,11 @@ TICKS=$(getconf CLK_TCK)
 
 cargo build --release --quiet >&2
 BIN=$ROOT/target/release/longconn
-"$BIN" serve --addr 127.0.0.1:0 --store memory --max-connections 19000 >"$WORK/ours.out" 2>&1 &
-OURS=$!; PIDS+=("$OURS")
+start_serve ours --store memory --max-connections 19000
+OURS=$SERVE_PID OURS_URL=$SERVE_URL
 "$BIN" bench floor >"$WORK/floor.out" 2>&1 &
 FLOOR=$!; PIDS+=("$FLOOR")
-OURS_URL=$(wait_for_line "$WORK/ours.out" 'listening on' 20 | grep -oE 'http://[0-9.:]+')
-FLOOR_URL=$(wait_for_line "$WORK/floor.out" 'listening on' 20 | grep -oE 'http://[0-9.:]+')
+FLOOR_URL=$(listening_url "$WORK/floor.out")
 
 EVENTS=syscalls:sys_enter_write,syscalls:sys_enter_writev,syscalls:sys_enter_sendto,syscalls:sys_enter_epoll_ctl,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_futex,syscalls:sys_enter_recvfrom,syscalls:sys_enter_read
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
