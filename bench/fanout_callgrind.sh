@@ -12,7 +12,7 @@
 #
 #   bench/fanout_callgrind.sh ws|sse [BIN]      # BIN: default this tree's release build
 #
-# Environment: CLIENTS (100), MESSAGES (40), RATE (5), TOP (25).
+# Environment: CLIENTS (100), MESSAGES (40), RATE (5), TOP (25), KEEP (a file to copy the dump to).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh" fanout_callgrind
 TRANSPORT=${1:?usage: bench/fanout_callgrind.sh ws|sse [BIN]}
@@ -43,6 +43,8 @@ DELIVERED=$(grep -oE '"delivered":[0-9]+' "$WORK/fanout.out" | cut -d: -f2)
 log "delivered $DELIVERED of $((CLIENTS * MESSAGES))"
 # The dump written by -d is the one with the highest part number.
 DUMP=$(ls -v "$WORK"/cg.*.* 2>/dev/null | tail -1)
+# KEEP=FILE: keep the dump (for callgrind_annotate).
+if [[ -n ${KEEP:-} ]]; then cp "$DUMP" "$KEEP"; fi
 [[ -n $DUMP ]] || { log "no callgrind dump"; exit 1; }
 
 python3 - "$DUMP" "$DELIVERED" "$TOP" <<'EOF'

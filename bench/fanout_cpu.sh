@@ -24,7 +24,7 @@ cpu() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
 "$BIN" bench fanout --target "$url" --transport "$T" --clients "$CLIENTS" --messages "$MESSAGES" \
   --rate "$RATE" >"$WORK/fan.json" 2>"$WORK/fan.err" &
 bench=$!
-while kill -0 "$bench" 2>/dev/null && ! grep -q 'publishing' "$WORK/fan.err"; do sleep 0.02; done
+while kill -0 "$bench" 2>/dev/null && ! grep -qs 'publishing' "$WORK/fan.err"; do sleep 0.02; done
 a=$(cpu)
 wait "$bench"
 b=$(cpu)
