@@ -10,7 +10,8 @@
 #
 #   bench/poll_cpu.sh            # markdown table on stdout, progress on stderr (about a minute)
 #
-# Environment: NODE_PEER_DIR (as bench/compare.sh), CONNECTIONS (50), DURATION (5s), ROUNDS (2).
+# Environment: NODE_PEER_DIR (as bench/compare.sh), CONNECTIONS (50), DURATION (5s), ROUNDS (2),
+# BIN (a longconn binary to measure, e.g. an older build; default: this tree's release build).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh" poll_cpu
 CONNECTIONS=${CONNECTIONS:-50}
@@ -19,8 +20,10 @@ ROUNDS=${ROUNDS:-2}
 NODE_PEER_DIR=${NODE_PEER_DIR:-$ROOT/../shared/reference/seed-node}
 NODE_PEER_DIR=$(node_peer_dir "$NODE_PEER_DIR")
 
-cargo build --release --quiet >&2
-BIN=$ROOT/target/release/longconn
+if [[ -z ${BIN:-} ]]; then
+  cargo build --release --quiet >&2
+  BIN=$ROOT/target/release/longconn
+fi
 
 start_serve ours --store memory
 OURS_PID=$SERVE_PID OURS_URL=$SERVE_URL
