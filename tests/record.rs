@@ -10,6 +10,9 @@
 //! - `an_upstream_that_answers_differently_each_time_gets_a_draft`
 //! - `excluded_paths_are_proxied_but_not_written`
 //! - `an_aiohttp_server_is_recorded_with_its_token_captured_and_replays_the_same`
+//! - `an_https_upstream_is_recorded_and_replayed_over_tls` (the aiohttp server with a
+//!   certificate from a CA made at test time, given as `--cacert`)
+//! - `an_upstream_certificate_nobody_trusts_is_refused_with_what_is_wrong`
 //! - `ticker_pushes_follow_their_ticks`
 //! - `exit_codes_are_runs`
 //! - `chromium_on_three_demo_pages_is_recorded_into_specs_that_replay` (SSE with a reconnect,
@@ -23,17 +26,28 @@ use async_std::io::WriteExt;
 use async_std::net::{TcpListener, TcpStream};
 use async_std::task::block_on;
 use common::read_until;
+use common::tls::Authority;
 use longconn::record::{Filters, Outcome, RecordError, Recorder, Settings};
-use longconn::runner::{self, snapshot, Target, TargetUrl};
+use longconn::runner::transport::Tls;
+use longconn::runner::{self, snapshot, Options, Target, TargetUrl};
 
-/// A fresh `specs/` folder under cargo's test scratch space.
+/// A fresh `specs/` folder under cargo's test scratch space; the spec to write there.
 fn out(name: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join("record")
         .join(name);
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(root.join("specs")).expect("scratch folder");
-    root.join("specs").join(format!("{name}.yaml"))
+    out_path(name)
+}
+
+/// Where [`out`] puts the spec `name`.
+fn out_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("record")
+        .join(name)
+        .join("specs")
+        .join(format!("{name}.yaml"))
 }
 
 fn settings(out: PathBuf) -> Settings {
@@ -44,6 +58,7 @@ fn settings(out: PathBuf) -> Settings {
         filters: Filters::default(),
         keep_headers: Vec::new(),
         allow_secrets: false,
+        tls: None,
     }
 }
 
@@ -71,6 +86,10 @@ fn replays_as_its_snapshot(outcome: Outcome) -> String {
 }
 
 fn replays_against(outcome: Outcome, target: &Target) -> String {
+    replays_against_with(outcome, target, &Options::default())
+}
+
+fn replays_against_with(outcome: Outcome, target: &Target, options: &Options) -> String {
     let Outcome::Written {
         spec,
         snapshot: pending,
@@ -84,8 +103,11 @@ fn replays_against(outcome: Outcome, target: &Target) -> String {
         .expect("snapshot written");
     let loaded = longconn::spec::load(&spec).expect("the spec reads back");
     for _ in 0..2 {
-        let transcript = block_on(runner::replay(&loaded, target))
-            .unwrap_or_else(|error| panic!("{error}\n{text}"));
+        let recording = block_on(Box::pin(runner::record_with(&loaded, target, options)));
+        let transcript = match recording.result {
+            Ok(()) => recording.transcript,
+            Err(error) => panic!("{error}\n{text}"),
+        };
         assert!(
             snapshot::matches(&contents, &transcript.to_string()),
             "{}",
@@ -411,8 +433,9 @@ impl Drop for Child {
     }
 }
 
-#[test]
-fn an_aiohttp_server_is_recorded_with_its_token_captured_and_replays_the_same() {
+/// The aiohttp server of `tests/thirdparty/`, on a free port; with a certificate and its key,
+/// serving https and wss. Killed when the test ends.
+fn aiohttp(tls: Option<(&Path, &Path)>) -> (Child, u16) {
     use std::process::{Command, Stdio};
     let importable = Command::new("python3")
         .args(["-c", "import aiohttp"])
@@ -424,15 +447,15 @@ fn an_aiohttp_server_is_recorded_with_its_token_captured_and_replays_the_same() 
             "python3 with aiohttp not found: run tests/run (or python3 -m pip install -r tests/requirements.txt)",
         );
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .expect("a free port");
+    let port = common::free_port();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/thirdparty/aiohttp_server.py");
+    let mut command = Command::new("python3");
+    command.arg(&script).arg(port.to_string());
+    if let Some((cert, key)) = tls {
+        command.arg(cert).arg(key);
+    }
     let mut child = Child(
-        Command::new("python3")
-            .arg(&script)
-            .arg(port.to_string())
+        command
             .stdout(Stdio::null())
             .spawn()
             .expect("start python3"),
@@ -450,12 +473,39 @@ fn an_aiohttp_server_is_recorded_with_its_token_captured_and_replays_the_same() 
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let url = TargetUrl::parse(&format!("http://127.0.0.1:{port}/app")).expect("url");
+    (child, port)
+}
+
+/// A scratch folder with a certificate for `localhost` signed by a fresh CA: (folder, CA file,
+/// certificate file, key file).
+fn certificates(name: &str) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("record-tls")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch folder");
+    let ca = Authority::new("longconn record test CA");
+    let (cert, key) = ca.sign(&["localhost"], false);
+    let files = (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    );
+    std::fs::write(&files.0, &ca.pem).expect("write the CA");
+    std::fs::write(&files.1, cert).expect("write the certificate");
+    std::fs::write(&files.2, key).expect("write the key");
+    (dir, files.0, files.1, files.2)
+}
+
+/// Records a login, an SSE stream and an authorized publish on the aiohttp server at `url`
+/// (reached with `tls`); the written spec's text, after it replays as its snapshot twice more.
+fn record_aiohttp(name: &str, url: TargetUrl, tls: Option<Tls>) -> String {
     let mut token = String::new();
     let outcome = block_on(async {
         let recorder = Recorder::start(Settings {
             upstream: Some(url.clone()),
-            ..settings(out("aiohttp"))
+            tls: tls.clone(),
+            ..settings(out(name))
         })
         .await
         .expect("start");
@@ -489,12 +539,16 @@ fn an_aiohttp_server_is_recorded_with_its_token_captured_and_replays_the_same() 
     let written = std::fs::read_to_string(spec).expect("spec")
         + &std::fs::read_to_string(snapshot).expect("snapshot");
     assert!(token.len() >= 16 && !written.contains(&token), "{written}");
-    let text = replays_against(
+    let text = replays_against_with(
         outcome,
         &Target::Remote(runner::Remote {
             default: Some(url),
             named: Vec::new(),
         }),
+        &Options {
+            tls,
+            ..Options::default()
+        },
     );
     assert!(
         text.contains("- capture: { name: token, on: login, json: \"/token\" }"),
@@ -505,6 +559,86 @@ fn an_aiohttp_server_is_recorded_with_its_token_captured_and_replays_the_same() 
         text.contains("GET /events?channel=${channel} HTTP/1.1"),
         "{text}"
     );
+    text
+}
+
+#[test]
+fn an_aiohttp_server_is_recorded_with_its_token_captured_and_replays_the_same() {
+    let (_server, port) = aiohttp(None);
+    let url = TargetUrl::parse(&format!("http://127.0.0.1:{port}/app")).expect("url");
+    record_aiohttp("aiohttp", url, None);
+}
+
+#[test]
+fn an_https_upstream_is_recorded_and_replayed_over_tls() {
+    let (dir, ca, cert, key) = certificates("https");
+    let (_server, port) = aiohttp(Some((&cert, &key)));
+    // The CA is given as --cacert: the machine's roots do not hold it.
+    let tls = Tls::new(Some(&ca), false).expect("the CA reads");
+    let url = TargetUrl::parse(&format!("https://localhost:{port}/app")).expect("url");
+    let text = record_aiohttp("aiohttp_https", url, Some(tls));
+    assert!(
+        text.contains(&format!(
+            "--target https://localhost:{port}/app (--cacert FILE"
+        )),
+        "{text}"
+    );
+    // Both replays went over TLS: the snapshot notes each handshake.
+    let snapshot = std::fs::read_to_string(snapshot::locate(&out_path("aiohttp_https")).pending())
+        .expect("the pending snapshot");
+    assert!(
+        snapshot.contains("* tls: TLSv1.3, alpn http/1.1"),
+        "{snapshot}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn an_upstream_certificate_nobody_trusts_is_refused_with_what_is_wrong() {
+    let (dir, _ca, cert, key) = certificates("untrusted");
+    let (_server, port) = aiohttp(Some((&cert, &key)));
+    let foreign = dir.join("foreign.pem");
+    std::fs::write(&foreign, Authority::new("someone else's CA").pem).expect("write");
+    let upstream = format!("https://localhost:{port}/app");
+    let expected = format!(
+        "upstream: TLS handshake with localhost:{port} failed: the certificate's issuer is \
+         unknown (not among the machine's roots or --cacert; --insecure skips the check)"
+    );
+    let result = block_on(Recorder::start(Settings {
+        upstream: Some(TargetUrl::parse(&upstream).expect("url")),
+        tls: Some(Tls::new(Some(&foreign), false).expect("the CA reads")),
+        ..settings(out("untrusted"))
+    }));
+    match result {
+        Err(error @ RecordError::Handshake(_)) => assert_eq!(error.to_string(), expected),
+        Err(other) => panic!("{other}"),
+        Ok(_) => panic!("a certificate nobody trusts was taken"),
+    }
+    // The command line: exit 3, the same words; with --insecure the recorder starts.
+    let out = out("untrusted_cli");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_longconn"))
+        .args(["record", "--listen", "127.0.0.1:0", "--upstream", &upstream])
+        .arg("--out")
+        .arg(&out)
+        .arg("--cacert")
+        .arg(&foreign)
+        .output()
+        .expect("run longconn record");
+    assert_eq!(output.status.code(), Some(3), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("longconn record: {expected}")),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+    let insecure = block_on(Recorder::start(Settings {
+        upstream: Some(TargetUrl::parse(&upstream).expect("url")),
+        tls: Some(Tls::new(None, true).expect("insecure")),
+        ..settings(out.clone())
+    }))
+    .expect("--insecure takes any certificate");
+    drop(insecure);
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -632,12 +766,26 @@ fn exit_codes_are_runs() {
         "--out",
         &out.to_string_lossy(),
         "--upstream",
-        "https://127.0.0.1:1",
+        &format!("https://{refused}"),
+        "--insecure",
     ]);
     assert_eq!(tls.status.code(), Some(3), "{tls:?}");
     assert!(
-        String::from_utf8_lossy(&tls.stderr).contains("need TLS"),
+        String::from_utf8_lossy(&tls.stderr).contains("could not be reached"),
         "{tls:?}"
+    );
+    let cacert = record(&[
+        "--out",
+        &out.to_string_lossy(),
+        "--upstream",
+        &format!("https://{refused}"),
+        "--cacert",
+        "/nonexistent/ca.pem",
+    ]);
+    assert_eq!(cacert.status.code(), Some(2), "{cacert:?}");
+    assert!(
+        String::from_utf8_lossy(&cacert.stderr).contains("--cacert /nonexistent/ca.pem: "),
+        "{cacert:?}"
     );
     assert!(!out.exists());
 }

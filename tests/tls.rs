@@ -18,16 +18,12 @@
 
 mod common;
 
+use common::tls::Authority;
 use common::{free_port, terminate};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-use rcgen::{
-    date_time_ymd, BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose,
-};
 
 const NGINX: &str = "/usr/sbin/nginx";
 const NCHAN: &str = "/usr/lib/nginx/modules/ngx_nchan_module.so";
@@ -54,48 +50,6 @@ impl Drop for Nginx {
     fn drop(&mut self) {
         terminate(&mut self.child);
         let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// A CA and what it signs.
-struct Authority {
-    pem: String,
-    issuer: Issuer<'static, KeyPair>,
-}
-
-impl Authority {
-    fn new(name: &str) -> Authority {
-        let key = KeyPair::generate().expect("a CA key");
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let pem = params.self_signed(&key).expect("self-signed CA").pem();
-        Authority {
-            pem,
-            issuer: Issuer::new(params, key),
-        }
-    }
-
-    /// A server certificate for `names` (DNS names or IP addresses): its PEM and its key's.
-    fn sign(&self, names: &[&str], expired: bool) -> (String, String) {
-        let key = KeyPair::generate().expect("a server key");
-        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-        let mut params = CertificateParams::new(names.clone()).expect("server params");
-        params
-            .distinguished_name
-            .push(DnType::CommonName, &names[0]);
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        if expired {
-            params.not_before = date_time_ymd(2019, 1, 1);
-            params.not_after = date_time_ymd(2020, 1, 1);
-        }
-        let certificate = params.signed_by(&key, &self.issuer).expect("sign");
-        (certificate.pem(), key.serialize_pem())
     }
 }
 

@@ -26,10 +26,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::clock::Clock;
+use crate::runner::transport::{ConnectError, HandshakeError, Tls, TlsSetupError};
 use crate::runner::{snapshot, RunError, Target, TargetUrl};
 use crate::server::{Config, Server};
 
 pub use filter::Filters;
+use upstream::Upstream;
 
 /// What to record and where to write it.
 #[derive(Debug, Clone)]
@@ -46,6 +48,9 @@ pub struct Settings {
     pub keep_headers: Vec<String>,
     /// Write JWT-shaped values instead of refusing.
     pub allow_secrets: bool,
+    /// TLS settings for an `https`/`wss` upstream, for the proxy and for the replays
+    /// (`--cacert`, `--insecure`); `None`: the machine's roots alone.
+    pub tls: Option<Tls>,
 }
 
 /// Why a recording wrote no spec.
@@ -63,6 +68,12 @@ pub enum RecordError {
         #[source]
         source: std::io::Error,
     },
+    /// The TLS settings could not be made (`--cacert` unreadable, no roots).
+    #[error("{0}")]
+    Tls(#[from] TlsSetupError),
+    /// The upstream's TLS handshake failed (its certificate is not trusted, ...).
+    #[error("upstream: {0}")]
+    Handshake(#[from] HandshakeError),
     /// Something shaped like a JWT would have been written.
     #[error("{path}:{line}: a value shaped like a JWT ({token}) would be written; nothing was written (mask it, or give --allow-secrets)")]
     Secret {
@@ -125,15 +136,18 @@ impl Recorder {
     pub async fn start(settings: Settings) -> Result<Recorder, RecordError> {
         let (upstream, embedded, interval) = match &settings.upstream {
             Some(url) => {
-                let first =
-                    upstream::connect(url)
-                        .await
-                        .map_err(|source| RecordError::Unreachable {
+                let upstream = Upstream::new(url.clone(), settings.tls.clone())?;
+                match upstream.connect().await {
+                    Ok(mut first) => first.stream.close().await,
+                    Err(ConnectError::Unreachable(source)) => {
+                        return Err(RecordError::Unreachable {
                             target: url.authority(),
                             source,
-                        })?;
-                drop(first);
-                (url.clone(), None, Duration::ZERO)
+                        })
+                    }
+                    Err(ConnectError::Handshake(error)) => return Err(error.into()),
+                }
+                (upstream, None, Duration::ZERO)
             }
             None => {
                 let config = Config {
@@ -146,7 +160,7 @@ impl Recorder {
                     .map_err(RecordError::Start)?;
                 let url = TargetUrl::parse(&server.addr().to_string())
                     .map_err(|e| RecordError::Start(std::io::Error::other(e.to_string())))?;
-                (url, Some(server), interval)
+                (Upstream::new(url, None)?, Some(server), interval)
             }
         };
         let timeline = timeline::Timeline::default();
@@ -228,7 +242,7 @@ impl Recorder {
                 named: Vec::new(),
             }),
         };
-        match stable::check(&spec, &target, &script.secrets).await {
+        match stable::check(&spec, &target, &script.secrets, settings.tls.clone()).await {
             stable::Verdict::Stable(transcript) => {
                 let contents = transcript.to_string();
                 let location = snapshot::locate(&settings.out);
@@ -301,7 +315,12 @@ fn error_line(error: &RunError) -> String {
 fn header(settings: &Settings, script: &script::Script) -> write::Header {
     let upstream = match &settings.upstream {
         None => "the embedded server".to_string(),
-        Some(url) => format!("http://{}{}", url.authority(), url.prefix),
+        Some(url) => format!(
+            "{}://{}{}",
+            if url.tls { "https" } else { "http" },
+            url.authority(),
+            url.prefix
+        ),
     };
     let connections = if script.connections.is_empty() {
         "no connection".to_string()
@@ -311,8 +330,13 @@ fn header(settings: &Settings, script: &script::Script) -> write::Header {
     let mut comments = Vec::new();
     if settings.upstream.is_some() {
         comments.push(format!(
-            "Replay against the recorded server: longconn run {} --target {upstream}",
-            settings.out.display()
+            "Replay against the recorded server: longconn run {} --target {upstream}{}",
+            settings.out.display(),
+            match &settings.tls {
+                Some(tls) if tls.insecure() => " --insecure",
+                Some(_) => " (--cacert FILE, as given to record, when its CA is not the machine's)",
+                None => "",
+            }
         ));
     }
     for (variable, _) in &script.secrets {
