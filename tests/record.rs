@@ -1,8 +1,9 @@
 //! `longconn record`, each test a claim. Raw clients talk to the recording proxy (bytes in,
 //! waiting on bytes, never on time); on stop, the spec it writes must replay the same as its
-//! pending snapshot.
+//! pending snapshot, on the embedded server and (recorded from the embedded upstream) twice with
+//! `longconn run --target` against one running `longconn serve --store memory`.
 //!
-//! - `sse_with_a_reconnect_becomes_reads_a_capture_and_a_tick`
+//! - `sse_with_a_reconnect_becomes_reads_and_a_capture`
 //! - `websocket_echo_becomes_frames_without_extension_offers`
 //! - `polling_techniques_become_heads_bodies_and_chunks`
 //! - `cookies_bearer_tokens_and_key_parameters_are_never_written`
@@ -80,9 +81,78 @@ async fn publish(stream: &mut TcpStream, host: &str, channel: &str, data: &str) 
     read_until(stream, b"}").await;
 }
 
-/// The written spec's text, after checking it replays (twice more) exactly as its snapshot.
+/// The written spec's text, after checking it replays (twice more) exactly as its snapshot:
+/// on the embedded server, then twice with `longconn run --target` against a running
+/// `longconn serve --store memory`.
 fn replays_as_its_snapshot(outcome: Outcome) -> String {
-    replays_against(outcome, &Target::Embedded)
+    let spec = match &outcome {
+        Outcome::Written { spec, .. } => spec.clone(),
+        other => panic!("expected a written spec, got {other:?}"),
+    };
+    let text = replays_against(outcome, &Target::Embedded);
+    replays_twice_against_a_running_serve(&spec);
+    text
+}
+
+/// `longconn serve --store memory --addr 127.0.0.1:0`, killed when the test ends.
+/// `--interval 1h` keeps its ticker off the channels a replay reads.
+fn serve() -> (Child, String) {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let mut child = Child(
+        Command::new(env!("CARGO_BIN_EXE_longconn"))
+            .args(["serve", "--store", "memory", "--interval", "1h"])
+            .args(["--addr", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start longconn serve"),
+    );
+    let mut line = String::new();
+    std::io::BufReader::new(child.0.stdout.take().expect("piped"))
+        .read_line(&mut line)
+        .expect("the address line");
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("serve printed {line:?}"))
+        .to_string();
+    (child, url)
+}
+
+/// Accepts the spec's pending snapshot (as its reviewer would), then runs `longconn run SPEC
+/// --target URL` twice against one running serve: the second run meets the state the first left.
+/// The command's output.
+fn replays_twice_against_a_running_serve(spec: &Path) -> String {
+    let location = snapshot::locate(spec);
+    std::fs::copy(location.pending(), &location.path).expect("accept the snapshot");
+    let (_serve, url) = serve();
+    let mut stdout = String::new();
+    for round in ["first", "second"] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_longconn"))
+            .arg("run")
+            .arg(spec)
+            .args(["--target", &url])
+            .output()
+            .expect("run longconn run");
+        stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let all = format!("{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{round} run against serve:\n{all}"
+        );
+        // A spec with a `tick` needs the embedded server's manual clock: `run` says so.
+        let expected = if std::fs::read_to_string(spec)
+            .expect("the spec")
+            .contains("\n  - tick: ")
+        {
+            "0 passed, 0 failed, 1 skipped"
+        } else {
+            "1 passed, 0 failed"
+        };
+        assert!(all.contains(expected), "{round} run against serve:\n{all}");
+    }
+    stdout
 }
 
 fn replays_against(outcome: Outcome, target: &Target) -> String {
@@ -118,7 +188,7 @@ fn replays_against_with(outcome: Outcome, target: &Target, options: &Options) ->
 }
 
 #[test]
-fn sse_with_a_reconnect_becomes_reads_a_capture_and_a_tick() {
+fn sse_with_a_reconnect_becomes_reads_and_a_capture() {
     let text = block_on(async {
         let recorder = Recorder::start(settings(out("sse"))).await.expect("start");
         let host = recorder.addr().to_string();
@@ -133,7 +203,6 @@ fn sse_with_a_reconnect_becomes_reads_a_capture_and_a_tick() {
         publish(&mut publisher, &host, "news", "second").await;
         read_until(&mut sse, b"data: second\n\n\r\n").await;
         drop(sse);
-        recorder.tick().await;
         // The browser reconnects with the last id it saw.
         let mut again = connect(&recorder).await;
         let reopen = format!(
@@ -151,8 +220,11 @@ fn sse_with_a_reconnect_becomes_reads_a_capture_and_a_tick() {
         text.contains("- capture: { name: last_event_id, on: sseStream, sse: id, redact: false }"),
         "{text}"
     );
-    assert!(text.contains("- tick: 1s"), "{text}");
     assert!(text.contains("until: { sse_events: 1 }"), "{text}");
+    assert!(
+        text.contains("GET /sseStream?channel=${channel} HTTP/1.1"),
+        "{text}"
+    );
     assert!(!text.contains("Accept-Encoding"), "{text}");
     assert!(text.contains("Host: ${host}"), "{text}");
 }
@@ -240,7 +312,7 @@ fn polling_techniques_become_heads_bodies_and_chunks() {
         "{text}"
     );
     assert!(
-        text.contains("GET /longpoll?channel=p&since=${last}&timeout=30 HTTP/1.1"),
+        text.contains("GET /longpoll?channel=${channel}&since=${last}&timeout=30 HTTP/1.1"),
         "{text}"
     );
     assert!(
@@ -420,7 +492,10 @@ fn excluded_paths_are_proxied_but_not_written() {
     });
     let text = replays_as_its_snapshot(text);
     assert!(!text.contains("/demo/"), "{text}");
-    assert!(text.contains("GET /poll?channel=f HTTP/1.1"), "{text}");
+    assert!(
+        text.contains("GET /poll?channel=${channel} HTTP/1.1"),
+        "{text}"
+    );
 }
 
 /// A child process killed when the test ends, pass or fail.
@@ -729,6 +804,11 @@ fn chromium_on_three_demo_pages_is_recorded_into_specs_that_replay() {
     assert!(!ws.contains("permessage-deflate"), "{ws}");
     let lp = replays_as_its_snapshot(stop(lp));
     assert!(lp.contains("&since=${last}&timeout=25"), "{lp}");
+    // Fresh channels per replay: what makes them replay against a running serve twice.
+    for text in [&sse, &lp] {
+        assert!(text.contains("?channel=${channel}"), "{text}");
+        assert!(text.contains("name: id, target: true }"), "{text}");
+    }
 }
 
 #[test]
@@ -811,6 +891,10 @@ fn ticker_pushes_follow_their_ticks() {
         recorder.stop().await.expect("stop")
     });
     let text = replays_as_its_snapshot(text);
+    assert!(
+        text.contains("GET /sseStream HTTP/1.1"),
+        "the ticker's channel stays: {text}"
+    );
     let steps: Vec<&str> = text
         .lines()
         .filter(|line| line.contains("tick") || line.contains("sse_events"))

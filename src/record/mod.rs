@@ -6,12 +6,14 @@
 //!
 //! Rooms: [`proxy`] (the sockets) and [`upstream`] (the one way out), [`timeline`] (what crossed,
 //! in order), [`segment`] (upstream bytes cut into read units), [`filter`] (paths kept),
+//! [`live`] (what a running serve varies),
 //! [`secrets`] (what is never written), [`captures`] (values that flow back), [`script`]
 //! (timeline to steps), [`write`] (steps to YAML), [`stable`] (replay twice), [`cli`].
 
 pub mod captures;
 pub mod cli;
 pub mod filter;
+pub mod live;
 pub mod proxy;
 pub mod script;
 pub mod secrets;
@@ -226,7 +228,13 @@ impl Recorder {
                     .as_ref()
                     .map(|url| url.prefix.clone())
                     .unwrap_or_default(),
-                fresh_channels: settings.upstream.is_some(),
+                // Fresh channels on every upstream: the spec then also replays against a
+                // running `longconn serve` (with the target redactions of [`live`]).
+                fresh_channels: true,
+                ticker_channel: settings
+                    .upstream
+                    .is_none()
+                    .then(|| crate::hub::DEFAULT_CHANNEL.to_string()),
             },
         );
         let header = header(&settings, &script);
@@ -351,10 +359,15 @@ fn header(settings: &Settings, script: &script::Script) -> write::Header {
             "cookie".to_string(),
         ));
     }
+    let target_redact = match settings.upstream {
+        None => live::target_redactions(),
+        Some(_) => Vec::new(),
+    };
     write::Header {
         description: format!("recorded by longconn record from {upstream}: {connections}"),
         comments,
         redact,
+        target_redact,
     }
 }
 

@@ -87,6 +87,9 @@ pub struct Options {
     /// Write `channel=` values as `${channel}` (the first channel seen) and `${channel}-N`: a
     /// running upstream keeps every channel's ids, so each replay needs fresh channels.
     pub fresh_channels: bool,
+    /// A channel written as it is even so: the embedded upstream's ticker publishes there, and
+    /// a `tick` step must reach the same channel on replay.
+    pub ticker_channel: Option<String>,
 }
 
 #[derive(Default)]
@@ -349,7 +352,12 @@ impl Builder {
             };
             let written = match variable {
                 Some(variable) => format!("${{{variable}}}"),
-                None if name == "channel" && self.options.fresh_channels => self.channel(value),
+                None if name == "channel"
+                    && self.options.fresh_channels
+                    && self.options.ticker_channel.as_deref() != Some(value) =>
+                {
+                    self.channel(value)
+                }
                 None => {
                     let with_tokens = self.tokens_in(value);
                     if is_secret_parameter(name)
