@@ -8,12 +8,15 @@
 //! - `polling_techniques_become_heads_bodies_and_chunks`
 //! - `cookies_bearer_tokens_and_key_parameters_are_never_written`
 //! - `a_jwt_shaped_value_writes_nothing_unless_allowed`
+//! - `values_that_vary_between_replays_are_redacted_and_checked_again`
 //! - `an_upstream_that_answers_differently_each_time_gets_a_draft`
 //! - `excluded_paths_are_proxied_but_not_written`
 //! - `an_aiohttp_server_is_recorded_with_its_token_captured_and_replays_the_same`
 //! - `an_https_upstream_is_recorded_and_replayed_over_tls` (the aiohttp server with a
 //!   certificate from a CA made at test time, given as `--cacert`)
 //! - `an_upstream_certificate_nobody_trusts_is_refused_with_what_is_wrong`
+//! - `nchan_sse_websocket_and_long_poll_are_recorded_into_stable_specs` (Debian's Nchan: its
+//!   time-based ids, dates and validators become captures and `redact:` entries)
 //! - `ticker_pushes_follow_their_ticks`
 //! - `exit_codes_are_runs`
 //! - `chromium_on_three_demo_pages_is_recorded_into_specs_that_replay` (SSE with a reconnect,
@@ -26,6 +29,7 @@ use std::path::{Path, PathBuf};
 use async_std::io::WriteExt;
 use async_std::net::{TcpListener, TcpStream};
 use async_std::task::block_on;
+use common::nchan::Nchan;
 use common::read_until;
 use common::tls::Authority;
 use longconn::record::{Filters, Outcome, RecordError, Recorder, Settings};
@@ -400,40 +404,64 @@ fn a_jwt_shaped_value_writes_nothing_unless_allowed() {
     }
 }
 
-#[test]
-fn an_upstream_that_answers_differently_each_time_gets_a_draft() {
-    let out = out("draft");
-    let (outcome, upstream) = block_on(async {
-        // A server nobody here wrote, in miniature: every answer carries a new request number.
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let upstream = listener.local_addr().expect("addr").to_string();
-        let numbers = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
-        async_std::task::spawn(async move {
-            loop {
-                let Ok((mut stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let numbers = numbers.clone();
-                async_std::task::spawn(async move {
-                    let mut buffer = [0u8; 1024];
-                    let mut head = Vec::new();
-                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match async_std::io::ReadExt::read(&mut stream, &mut buffer).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => head.extend_from_slice(&buffer[..n]),
-                        }
+/// A server nobody here wrote, in miniature: every answer carries a new request number N in a
+/// header, and a body of `request N` (or, with `lines`, N lines). Its address.
+async fn counting_upstream(lines: bool) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let upstream = listener.local_addr().expect("addr").to_string();
+    let numbers = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    async_std::task::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            let numbers = numbers.clone();
+            async_std::task::spawn(async move {
+                let mut buffer = [0u8; 1024];
+                let mut head = Vec::new();
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match async_std::io::ReadExt::read(&mut stream, &mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buffer[..n]),
                     }
-                    let number = numbers.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-                    let body = format!("request {number}");
-                    let answer = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nx-request: {number}\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = stream.write_all(answer.as_bytes()).await;
-                    let _ = common::read_to_eof(&mut stream).await;
-                });
-            }
-        });
+                }
+                let number = numbers.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                let body = if lines {
+                    "line\n".repeat(number as usize)
+                } else {
+                    format!("request {number}")
+                };
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nx-request: {number}\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(answer.as_bytes()).await;
+                let _ = common::read_to_eof(&mut stream).await;
+            });
+        }
+    });
+    upstream
+}
+
+/// Records one `GET /count` on `upstream`.
+async fn record_count(upstream: &str, out: PathBuf) -> Outcome {
+    let recorder = Recorder::start(Settings {
+        upstream: Some(TargetUrl::parse(upstream).expect("url")),
+        ..settings(out)
+    })
+    .await
+    .expect("start");
+    let mut client = connect(&recorder).await;
+    send(&mut client, b"GET /count HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    read_until(&mut client, b"line\n").await;
+    recorder.stop().await.expect("stop")
+}
+
+#[test]
+fn values_that_vary_between_replays_are_redacted_and_checked_again() {
+    let out = out("varies");
+    let (outcome, upstream) = block_on(async {
+        let upstream = counting_upstream(false).await;
         let recorder = Recorder::start(Settings {
             upstream: Some(TargetUrl::parse(&upstream).expect("url")),
             ..settings(out.clone())
@@ -444,6 +472,27 @@ fn an_upstream_that_answers_differently_each_time_gets_a_draft() {
         send(&mut client, b"GET /count HTTP/1.1\r\nHost: x\r\n\r\n").await;
         read_until(&mut client, b"request 1").await;
         (recorder.stop().await.expect("stop"), upstream)
+    });
+    let text = replays_against(
+        outcome,
+        &Target::Remote(runner::Remote {
+            default: Some(TargetUrl::parse(&upstream).expect("url")),
+            named: Vec::new(),
+        }),
+    );
+    assert!(
+        text.contains("# redact: varies1, varies2 added by the recorder: two replays differed"),
+        "{text}"
+    );
+    assert!(text.contains("name: varies1 }"), "{text}");
+}
+
+#[test]
+fn an_upstream_that_answers_differently_each_time_gets_a_draft() {
+    let out = out("draft");
+    let outcome = block_on(async {
+        let upstream = counting_upstream(true).await;
+        record_count(&upstream, out.clone()).await
     });
     let Outcome::Draft { path, .. } = &outcome else {
         panic!("{outcome:?}");
@@ -457,15 +506,7 @@ fn an_upstream_that_answers_differently_each_time_gets_a_draft() {
     );
     assert!(draft.contains("x-request: "), "{draft}");
     assert!(draft.contains("redact:\n  - { pattern: "), "{draft}");
-    // With the suggested redactions the draft replays the same twice against that server.
-    let spec = longconn::spec::load(path).expect("the draft reads back");
-    let target = Target::Remote(runner::Remote {
-        default: Some(TargetUrl::parse(&upstream).expect("url")),
-        named: Vec::new(),
-    });
-    let first = block_on(runner::replay(&spec, &target)).expect("replays");
-    let second = block_on(runner::replay(&spec, &target)).expect("replays");
-    assert_eq!(first.to_string(), second.to_string());
+    longconn::spec::load(path).expect("the draft reads back");
 }
 
 #[test]
@@ -714,6 +755,161 @@ fn an_upstream_certificate_nobody_trusts_is_refused_with_what_is_wrong() {
     .expect("--insecure takes any certificate");
     drop(insecure);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// One HTTP answer on `stream`: its head, then the `Content-Length` bytes it announces.
+async fn read_answer(stream: &mut TcpStream) -> String {
+    let mut got = read_until(stream, b"\r\n\r\n").await;
+    let end = got
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head")
+        + 4;
+    let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
+    let length: usize = head
+        .split("\r\ncontent-length: ")
+        .nth(1)
+        .and_then(|rest| rest.split('\r').next())
+        .and_then(|n| n.parse().ok())
+        .expect("a content-length");
+    let mut buf = [0u8; 4096];
+    while got.len() < end + length {
+        let n = common::read_some(stream, &mut buf).await;
+        assert!(n > 0, "closed in a body");
+        got.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// The value of header `name` in an answer's head.
+fn header_value(answer: &str, name: &str) -> String {
+    answer
+        .split("\r\n")
+        .find_map(|line| {
+            let (n, v) = line.split_once(": ")?;
+            n.eq_ignore_ascii_case(name).then(|| v.to_string())
+        })
+        .unwrap_or_else(|| panic!("no {name} in {answer}"))
+}
+
+/// Starts a recorder of `name` with Nchan as its upstream.
+async fn record_nchan(nchan: &Nchan, name: &str) -> Recorder {
+    let url = TargetUrl::parse(&format!("http://127.0.0.1:{}", nchan.plain)).expect("url");
+    Recorder::start(Settings {
+        upstream: Some(url),
+        ..settings(out(name))
+    })
+    .await
+    .expect("start")
+}
+
+/// `POST /publish?channel=CHANNEL` to Nchan through the proxy; waits for its answer.
+async fn publish_nchan(stream: &mut TcpStream, host: &str, channel: &str, data: &str) {
+    let request = format!(
+        "POST /publish?channel={channel} HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{data}",
+        data.len()
+    );
+    send(stream, request.as_bytes()).await;
+    let answer = read_answer(stream).await;
+    assert!(answer.contains("last message id: "), "{answer}");
+}
+
+#[test]
+fn nchan_sse_websocket_and_long_poll_are_recorded_into_stable_specs() {
+    let nchan = Nchan::start(None);
+    let target = Target::Remote(runner::Remote {
+        default: Some(TargetUrl::parse(&format!("http://127.0.0.1:{}", nchan.plain)).expect("url")),
+        named: Vec::new(),
+    });
+    // EventSource, with a reconnect that names the last id it saw.
+    let sse = block_on(async {
+        let recorder = record_nchan(&nchan, "nchan_sse").await;
+        let host = recorder.addr().to_string();
+        let mut publisher = connect(&recorder).await;
+        let mut sse = connect(&recorder).await;
+        let open = format!(
+            "GET /sseStream?channel=room HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n"
+        );
+        send(&mut sse, open.as_bytes()).await;
+        read_until(&mut sse, b": hi\n\n").await;
+        publish_nchan(&mut publisher, &host, "room", "one").await;
+        let got =
+            String::from_utf8_lossy(&read_until(&mut sse, b"data: one\n\n").await).into_owned();
+        let id = got
+            .split("id: ")
+            .nth(1)
+            .and_then(|rest| rest.split('\n').next())
+            .expect("an id")
+            .to_string();
+        drop(sse);
+        let mut again = connect(&recorder).await;
+        let reopen = format!(
+            "GET /sseStream?channel=room HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\nLast-Event-ID: {id}\r\n\r\n"
+        );
+        send(&mut again, reopen.as_bytes()).await;
+        read_until(&mut again, b": hi\n\n").await;
+        publish_nchan(&mut publisher, &host, "room", "two").await;
+        read_until(&mut again, b"data: two\n\n").await;
+        recorder.stop().await.expect("stop")
+    });
+    let sse = replays_against(sse, &target);
+    assert!(sse.contains("Last-Event-ID: ${last_event_id}"), "{sse}");
+    assert!(sse.contains("name: unix_time }"), "{sse}");
+    // WebSocket: a publish arrives as a text frame; the client closes. (A channel of its own:
+    // Nchan hands a new subscriber the messages a channel holds, and replays use fresh ones.)
+    let ws = block_on(async {
+        let recorder = record_nchan(&nchan, "nchan_ws").await;
+        let host = recorder.addr().to_string();
+        let mut publisher = connect(&recorder).await;
+        let mut ws = connect(&recorder).await;
+        let upgrade = format!(
+            "GET /ws?channel=chat HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        send(&mut ws, upgrade.as_bytes()).await;
+        read_until(&mut ws, b"\r\n\r\n").await;
+        publish_nchan(&mut publisher, &host, "chat", "three").await;
+        read_until(&mut ws, b"three").await;
+        send(&mut ws, &[0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]).await;
+        read_until(&mut ws, &[0x88]).await;
+        recorder.stop().await.expect("stop")
+    });
+    let ws = replays_against(ws, &target);
+    assert!(
+        ws.contains("- frame: { to: ws, opcode: close, code: 1000 }"),
+        "{ws}"
+    );
+    // Long polling as Nchan's client does it: the next request names the last answer's
+    // Last-Modified and Etag.
+    let lp = block_on(async {
+        let recorder = record_nchan(&nchan, "nchan_longpoll").await;
+        let host = recorder.addr().to_string();
+        let mut publisher = connect(&recorder).await;
+        let mut poll = connect(&recorder).await;
+        let request = format!("GET /longpoll?channel=poll HTTP/1.1\r\nHost: {host}\r\n\r\n");
+        send(&mut poll, request.as_bytes()).await;
+        publish_nchan(&mut publisher, &host, "poll", "four").await;
+        let answer = read_answer(&mut poll).await;
+        assert!(answer.ends_with("four"), "{answer}");
+        let request = format!(
+            "GET /longpoll?channel=poll HTTP/1.1\r\nHost: {host}\r\nIf-Modified-Since: {}\r\nIf-None-Match: {}\r\n\r\n",
+            header_value(&answer, "last-modified"),
+            header_value(&answer, "etag"),
+        );
+        send(&mut poll, request.as_bytes()).await;
+        publish_nchan(&mut publisher, &host, "poll", "five").await;
+        let answer = read_answer(&mut poll).await;
+        assert!(answer.ends_with("five"), "{answer}");
+        recorder.stop().await.expect("stop")
+    });
+    let lp = replays_against(lp, &target);
+    assert!(lp.contains("If-Modified-Since: ${last_modified}"), "{lp}");
+    assert!(lp.contains("If-None-Match: ${etag}"), "{lp}");
+    assert!(
+        lp.contains("- capture: { name: last_modified, on: longpoll, header: last-modified, redact: false }"),
+        "{lp}"
+    );
+    assert!(lp.contains("name: http_date }"), "{lp}");
 }
 
 #[test]

@@ -6,7 +6,7 @@
 //!
 //! Rooms: [`proxy`] (the sockets) and [`upstream`] (the one way out), [`timeline`] (what crossed,
 //! in order), [`segment`] (upstream bytes cut into read units), [`filter`] (paths kept),
-//! [`live`] (what a running serve varies),
+//! [`live`] (what a running serve varies), [`varying`] (clock-derived values an upstream sent),
 //! [`secrets`] (what is never written), [`captures`] (values that flow back), [`script`]
 //! (timeline to steps), [`write`] (steps to YAML), [`stable`] (replay twice), [`cli`].
 
@@ -21,6 +21,7 @@ pub mod segment;
 pub mod stable;
 pub mod timeline;
 pub mod upstream;
+pub mod varying;
 pub mod write;
 
 use std::net::SocketAddr;
@@ -237,12 +238,14 @@ impl Recorder {
                     .then(|| crate::hub::DEFAULT_CHANNEL.to_string()),
             },
         );
-        let header = header(&settings, &script);
-        let text = write::spec_text(&header, &script);
+        let mut header = header(&settings, &script);
+        if settings.upstream.is_some() {
+            let sent = upstream_bytes(&events);
+            header
+                .redact
+                .extend(varying::redactions(sent.iter().map(Vec::as_slice)));
+        }
         let label = settings.out.display().to_string();
-        refuse_jwt(&settings, &label, &text)?;
-        let spec = crate::spec::parse(&label, &text)
-            .map_err(|error| RecordError::Unreadable(error.to_string()))?;
         let target = match &settings.upstream {
             None => Target::Embedded,
             Some(url) => Target::Remote(crate::runner::Remote {
@@ -250,7 +253,30 @@ impl Recorder {
                 named: Vec::new(),
             }),
         };
-        match stable::check(&spec, &target, &script.secrets, settings.tls.clone()).await {
+        let mut verdict = check(&settings, &label, &header, &script, &target).await?;
+        // What still varied between the two replays is redacted as suggested, and the spec is
+        // checked again (two more replays): kept only if those agree too.
+        if let stable::Verdict::Differs { lines, suggested } = &verdict {
+            if !suggested.is_empty() {
+                let mut redacted = header.clone();
+                redacted.redact.extend(suggested.iter().cloned());
+                let names: Vec<&str> = suggested.iter().map(|(_, name)| name.as_str()).collect();
+                redacted.comments.push(format!(
+                    "redact: {} added by the recorder: two replays differed there ({} transcript \
+                     lines), and two more agreed with them redacted.",
+                    names.join(", "),
+                    lines.len()
+                ));
+                if let again @ stable::Verdict::Stable(_) =
+                    check(&settings, &label, &redacted, &script, &target).await?
+                {
+                    header = redacted;
+                    verdict = again;
+                }
+            }
+        }
+        let text = write::spec_text(&header, &script);
+        match verdict {
             stable::Verdict::Stable(transcript) => {
                 let contents = transcript.to_string();
                 let location = snapshot::locate(&settings.out);
@@ -308,6 +334,33 @@ impl Recorder {
             }
         }
     }
+}
+
+/// Writes the spec of `header` and `script` (refusing a JWT-shaped value), reads it back and
+/// replays it twice against `target`.
+async fn check(
+    settings: &Settings,
+    label: &str,
+    header: &write::Header,
+    script: &script::Script,
+    target: &Target,
+) -> Result<stable::Verdict, RecordError> {
+    let text = write::spec_text(header, script);
+    refuse_jwt(settings, label, &text)?;
+    let spec = crate::spec::parse(label, &text)
+        .map_err(|error| RecordError::Unreadable(error.to_string()))?;
+    Ok(stable::check(&spec, target, &script.secrets, settings.tls.clone()).await)
+}
+
+/// What the upstream sent, one buffer per connection.
+fn upstream_bytes(events: &[timeline::Event]) -> Vec<Vec<u8>> {
+    let mut sent: std::collections::BTreeMap<usize, Vec<u8>> = Default::default();
+    for event in events {
+        if let timeline::Event::ServerBytes(id, bytes) = event {
+            sent.entry(*id).or_default().extend_from_slice(bytes);
+        }
+    }
+    sent.into_values().collect()
 }
 
 fn error_line(error: &RunError) -> String {

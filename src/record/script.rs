@@ -178,6 +178,7 @@ impl Builder {
                 if let Some(body) = &cut.body {
                     self.flows.body(index, &name, body);
                 }
+                self.flows.validators(index, &name, &cut.validators);
                 self.script.steps.push(Step::Read {
                     from: name.clone(),
                     until: cut.unit,
@@ -287,8 +288,13 @@ impl Builder {
                     None => literal(page),
                 };
                 format!("{page}?{}", self.query(query))
-            } else if lower == "last-event-id" {
-                match self.flows.variable_for("id", value) {
+            } else if let Some(kind) = match lower.as_str() {
+                "last-event-id" => Some("id"),
+                "if-modified-since" => Some("last_modified"),
+                "if-none-match" => Some("etag"),
+                _ => None,
+            } {
+                match self.flows.variable_for(kind, value) {
                     Some(variable) => format!("${{{variable}}}"),
                     None => literal(value),
                 }

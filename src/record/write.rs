@@ -127,6 +127,7 @@ fn step_text(step: &Step) -> String {
             let source = match &capture.source {
                 Source::SseId => "sse: id".to_string(),
                 Source::Json(pointer) => format!("json: {}", double(pointer)),
+                Source::Header(name) => format!("header: {name}"),
             };
             let redact = if capture.redact {
                 ""
