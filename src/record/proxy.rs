@@ -1,9 +1,9 @@
 //! The recording reverse proxy: accepts clients, opens one upstream connection per client
-//! connection (through [`Upstream::connect`]: TCP, or TLS), passes every byte on, and logs each event
-//! to the [`Timeline`] before passing it on. Request heads are read so that what would make
-//! recorded bytes unreadable is removed on the way up: `Accept-Encoding` (RFC 9110 §12.5.3: no
-//! content coding is then applied) and `Sec-WebSocket-Extensions` (RFC 6455 §9.1: no extension
-//! is then in use).
+//! connection once it has sent its first bytes (through [`Upstream::connect`]: TCP, or TLS),
+//! and logs each event to the [`Timeline`] before passing it on. Request heads are read so that
+//! what would make recorded bytes unreadable is removed on the way up: `Accept-Encoding`
+//! (RFC 9110 §12.5.3: no content coding is then applied) and `Sec-WebSocket-Extensions`
+//! (RFC 6455 §9.1: no extension is then in use).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -164,7 +164,24 @@ impl Connection {
         }
     }
 
-    async fn proxy(&self, mut client: TcpStream) {
+    /// The upstream is reached once the client has sent something, so what it sent is logged
+    /// first: the timeline keeps the order in which clients acted, however long a connect (or
+    /// a TLS handshake) takes.
+    async fn proxy(&self, client: TcpStream) {
+        let mut down = None;
+        self.pump_up(client, &mut down).await;
+        if let Some(down) = down {
+            down.await;
+        }
+    }
+
+    /// Opens the upstream connection and starts its pump down to `client`; `None` (after
+    /// answering 502) when the upstream cannot be reached.
+    async fn reach(
+        &self,
+        client: &mut TcpStream,
+        down: &mut Option<JoinHandle<()>>,
+    ) -> Option<WriteHalf<Stream>> {
         let server = match self.upstream.connect().await {
             Ok(server) => server,
             Err(error) => {
@@ -177,7 +194,7 @@ impl Connection {
                         b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
                     )
                     .await;
-                return;
+                return None;
             }
         };
         if let Ok(mut entries) = self.open.lock() {
@@ -186,20 +203,20 @@ impl Connection {
             }
         }
         // One stream, two pumps: TLS state is shared, so the halves take turns on it.
-        let (down, up) = futures_lite::io::split(server.stream);
-        let down = async_std::task::spawn(pump_down(
+        let (reader, writer) = futures_lite::io::split(server.stream);
+        *down = Some(async_std::task::spawn(pump_down(
             self.id,
-            down,
+            reader,
             server.tcp.clone(),
             client.clone(),
             self.timeline.clone(),
-        ));
-        self.pump_up(client, up).await;
-        down.await;
+        )));
+        Some(writer)
     }
 
     /// Client to upstream: request heads read and cleaned, then logged and passed on.
-    async fn pump_up(&self, mut client: TcpStream, mut server: WriteHalf<Stream>) {
+    async fn pump_up(&self, mut client: TcpStream, down: &mut Option<JoinHandle<()>>) {
+        let mut server: Option<WriteHalf<Stream>> = None;
         let mut buffer = Vec::new();
         let mut raw = false;
         let mut chunk = vec![0u8; 16 * 1024];
@@ -208,11 +225,13 @@ impl Connection {
                 Ok(0) | Err(_) => {
                     self.timeline.push(Event::ClientClosed(self.id));
                     // For TLS, a close_notify alert first (RFC 8446 §6.1), then the TCP end.
-                    let _ = async_std::io::timeout(
-                        CLOSE_GUARD,
-                        futures_lite::io::AsyncWriteExt::close(&mut server),
-                    )
-                    .await;
+                    if let Some(server) = server.as_mut() {
+                        let _ = async_std::io::timeout(
+                            CLOSE_GUARD,
+                            futures_lite::io::AsyncWriteExt::close(server),
+                        )
+                        .await;
+                    }
                     return;
                 }
                 Ok(read) => read,
@@ -268,10 +287,17 @@ impl Connection {
                     .push(Event::ClientBytes(self.id, buffer.clone()));
                 out.append(&mut buffer);
             }
+            if out.is_empty() {
+                continue;
+            }
+            if server.is_none() {
+                server = self.reach(&mut client, down).await;
+            }
+            let Some(upstream) = server.as_mut() else {
+                return;
+            };
             // Flushed: a TLS stream may hold written bytes until asked to send them.
-            if !out.is_empty()
-                && (server.write_all(&out).await.is_err() || server.flush().await.is_err())
-            {
+            if upstream.write_all(&out).await.is_err() || upstream.flush().await.is_err() {
                 let _ = client.shutdown(Shutdown::Both);
                 return;
             }
