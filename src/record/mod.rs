@@ -352,15 +352,25 @@ async fn check(
     Ok(stable::check(&spec, target, &script.secrets, settings.tls.clone()).await)
 }
 
-/// What the upstream sent, one buffer per connection.
+/// What the upstream sent, one buffer per connection that carried a recorded request.
 fn upstream_bytes(events: &[timeline::Event]) -> Vec<Vec<u8>> {
     let mut sent: std::collections::BTreeMap<usize, Vec<u8>> = Default::default();
+    let mut recorded = std::collections::BTreeSet::new();
     for event in events {
-        if let timeline::Event::ServerBytes(id, bytes) = event {
-            sent.entry(*id).or_default().extend_from_slice(bytes);
+        match event {
+            timeline::Event::Request(id, request) if request.recorded => {
+                recorded.insert(*id);
+            }
+            timeline::Event::ServerBytes(id, bytes) => {
+                sent.entry(*id).or_default().extend_from_slice(bytes)
+            }
+            _ => {}
         }
     }
-    sent.into_values().collect()
+    sent.into_iter()
+        .filter(|(id, _)| recorded.contains(id))
+        .map(|(_, bytes)| bytes)
+        .collect()
 }
 
 fn error_line(error: &RunError) -> String {
