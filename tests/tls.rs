@@ -19,14 +19,10 @@
 mod common;
 
 use common::child::{ChildServer, Folder};
+use common::tls::Authority;
 use common::{aiohttp, free_port, nginx};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-use rcgen::{
-    date_time_ymd, BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose,
-};
 
 /// nginx with its TLS ports, ended with SIGTERM when the test is done; its folder goes too.
 struct Nginx {
@@ -40,48 +36,6 @@ struct Nginx {
     expired: u16,
     /// Plain HTTP.
     plain: u16,
-}
-
-/// A CA and what it signs.
-struct Authority {
-    pem: String,
-    issuer: Issuer<'static, KeyPair>,
-}
-
-impl Authority {
-    fn new(name: &str) -> Authority {
-        let key = KeyPair::generate().expect("a CA key");
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let pem = params.self_signed(&key).expect("self-signed CA").pem();
-        Authority {
-            pem,
-            issuer: Issuer::new(params, key),
-        }
-    }
-
-    /// A server certificate for `names` (DNS names or IP addresses): its PEM and its key's.
-    fn sign(&self, names: &[&str], expired: bool) -> (String, String) {
-        let key = KeyPair::generate().expect("a server key");
-        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-        let mut params = CertificateParams::new(names.clone()).expect("server params");
-        params
-            .distinguished_name
-            .push(DnType::CommonName, &names[0]);
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        if expired {
-            params.not_before = date_time_ymd(2019, 1, 1);
-            params.not_after = date_time_ymd(2020, 1, 1);
-        }
-        let certificate = params.signed_by(&key, &self.issuer).expect("sign");
-        (certificate.pem(), key.serialize_pem())
-    }
 }
 
 /// What the Nchan locations and `/tls` answer on every TLS server block.

@@ -101,3 +101,6 @@ pub fn terminate(child: &mut std::process::Child) {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+pub mod nchan;
+pub mod tls;

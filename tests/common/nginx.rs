@@ -12,10 +12,11 @@ pub const NGINX: &str = "/usr/sbin/nginx";
 pub const NCHAN: &str = "/usr/lib/nginx/modules/ngx_nchan_module.so";
 
 /// The contract's paths served by Nchan, for a `server` block: publish (keeping 100 messages for
-/// an hour), SSE and WebSocket subscribers, each on the channel `?channel=` names.
+/// an hour), SSE, WebSocket and long-poll subscribers, each on the channel `?channel=` names.
 pub const NCHAN_LOCATIONS: &str = "location = /publish { nchan_publisher http; nchan_channel_id $arg_channel; nchan_message_buffer_length 100; nchan_message_timeout 1h; }
     location = /sseStream { nchan_subscriber eventsource; nchan_channel_id $arg_channel; }
-    location = /ws { nchan_subscriber websocket; nchan_channel_id $arg_channel; }";
+    location = /ws { nchan_subscriber websocket; nchan_channel_id $arg_channel; }
+    location = /longpoll { nchan_subscriber longpoll; nchan_channel_id $arg_channel; }";
 
 /// Top-level directives that load Nchan, with one worker.
 pub fn with_nchan() -> String {
