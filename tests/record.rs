@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 use async_std::io::WriteExt;
 use async_std::net::{TcpListener, TcpStream};
 use async_std::task::block_on;
+use common::child::{ChildServer, Folder};
 use common::nchan::Nchan;
 use common::read_until;
 use common::tls::Authority;
@@ -550,46 +551,13 @@ impl Drop for Child {
 }
 
 /// The aiohttp server of `tests/thirdparty/`, on a free port; with a certificate and its key,
-/// serving https and wss. Killed when the test ends.
-fn aiohttp(tls: Option<(&Path, &Path)>) -> (Child, u16) {
-    use std::process::{Command, Stdio};
-    let importable = Command::new("python3")
-        .args(["-c", "import aiohttp"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success());
-    if !importable {
-        common::missing_tool(
-            "python3 with aiohttp not found: run tests/run (or python3 -m pip install -r tests/requirements.txt)",
-        );
-    }
+/// serving https and wss. Ended when the test ends.
+fn aiohttp(tls: Option<(&Path, &Path)>) -> (ChildServer, u16) {
     let port = common::free_port();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/thirdparty/aiohttp_server.py");
-    let mut command = Command::new("python3");
-    command.arg(&script).arg(port.to_string());
-    if let Some((cert, key)) = tls {
-        command.arg(cert).arg(key);
-    }
-    let mut child = Child(
-        command
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start python3"),
-    );
-    // Waiting for another process to listen is the one wait here (as tests/thirdparty.rs does).
-    let started = std::time::Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            child.0.try_wait().ok().flatten().is_none(),
-            "the aiohttp server exited"
-        );
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(30),
-            "aiohttp did not listen"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    (child, port)
+    (
+        common::aiohttp::start(port, tls, Folder::new("record-aiohttp")),
+        port,
+    )
 }
 
 /// A scratch folder with a certificate for `localhost` signed by a fresh CA: (folder, CA file,
@@ -916,13 +884,7 @@ fn nchan_sse_websocket_and_long_poll_are_recorded_into_stable_specs() {
 fn chromium_on_three_demo_pages_is_recorded_into_specs_that_replay() {
     use std::io::{BufRead, BufReader, Write};
     use std::process::{Command, Stdio};
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    if !dir.join("node_modules/playwright-core").is_dir() {
-        common::missing_tool(format_args!(
-            "the browser driver is not installed in {}: run tests/run (or `npm ci` there)",
-            dir.display()
-        ));
-    }
+    let dir = common::node::npm_folder("browser", "playwright-core", "the browser driver");
     if !Path::new("/usr/bin/chromium").exists() {
         common::missing_tool("no Chromium at /usr/bin/chromium: run tests/run");
     }
@@ -957,16 +919,15 @@ fn chromium_on_three_demo_pages_is_recorded_into_specs_that_replay() {
              "messages": ["lp 1", "lp 2"]},
         ],
     });
-    let mut driver = Child(
+    let mut driver = Child(common::node::spawn(
         Command::new("node")
             .arg(dir.join("drive.mjs"))
             .arg(plan.to_string())
             .current_dir(&dir)
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| common::missing_tool(format_args!("cannot run `node`: {e}"))),
-    );
+            .stdout(Stdio::piped()),
+        "the browser driver",
+    ));
     let mut stdin = driver.0.stdin.take().expect("piped");
     let stdout = BufReader::new(driver.0.stdout.take().expect("piped"));
     let mut results = Vec::new();
