@@ -271,6 +271,8 @@ const n = (x) => Number(x).toLocaleString("en-US");
 const out = [];
 const line = (what, metric, figure, label, digits) => {
   const v = Object.fromEntries(servers.map((s) => [s, fig(s, label, figure)]));
+  // A workload not run (WORKLOADS) leaves no row.
+  if (servers.every((s) => v[s] === null)) return;
   out.push(`| ${what} | ${metric} | ${servers.map((s) => fmt(v[s], digits)).join(" | ")} | ` +
     `${others.map((s) => ratio(v.ours, v[s])).join(" | ")} |`);
 };

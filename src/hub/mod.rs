@@ -11,7 +11,8 @@
 //!
 //! Locks, always taken in this order and never held across an `.await`: the channel map (only to
 //! find, create or retire a channel), then one channel (numbering, log, fan-out), then one
-//! subscriber's queue. Wakers are woken after every lock is released.
+//! subscriber's queue, then the channel's list of paced publishers ([`pace`]). Wakers are woken
+//! after every lock is released, except a paced publisher's, woken by the queue that caught up.
 //!
 //! Bounds:
 //! - each channel keeps its last [`HubConfig::log_capacity`] messages;
@@ -21,6 +22,7 @@
 //!   more gets [`HubError::TooManyChannels`] ([`DEFAULT_CHANNEL`] is always allowed, so the ticker
 //!   never is refused). A channel that only has listeners and no message is retired when its last
 //!   listener leaves, so subscribing to random names leaks nothing.
+//! - a publish waits for the subscribers that keep up at most [`Pacing::grace`] ([`pace`]).
 
 mod channel;
 mod pace;
