@@ -20,7 +20,8 @@
 # FANOUT_RATE (50: 2,000 × 50/s is 100,000 deliveries per second), SAT_MESSAGES (250),
 # POLL_CONNECTIONS (50), HOLD (10s), POLL_DURATION (10s), WORKLOADS ("idle fanout saturate poll"),
 # SERVERS ("ours nchan1 nchan2 node floor": a subset runs only those, and the table shows only
-# those; `unpaced` adds ours with `--publish-window off`, publishes answered once queued), NODE_PEER_DIR
+# those; `unpaced` adds ours with `--publish-window off`, publishes answered once queued),
+# OURS_ARGS (more `serve` options for ours, e.g. "--publish-window 16"), NODE_PEER_DIR
 # (../shared/reference/seed-node), NCHAN_CONF (../shared/reference/nchan/nchan.conf.in).
 # Nchan serves no /poll, and the floor only fan-out: their cells read —.
 set -euo pipefail
@@ -70,9 +71,10 @@ start_one() {
   case $name in
     ours | unpaced)
       # The contract's flags; --max-connections raised so the limit is not what is measured.
-      local pacing=()
-      [[ $name == unpaced ]] && pacing=(--publish-window off)
-      "$BIN" serve --addr 127.0.0.1:0 --store memory --max-connections 19000 "${pacing[@]}" \
+      local extra=()
+      [[ $name == ours ]] && read -r -a extra <<<"${OURS_ARGS:-}"
+      [[ $name == unpaced ]] && extra=(--publish-window off)
+      "$BIN" serve --addr 127.0.0.1:0 --store memory --max-connections 19000 "${extra[@]}" \
         >"$out" 2>"$out.err" &
       PID[$name]=$!
       URL[$name]=$(wait_for_line "$out" 'listening on' 20 | grep -oE 'http://[0-9.:]+') ;;
@@ -240,7 +242,7 @@ if [[ " $SERVERS " == *" nchan"* ]]; then
 fi
 COMMIT=$(git describe --always --dirty 2>/dev/null || echo unknown)
 # The whole command, the settings that shape the run included, so that it can be repeated.
-COMMAND="ROUNDS=$ROUNDS WORKLOADS=\"$WORKLOADS\" SERVERS=\"$SERVERS\" bench/compare.sh${1:+ $1}"
+COMMAND="ROUNDS=$ROUNDS WORKLOADS=\"$WORKLOADS\" SERVERS=\"$SERVERS\"${OURS_ARGS:+ OURS_ARGS=\"$OURS_ARGS\"} bench/compare.sh${1:+ $1}"
 
 SERVERS=$SERVERS MACHINE=$MACHINE VERSIONS=$VERSIONS COMMIT=$COMMIT ELAPSED=$elapsed COMMAND=$COMMAND ROUNDS=$ROUNDS \
 IDLE_CLIENTS=$IDLE_CLIENTS FANOUT_CLIENTS=$FANOUT_CLIENTS FANOUT_MESSAGES=$FANOUT_MESSAGES \
