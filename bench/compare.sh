@@ -56,7 +56,6 @@ if [[ " $SERVERS " == *" node "* ]]; then NODE_PEER_DIR=$(node_peer_dir "$NODE_P
 
 # --- servers ------------------------------------------------------------------------------
 declare -A PID URL
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 # wait_port PORT: until something accepts on it (at most 20 s).
 wait_port() {
   local deadline=$((SECONDS + 20))
@@ -68,6 +67,8 @@ wait_port() {
 
 start_one() {
   local name=$1 out=$WORK/$1.out port dir
+  # Emptied before the server starts: a restart would otherwise find the last one's address.
+  : >"$out"
   case $name in
     ours | unpaced)
       # The contract's flags; --max-connections raised so the limit is not what is measured.
@@ -77,11 +78,11 @@ start_one() {
       "$BIN" serve --addr 127.0.0.1:0 --store memory --max-connections 19000 "${extra[@]}" \
         >"$out" 2>"$out.err" &
       PID[$name]=$!
-      URL[$name]=$(wait_for_line "$out" 'listening on' 20 | grep -oE 'http://[0-9.:]+') ;;
+      URL[$name]=$(listening_url "$out") ;;
     floor)
       "$BIN" bench floor >"$out" 2>"$out.err" &
       PID[$name]=$!
-      URL[$name]=$(wait_for_line "$out" 'listening on' 20 | grep -oE 'http://[0-9.:]+') ;;
+      URL[$name]=$(listening_url "$out") ;;
     node)
       PORT=0 node "$NODE_PEER_DIR/node_peer.js" >"$out" 2>"$out.err" &
       PID[$name]=$!

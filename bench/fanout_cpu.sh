@@ -1,15 +1,38 @@
 #!/usr/bin/env bash
-# One of the before/after measurements in BENCHMARKS.md ("One request path ...").
-# usage: fan.sh BIN TRANSPORT — server CPU µs per delivery over one fan-out (1,000 clients × 100 msgs at 20/s)
-BIN=$1; T=$2
-port=$((21000 + RANDOM % 9000))
-"$BIN" serve --addr 127.0.0.1:$port --store memory >"${TMPDIR:-/tmp}/fan-srv.log" 2>&1 &
+# bench/fanout_cpu.sh — server CPU µs per delivery over one paced fan-out, for before/after pairs
+# of binaries (BENCHMARKS.md).
+#
+#   bench/fanout_cpu.sh BIN ws|sse
+#
+# Starts `BIN serve` (memory store, no ticker), subscribes CLIENTS clients with `BIN bench fanout`,
+# and reads the server's user + system CPU time (/proc/PID/stat) from the moment every client is
+# subscribed ("publishing") to the last delivery, so connection set-up is not counted.
+# Environment: CLIENTS (1000), MESSAGES (100), RATE (20).
+set -euo pipefail
+BIN=${1:?usage: bench/fanout_cpu.sh BIN ws|sse}
+T=${2:?usage: bench/fanout_cpu.sh BIN ws|sse}
+CLIENTS=${CLIENTS:-1000}
+MESSAGES=${MESSAGES:-100}
+RATE=${RATE:-20}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/longconn-fanout_cpu.XXXXXX")
+"$BIN" serve --addr 127.0.0.1:0 --store memory --interval 1h >"$WORK/srv.log" 2>&1 &
 pid=$!
-for i in $(seq 100); do grep -q listening "${TMPDIR:-/tmp}/fan-srv.log" && break; sleep 0.1; done
-cpu() { awk '{print $14+$15}' /proc/$pid/stat; }
+trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$WORK"' EXIT
+for _ in $(seq 100); do grep -q listening "$WORK/srv.log" && break; sleep 0.1; done
+url=$(grep -oE 'http://[0-9.:]+' "$WORK/srv.log")
+cpu() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
+"$BIN" bench fanout --target "$url" --transport "$T" --clients "$CLIENTS" --messages "$MESSAGES" \
+  --rate "$RATE" >"$WORK/fan.json" 2>"$WORK/fan.err" &
+bench=$!
+while kill -0 "$bench" 2>/dev/null && ! grep -qs 'publishing' "$WORK/fan.err"; do sleep 0.02; done
 a=$(cpu)
-"$BIN" bench fanout --target http://127.0.0.1:$port --transport $T --clients 1000 --messages 100 --rate 20 >"${TMPDIR:-/tmp}/fan.json" 2>"${TMPDIR:-/tmp}/fan.err"
+wait "$bench"
 b=$(cpu)
-kill -TERM $pid; wait $pid 2>/dev/null
-d=$(python3 -c "import json;j=json.load(open('${TMPDIR:-/tmp}/fan.json'));print(j.get('delivered'), j.get('p50_ms'), j.get('p99_ms'))")
-echo "$T $(basename $BIN): ticks $((b-a)) delivered/p50/p99 $d  µs/delivery $(python3 -c "print(round(($b-$a)*10000/100000,2))")"
+python3 - "$WORK/fan.json" "$T" "$(basename "$BIN")" "$((b - a))" "$(getconf CLK_TCK)" <<'EOF'
+import json, sys
+path, transport, name, ticks, hz = sys.argv[1:]
+r = json.loads(open(path).read().strip().splitlines()[-1])
+d = r["delivered"]
+print(f"{transport} {name}: delivered {d}, p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, "
+      f"server CPU {int(ticks) * 1e6 / int(hz) / d:.2f} µs per delivery")
+EOF

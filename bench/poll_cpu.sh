@@ -10,7 +10,8 @@
 #
 #   bench/poll_cpu.sh            # markdown table on stdout, progress on stderr (about a minute)
 #
-# Environment: NODE_PEER_DIR (as bench/compare.sh), CONNECTIONS (50), DURATION (5s), ROUNDS (2).
+# Environment: NODE_PEER_DIR (as bench/compare.sh), CONNECTIONS (50), DURATION (5s), ROUNDS (2),
+# BIN (a longconn binary to measure, e.g. an older build; default: this tree's release build).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh" poll_cpu
 CONNECTIONS=${CONNECTIONS:-50}
@@ -19,15 +20,15 @@ ROUNDS=${ROUNDS:-2}
 NODE_PEER_DIR=${NODE_PEER_DIR:-$ROOT/../shared/reference/seed-node}
 NODE_PEER_DIR=$(node_peer_dir "$NODE_PEER_DIR")
 
-cargo build --release --quiet >&2
-BIN=$ROOT/target/release/longconn
+if [[ -z ${BIN:-} ]]; then
+  cargo build --release --quiet >&2
+  BIN=$ROOT/target/release/longconn
+fi
 
-"$BIN" serve --addr 127.0.0.1:0 --store memory >"$WORK/ours.out" 2>&1 &
-OURS_PID=$!; PIDS+=("$OURS_PID")
+start_serve ours --store memory
+OURS_PID=$SERVE_PID OURS_URL=$SERVE_URL
 PORT=0 node "$NODE_PEER_DIR/node_peer.js" >"$WORK/node.out" 2>&1 &
 NODE_PID=$!; PIDS+=("$NODE_PID")
-OURS_URL=$(wait_for_line "$WORK/ours.out" 'listening on' 20 | grep -oE 'http://[0-9.:]+') \
-  || { log "our server did not start:"; cat "$WORK/ours.out" >&2; exit 3; }
 NODE_URL=http://$(wait_for_line "$WORK/node.out" 'listening on' 20 | grep -oE '[0-9.]+:[0-9]+') \
   || { log "the Node peer did not start:"; cat "$WORK/node.out" >&2; exit 3; }
 

@@ -7,8 +7,9 @@
 # `--store WORK/b.db` (on the same disk as TMPDIR), `--store memory`, `--hub redis://`. Each is
 # driven in turn, ROUNDS times, by `longconn bench publish` (keep-alive `POST /publish`, 64-byte
 # bodies, one channel); the server's CPU time (user, system; /proc/PID/stat) is divided by the
-# publishes acknowledged. On a machine shared with other work read the ratios to `--store memory`
-# of the same round more than the figures. With `perf` installed, the server's fsync and fdatasync
+# publishes acknowledged, and so is the load generator's (`bench publish` shares the machine: the
+# two together are what a publish costs these cores). On a machine shared with other work read the
+# ratios to `--store memory` of the same round more than the figures. With `perf` installed, the server's fsync and fdatasync
 # calls are counted too (tracepoints `syscalls:sys_enter_*`): publishes per sync is the average
 # group a sync made durable.
 #
@@ -28,41 +29,30 @@ if [[ -z ${BIN:-} ]]; then
   BIN=$ROOT/target/release/longconn
 fi
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-REDIS_PORT=$(free_port)
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly yes \
-  --appendfsync always --dir "$WORK" >"$WORK/redis.log" 2>&1 &
-PIDS+=("$!")
-redis_ping() {
-  { exec 3<>"/dev/tcp/127.0.0.1/$REDIS_PORT"; } 2>/dev/null || return 1
-  printf 'PING\r\n' >&3
-  local reply=""; read -r -t 1 reply <&3 || true
-  exec 3<&-
-  [[ $reply == +PONG* ]]
-}
-for _ in $(seq 100); do redis_ping && break; sleep 0.1; done
-redis_ping || { log "redis-server did not answer:"; cat "$WORK/redis.log" >&2; exit 3; }
+start_redis --appendonly yes --appendfsync always
 
 declare -A PID URL
 for hub in store memory redis; do
   case $hub in
     store) options=(--store "$WORK/b.db") ;;
     memory) options=(--store memory) ;;
-    redis) options=(--store memory --hub "redis://127.0.0.1:$REDIS_PORT") ;;
+    redis) options=(--store memory --hub "$REDIS_URL") ;;
   esac
-  "$BIN" serve --addr 127.0.0.1:0 --interval 1h "${options[@]}" >"$WORK/$hub.out" 2>&1 &
-  PID[$hub]=$!; PIDS+=("$!")
-  URL[$hub]=$(wait_for_line "$WORK/$hub.out" 'listening on' 20 | grep -oE 'http://[0-9.:]+') \
-    || { log "the $hub server did not start:"; cat "$WORK/$hub.out" >&2; exit 3; }
+  start_serve "$hub" --interval 1h "${options[@]}"
+  PID[$hub]=$SERVE_PID URL[$hub]=$SERVE_URL
 done
 
 TICKS=$(getconf CLK_TCK)
 ticks() { awk '{ print $14, $15 }' "/proc/$1/stat"; }
 us() { awk -v t="$1" -v n="$2" -v hz="$TICKS" 'BEGIN { printf "%.1f", n ? t * 1e6 / hz / n : 0 }'; }
 field() { grep -oE "\"$1\": *[0-9.]+" "$2" | grep -oE '[0-9.]+$'; }
+# User + system seconds of this shell's finished children: bash `times` (run in this shell, not a
+# subshell, whose children are not these), second line "XmY.YYYs XmY.YYYs".
+children_cpu() { awk 'NR == 2 { n = 0; for (i = 1; i <= 2; i++) { split($i, p, "m");
+  n += p[1] * 60 + substr(p[2], 1, length(p[2]) - 1) } printf "%.3f", n }' "$1"; }
 
-echo "| round | hub | acknowledged/s | p50 ms | p99 ms | errors | server user µs/publish | server sys µs/publish | server µs/publish | publishes per fsync |"
-echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| round | hub | acknowledged/s | p50 ms | p99 ms | errors | server user µs/publish | server sys µs/publish | server µs/publish | client µs/publish | publishes per fsync |"
+echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for round in $(seq "$ROUNDS"); do
   for hub in store memory redis; do
     log "round $round: $hub"
@@ -73,8 +63,10 @@ for round in $(seq "$ROUNDS"); do
         -o "$WORK/perf.csv" 2>/dev/null &
       perf_pid=$!
     fi
+    times >"$WORK/times0"
     "$BIN" bench publish --target "${URL[$hub]}" --connections "$CONNECTIONS" \
       --duration "$DURATION" >"$WORK/gen.json" 2>/dev/null || true
+    times >"$WORK/times1"
     read -r u1 s1 < <(ticks "${PID[$hub]}")
     per_sync="-"
     if [[ -n $perf_pid ]]; then
@@ -87,6 +79,9 @@ for round in $(seq "$ROUNDS"); do
     n=$(field requests "$WORK/gen.json")
     echo "| $round | $hub | $(field requests_per_s "$WORK/gen.json") | $(field p50_ms "$WORK/gen.json") |" \
       "$(field p99_ms "$WORK/gen.json") | $(field errors "$WORK/gen.json") | $(us $((u1 - u0)) "$n") |" \
-      "$(us $((s1 - s0)) "$n") | $(us $((u1 - u0 + s1 - s0)) "$n") | $per_sync |"
+      "$(us $((s1 - s0)) "$n") | $(us $((u1 - u0 + s1 - s0)) "$n") |" \
+      "$(awk -v a="$(children_cpu "$WORK/times0")" -v b="$(children_cpu "$WORK/times1")" -v n="$n" \
+        'BEGIN { printf "%.1f", n ? (b - a) * 1e6 / n : 0 }') |" \
+      "$per_sync |"
   done
 done

@@ -36,20 +36,7 @@ cargo build --release --quiet >&2
 BIN=$ROOT/target/release/longconn
 
 # --- Redis --------------------------------------------------------------------------------
-REDIS_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$WORK" \
-  >"$WORK/redis.log" 2>&1 &
-REDIS_PID=$!; PIDS+=("$REDIS_PID")
-redis_ping() {
-  { exec 3<>"/dev/tcp/127.0.0.1/$REDIS_PORT"; } 2>/dev/null || return 1
-  printf 'PING\r\n' >&3
-  local reply=""; read -r -t 1 reply <&3 || true
-  exec 3<&-
-  [[ $reply == +PONG* ]]
-}
-for _ in $(seq 100); do redis_ping && break; sleep 0.1; done
-redis_ping || { log "redis-server did not answer:"; cat "$WORK/redis.log" >&2; exit 3; }
-REDIS_URL=redis://127.0.0.1:$REDIS_PORT
+start_redis --appendonly no
 log "redis-server $(redis-server --version | grep -oE 'v=[0-9.]+' | cut -c3-) at $REDIS_URL (pid $REDIS_PID)"
 
 # --- servers ------------------------------------------------------------------------------
@@ -58,13 +45,8 @@ start_nodes() {
   local count=$1; shift
   URLS=(); NODE_PIDS=()
   for i in $(seq "$count"); do
-    "$BIN" serve --addr 127.0.0.1:0 --store memory --max-connections 19000 "$@" \
-      >"$WORK/node$i.out" 2>"$WORK/node$i.err" &
-    local pid=$!; PIDS+=("$pid"); NODE_PIDS+=("$pid")
-    local url
-    url=$(wait_for_line "$WORK/node$i.out" 'listening on' 20 | grep -oE 'http://[0-9.:]+') \
-      || { log "node $i did not start:"; cat "$WORK/node$i.err" >&2; exit 3; }
-    URLS+=("$url")
+    start_serve "node$i" --store memory --max-connections 19000 "$@"
+    NODE_PIDS+=("$SERVE_PID"); URLS+=("$SERVE_URL")
   done
   log "nodes ${URLS[*]} $*"
 }

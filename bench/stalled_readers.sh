@@ -62,7 +62,7 @@ run_case() {
   local server=$!
   PIDS+=("$server")
   local url
-  url=$(wait_for_line "$out" 'listening on' 30 | sed 's/.*listening on //')
+  url=$(listening_url "$out" 30)
   local helper="" fill="—"
   if [[ $stalled == yes ]]; then
     stalled_clients "$url" "$channel" >"$WORK/stalled-$n.out" 2>&1 &

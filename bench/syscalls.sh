@@ -6,34 +6,40 @@
 # with `perf stat -e syscalls:sys_enter_*` (Debian's perf; tracepoints must be readable) over the
 # whole run, and its CPU time from /proc/PID/stat over the publishing phase. Prints a markdown
 # table on stdout: per delivery, the writes (write + writev + sendto), epoll_ctl, epoll_wait,
-# futex (wake-ups between threads), recvfrom and read calls, and µs of CPU.
+# futex (wake-ups between threads), recvfrom and read calls, and µs of CPU. Where perf cannot
+# follow the server (the floor's threads come and go), the counts read —.
 #
 #   bench/syscalls.sh
 #
-# Environment: CLIENTS (2000), MESSAGES (250), RATE (100000: saturation; 50 for 100,000/s).
+# Environment: CLIENTS (2000), MESSAGES (250), RATE (100000: saturation; 50 for 100,000/s),
+# TRANSPORTS ("ws sse"), SIDES ("ours floor"), BIN (a longconn binary to measure, e.g. an older
+# build for a before/after pair; default: build this tree's release binary).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh" syscalls
 CLIENTS=${CLIENTS:-2000}
 MESSAGES=${MESSAGES:-250}
 RATE=${RATE:-100000}
+TRANSPORTS=${TRANSPORTS:-ws sse}
+SIDES=${SIDES:-ours floor}
 TICKS=$(getconf CLK_TCK)
 
-cargo build --release --quiet >&2
-BIN=$ROOT/target/release/longconn
-"$BIN" serve --addr 127.0.0.1:0 --store memory --max-connections 19000 >"$WORK/ours.out" 2>&1 &
-OURS=$!; PIDS+=("$OURS")
+if [[ -z ${BIN:-} ]]; then
+  cargo build --release --quiet >&2
+  BIN=$ROOT/target/release/longconn
+fi
+start_serve ours --store memory --max-connections 19000
+OURS=$SERVE_PID OURS_URL=$SERVE_URL
 "$BIN" bench floor >"$WORK/floor.out" 2>&1 &
 FLOOR=$!; PIDS+=("$FLOOR")
-OURS_URL=$(wait_for_line "$WORK/ours.out" 'listening on' 20 | grep -oE 'http://[0-9.:]+')
-FLOOR_URL=$(wait_for_line "$WORK/floor.out" 'listening on' 20 | grep -oE 'http://[0-9.:]+')
+FLOOR_URL=$(listening_url "$WORK/floor.out")
 
-EVENTS=syscalls:sys_enter_write,syscalls:sys_enter_writev,syscalls:sys_enter_sendto,syscalls:sys_enter_epoll_ctl,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_futex,syscalls:sys_enter_recvfrom,syscalls:sys_enter_read
+EVENTS=syscalls:sys_enter_write,syscalls:sys_enter_writev,syscalls:sys_enter_sendto,syscalls:sys_enter_epoll_ctl,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_epoll_pwait2,syscalls:sys_enter_futex,syscalls:sys_enter_recvfrom,syscalls:sys_enter_read
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
-echo "| server | transport | deliveries | writes | epoll_ctl | epoll_wait | futex | recvfrom + read | CPU µs | deliveries/s | p99 ms |"
+echo "| server | transport | deliveries | writes | epoll_ctl | epoll_wait + epoll_pwait | futex | recvfrom + read | CPU µs | deliveries/s | p99 ms |"
 echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-for transport in ws sse; do
-  for side in ours floor; do
+for transport in $TRANSPORTS; do
+  for side in $SIDES; do
     if [[ $side == ours ]]; then pid=$OURS url=$OURS_URL; else pid=$FLOOR url=$FLOOR_URL; fi
     log "$side $transport"
     perf stat -x, -e "$EVENTS" -p "$pid" -o "$WORK/perf.out" &
@@ -46,7 +52,8 @@ for transport in ws sse; do
     t0=$(ticks "$pid")
     wait "$bench" || true
     t1=$(ticks "$pid")
-    kill -INT "$perf_pid"; wait "$perf_pid" || true
+    # perf gives up when a thread it attached to has gone (the floor runs one per connection).
+    kill -INT "$perf_pid" 2>/dev/null || true; wait "$perf_pid" || true
     node -e '
       const fs = require("fs");
       const [perf, fan, side, transport, cpu, hz] = process.argv.slice(1);
@@ -56,8 +63,8 @@ for transport in ws sse; do
         const f = l.split(",");
         if (f.length > 2 && f[2].startsWith("syscalls:")) c[f[2].replace("syscalls:sys_enter_", "")] = Number(f[0]) || 0;
       }
-      const d = r.delivered, per = (x) => (x / d).toFixed(3);
-      console.log(`| ${side} | ${transport} | ${d} | ${per(c.write + c.writev + c.sendto)} | ${per(c.epoll_ctl)} | ${per(c.epoll_wait)} | ${per(c.futex)} | ${per(c.recvfrom + c.read)} | ${(cpu * 1e6 / hz / d).toFixed(2)} | ${Math.round(r.deliveries_per_s)} | ${r.p99_ms} |`);
+      const d = r.delivered, per = (x) => (Number.isFinite(x) ? (x / d).toFixed(3) : "—");
+      console.log(`| ${side} | ${transport} | ${d} | ${per(c.write + c.writev + c.sendto)} | ${per(c.epoll_ctl)} | ${per(c.epoll_wait + c.epoll_pwait + c.epoll_pwait2)} | ${per(c.futex)} | ${per(c.recvfrom + c.read)} | ${(cpu * 1e6 / hz / d).toFixed(2)} | ${Math.round(r.deliveries_per_s)} | ${r.p99_ms} |`);
     ' "$WORK/perf.out" "$WORK/fanout.out" "$side" "$transport" "$((t1 - t0))" "$TICKS"
   done
 done

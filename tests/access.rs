@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use async_std::io::WriteExt;
 use async_std::net::TcpStream;
+use common::serve::Serve;
 use common::{read_to_eof, read_until, start};
 use longconn::server::access::jwt::{sign, JwtKey};
 use longconn::server::{Config, Server};
@@ -449,45 +450,15 @@ fn serve_refuses_a_public_address_without_a_publisher_key() {
     );
 }
 
-/// `longconn serve` in its own process, killed when dropped.
-struct Serve(std::process::Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[async_std::test]
 async fn at_the_limit_refusals_get_503_and_at_most_one_log_line_a_second() {
-    use std::io::{BufRead, BufReader, Read};
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_longconn"))
-        .args([
-            "serve",
-            "--store",
-            "memory",
-            "--addr",
-            "127.0.0.1:0",
-            "--max-connections",
-            "1",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start longconn serve");
-    let stdout = child.stdout.take().expect("piped");
-    let mut stderr = child.stderr.take().expect("piped");
-    let mut serve = Serve(child);
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("read the address");
-    let addr = line
-        .trim()
-        .trim_start_matches("listening on http://")
-        .to_owned();
+    use std::io::Read;
+    let mut serve = Serve::spawn(
+        &["--store", "memory", "--max-connections", "1"],
+        std::process::Stdio::piped(),
+    );
+    let mut stderr = serve.take_stderr();
+    let addr = serve.addr;
     // The one slot: held open until the end.
     let mut held = TcpStream::connect(&addr).await.expect("connect");
     held.write_all(get("/sseStream", "").as_bytes())
@@ -506,8 +477,7 @@ async fn at_the_limit_refusals_get_503_and_at_most_one_log_line_a_second() {
         );
     }
     let elapsed = started.elapsed().as_secs() as usize;
-    let _ = serve.0.kill();
-    let _ = serve.0.wait();
+    serve.kill();
     let mut log = String::new();
     stderr.read_to_string(&mut log).expect("read stderr");
     let lines: Vec<&str> = log.lines().collect();
@@ -525,34 +495,17 @@ async fn at_the_limit_refusals_get_503_and_at_most_one_log_line_a_second() {
 
 #[test]
 fn an_explicit_max_connections_above_the_open_file_limit_is_lowered_with_one_warning() {
-    use std::io::{BufRead, BufReader, Read};
-    use std::process::{Command, Stdio};
+    use std::io::Read;
     let limit = longconn::server::access::limits::open_file_limit().expect("a finite ulimit -n");
     let ceiling = limit - longconn::server::access::limits::HEADROOM;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_longconn"))
-        .args([
-            "serve",
-            "--store",
-            "memory",
-            "--addr",
-            "127.0.0.1:0",
-            "--max-connections",
-        ])
-        .arg((limit * 10).to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start longconn serve");
-    let stdout = child.stdout.take().expect("piped");
-    let mut stderr = child.stderr.take().expect("piped");
-    let mut serve = Serve(child);
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("read the address");
-    assert!(line.starts_with("listening on "), "{line}");
-    let _ = serve.0.kill();
-    let _ = serve.0.wait();
+    let asked = (limit * 10).to_string();
+    // Started: it printed `listening on`.
+    let mut serve = Serve::spawn(
+        &["--store", "memory", "--max-connections", &asked],
+        std::process::Stdio::piped(),
+    );
+    let mut stderr = serve.take_stderr();
+    serve.kill();
     let mut log = String::new();
     stderr.read_to_string(&mut log).expect("read stderr");
     assert_eq!(

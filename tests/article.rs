@@ -12,7 +12,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use common::missing_tool;
+use common::node;
 use longconn::runner::{self, Target};
 
 /// Which server of `tests/article/` each spec of `specs/seed/` is written for.
@@ -35,27 +35,17 @@ impl NodeServer {
     /// Starts `node tests/article/SCRIPT` with `PORT=0` (a tick every 50 ms where it ticks) and
     /// waits for the line that names its address.
     fn start(script: &str) -> NodeServer {
-        let dir = root().join("tests/article");
-        if !dir.join("node_modules/nodejs-websocket").is_dir() {
-            missing_tool(format_args!(
-                "the article's servers are not installed in {}: run tests/run (or `npm ci` there)",
-                dir.display()
-            ));
-        }
-        let spawned = Command::new("node")
-            .arg(dir.join(script))
-            .env("PORT", "0")
-            .env("INTERVAL_MS", "50")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn();
-        let mut child = match spawned {
-            Ok(child) => child,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                missing_tool("no `node` on PATH: the article's servers need Node.js")
-            }
-            Err(e) => panic!("cannot run `node`: {e}"),
-        };
+        let what = "the article's servers";
+        let dir = node::npm_folder("article", "nodejs-websocket", what);
+        let mut child = node::spawn(
+            Command::new("node")
+                .arg(dir.join(script))
+                .env("PORT", "0")
+                .env("INTERVAL_MS", "50")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit()),
+            what,
+        );
         let stdout = child.stdout.take().expect("stdout is piped");
         let mut line = String::new();
         // The first line is `listening on http://127.0.0.1:PORT`; end of file means node exited.

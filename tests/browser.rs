@@ -27,7 +27,8 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use async_std::channel::{unbounded, Receiver};
-use common::missing_tool;
+use common::serve::Serve;
+use common::{missing_tool, node};
 use longconn::clock::Clock;
 use longconn::server::{Config, Server};
 use serde_json::{json, Value};
@@ -76,13 +77,7 @@ enum Said {
 /// The driver's folder, once Node's playwright-core and Chromium are known to be there; fails the
 /// test at once with what to do when either is missing.
 fn driver_dir() -> PathBuf {
-    let dir = root().join("tests/browser");
-    if !dir.join("node_modules/playwright-core").is_dir() {
-        missing_tool(format_args!(
-            "the browser driver is not installed in {}: run tests/run (or `npm ci` there)",
-            dir.display()
-        ));
-    }
+    let dir = node::npm_folder("browser", "playwright-core", "the browser driver");
     if !Path::new("/usr/bin/chromium").exists() {
         missing_tool(
             "no Chromium at /usr/bin/chromium: run tests/run (or `apt-get install -y chromium`)",
@@ -96,21 +91,16 @@ impl Driver {
     /// Node, playwright-core or Chromium is missing.
     fn start(plan: &Value) -> Driver {
         let dir = driver_dir();
-        let spawned = Command::new("node")
-            .arg(dir.join("drive.mjs"))
-            .arg(plan.to_string())
-            .current_dir(&dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn();
-        let mut child = match spawned {
-            Ok(child) => child,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                missing_tool("no `node` on PATH: the browser driver needs Node.js 20 or later")
-            }
-            Err(e) => panic!("cannot run `node`: {e}"),
-        };
+        let mut child = node::spawn(
+            Command::new("node")
+                .arg(dir.join("drive.mjs"))
+                .arg(plan.to_string())
+                .current_dir(&dir)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit()),
+            "the browser driver",
+        );
         let stdin = child.stdin.take().expect("driver stdin is piped");
         let stdout = child.stdout.take().expect("driver stdout is piped");
         let (tx, lines) = unbounded();
@@ -394,7 +384,7 @@ async fn reconnects_lose_nothing() -> TestResult {
     let store = std::env::temp_dir().join(format!("longconn-browser-{}.db", std::process::id()));
     let _ = std::fs::remove_file(&store);
     let mut serving = Serve::start("127.0.0.1:0", &store);
-    let restart_base = serving.url.clone();
+    let restart_base = serving.url();
     let plan = json!({
         "screenshots": screenshots(),
         "scenarios": [
@@ -425,13 +415,13 @@ async fn reconnects_lose_nothing() -> TestResult {
                 }
                 // Both pages hold 1 and 2: restart on the same port and store (which carries
                 // 1 and 2), publish 3 and 4.
-                let addr = serving.addr.clone();
+                let addr = serving.addr.to_string();
                 println!("restarting `longconn serve` on {addr} under {awaiting_restart:?}");
                 serving.kill();
                 serving = Serve::start(&addr, &store);
                 for name in &awaiting_restart {
                     for data in series(name, 3..=4) {
-                        serving.publish(name, &data).await?;
+                        serving.publish(name, &data);
                     }
                 }
                 for name in std::mem::take(&mut awaiting_restart) {
@@ -491,56 +481,13 @@ fn requested(result: &Value, part: &str) -> bool {
     })
 }
 
-/// `longconn serve` in its own process: killing it closes every connection, as a crash would.
-struct Serve {
-    child: Child,
-    addr: String,
-    url: String,
-}
-
+// `longconn serve` in its own process ([`Serve`]): killing it closes every connection, as a
+// crash would.
 impl Serve {
-    /// Starts `longconn serve --addr ADDR --store STORE` and reads back the address it prints.
-    fn start(addr: &str, store: &std::path::Path) -> Serve {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_longconn"))
-            .args(["serve", "--addr", addr, "--store"])
-            .arg(store)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start `longconn serve`");
-        let stdout = child.stdout.take().expect("serve stdout is piped");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read the address `longconn serve` prints");
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("`longconn serve` printed {line:?}, not its address"))
-            .to_owned();
-        let addr = url.trim_start_matches("http://").to_owned();
-        Serve { child, addr, url }
-    }
-
-    async fn publish(&self, channel: &str, data: &str) -> Result<(), surf::Error> {
-        let url = format!("{}/publish?channel={channel}", self.url);
-        let mut res = surf::post(url).body_string(data.to_owned()).await?;
-        assert!(
-            res.status().is_success(),
-            "publish: {}",
-            res.body_string().await?
-        );
-        Ok(())
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        self.kill();
+    /// Starts `longconn serve --addr ADDR --store STORE`.
+    fn start(addr: &str, store: &Path) -> Serve {
+        let store = store.to_str().expect("a UTF-8 path");
+        Serve::spawn_on(addr, &["--store", store], Stdio::inherit())
     }
 }
 

@@ -2,10 +2,11 @@
 //! `--subscriber-queue`, `--heartbeat`) and `--interval` in hours, what `run --help` tells,
 //! `run --color`, and the catalogue replayed twice against one `longconn serve --store memory`.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
+mod common;
+
+use std::process::{Command, Output, Stdio};
+
+use common::serve::Serve;
 
 fn longconn(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_longconn"))
@@ -14,80 +15,28 @@ fn longconn(args: &[&str]) -> Output {
         .expect("run longconn")
 }
 
-/// `longconn serve ARGS --addr 127.0.0.1:0`, killed when dropped.
-struct Serve {
-    child: Child,
-    addr: String,
-}
-
-impl Serve {
-    fn start(args: &[&str]) -> Serve {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_longconn"))
-            .arg("serve")
-            .args(args)
-            .args(["--addr", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start longconn serve");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout is piped"))
-            .read_line(&mut line)
-            .expect("read the address line");
-        let addr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .unwrap_or_else(|| panic!("serve printed {line:?}"))
-            .to_string();
-        Serve { child, addr }
-    }
-
-    /// One request on a fresh connection (`Connection: close`); the whole answer.
-    fn request(&self, method: &str, target: &str, body: &str) -> String {
-        let mut stream = TcpStream::connect(&self.addr).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(60)))
-            .expect("read timeout");
-        write!(
-            stream,
-            "{method} {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\
-             Content-Length: {}\r\n\r\n{body}",
-            self.addr,
-            body.len()
-        )
-        .expect("send");
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).expect("read the answer");
-        answer
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn serve_keeps_log_capacity_messages_per_channel() {
-    let server = Serve::start(&[
-        "--store",
-        "memory",
-        "--log-capacity",
-        "2",
-        "--subscriber-queue",
-        "8",
-        "--heartbeat",
-        "10s",
-        "--interval",
-        "1h",
-    ]);
+    let server = Serve::spawn(
+        &[
+            "--store",
+            "memory",
+            "--log-capacity",
+            "2",
+            "--subscriber-queue",
+            "8",
+            "--heartbeat",
+            "10s",
+            "--interval",
+            "1h",
+        ],
+        Stdio::inherit(),
+    );
     for data in ["one", "two", "three"] {
-        let answer = server.request("POST", "/publish?channel=c", data);
+        let answer = server.request("POST /publish?channel=c HTTP/1.1", data);
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     }
-    let answer = server.request("GET", "/poll?channel=c&since=0", "");
+    let answer = server.request("GET /poll?channel=c&since=0 HTTP/1.1", "");
     assert!(
         !answer.contains(r#""one""#),
         "log capacity 2 kept 'one': {answer}"
@@ -134,7 +83,7 @@ fn the_catalogue_replays_twice_against_one_running_serve() {
     // One server for both rounds: state the first round leaves (channels, ids, the ticker's
     // messages on `default`) must not fail the second. `--interval 1h` keeps the ticker quiet
     // enough that a failure is never the clock's.
-    let server = Serve::start(&["--store", "memory", "--interval", "1h"]);
+    let server = Serve::spawn(&["--store", "memory", "--interval", "1h"], Stdio::inherit());
     let target = format!("http://{}", server.addr);
     for round in ["first", "second"] {
         let output = Command::new(env!("CARGO_BIN_EXE_longconn"))

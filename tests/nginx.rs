@@ -13,10 +13,6 @@
 //! No nginx installed is a failure, never a skip.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 
 use async_std::io::WriteExt;
 use async_std::net::TcpStream;
@@ -24,9 +20,8 @@ use longconn::server::{Config, Server};
 use longconn::wire::websocket::{decode_frame, encode_frame, Frame};
 
 mod common;
-use common::{read_to_eof, read_until};
-
-const NGINX: &str = "/usr/sbin/nginx";
+use common::child::{ChildServer, Folder};
+use common::{free_port, nginx, read_to_eof, read_until};
 
 /// nginx's default: `proxy_pass` alone (HTTP/1.0 to the upstream, buffered).
 const DEFAULT_LOCATION: &str = "proxy_pass http://UPSTREAM;";
@@ -41,106 +36,31 @@ const STREAMING_LOCATION: &str = "proxy_pass http://UPSTREAM;
       proxy_set_header Upgrade $http_upgrade;
       proxy_set_header Connection $connection_upgrade;";
 
-/// An nginx process this test started; killed (by its own handle) and its prefix removed on drop.
+/// An nginx process this test started, ended and its prefix removed on drop.
 struct Nginx {
-    child: Child,
-    prefix: PathBuf,
+    _server: ChildServer,
     addr: SocketAddr,
 }
 
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.prefix);
-    }
-}
-
 impl Nginx {
-    /// Starts nginx on a free port with `location / { LOCATION }` in front of `upstream`.
+    /// Starts nginx (one process) on a free port with `location / { LOCATION }` in front of
+    /// `upstream`.
     fn start(upstream: SocketAddr, location: &str) -> Nginx {
-        assert!(
-            std::path::Path::new(NGINX).exists(),
-            "{NGINX} not found: install Debian's nginx-light (apt-get install nginx-light)"
-        );
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let prefix = std::env::temp_dir().join(format!(
-            "longconn-nginx-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        std::fs::create_dir_all(&prefix).expect("create nginx prefix");
-        // A free port: bound here, released, then taken by nginx.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let p = prefix.display();
+        nginx::require(false);
+        let port = free_port();
         let location = location.replace("UPSTREAM", &upstream.to_string());
-        let conf = format!(
-            "daemon off;
-master_process off;
-pid {p}/nginx.pid;
-error_log {p}/error.log warn;
-events {{ worker_connections 256; }}
-http {{
-  access_log off;
-  client_body_temp_path {p}/body;
-  proxy_temp_path {p}/proxy;
-  fastcgi_temp_path {p}/fastcgi;
-  uwsgi_temp_path {p}/uwsgi;
-  scgi_temp_path {p}/scgi;
-  map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
+        let http = format!(
+            "map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
   server {{
     listen 127.0.0.1:{port};
     location / {{
       {location}
     }}
-  }}
-}}
-"
+  }}"
         );
-        let conf_path = prefix.join("nginx.conf");
-        std::fs::write(&conf_path, conf).expect("write nginx.conf");
-        let child = Command::new(NGINX)
-            .arg("-p")
-            .arg(&prefix)
-            .arg("-c")
-            .arg(&conf_path)
-            .arg("-e")
-            .arg(prefix.join("error.log"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{NGINX} did not start: {e}"));
-        let mut nginx = Nginx {
-            child,
-            prefix,
+        Nginx {
+            _server: nginx::start(Folder::new("nginx"), "master_process off;", &http, &[port]),
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
-        };
-        nginx.wait_until_listening();
-        nginx
-    }
-
-    /// nginx says nothing when it listens: connect until it accepts, or fail with its log once
-    /// it has exited or ten seconds have passed.
-    fn wait_until_listening(&mut self) {
-        let start = Instant::now();
-        loop {
-            if std::net::TcpStream::connect(self.addr).is_ok() {
-                return;
-            }
-            let exited = self.child.try_wait().ok().flatten();
-            if exited.is_some() || start.elapsed() > Duration::from_secs(10) {
-                let log =
-                    std::fs::read_to_string(self.prefix.join("error.log")).unwrap_or_default();
-                panic!(
-                    "nginx is not listening on {} ({exited:?}): {log}",
-                    self.addr
-                );
-            }
-            std::thread::sleep(Duration::from_millis(10));
         }
     }
 

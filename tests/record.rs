@@ -1,15 +1,22 @@
 //! `longconn record`, each test a claim. Raw clients talk to the recording proxy (bytes in,
 //! waiting on bytes, never on time); on stop, the spec it writes must replay the same as its
-//! pending snapshot.
+//! pending snapshot, on the embedded server and (recorded from the embedded upstream) twice with
+//! `longconn run --target` against one running `longconn serve --store memory`.
 //!
-//! - `sse_with_a_reconnect_becomes_reads_a_capture_and_a_tick`
+//! - `sse_with_a_reconnect_becomes_reads_and_a_capture`
 //! - `websocket_echo_becomes_frames_without_extension_offers`
 //! - `polling_techniques_become_heads_bodies_and_chunks`
 //! - `cookies_bearer_tokens_and_key_parameters_are_never_written`
 //! - `a_jwt_shaped_value_writes_nothing_unless_allowed`
+//! - `values_that_vary_between_replays_are_redacted_and_checked_again`
 //! - `an_upstream_that_answers_differently_each_time_gets_a_draft`
 //! - `excluded_paths_are_proxied_but_not_written`
 //! - `an_aiohttp_server_is_recorded_with_its_token_captured_and_replays_the_same`
+//! - `an_https_upstream_is_recorded_and_replayed_over_tls` (the aiohttp server with a
+//!   certificate from a CA made at test time, given as `--cacert`)
+//! - `an_upstream_certificate_nobody_trusts_is_refused_with_what_is_wrong`
+//! - `nchan_sse_websocket_and_long_poll_are_recorded_into_stable_specs` (Debian's Nchan: its
+//!   time-based ids, dates and validators become captures and `redact:` entries)
 //! - `ticker_pushes_follow_their_ticks`
 //! - `exit_codes_are_runs`
 //! - `chromium_on_three_demo_pages_is_recorded_into_specs_that_replay` (SSE with a reconnect,
@@ -22,18 +29,30 @@ use std::path::{Path, PathBuf};
 use async_std::io::WriteExt;
 use async_std::net::{TcpListener, TcpStream};
 use async_std::task::block_on;
+use common::nchan::Nchan;
 use common::read_until;
+use common::tls::Authority;
 use longconn::record::{Filters, Outcome, RecordError, Recorder, Settings};
-use longconn::runner::{self, snapshot, Target, TargetUrl};
+use longconn::runner::transport::Tls;
+use longconn::runner::{self, snapshot, Options, Target, TargetUrl};
 
-/// A fresh `specs/` folder under cargo's test scratch space.
+/// A fresh `specs/` folder under cargo's test scratch space; the spec to write there.
 fn out(name: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join("record")
         .join(name);
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(root.join("specs")).expect("scratch folder");
-    root.join("specs").join(format!("{name}.yaml"))
+    out_path(name)
+}
+
+/// Where [`out`] puts the spec `name`.
+fn out_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("record")
+        .join(name)
+        .join("specs")
+        .join(format!("{name}.yaml"))
 }
 
 fn settings(out: PathBuf) -> Settings {
@@ -44,6 +63,7 @@ fn settings(out: PathBuf) -> Settings {
         filters: Filters::default(),
         keep_headers: Vec::new(),
         allow_secrets: false,
+        tls: None,
     }
 }
 
@@ -65,12 +85,85 @@ async fn publish(stream: &mut TcpStream, host: &str, channel: &str, data: &str) 
     read_until(stream, b"}").await;
 }
 
-/// The written spec's text, after checking it replays (twice more) exactly as its snapshot.
+/// The written spec's text, after checking it replays (twice more) exactly as its snapshot:
+/// on the embedded server, then twice with `longconn run --target` against a running
+/// `longconn serve --store memory`.
 fn replays_as_its_snapshot(outcome: Outcome) -> String {
-    replays_against(outcome, &Target::Embedded)
+    let spec = match &outcome {
+        Outcome::Written { spec, .. } => spec.clone(),
+        other => panic!("expected a written spec, got {other:?}"),
+    };
+    let text = replays_against(outcome, &Target::Embedded);
+    replays_twice_against_a_running_serve(&spec);
+    text
+}
+
+/// `longconn serve --store memory --addr 127.0.0.1:0`, killed when the test ends.
+/// `--interval 1h` keeps its ticker off the channels a replay reads.
+fn serve() -> (Child, String) {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let mut child = Child(
+        Command::new(env!("CARGO_BIN_EXE_longconn"))
+            .args(["serve", "--store", "memory", "--interval", "1h"])
+            .args(["--addr", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start longconn serve"),
+    );
+    let mut line = String::new();
+    std::io::BufReader::new(child.0.stdout.take().expect("piped"))
+        .read_line(&mut line)
+        .expect("the address line");
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("serve printed {line:?}"))
+        .to_string();
+    (child, url)
+}
+
+/// Accepts the spec's pending snapshot (as its reviewer would), then runs `longconn run SPEC
+/// --target URL` twice against one running serve: the second run meets the state the first left.
+/// The command's output.
+fn replays_twice_against_a_running_serve(spec: &Path) -> String {
+    let location = snapshot::locate(spec);
+    std::fs::copy(location.pending(), &location.path).expect("accept the snapshot");
+    let (_serve, url) = serve();
+    let mut stdout = String::new();
+    for round in ["first", "second"] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_longconn"))
+            .arg("run")
+            .arg(spec)
+            .args(["--target", &url])
+            .output()
+            .expect("run longconn run");
+        stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let all = format!("{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{round} run against serve:\n{all}"
+        );
+        // A spec with a `tick` needs the embedded server's manual clock: `run` says so.
+        let expected = if std::fs::read_to_string(spec)
+            .expect("the spec")
+            .contains("\n  - tick: ")
+        {
+            "0 passed, 0 failed, 1 skipped"
+        } else {
+            "1 passed, 0 failed"
+        };
+        assert!(all.contains(expected), "{round} run against serve:\n{all}");
+    }
+    stdout
 }
 
 fn replays_against(outcome: Outcome, target: &Target) -> String {
+    replays_against_with(outcome, target, &Options::default())
+}
+
+fn replays_against_with(outcome: Outcome, target: &Target, options: &Options) -> String {
     let Outcome::Written {
         spec,
         snapshot: pending,
@@ -84,8 +177,11 @@ fn replays_against(outcome: Outcome, target: &Target) -> String {
         .expect("snapshot written");
     let loaded = longconn::spec::load(&spec).expect("the spec reads back");
     for _ in 0..2 {
-        let transcript = block_on(runner::replay(&loaded, target))
-            .unwrap_or_else(|error| panic!("{error}\n{text}"));
+        let recording = block_on(Box::pin(runner::record_with(&loaded, target, options)));
+        let transcript = match recording.result {
+            Ok(()) => recording.transcript,
+            Err(error) => panic!("{error}\n{text}"),
+        };
         assert!(
             snapshot::matches(&contents, &transcript.to_string()),
             "{}",
@@ -96,7 +192,7 @@ fn replays_against(outcome: Outcome, target: &Target) -> String {
 }
 
 #[test]
-fn sse_with_a_reconnect_becomes_reads_a_capture_and_a_tick() {
+fn sse_with_a_reconnect_becomes_reads_and_a_capture() {
     let text = block_on(async {
         let recorder = Recorder::start(settings(out("sse"))).await.expect("start");
         let host = recorder.addr().to_string();
@@ -111,7 +207,6 @@ fn sse_with_a_reconnect_becomes_reads_a_capture_and_a_tick() {
         publish(&mut publisher, &host, "news", "second").await;
         read_until(&mut sse, b"data: second\n\n\r\n").await;
         drop(sse);
-        recorder.tick().await;
         // The browser reconnects with the last id it saw.
         let mut again = connect(&recorder).await;
         let reopen = format!(
@@ -129,8 +224,11 @@ fn sse_with_a_reconnect_becomes_reads_a_capture_and_a_tick() {
         text.contains("- capture: { name: last_event_id, on: sseStream, sse: id, redact: false }"),
         "{text}"
     );
-    assert!(text.contains("- tick: 1s"), "{text}");
     assert!(text.contains("until: { sse_events: 1 }"), "{text}");
+    assert!(
+        text.contains("GET /sseStream?channel=${channel} HTTP/1.1"),
+        "{text}"
+    );
     assert!(!text.contains("Accept-Encoding"), "{text}");
     assert!(text.contains("Host: ${host}"), "{text}");
 }
@@ -218,7 +316,7 @@ fn polling_techniques_become_heads_bodies_and_chunks() {
         "{text}"
     );
     assert!(
-        text.contains("GET /longpoll?channel=p&since=${last}&timeout=30 HTTP/1.1"),
+        text.contains("GET /longpoll?channel=${channel}&since=${last}&timeout=30 HTTP/1.1"),
         "{text}"
     );
     assert!(
@@ -306,40 +404,64 @@ fn a_jwt_shaped_value_writes_nothing_unless_allowed() {
     }
 }
 
-#[test]
-fn an_upstream_that_answers_differently_each_time_gets_a_draft() {
-    let out = out("draft");
-    let (outcome, upstream) = block_on(async {
-        // A server nobody here wrote, in miniature: every answer carries a new request number.
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let upstream = listener.local_addr().expect("addr").to_string();
-        let numbers = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
-        async_std::task::spawn(async move {
-            loop {
-                let Ok((mut stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let numbers = numbers.clone();
-                async_std::task::spawn(async move {
-                    let mut buffer = [0u8; 1024];
-                    let mut head = Vec::new();
-                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match async_std::io::ReadExt::read(&mut stream, &mut buffer).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => head.extend_from_slice(&buffer[..n]),
-                        }
+/// A server nobody here wrote, in miniature: every answer carries a new request number N in a
+/// header, and a body of `request N` (or, with `lines`, N lines). Its address.
+async fn counting_upstream(lines: bool) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let upstream = listener.local_addr().expect("addr").to_string();
+    let numbers = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    async_std::task::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            let numbers = numbers.clone();
+            async_std::task::spawn(async move {
+                let mut buffer = [0u8; 1024];
+                let mut head = Vec::new();
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match async_std::io::ReadExt::read(&mut stream, &mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buffer[..n]),
                     }
-                    let number = numbers.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-                    let body = format!("request {number}");
-                    let answer = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nx-request: {number}\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = stream.write_all(answer.as_bytes()).await;
-                    let _ = common::read_to_eof(&mut stream).await;
-                });
-            }
-        });
+                }
+                let number = numbers.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                let body = if lines {
+                    "line\n".repeat(number as usize)
+                } else {
+                    format!("request {number}")
+                };
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nx-request: {number}\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(answer.as_bytes()).await;
+                let _ = common::read_to_eof(&mut stream).await;
+            });
+        }
+    });
+    upstream
+}
+
+/// Records one `GET /count` on `upstream`.
+async fn record_count(upstream: &str, out: PathBuf) -> Outcome {
+    let recorder = Recorder::start(Settings {
+        upstream: Some(TargetUrl::parse(upstream).expect("url")),
+        ..settings(out)
+    })
+    .await
+    .expect("start");
+    let mut client = connect(&recorder).await;
+    send(&mut client, b"GET /count HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    read_until(&mut client, b"line\n").await;
+    recorder.stop().await.expect("stop")
+}
+
+#[test]
+fn values_that_vary_between_replays_are_redacted_and_checked_again() {
+    let out = out("varies");
+    let (outcome, upstream) = block_on(async {
+        let upstream = counting_upstream(false).await;
         let recorder = Recorder::start(Settings {
             upstream: Some(TargetUrl::parse(&upstream).expect("url")),
             ..settings(out.clone())
@@ -350,6 +472,27 @@ fn an_upstream_that_answers_differently_each_time_gets_a_draft() {
         send(&mut client, b"GET /count HTTP/1.1\r\nHost: x\r\n\r\n").await;
         read_until(&mut client, b"request 1").await;
         (recorder.stop().await.expect("stop"), upstream)
+    });
+    let text = replays_against(
+        outcome,
+        &Target::Remote(runner::Remote {
+            default: Some(TargetUrl::parse(&upstream).expect("url")),
+            named: Vec::new(),
+        }),
+    );
+    assert!(
+        text.contains("# redact: varies1, varies2 added by the recorder: two replays differed"),
+        "{text}"
+    );
+    assert!(text.contains("name: varies1 }"), "{text}");
+}
+
+#[test]
+fn an_upstream_that_answers_differently_each_time_gets_a_draft() {
+    let out = out("draft");
+    let outcome = block_on(async {
+        let upstream = counting_upstream(true).await;
+        record_count(&upstream, out.clone()).await
     });
     let Outcome::Draft { path, .. } = &outcome else {
         panic!("{outcome:?}");
@@ -363,15 +506,7 @@ fn an_upstream_that_answers_differently_each_time_gets_a_draft() {
     );
     assert!(draft.contains("x-request: "), "{draft}");
     assert!(draft.contains("redact:\n  - { pattern: "), "{draft}");
-    // With the suggested redactions the draft replays the same twice against that server.
-    let spec = longconn::spec::load(path).expect("the draft reads back");
-    let target = Target::Remote(runner::Remote {
-        default: Some(TargetUrl::parse(&upstream).expect("url")),
-        named: Vec::new(),
-    });
-    let first = block_on(runner::replay(&spec, &target)).expect("replays");
-    let second = block_on(runner::replay(&spec, &target)).expect("replays");
-    assert_eq!(first.to_string(), second.to_string());
+    longconn::spec::load(path).expect("the draft reads back");
 }
 
 #[test]
@@ -398,7 +533,10 @@ fn excluded_paths_are_proxied_but_not_written() {
     });
     let text = replays_as_its_snapshot(text);
     assert!(!text.contains("/demo/"), "{text}");
-    assert!(text.contains("GET /poll?channel=f HTTP/1.1"), "{text}");
+    assert!(
+        text.contains("GET /poll?channel=${channel} HTTP/1.1"),
+        "{text}"
+    );
 }
 
 /// A child process killed when the test ends, pass or fail.
@@ -411,8 +549,9 @@ impl Drop for Child {
     }
 }
 
-#[test]
-fn an_aiohttp_server_is_recorded_with_its_token_captured_and_replays_the_same() {
+/// The aiohttp server of `tests/thirdparty/`, on a free port; with a certificate and its key,
+/// serving https and wss. Killed when the test ends.
+fn aiohttp(tls: Option<(&Path, &Path)>) -> (Child, u16) {
     use std::process::{Command, Stdio};
     let importable = Command::new("python3")
         .args(["-c", "import aiohttp"])
@@ -424,15 +563,15 @@ fn an_aiohttp_server_is_recorded_with_its_token_captured_and_replays_the_same() 
             "python3 with aiohttp not found: run tests/run (or python3 -m pip install -r tests/requirements.txt)",
         );
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .expect("a free port");
+    let port = common::free_port();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/thirdparty/aiohttp_server.py");
+    let mut command = Command::new("python3");
+    command.arg(&script).arg(port.to_string());
+    if let Some((cert, key)) = tls {
+        command.arg(cert).arg(key);
+    }
     let mut child = Child(
-        Command::new("python3")
-            .arg(&script)
-            .arg(port.to_string())
+        command
             .stdout(Stdio::null())
             .spawn()
             .expect("start python3"),
@@ -450,12 +589,39 @@ fn an_aiohttp_server_is_recorded_with_its_token_captured_and_replays_the_same() 
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let url = TargetUrl::parse(&format!("http://127.0.0.1:{port}/app")).expect("url");
+    (child, port)
+}
+
+/// A scratch folder with a certificate for `localhost` signed by a fresh CA: (folder, CA file,
+/// certificate file, key file).
+fn certificates(name: &str) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("record-tls")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch folder");
+    let ca = Authority::new("longconn record test CA");
+    let (cert, key) = ca.sign(&["localhost"], false);
+    let files = (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    );
+    std::fs::write(&files.0, &ca.pem).expect("write the CA");
+    std::fs::write(&files.1, cert).expect("write the certificate");
+    std::fs::write(&files.2, key).expect("write the key");
+    (dir, files.0, files.1, files.2)
+}
+
+/// Records a login, an SSE stream and an authorized publish on the aiohttp server at `url`
+/// (reached with `tls`); the written spec's text, after it replays as its snapshot twice more.
+fn record_aiohttp(name: &str, url: TargetUrl, tls: Option<Tls>) -> String {
     let mut token = String::new();
     let outcome = block_on(async {
         let recorder = Recorder::start(Settings {
             upstream: Some(url.clone()),
-            ..settings(out("aiohttp"))
+            tls: tls.clone(),
+            ..settings(out(name))
         })
         .await
         .expect("start");
@@ -489,12 +655,16 @@ fn an_aiohttp_server_is_recorded_with_its_token_captured_and_replays_the_same() 
     let written = std::fs::read_to_string(spec).expect("spec")
         + &std::fs::read_to_string(snapshot).expect("snapshot");
     assert!(token.len() >= 16 && !written.contains(&token), "{written}");
-    let text = replays_against(
+    let text = replays_against_with(
         outcome,
         &Target::Remote(runner::Remote {
             default: Some(url),
             named: Vec::new(),
         }),
+        &Options {
+            tls,
+            ..Options::default()
+        },
     );
     assert!(
         text.contains("- capture: { name: token, on: login, json: \"/token\" }"),
@@ -505,6 +675,241 @@ fn an_aiohttp_server_is_recorded_with_its_token_captured_and_replays_the_same() 
         text.contains("GET /events?channel=${channel} HTTP/1.1"),
         "{text}"
     );
+    text
+}
+
+#[test]
+fn an_aiohttp_server_is_recorded_with_its_token_captured_and_replays_the_same() {
+    let (_server, port) = aiohttp(None);
+    let url = TargetUrl::parse(&format!("http://127.0.0.1:{port}/app")).expect("url");
+    record_aiohttp("aiohttp", url, None);
+}
+
+#[test]
+fn an_https_upstream_is_recorded_and_replayed_over_tls() {
+    let (dir, ca, cert, key) = certificates("https");
+    let (_server, port) = aiohttp(Some((&cert, &key)));
+    // The CA is given as --cacert: the machine's roots do not hold it.
+    let tls = Tls::new(Some(&ca), false).expect("the CA reads");
+    let url = TargetUrl::parse(&format!("https://localhost:{port}/app")).expect("url");
+    let text = record_aiohttp("aiohttp_https", url, Some(tls));
+    assert!(
+        text.contains(&format!(
+            "--target https://localhost:{port}/app (--cacert FILE"
+        )),
+        "{text}"
+    );
+    // Both replays went over TLS: the snapshot notes each handshake.
+    let snapshot = std::fs::read_to_string(snapshot::locate(&out_path("aiohttp_https")).pending())
+        .expect("the pending snapshot");
+    assert!(
+        snapshot.contains("* tls: TLSv1.3, alpn http/1.1"),
+        "{snapshot}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn an_upstream_certificate_nobody_trusts_is_refused_with_what_is_wrong() {
+    let (dir, _ca, cert, key) = certificates("untrusted");
+    let (_server, port) = aiohttp(Some((&cert, &key)));
+    let foreign = dir.join("foreign.pem");
+    std::fs::write(&foreign, Authority::new("someone else's CA").pem).expect("write");
+    let upstream = format!("https://localhost:{port}/app");
+    let expected = format!(
+        "upstream: TLS handshake with localhost:{port} failed: the certificate's issuer is \
+         unknown (not among the machine's roots or --cacert; --insecure skips the check)"
+    );
+    let result = block_on(Recorder::start(Settings {
+        upstream: Some(TargetUrl::parse(&upstream).expect("url")),
+        tls: Some(Tls::new(Some(&foreign), false).expect("the CA reads")),
+        ..settings(out("untrusted"))
+    }));
+    match result {
+        Err(error @ RecordError::Handshake(_)) => assert_eq!(error.to_string(), expected),
+        Err(other) => panic!("{other}"),
+        Ok(_) => panic!("a certificate nobody trusts was taken"),
+    }
+    // The command line: exit 3, the same words; with --insecure the recorder starts.
+    let out = out("untrusted_cli");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_longconn"))
+        .args(["record", "--listen", "127.0.0.1:0", "--upstream", &upstream])
+        .arg("--out")
+        .arg(&out)
+        .arg("--cacert")
+        .arg(&foreign)
+        .output()
+        .expect("run longconn record");
+    assert_eq!(output.status.code(), Some(3), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("longconn record: {expected}")),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+    let insecure = block_on(Recorder::start(Settings {
+        upstream: Some(TargetUrl::parse(&upstream).expect("url")),
+        tls: Some(Tls::new(None, true).expect("insecure")),
+        ..settings(out.clone())
+    }))
+    .expect("--insecure takes any certificate");
+    drop(insecure);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// One HTTP answer on `stream`: its head, then the `Content-Length` bytes it announces.
+async fn read_answer(stream: &mut TcpStream) -> String {
+    let mut got = read_until(stream, b"\r\n\r\n").await;
+    let end = got
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head")
+        + 4;
+    let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
+    let length: usize = head
+        .split("\r\ncontent-length: ")
+        .nth(1)
+        .and_then(|rest| rest.split('\r').next())
+        .and_then(|n| n.parse().ok())
+        .expect("a content-length");
+    let mut buf = [0u8; 4096];
+    while got.len() < end + length {
+        let n = common::read_some(stream, &mut buf).await;
+        assert!(n > 0, "closed in a body");
+        got.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// The value of header `name` in an answer's head.
+fn header_value(answer: &str, name: &str) -> String {
+    answer
+        .split("\r\n")
+        .find_map(|line| {
+            let (n, v) = line.split_once(": ")?;
+            n.eq_ignore_ascii_case(name).then(|| v.to_string())
+        })
+        .unwrap_or_else(|| panic!("no {name} in {answer}"))
+}
+
+/// Starts a recorder of `name` with Nchan as its upstream.
+async fn record_nchan(nchan: &Nchan, name: &str) -> Recorder {
+    let url = TargetUrl::parse(&format!("http://127.0.0.1:{}", nchan.plain)).expect("url");
+    Recorder::start(Settings {
+        upstream: Some(url),
+        ..settings(out(name))
+    })
+    .await
+    .expect("start")
+}
+
+/// `POST /publish?channel=CHANNEL` to Nchan through the proxy; waits for its answer.
+async fn publish_nchan(stream: &mut TcpStream, host: &str, channel: &str, data: &str) {
+    let request = format!(
+        "POST /publish?channel={channel} HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{data}",
+        data.len()
+    );
+    send(stream, request.as_bytes()).await;
+    let answer = read_answer(stream).await;
+    assert!(answer.contains("last message id: "), "{answer}");
+}
+
+#[test]
+fn nchan_sse_websocket_and_long_poll_are_recorded_into_stable_specs() {
+    let nchan = Nchan::start();
+    let target = Target::Remote(runner::Remote {
+        default: Some(TargetUrl::parse(&format!("http://127.0.0.1:{}", nchan.plain)).expect("url")),
+        named: Vec::new(),
+    });
+    // EventSource, with a reconnect that names the last id it saw.
+    let sse = block_on(async {
+        let recorder = record_nchan(&nchan, "nchan_sse").await;
+        let host = recorder.addr().to_string();
+        let mut publisher = connect(&recorder).await;
+        let mut sse = connect(&recorder).await;
+        let open = format!(
+            "GET /sseStream?channel=room HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n"
+        );
+        send(&mut sse, open.as_bytes()).await;
+        read_until(&mut sse, b": hi\n\n").await;
+        publish_nchan(&mut publisher, &host, "room", "one").await;
+        let got =
+            String::from_utf8_lossy(&read_until(&mut sse, b"data: one\n\n").await).into_owned();
+        let id = got
+            .split("id: ")
+            .nth(1)
+            .and_then(|rest| rest.split('\n').next())
+            .expect("an id")
+            .to_string();
+        drop(sse);
+        let mut again = connect(&recorder).await;
+        let reopen = format!(
+            "GET /sseStream?channel=room HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\nLast-Event-ID: {id}\r\n\r\n"
+        );
+        send(&mut again, reopen.as_bytes()).await;
+        read_until(&mut again, b": hi\n\n").await;
+        publish_nchan(&mut publisher, &host, "room", "two").await;
+        read_until(&mut again, b"data: two\n\n").await;
+        recorder.stop().await.expect("stop")
+    });
+    let sse = replays_against(sse, &target);
+    assert!(sse.contains("Last-Event-ID: ${last_event_id}"), "{sse}");
+    assert!(sse.contains("name: unix_time }"), "{sse}");
+    // WebSocket: a publish arrives as a text frame; the client closes. (A channel of its own:
+    // Nchan hands a new subscriber the messages a channel holds, and replays use fresh ones.)
+    let ws = block_on(async {
+        let recorder = record_nchan(&nchan, "nchan_ws").await;
+        let host = recorder.addr().to_string();
+        let mut publisher = connect(&recorder).await;
+        let mut ws = connect(&recorder).await;
+        let upgrade = format!(
+            "GET /ws?channel=chat HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        send(&mut ws, upgrade.as_bytes()).await;
+        read_until(&mut ws, b"\r\n\r\n").await;
+        publish_nchan(&mut publisher, &host, "chat", "three").await;
+        read_until(&mut ws, b"three").await;
+        send(&mut ws, &[0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]).await;
+        read_until(&mut ws, &[0x88]).await;
+        recorder.stop().await.expect("stop")
+    });
+    let ws = replays_against(ws, &target);
+    assert!(
+        ws.contains("- frame: { to: ws, opcode: close, code: 1000 }"),
+        "{ws}"
+    );
+    // Long polling as Nchan's client does it: the next request names the last answer's
+    // Last-Modified and Etag.
+    let lp = block_on(async {
+        let recorder = record_nchan(&nchan, "nchan_longpoll").await;
+        let host = recorder.addr().to_string();
+        let mut publisher = connect(&recorder).await;
+        let mut poll = connect(&recorder).await;
+        let request = format!("GET /longpoll?channel=poll HTTP/1.1\r\nHost: {host}\r\n\r\n");
+        send(&mut poll, request.as_bytes()).await;
+        publish_nchan(&mut publisher, &host, "poll", "four").await;
+        let answer = read_answer(&mut poll).await;
+        assert!(answer.ends_with("four"), "{answer}");
+        let request = format!(
+            "GET /longpoll?channel=poll HTTP/1.1\r\nHost: {host}\r\nIf-Modified-Since: {}\r\nIf-None-Match: {}\r\n\r\n",
+            header_value(&answer, "last-modified"),
+            header_value(&answer, "etag"),
+        );
+        send(&mut poll, request.as_bytes()).await;
+        publish_nchan(&mut publisher, &host, "poll", "five").await;
+        let answer = read_answer(&mut poll).await;
+        assert!(answer.ends_with("five"), "{answer}");
+        recorder.stop().await.expect("stop")
+    });
+    let lp = replays_against(lp, &target);
+    assert!(lp.contains("If-Modified-Since: ${last_modified}"), "{lp}");
+    assert!(lp.contains("If-None-Match: ${etag}"), "{lp}");
+    assert!(
+        lp.contains("- capture: { name: last_modified, on: longpoll, header: last-modified, redact: false }"),
+        "{lp}"
+    );
+    assert!(lp.contains("name: http_date }"), "{lp}");
 }
 
 #[test]
@@ -595,6 +1000,11 @@ fn chromium_on_three_demo_pages_is_recorded_into_specs_that_replay() {
     assert!(!ws.contains("permessage-deflate"), "{ws}");
     let lp = replays_as_its_snapshot(stop(lp));
     assert!(lp.contains("&since=${last}&timeout=25"), "{lp}");
+    // Fresh channels per replay: what makes them replay against a running serve twice.
+    for text in [&sse, &lp] {
+        assert!(text.contains("?channel=${channel}"), "{text}");
+        assert!(text.contains("name: id, target: true }"), "{text}");
+    }
 }
 
 #[test]
@@ -632,12 +1042,26 @@ fn exit_codes_are_runs() {
         "--out",
         &out.to_string_lossy(),
         "--upstream",
-        "https://127.0.0.1:1",
+        &format!("https://{refused}"),
+        "--insecure",
     ]);
     assert_eq!(tls.status.code(), Some(3), "{tls:?}");
     assert!(
-        String::from_utf8_lossy(&tls.stderr).contains("need TLS"),
+        String::from_utf8_lossy(&tls.stderr).contains("could not be reached"),
         "{tls:?}"
+    );
+    let cacert = record(&[
+        "--out",
+        &out.to_string_lossy(),
+        "--upstream",
+        &format!("https://{refused}"),
+        "--cacert",
+        "/nonexistent/ca.pem",
+    ]);
+    assert_eq!(cacert.status.code(), Some(2), "{cacert:?}");
+    assert!(
+        String::from_utf8_lossy(&cacert.stderr).contains("--cacert /nonexistent/ca.pem: "),
+        "{cacert:?}"
     );
     assert!(!out.exists());
 }
@@ -663,6 +1087,10 @@ fn ticker_pushes_follow_their_ticks() {
         recorder.stop().await.expect("stop")
     });
     let text = replays_as_its_snapshot(text);
+    assert!(
+        text.contains("GET /sseStream HTTP/1.1"),
+        "the ticker's channel stays: {text}"
+    );
     let steps: Vec<&str> = text
         .lines()
         .filter(|line| line.contains("tick") || line.contains("sse_events"))

@@ -28,6 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_std::io::{ReadExt, WriteExt};
+use common::serve::Serve as ServeProcess;
 use common::{free_port, missing_tool};
 use longconn::clock::Clock;
 use longconn::hub::{Hub, HubConfig, HubError, Message, Next, RedisConfig, Subscription};
@@ -684,79 +685,26 @@ async fn bench_fanout_over_three_nodes_loses_nothing() {
     }
 }
 
-/// A `longconn serve --hub REDIS` child process, SIGKILLed when dropped.
-struct ServeProcess {
-    child: Child,
-    addr: std::net::SocketAddr,
-}
-
 impl ServeProcess {
+    /// `longconn serve --hub REDIS` with a memory store.
     fn start(redis: &RedisServer) -> ServeProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_longconn"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--interval", "60m"])
-            .args(["--store", "memory", "--hub", &redis.url()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn longconn serve");
-        let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
-            &mut line,
-        )
-        .expect("read stdout");
-        let addr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .parse()
-            .expect("address");
-        ServeProcess { child, addr }
-    }
-
-    /// One request with `Connection: close`; the whole response.
-    fn request(&self, head: &str, body: &str) -> String {
-        let mut stream = TcpStream::connect(self.addr).expect("connect");
-        stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
-        let request = format!(
-            "{head} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        stream.write_all(request.as_bytes()).expect("send");
-        let mut response = String::new();
-        stream.read_to_string(&mut response).expect("read");
-        response
-    }
-
-    fn publish(&self, channel: &str, data: &str) -> u64 {
-        let answer = self.request(&format!("POST /publish?channel={channel}"), data);
-        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-        numbers_after(&answer, "\"id\":")[0]
+        let args = [
+            "--interval",
+            "60m",
+            "--store",
+            "memory",
+            "--hub",
+            &redis.url(),
+        ];
+        ServeProcess::spawn(&args, Stdio::null())
     }
 
     /// Reads an SSE stream resuming after `since` until `needle`.
     fn sse_until(&self, channel: &str, since: u64, needle: &str) -> String {
-        let mut stream = TcpStream::connect(self.addr).expect("connect");
-        stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
         let head = format!(
             "GET /sseStream?channel={channel} HTTP/1.1\r\nHost: localhost\r\nLast-Event-ID: {since}\r\n\r\n"
         );
-        stream.write_all(head.as_bytes()).expect("send");
-        let mut seen = Vec::new();
-        let mut buf = [0u8; 4096];
-        while !String::from_utf8_lossy(&seen).contains(needle) {
-            let n = stream.read(&mut buf).expect("read within patience");
-            assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&seen));
-            seen.extend_from_slice(&buf[..n]);
-        }
-        String::from_utf8_lossy(&seen).into_owned()
-    }
-}
-
-impl Drop for ServeProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stream_until(&head, needle)
     }
 }
 
@@ -792,7 +740,10 @@ fn a_new_process_on_an_emptied_redis_numbers_above_the_old_ids_and_signals_the_g
     assert!(new < 1 << 53, "ids stay JSON-safe: {new}");
 
     // A client holding an old id gets the whole retained log and the gap signal.
-    let polled = second.request(&format!("GET /poll?channel=news&since={}", old[1]), "");
+    let polled = second.request(
+        &format!("GET /poll?channel=news&since={} HTTP/1.1", old[1]),
+        "",
+    );
     assert!(polled.starts_with("HTTP/1.1 200"), "{polled}");
     assert_eq!(numbers_after(&polled, "\"id\":"), vec![new], "{polled}");
     assert!(
@@ -806,7 +757,7 @@ fn a_new_process_on_an_emptied_redis_numbers_above_the_old_ids_and_signals_the_g
         "{sse}"
     );
     // A client holding nothing is told of no gap: nothing it could have had is lost.
-    let fresh = second.request("GET /poll?channel=news&since=0", "");
+    let fresh = second.request("GET /poll?channel=news&since=0 HTTP/1.1", "");
     assert_eq!(numbers_after(&fresh, "\"id\":"), vec![new], "{fresh}");
     assert!(!fresh.contains("missed"), "{fresh}");
 }

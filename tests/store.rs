@@ -12,20 +12,14 @@
 //! No sleeps: each process prints its address once it listens; reads wait for bytes with a
 //! one-minute guard.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::{Command, Stdio};
 
-/// How long a read may wait before the test fails (a guard, never a pause).
-const GUARD: Duration = Duration::from_secs(60);
-
-/// A `longconn serve` child, SIGKILLed when dropped.
-struct Serve {
-    child: Child,
-    addr: SocketAddr,
-}
+use common::serve::Serve;
 
 impl Serve {
     /// Starts `longconn serve --store STORE` on a free port; its stderr goes to `log`.
@@ -36,82 +30,19 @@ impl Serve {
     /// Starts `longconn serve` with these options on a free port; its stderr goes to `log`.
     fn start_with(options: &[&str], log: &Path) -> Serve {
         let stderr = std::fs::File::create(log).expect("stderr file");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_longconn"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--interval", "60m"])
-            .args(options)
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("spawn longconn serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read stdout");
-        let addr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .parse()
-            .expect("address");
-        Serve { child, addr }
+        Serve::spawn(&[&["--interval", "60m"], options].concat(), stderr)
     }
 
     /// SIGKILL: no shutdown code runs.
     fn kill_9(mut self) {
-        self.child.kill().expect("kill -9");
-        self.child.wait().expect("reap");
-    }
-
-    fn connect(&self) -> TcpStream {
-        let stream = TcpStream::connect(self.addr).expect("connect");
-        stream.set_read_timeout(Some(GUARD)).expect("guard");
-        stream
-    }
-
-    /// Sends one request with `Connection: close` and returns the whole answer.
-    fn request(&self, head: &str, body: &str) -> String {
-        let mut stream = self.connect();
-        let request = format!(
-            "{head}\r\nHost: localhost\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        stream.write_all(request.as_bytes()).expect("send");
-        let mut answer = Vec::new();
-        stream.read_to_end(&mut answer).expect("read answer");
-        String::from_utf8_lossy(&answer).into_owned()
-    }
-
-    /// Publishes `data` to `channel`; returns the acknowledged id.
-    fn publish(&self, channel: &str, data: &str) -> u64 {
-        let answer = self.request(&format!("POST /publish?channel={channel} HTTP/1.1"), data);
-        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-        ids_in(&answer, "\"id\":")[0]
-    }
-
-    /// Sends `head` (a streaming request) and reads until `needle` arrives.
-    fn stream_until(&self, head: &str, needle: &str) -> String {
-        let mut stream = self.connect();
-        stream.write_all(head.as_bytes()).expect("send");
-        let mut seen = Vec::new();
-        let mut buf = [0u8; 4096];
-        while !String::from_utf8_lossy(&seen).contains(needle) {
-            let n = stream.read(&mut buf).expect("read within the guard");
-            assert!(
-                n > 0,
-                "closed before {needle:?}: {}",
-                String::from_utf8_lossy(&seen)
-            );
-            seen.extend_from_slice(&buf[..n]);
-        }
-        String::from_utf8_lossy(&seen).into_owned()
+        self.kill();
     }
 }
 
 impl Serve {
     /// A size line of `/proc/PID/status` (`VmRSS`, `VmHWM`), in bytes.
     fn memory(&self, field: &str) -> usize {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
             .expect("/proc/PID/status");
         let kib = status
             .lines()
@@ -125,13 +56,6 @@ impl Serve {
             })
             .unwrap_or_else(|| panic!("a {field} line"));
         kib * 1024
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

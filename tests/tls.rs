@@ -18,27 +18,15 @@
 
 mod common;
 
-use common::{free_port, terminate};
-use std::net::TcpStream;
+use common::child::{ChildServer, Folder};
+use common::tls::Authority;
+use common::{aiohttp, free_port, nginx};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
-
-use rcgen::{
-    date_time_ymd, BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose,
-};
-
-const NGINX: &str = "/usr/sbin/nginx";
-const NCHAN: &str = "/usr/lib/nginx/modules/ngx_nchan_module.so";
-
-/// How long nginx may take to start listening.
-const START_GUARD: Duration = Duration::from_secs(20);
+use std::process::{Command, Output};
 
 /// nginx with its TLS ports, ended with SIGTERM when the test is done; its folder goes too.
 struct Nginx {
-    child: Child,
-    dir: PathBuf,
+    server: ChildServer,
     /// SNI picks the certificate: `localhost` gets one for `localhost`, no SNI the default
     /// server's, for the IP address `127.0.0.1`. Nchan behind both.
     main: u16,
@@ -50,77 +38,19 @@ struct Nginx {
     plain: u16,
 }
 
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        terminate(&mut self.child);
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// A CA and what it signs.
-struct Authority {
-    pem: String,
-    issuer: Issuer<'static, KeyPair>,
-}
-
-impl Authority {
-    fn new(name: &str) -> Authority {
-        let key = KeyPair::generate().expect("a CA key");
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let pem = params.self_signed(&key).expect("self-signed CA").pem();
-        Authority {
-            pem,
-            issuer: Issuer::new(params, key),
-        }
-    }
-
-    /// A server certificate for `names` (DNS names or IP addresses): its PEM and its key's.
-    fn sign(&self, names: &[&str], expired: bool) -> (String, String) {
-        let key = KeyPair::generate().expect("a server key");
-        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-        let mut params = CertificateParams::new(names.clone()).expect("server params");
-        params
-            .distinguished_name
-            .push(DnType::CommonName, &names[0]);
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        if expired {
-            params.not_before = date_time_ymd(2019, 1, 1);
-            params.not_after = date_time_ymd(2020, 1, 1);
-        }
-        let certificate = params.signed_by(&key, &self.issuer).expect("sign");
-        (certificate.pem(), key.serialize_pem())
-    }
-}
-
 /// What the Nchan locations and `/tls` answer on every TLS server block.
-fn locations() -> &'static str {
-    r#"location = /publish { nchan_publisher http; nchan_channel_id $arg_channel; nchan_message_buffer_length 100; nchan_message_timeout 1h; }
-    location = /sseStream { nchan_subscriber eventsource; nchan_channel_id $arg_channel; }
-    location = /ws { nchan_subscriber websocket; nchan_channel_id $arg_channel; }
-    location = /tls { default_type text/plain; return 200 "sni=\"$ssl_server_name\" alpn=$ssl_alpn_protocol protocol=$ssl_protocol\n"; }"#
+fn locations() -> String {
+    format!(
+        r#"{}
+    location = /tls {{ default_type text/plain; return 200 "sni=\"$ssl_server_name\" alpn=$ssl_alpn_protocol protocol=$ssl_protocol\n"; }}"#,
+        nginx::NCHAN_LOCATIONS
+    )
 }
 
 /// Makes the certificates under a fresh folder and starts nginx on four free ports.
 fn start(ca: &Authority) -> Nginx {
-    if !Path::new(NGINX).exists() || !Path::new(NCHAN).exists() {
-        panic!("nginx with Nchan is not installed: apt-get install nginx-light libnginx-mod-nchan (or tests/run)");
-    }
-    let dir = std::env::temp_dir().join(format!(
-        "longconn-tls-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
-    ));
-    std::fs::create_dir_all(&dir).expect("a temporary folder");
+    nginx::require(true);
+    let dir = Folder::new("tls");
     let untrusted = Authority::new("a CA nobody trusts");
     for (name, (cert, key)) in [
         ("localhost", ca.sign(&["localhost"], false)),
@@ -139,23 +69,10 @@ fn start(ca: &Authority) -> Nginx {
         free_port(),
         free_port(),
     );
-    let d = dir.display();
+    let d = dir.path().display();
     let l = locations();
-    let config = format!(
-        "load_module {NCHAN};
-worker_processes 1;
-daemon off;
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-events {{ worker_connections 256; }}
-http {{
-  access_log off;
-  client_body_temp_path {d}/body;
-  proxy_temp_path {d}/proxy;
-  fastcgi_temp_path {d}/fastcgi;
-  uwsgi_temp_path {d}/uwsgi;
-  scgi_temp_path {d}/scgi;
-  ssl_protocols TLSv1.2 TLSv1.3;
+    let http = format!(
+        "ssl_protocols TLSv1.2 TLSv1.3;
   server {{
     listen 127.0.0.1:{main} ssl default_server;
     ssl_certificate {d}/ip.pem; ssl_certificate_key {d}/ip.key;
@@ -185,58 +102,32 @@ http {{
   server {{
     listen 127.0.0.1:{plain};
     {l}
-  }}
-}}
-"
+  }}"
     );
-    std::fs::write(dir.join("nginx.conf"), config).expect("write nginx.conf");
     std::fs::write(dir.join("ca.pem"), &ca.pem).expect("write ca.pem");
     std::fs::write(dir.join("untrusted-port"), untrusted_port.to_string()).expect("write");
-    let log = dir.join("stderr.log");
-    let child = Command::new(NGINX)
-        .arg("-p")
-        .arg(&dir)
-        .arg("-c")
-        .arg(dir.join("nginx.conf"))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("create the log"))
-        .spawn()
-        .expect("start nginx");
-    let mut nginx = Nginx {
-        child,
-        dir,
+    let ports = [main, wrong_name, expired, plain, untrusted_port];
+    Nginx {
+        server: nginx::start(dir, &nginx::with_nchan(), &http, &ports),
         main,
         wrong_name,
         expired,
         plain,
-    };
-    let deadline = Instant::now() + START_GUARD;
-    loop {
-        if [main, wrong_name, expired, plain, untrusted_port]
-            .iter()
-            .all(|port| TcpStream::connect(("127.0.0.1", *port)).is_ok())
-        {
-            return nginx;
-        }
-        if let Ok(Some(status)) = nginx.child.try_wait() {
-            let output = std::fs::read_to_string(&log).unwrap_or_default();
-            panic!("nginx exited ({status}) before listening:\n{output}");
-        }
-        assert!(
-            Instant::now() < deadline,
-            "nginx did not listen within {START_GUARD:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
 impl Nginx {
+    /// A file in nginx's folder.
+    fn file(&self, name: &str) -> PathBuf {
+        self.server.folder().join(name)
+    }
+
     fn ca(&self) -> PathBuf {
-        self.dir.join("ca.pem")
+        self.file("ca.pem")
     }
 
     fn untrusted(&self) -> u16 {
-        std::fs::read_to_string(self.dir.join("untrusted-port"))
+        std::fs::read_to_string(self.file("untrusted-port"))
             .ok()
             .and_then(|port| port.parse().ok())
             .expect("the untrusted port")
@@ -267,7 +158,7 @@ fn text(output: &Output) -> String {
 
 /// A roots file holding one CA that signs nothing here.
 fn foreign_roots(nginx: &Nginx) -> PathBuf {
-    let path = nginx.dir.join("foreign-roots.pem");
+    let path = nginx.file("foreign-roots.pem");
     std::fs::write(&path, Authority::new("someone else's CA").pem).expect("write roots");
     path
 }
@@ -379,46 +270,16 @@ fn handshake_failures_name_what_is_wrong() {
 
 #[test]
 fn aiohttp_over_tls_passes() {
-    let importable = Command::new("python3")
-        .args(["-c", "import aiohttp"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success());
-    assert!(
-        importable,
-        "python3 with aiohttp not found: run tests/run (or python3 -m pip install -r tests/requirements.txt)"
-    );
     let ca = Authority::new("longconn test CA");
-    // nginx is only borrowed for its folder (removed with it) and a foreign roots file.
+    // nginx is only borrowed for its CA file and a foreign roots file.
     let nginx = start(&ca);
     let (cert, key) = ca.sign(&["localhost"], false);
-    let (cert_file, key_file) = (nginx.dir.join("aiohttp.pem"), nginx.dir.join("aiohttp.key"));
+    let dir = Folder::new("tls-aiohttp");
+    let (cert_file, key_file) = (dir.join("aiohttp.pem"), dir.join("aiohttp.key"));
     std::fs::write(&cert_file, cert).expect("write the certificate");
     std::fs::write(&key_file, key).expect("write the key");
     let port = free_port();
-    let log = nginx.dir.join("aiohttp.log");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/thirdparty/aiohttp_server.py");
-    let mut child = Command::new("python3")
-        .arg(&script)
-        .arg(port.to_string())
-        .arg(&cert_file)
-        .arg(&key_file)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("create the log"))
-        .spawn()
-        .expect("start python3");
-    let deadline = Instant::now() + START_GUARD;
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Ok(Some(status)) = child.try_wait() {
-            let output = std::fs::read_to_string(&log).unwrap_or_default();
-            panic!("the aiohttp server exited ({status}) before listening:\n{output}");
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            panic!("the aiohttp server did not listen within {START_GUARD:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let server = aiohttp::start(port, Some((&cert_file, &key_file)), dir);
     let ca_file = nginx.ca();
     let output = longconn(
         &[
@@ -430,7 +291,6 @@ fn aiohttp_over_tls_passes() {
         ],
         &foreign_roots(&nginx),
     );
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
     assert_passes(&output, 1);
 }

@@ -22,6 +22,7 @@ pub mod fanout;
 pub mod floor;
 pub mod histogram;
 pub mod idle;
+pub mod load;
 pub mod poll;
 pub mod publish;
 pub mod target;
@@ -33,8 +34,9 @@ use async_std::net::TcpStream;
 
 pub use fanout::{fanout, FanoutArgs, FanoutReport};
 pub use idle::{idle, IdleArgs, IdleReport};
+pub use load::{LoadArgs, LoadReport};
 pub use poll::{poll, PollArgs, PollReport};
-pub use publish::{publish, PublishArgs, PublishReport};
+pub use publish::{publish, PublishArgs, PublishReport, PublishShape};
 
 use client::{ClientError, EventStream, Subscriber, WebSocket};
 use target::Target;

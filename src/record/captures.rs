@@ -1,5 +1,7 @@
 //! Values that flow from a response into a later request: an SSE `id:` sent back as
-//! `Last-Event-ID` (or `lastEventId=`), a poll's `last` sent back as `since=`, a long string a
+//! `Last-Event-ID` (or `lastEventId=`), a poll's `last` sent back as `since=`, a validator sent
+//! back in a conditional request (`Last-Modified` as `If-Modified-Since`, `ETag` as
+//! `If-None-Match`: how Nchan's long-poll client asks for the next message), a long string a
 //! JSON answer handed out (a token) sent back anywhere in a request. Each becomes a `capture`
 //! after the read that received it, and the request uses `${name}`.
 
@@ -15,6 +17,8 @@ pub enum Source {
     SseId,
     /// `json: /pointer`: a value of the body read.
     Json(String),
+    /// `header: NAME`: a header of the last response head.
+    Header(String),
 }
 
 /// A capture to write after the step at `after`.
@@ -64,6 +68,27 @@ impl Flows {
         });
     }
 
+    /// A read at step `after` on `on` took a head with these validators (lowercase names).
+    pub fn validators(&mut self, after: usize, on: &str, validators: &[(String, String)]) {
+        for (name, value) in validators {
+            let stem = match name.as_str() {
+                "last-modified" => "last_modified",
+                "etag" => "etag",
+                _ => continue,
+            };
+            self.seen.push(Seen {
+                after,
+                on: on.to_string(),
+                source: Source::Header(name.clone()),
+                value: value.clone(),
+                stem,
+                // Shown: a short ETag such as `0` would otherwise hide every `0`; what varies
+                // in them is redacted by pattern (see `varying`).
+                redact: false,
+            });
+        }
+    }
+
     /// A read at step `after` on `on` completed this body.
     pub fn body(&mut self, after: usize, on: &str, body: &[u8]) {
         let Ok(serde_json::Value::Object(object)) = serde_json::from_slice(body) else {
@@ -102,6 +127,8 @@ impl Flows {
         let stem = match kind {
             "id" => "last_event_id",
             "since" => "last",
+            "last_modified" => "last_modified",
+            "etag" => "etag",
             _ => "token",
         };
         let seen = self
@@ -173,6 +200,35 @@ mod tests {
         assert_eq!(flows.variable_for("id", "8"), None);
         assert_eq!(flows.captures().len(), 1);
         assert_eq!(flows.captures()[0].after, 3);
+    }
+
+    #[test]
+    fn validators_sent_back_in_a_conditional_request_are_captured_from_the_head() {
+        let mut flows = Flows::default();
+        flows.validators(
+            4,
+            "longpoll",
+            &[
+                (
+                    "last-modified".into(),
+                    "Mon, 30 Nov 2026 08:48:19 GMT".into(),
+                ),
+                ("etag".into(), "0".into()),
+            ],
+        );
+        assert_eq!(
+            flows
+                .variable_for("last_modified", "Mon, 30 Nov 2026 08:48:19 GMT")
+                .as_deref(),
+            Some("last_modified")
+        );
+        assert_eq!(flows.variable_for("etag", "0").as_deref(), Some("etag"));
+        assert_eq!(flows.variable_for("etag", "1"), None);
+        assert_eq!(
+            flows.captures()[0].source,
+            Source::Header("last-modified".into())
+        );
+        assert!(flows.captures().iter().all(|c| !c.redact && c.after == 4));
     }
 
     #[test]

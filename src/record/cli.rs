@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use super::{Filters, Outcome, RecordError, Recorder, Settings};
 use crate::runner::cli::exit;
+use crate::runner::transport::Tls;
 use crate::runner::TargetUrl;
 
 const RECORD_HELP: &str = "\
@@ -18,7 +19,7 @@ Exit codes:
   0  the spec and its pending snapshot are written
   1  a draft was written (the replays differed or failed)
   2  nothing was written (bad arguments, a JWT-shaped value, a file that cannot be written)
-  3  the upstream could not be reached";
+  3  the upstream could not be reached (no connection, or its TLS handshake failed)";
 
 /// Arguments of `longconn record`.
 #[derive(Debug, clap::Args)]
@@ -27,7 +28,7 @@ pub struct RecordArgs {
     /// Where the proxy listens; port 0 picks a free one (printed).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// The server to record (http://HOST:PORT[/PREFIX]); default: a fresh embedded server whose
+    /// The server to record (http[s]://HOST:PORT[/PREFIX]); default: a fresh embedded server whose
     /// clock the recorder moves (each interval becomes a `tick` step).
     #[arg(long, value_name = "URL")]
     pub upstream: Option<String>,
@@ -46,6 +47,13 @@ pub struct RecordArgs {
     /// Write values shaped like a JWT instead of refusing to write anything.
     #[arg(long)]
     pub allow_secrets: bool,
+    /// Also trust the CA certificates of this PEM file for an https or wss upstream, beside the
+    /// machine's roots (as `run --cacert`).
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+    /// Do not verify an https or wss upstream's certificate (as `run --insecure`).
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 /// Runs `longconn record` until SIGINT/SIGTERM; returns the exit code.
@@ -64,6 +72,19 @@ pub async fn run(args: RecordArgs) -> u8 {
         );
         return exit::UNREADABLE;
     }
+    // Made once, and only when asked for or needed: reading the machine's roots takes a moment.
+    let wants_tls = upstream.as_ref().is_some_and(|url| url.tls);
+    let tls = if wants_tls || args.cacert.is_some() || args.insecure {
+        match Tls::new(args.cacert.as_deref(), args.insecure) {
+            Ok(tls) => Some(tls),
+            Err(error) => {
+                eprintln!("longconn record: {error}");
+                return exit::UNREADABLE;
+            }
+        }
+    } else {
+        None
+    };
     let settings = Settings {
         listen: args.listen,
         upstream,
@@ -74,6 +95,7 @@ pub async fn run(args: RecordArgs) -> u8 {
         },
         keep_headers: args.keep_headers,
         allow_secrets: args.allow_secrets,
+        tls,
     };
     let recorder = match Recorder::start(settings).await {
         Ok(recorder) => recorder,
@@ -125,7 +147,7 @@ fn report(outcome: Result<Outcome, RecordError>) -> u8 {
         Err(error) => {
             eprintln!("longconn record: {error}");
             match error {
-                RecordError::Unreachable { .. } => exit::UNREACHABLE,
+                RecordError::Unreachable { .. } | RecordError::Handshake(_) => exit::UNREACHABLE,
                 RecordError::TooLarge(_) => exit::FAILED,
                 _ => exit::UNREADABLE,
             }

@@ -6,12 +6,14 @@
 //!
 //! Rooms: [`proxy`] (the sockets) and [`upstream`] (the one way out), [`timeline`] (what crossed,
 //! in order), [`segment`] (upstream bytes cut into read units), [`filter`] (paths kept),
+//! [`live`] (what a running serve varies), [`varying`] (clock-derived values an upstream sent),
 //! [`secrets`] (what is never written), [`captures`] (values that flow back), [`script`]
 //! (timeline to steps), [`write`] (steps to YAML), [`stable`] (replay twice), [`cli`].
 
 pub mod captures;
 pub mod cli;
 pub mod filter;
+pub mod live;
 pub mod proxy;
 pub mod script;
 pub mod secrets;
@@ -19,6 +21,7 @@ pub mod segment;
 pub mod stable;
 pub mod timeline;
 pub mod upstream;
+pub mod varying;
 pub mod write;
 
 use std::net::SocketAddr;
@@ -26,10 +29,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::clock::Clock;
+use crate::runner::transport::{ConnectError, HandshakeError, Tls, TlsSetupError};
 use crate::runner::{snapshot, RunError, Target, TargetUrl};
 use crate::server::{Config, Server};
 
 pub use filter::Filters;
+use upstream::Upstream;
 
 /// What to record and where to write it.
 #[derive(Debug, Clone)]
@@ -46,6 +51,9 @@ pub struct Settings {
     pub keep_headers: Vec<String>,
     /// Write JWT-shaped values instead of refusing.
     pub allow_secrets: bool,
+    /// TLS settings for an `https`/`wss` upstream, for the proxy and for the replays
+    /// (`--cacert`, `--insecure`); `None`: the machine's roots alone.
+    pub tls: Option<Tls>,
 }
 
 /// Why a recording wrote no spec.
@@ -63,6 +71,12 @@ pub enum RecordError {
         #[source]
         source: std::io::Error,
     },
+    /// The TLS settings could not be made (`--cacert` unreadable, no roots).
+    #[error("{0}")]
+    Tls(#[from] TlsSetupError),
+    /// The upstream's TLS handshake failed (its certificate is not trusted, ...).
+    #[error("upstream: {0}")]
+    Handshake(#[from] HandshakeError),
     /// Something shaped like a JWT would have been written.
     #[error("{path}:{line}: a value shaped like a JWT ({token}) would be written; nothing was written (mask it, or give --allow-secrets)")]
     Secret {
@@ -125,15 +139,18 @@ impl Recorder {
     pub async fn start(settings: Settings) -> Result<Recorder, RecordError> {
         let (upstream, embedded, interval) = match &settings.upstream {
             Some(url) => {
-                let first =
-                    upstream::connect(url)
-                        .await
-                        .map_err(|source| RecordError::Unreachable {
+                let upstream = Upstream::new(url.clone(), settings.tls.clone())?;
+                match upstream.connect().await {
+                    Ok(mut first) => first.stream.close().await,
+                    Err(ConnectError::Unreachable(source)) => {
+                        return Err(RecordError::Unreachable {
                             target: url.authority(),
                             source,
-                        })?;
-                drop(first);
-                (url.clone(), None, Duration::ZERO)
+                        })
+                    }
+                    Err(ConnectError::Handshake(error)) => return Err(error.into()),
+                }
+                (upstream, None, Duration::ZERO)
             }
             None => {
                 let config = Config {
@@ -146,7 +163,7 @@ impl Recorder {
                     .map_err(RecordError::Start)?;
                 let url = TargetUrl::parse(&server.addr().to_string())
                     .map_err(|e| RecordError::Start(std::io::Error::other(e.to_string())))?;
-                (url, Some(server), interval)
+                (Upstream::new(url, None)?, Some(server), interval)
             }
         };
         let timeline = timeline::Timeline::default();
@@ -212,15 +229,23 @@ impl Recorder {
                     .as_ref()
                     .map(|url| url.prefix.clone())
                     .unwrap_or_default(),
-                fresh_channels: settings.upstream.is_some(),
+                // Fresh channels on every upstream: the spec then also replays against a
+                // running `longconn serve` (with the target redactions of [`live`]).
+                fresh_channels: true,
+                ticker_channel: settings
+                    .upstream
+                    .is_none()
+                    .then(|| crate::hub::DEFAULT_CHANNEL.to_string()),
             },
         );
-        let header = header(&settings, &script);
-        let text = write::spec_text(&header, &script);
+        let mut header = header(&settings, &script);
+        if settings.upstream.is_some() {
+            let sent = upstream_bytes(&events);
+            header
+                .redact
+                .extend(varying::redactions(sent.iter().map(Vec::as_slice)));
+        }
         let label = settings.out.display().to_string();
-        refuse_jwt(&settings, &label, &text)?;
-        let spec = crate::spec::parse(&label, &text)
-            .map_err(|error| RecordError::Unreadable(error.to_string()))?;
         let target = match &settings.upstream {
             None => Target::Embedded,
             Some(url) => Target::Remote(crate::runner::Remote {
@@ -228,7 +253,30 @@ impl Recorder {
                 named: Vec::new(),
             }),
         };
-        match stable::check(&spec, &target, &script.secrets).await {
+        let mut verdict = check(&settings, &label, &header, &script, &target).await?;
+        // What still varied between the two replays is redacted as suggested, and the spec is
+        // checked again (two more replays): kept only if those agree too.
+        if let stable::Verdict::Differs { lines, suggested } = &verdict {
+            if !suggested.is_empty() {
+                let mut redacted = header.clone();
+                redacted.redact.extend(suggested.iter().cloned());
+                let names: Vec<&str> = suggested.iter().map(|(_, name)| name.as_str()).collect();
+                redacted.comments.push(format!(
+                    "redact: {} added by the recorder: two replays differed there ({} transcript \
+                     lines), and two more agreed with them redacted.",
+                    names.join(", "),
+                    lines.len()
+                ));
+                if let again @ stable::Verdict::Stable(_) =
+                    check(&settings, &label, &redacted, &script, &target).await?
+                {
+                    header = redacted;
+                    verdict = again;
+                }
+            }
+        }
+        let text = write::spec_text(&header, &script);
+        match verdict {
             stable::Verdict::Stable(transcript) => {
                 let contents = transcript.to_string();
                 let location = snapshot::locate(&settings.out);
@@ -288,6 +336,43 @@ impl Recorder {
     }
 }
 
+/// Writes the spec of `header` and `script` (refusing a JWT-shaped value), reads it back and
+/// replays it twice against `target`.
+async fn check(
+    settings: &Settings,
+    label: &str,
+    header: &write::Header,
+    script: &script::Script,
+    target: &Target,
+) -> Result<stable::Verdict, RecordError> {
+    let text = write::spec_text(header, script);
+    refuse_jwt(settings, label, &text)?;
+    let spec = crate::spec::parse(label, &text)
+        .map_err(|error| RecordError::Unreadable(error.to_string()))?;
+    Ok(stable::check(&spec, target, &script.secrets, settings.tls.clone()).await)
+}
+
+/// What the upstream sent, one buffer per connection that carried a recorded request.
+fn upstream_bytes(events: &[timeline::Event]) -> Vec<Vec<u8>> {
+    let mut sent: std::collections::BTreeMap<usize, Vec<u8>> = Default::default();
+    let mut recorded = std::collections::BTreeSet::new();
+    for event in events {
+        match event {
+            timeline::Event::Request(id, request) if request.recorded => {
+                recorded.insert(*id);
+            }
+            timeline::Event::ServerBytes(id, bytes) => {
+                sent.entry(*id).or_default().extend_from_slice(bytes)
+            }
+            _ => {}
+        }
+    }
+    sent.into_iter()
+        .filter(|(id, _)| recorded.contains(id))
+        .map(|(_, bytes)| bytes)
+        .collect()
+}
+
 fn error_line(error: &RunError) -> String {
     error
         .to_string()
@@ -301,7 +386,12 @@ fn error_line(error: &RunError) -> String {
 fn header(settings: &Settings, script: &script::Script) -> write::Header {
     let upstream = match &settings.upstream {
         None => "the embedded server".to_string(),
-        Some(url) => format!("http://{}{}", url.authority(), url.prefix),
+        Some(url) => format!(
+            "{}://{}{}",
+            if url.tls { "https" } else { "http" },
+            url.authority(),
+            url.prefix
+        ),
     };
     let connections = if script.connections.is_empty() {
         "no connection".to_string()
@@ -311,8 +401,13 @@ fn header(settings: &Settings, script: &script::Script) -> write::Header {
     let mut comments = Vec::new();
     if settings.upstream.is_some() {
         comments.push(format!(
-            "Replay against the recorded server: longconn run {} --target {upstream}",
-            settings.out.display()
+            "Replay against the recorded server: longconn run {} --target {upstream}{}",
+            settings.out.display(),
+            match &settings.tls {
+                Some(tls) if tls.insecure() => " --insecure",
+                Some(_) => " (--cacert FILE, as given to record, when its CA is not the machine's)",
+                None => "",
+            }
         ));
     }
     for (variable, _) in &script.secrets {
@@ -327,10 +422,15 @@ fn header(settings: &Settings, script: &script::Script) -> write::Header {
             "cookie".to_string(),
         ));
     }
+    let target_redact = match settings.upstream {
+        None => live::target_redactions(),
+        Some(_) => Vec::new(),
+    };
     write::Header {
         description: format!("recorded by longconn record from {upstream}: {connections}"),
         comments,
         redact,
+        target_redact,
     }
 }
 

@@ -1,9 +1,9 @@
 //! The recording reverse proxy: accepts clients, opens one upstream connection per client
-//! connection (through [`super::upstream::connect`]), passes every byte on, and logs each event
-//! to the [`Timeline`] before passing it on. Request heads are read so that what would make
-//! recorded bytes unreadable is removed on the way up: `Accept-Encoding` (RFC 9110 §12.5.3: no
-//! content coding is then applied) and `Sec-WebSocket-Extensions` (RFC 6455 §9.1: no extension
-//! is then in use).
+//! connection once it has sent its first bytes (through [`Upstream::connect`]: TCP, or TLS),
+//! and logs each event to the [`Timeline`] before passing it on. Request heads are read so that
+//! what would make recorded bytes unreadable is removed on the way up: `Accept-Encoding`
+//! (RFC 9110 §12.5.3: no content coding is then applied) and `Sec-WebSocket-Extensions`
+//! (RFC 6455 §9.1: no extension is then in use).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -11,11 +11,12 @@ use std::sync::{Arc, Mutex};
 use async_std::io::prelude::*;
 use async_std::net::{Shutdown, TcpListener, TcpStream};
 use async_std::task::JoinHandle;
+use futures_lite::io::{ReadHalf, WriteHalf};
 
 use super::filter::Filters;
 use super::timeline::{Event, Request, Timeline};
-use super::upstream;
-use crate::runner::TargetUrl;
+use super::upstream::Upstream;
+use crate::runner::transport::Stream;
 use crate::wire::http::{parse_request_head_within, RequestHead};
 
 /// The largest request head the proxy reads.
@@ -35,10 +36,13 @@ pub struct Proxy {
     open: Open,
 }
 
+/// How long a TLS close (sending close_notify) may take before the pump ends anyway.
+const CLOSE_GUARD: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The most connections proxied at once; past it a client gets 503 and nothing is recorded.
 pub const MAX_CONNECTIONS: usize = 1024;
 
-/// One proxied connection: its number, its latest request path, its two sockets.
+/// One proxied connection: its number, its latest request path, its two TCP sockets.
 struct Entry {
     id: usize,
     path: String,
@@ -57,7 +61,7 @@ impl Proxy {
     /// Listens on `listen` and forwards every connection to `upstream`.
     pub async fn start(
         listen: SocketAddr,
-        upstream: TargetUrl,
+        upstream: Upstream,
         filters: Filters,
         timeline: Timeline,
     ) -> std::io::Result<Proxy> {
@@ -146,7 +150,7 @@ impl Entry {
 
 struct Connection {
     id: usize,
-    upstream: TargetUrl,
+    upstream: Upstream,
     filters: Filters,
     timeline: Timeline,
     open: Open,
@@ -160,39 +164,59 @@ impl Connection {
         }
     }
 
-    async fn proxy(&self, mut client: TcpStream) {
-        let server = match upstream::connect(&self.upstream).await {
+    /// The upstream is reached once the client has sent something, so what it sent is logged
+    /// first: the timeline keeps the order in which clients acted, however long a connect (or
+    /// a TLS handshake) takes.
+    async fn proxy(&self, client: TcpStream) {
+        let mut down = None;
+        self.pump_up(client, &mut down).await;
+        if let Some(down) = down {
+            down.await;
+        }
+    }
+
+    /// Opens the upstream connection and starts its pump down to `client`; `None` (after
+    /// answering 502) when the upstream cannot be reached.
+    async fn reach(
+        &self,
+        client: &mut TcpStream,
+        down: &mut Option<JoinHandle<()>>,
+    ) -> Option<WriteHalf<Stream>> {
+        let server = match self.upstream.connect().await {
             Ok(server) => server,
             Err(error) => {
                 eprintln!(
                     "longconn record: upstream {}: {error}",
-                    self.upstream.authority()
+                    self.upstream.url().authority()
                 );
                 let _ = client
                     .write_all(
                         b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
                     )
                     .await;
-                return;
+                return None;
             }
         };
         if let Ok(mut entries) = self.open.lock() {
             if let Some(entry) = entries.iter_mut().find(|entry| entry.id == self.id) {
-                entry.server = Some(server.clone());
+                entry.server = Some(server.tcp.clone());
             }
         }
-        let down = async_std::task::spawn(pump_down(
+        // One stream, two pumps: TLS state is shared, so the halves take turns on it.
+        let (reader, writer) = futures_lite::io::split(server.stream);
+        *down = Some(async_std::task::spawn(pump_down(
             self.id,
-            server.clone(),
+            reader,
+            server.tcp.clone(),
             client.clone(),
             self.timeline.clone(),
-        ));
-        self.pump_up(client, server).await;
-        down.await;
+        )));
+        Some(writer)
     }
 
     /// Client to upstream: request heads read and cleaned, then logged and passed on.
-    async fn pump_up(&self, mut client: TcpStream, mut server: TcpStream) {
+    async fn pump_up(&self, mut client: TcpStream, down: &mut Option<JoinHandle<()>>) {
+        let mut server: Option<WriteHalf<Stream>> = None;
         let mut buffer = Vec::new();
         let mut raw = false;
         let mut chunk = vec![0u8; 16 * 1024];
@@ -200,7 +224,14 @@ impl Connection {
             let read = match client.read(&mut chunk).await {
                 Ok(0) | Err(_) => {
                     self.timeline.push(Event::ClientClosed(self.id));
-                    let _ = server.shutdown(Shutdown::Write);
+                    // For TLS, a close_notify alert first (RFC 8446 §6.1), then the TCP end.
+                    if let Some(server) = server.as_mut() {
+                        let _ = async_std::io::timeout(
+                            CLOSE_GUARD,
+                            futures_lite::io::AsyncWriteExt::close(server),
+                        )
+                        .await;
+                    }
                     return;
                 }
                 Ok(read) => read,
@@ -256,7 +287,17 @@ impl Connection {
                     .push(Event::ClientBytes(self.id, buffer.clone()));
                 out.append(&mut buffer);
             }
-            if !out.is_empty() && server.write_all(&out).await.is_err() {
+            if out.is_empty() {
+                continue;
+            }
+            if server.is_none() {
+                server = self.reach(&mut client, down).await;
+            }
+            let Some(upstream) = server.as_mut() else {
+                return;
+            };
+            // Flushed: a TLS stream may hold written bytes until asked to send them.
+            if upstream.write_all(&out).await.is_err() || upstream.flush().await.is_err() {
                 let _ = client.shutdown(Shutdown::Both);
                 return;
             }
@@ -264,8 +305,14 @@ impl Connection {
     }
 }
 
-/// Upstream to client: bytes logged, then passed on.
-async fn pump_down(id: usize, mut server: TcpStream, mut client: TcpStream, timeline: Timeline) {
+/// Upstream to client: bytes logged, then passed on. `tcp` is the upstream's socket.
+async fn pump_down(
+    id: usize,
+    mut server: ReadHalf<Stream>,
+    tcp: TcpStream,
+    mut client: TcpStream,
+    timeline: Timeline,
+) {
     let mut chunk = vec![0u8; 16 * 1024];
     loop {
         match server.read(&mut chunk).await {
@@ -277,7 +324,7 @@ async fn pump_down(id: usize, mut server: TcpStream, mut client: TcpStream, time
             Ok(read) => {
                 timeline.push(Event::ServerBytes(id, chunk[..read].to_vec()));
                 if client.write_all(&chunk[..read]).await.is_err() {
-                    let _ = server.shutdown(Shutdown::Both);
+                    let _ = tcp.shutdown(Shutdown::Both);
                     return;
                 }
             }

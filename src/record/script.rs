@@ -87,6 +87,9 @@ pub struct Options {
     /// Write `channel=` values as `${channel}` (the first channel seen) and `${channel}-N`: a
     /// running upstream keeps every channel's ids, so each replay needs fresh channels.
     pub fresh_channels: bool,
+    /// A channel written as it is even so: the embedded upstream's ticker publishes there, and
+    /// a `tick` step must reach the same channel on replay.
+    pub ticker_channel: Option<String>,
 }
 
 #[derive(Default)]
@@ -175,6 +178,7 @@ impl Builder {
                 if let Some(body) = &cut.body {
                     self.flows.body(index, &name, body);
                 }
+                self.flows.validators(index, &name, &cut.validators);
                 self.script.steps.push(Step::Read {
                     from: name.clone(),
                     until: cut.unit,
@@ -284,8 +288,13 @@ impl Builder {
                     None => literal(page),
                 };
                 format!("{page}?{}", self.query(query))
-            } else if lower == "last-event-id" {
-                match self.flows.variable_for("id", value) {
+            } else if let Some(kind) = match lower.as_str() {
+                "last-event-id" => Some("id"),
+                "if-modified-since" => Some("last_modified"),
+                "if-none-match" => Some("etag"),
+                _ => None,
+            } {
+                match self.flows.variable_for(kind, value) {
                     Some(variable) => format!("${{{variable}}}"),
                     None => literal(value),
                 }
@@ -349,7 +358,12 @@ impl Builder {
             };
             let written = match variable {
                 Some(variable) => format!("${{{variable}}}"),
-                None if name == "channel" && self.options.fresh_channels => self.channel(value),
+                None if name == "channel"
+                    && self.options.fresh_channels
+                    && self.options.ticker_channel.as_deref() != Some(value) =>
+                {
+                    self.channel(value)
+                }
                 None => {
                     let with_tokens = self.tokens_in(value);
                     if is_secret_parameter(name)

@@ -42,6 +42,9 @@ pub struct Cut {
     pub body: Option<Vec<u8>>,
     /// The status of the head this read took.
     pub status: Option<u16>,
+    /// The validators of the head this read took (RFC 9110 §8.8: `Last-Modified`, `ETag`), as
+    /// (lowercase name, value): a client sends them back as `If-Modified-Since`/`If-None-Match`.
+    pub validators: Vec<(String, String)>,
 }
 
 /// How the current body is framed, as the runner's connection sees it (RFC 9112 §6.3).
@@ -152,6 +155,7 @@ impl Segmenter {
             sse_id: self.last_sse_id.clone(),
             body,
             status,
+            validators: Vec::new(),
         }
     }
 
@@ -166,7 +170,12 @@ impl Segmenter {
                     self.requests.pop_front().unwrap_or(true)
                 };
                 self.start(&head);
-                cuts.push(self.make(Unit::Head, None, Some(head.status)));
+                let mut cut = self.make(Unit::Head, None, Some(head.status));
+                cut.validators = ["last-modified", "etag"]
+                    .iter()
+                    .filter_map(|name| head.header(name).map(|v| (name.to_string(), v.to_string())))
+                    .collect();
+                cuts.push(cut);
             }
             Ok(None) if self.pending.is_empty() && self.eof && self.closes => {
                 self.framing = Framing::Closed;

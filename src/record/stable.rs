@@ -3,6 +3,7 @@
 //! `redact:` entry is suggested for each value that changed. Suggestions are pure (two texts in,
 //! patterns out).
 
+use crate::runner::transport::Tls;
 use crate::runner::{record_with, Options, RunError, Target, Transcript};
 use crate::spec::{Pattern, Redaction, Spec};
 
@@ -33,9 +34,16 @@ pub const MAX_SHOWN: usize = 20;
 
 /// Replays `spec` twice against `target`. `secrets` are given as variables and hidden as
 /// `<NAME>` in the transcripts, as values from the environment are.
-pub async fn check(spec: &Spec, target: &Target, secrets: &[(String, String)]) -> Verdict {
+/// `tls` is for an `https`/`wss` upstream, as the proxy reached it.
+pub async fn check(
+    spec: &Spec,
+    target: &Target,
+    secrets: &[(String, String)],
+    tls: Option<Tls>,
+) -> Verdict {
     let options = Options {
         vars: secrets.to_vec(),
+        tls,
         ..Options::default()
     };
     let hide: Vec<Redaction> = secrets

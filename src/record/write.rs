@@ -19,6 +19,8 @@ pub struct Header {
     pub comments: Vec<String>,
     /// `redact:` entries: (pattern, name).
     pub redact: Vec<(String, String)>,
+    /// `redact:` entries with `target: true`: (pattern, name).
+    pub target_redact: Vec<(String, String)>,
 }
 
 /// The spec text of `script`.
@@ -30,10 +32,22 @@ pub fn spec_text(header: &Header, script: &Script) -> String {
         }
     }
     let _ = writeln!(out, "description: {}", double(&header.description));
-    if !header.redact.is_empty() {
+    if !header.redact.is_empty() || !header.target_redact.is_empty() {
         out.push_str("redact:\n");
         for (pattern, name) in &header.redact {
             let _ = writeln!(out, "  - {{ pattern: {}, name: {name} }}", single(pattern));
+        }
+        if !header.target_redact.is_empty() {
+            out.push_str(
+                "  # what a running server varies (--target only): ids, its clock, lengths\n",
+            );
+        }
+        for (pattern, name) in &header.target_redact {
+            let _ = writeln!(
+                out,
+                "  - {{ pattern: {}, name: {name}, target: true }}",
+                single(pattern)
+            );
         }
     }
     out.push_str("steps:\n");
@@ -113,6 +127,7 @@ fn step_text(step: &Step) -> String {
             let source = match &capture.source {
                 Source::SseId => "sse: id".to_string(),
                 Source::Json(pointer) => format!("json: {}", double(pointer)),
+                Source::Header(name) => format!("header: {name}"),
             };
             let redact = if capture.redact {
                 ""

@@ -111,7 +111,30 @@ fn route_query<'a>(target: &'a str, path: &str) -> Option<&'a str> {
         None => return None,
     };
     // WHATWG URL: the query percent-encode set leaves these bytes alone; `#` starts a fragment.
-    let kept = |b: u8| b.is_ascii_alphanumeric() || b"-._~!$&()*+,;=:@/?%".contains(&b);
+    let kept = |b: u8| {
+        b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+                    | b':'
+                    | b'@'
+                    | b'/'
+                    | b'?'
+                    | b'%'
+            )
+    };
     query.bytes().all(kept).then_some(query)
 }
 
@@ -153,6 +176,16 @@ mod tests {
         assert_eq!(route_query("/poll?a=<b>", "/poll"), None);
         assert_eq!(route_query("/poll?a#b", "/poll"), None);
         assert_eq!(route_query("/poll?caf\u{e9}", "/poll"), None);
+    }
+
+    #[test]
+    fn exactly_the_bytes_a_url_keeps_in_a_query_are_accepted() {
+        let kept = b"-._~!$&()*+,;=:@/?%";
+        for b in 0..=255u8 {
+            let query = format!("/poll?a{}", char::from(b));
+            let expected = b.is_ascii_alphanumeric() || kept.contains(&b);
+            assert_eq!(route_query(&query, "/poll").is_some(), expected, "byte {b}");
+        }
     }
 
     #[test]

@@ -3,7 +3,10 @@
 //! commit); the sync thread makes what was committed durable with one `fdatasync` of the
 //! write-ahead log for every transaction committed before the sync began, then hands the
 //! messages to the hub and acknowledges them, in commit order. While one sync runs, the writer
-//! already commits the next transaction.
+//! already commits the next transaction, and only one: the hand-off between the threads is a
+//! rendezvous, so the writer then waits for that sync to end while publishes gather, and each
+//! transaction holds what arrived during one sync: a transaction's fixed cost (its pages written
+//! to the log and checksummed) is shared by as many messages as one sync makes durable.
 //!
 //! Bounds: at most [`MAX_PENDING_BYTES`] of message bytes wait for the disk (past it a publish is
 //! refused with [`StoreError::Behind`]) and one transaction takes at most [`MAX_BATCH`] changes.
@@ -66,7 +69,8 @@ impl Writer {
         committed: impl Fn(&[(String, Arc<Message>)]) + Send + 'static,
     ) -> std::io::Result<Writer> {
         let (jobs, queue) = mpsc::channel::<Job>();
-        let (done, synced) = mpsc::channel::<Committed>();
+        // A rendezvous: the writer's next transaction waits until the sync thread takes it.
+        let (done, synced) = mpsc::sync_channel::<Committed>(0);
         let pending = Arc::new(AtomicUsize::new(0));
         let wal = super::wal::wal_path(&store.path);
         let counted = pending.clone();
@@ -173,7 +177,12 @@ fn pending_bytes(jobs: &[Job]) -> usize {
 }
 
 /// The writer thread: commits what waits, hands each transaction to the sync thread.
-fn write(store: Store, capacity: usize, queue: mpsc::Receiver<Job>, done: mpsc::Sender<Committed>) {
+fn write(
+    store: Store,
+    capacity: usize,
+    queue: mpsc::Receiver<Job>,
+    done: mpsc::SyncSender<Committed>,
+) {
     let Store {
         mut connection,
         path: _,

@@ -22,25 +22,10 @@
 //   | "response:PATH" (the response of a request whose URL contains PATH has started)
 //   | "roundtrip:TEXT" (type TEXT in #text, click send, wait until it comes back as a message).
 
-import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-
-const TIMEOUT = 30_000;
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--disable-quic",
-];
-
-const plan = JSON.parse(process.argv[2] ?? "{}");
-const out = (line) => process.stdout.write(line + "\n");
+import { firstLine, out, plan, TIMEOUT, withChromium } from "./chromium.mjs";
 
 // "GO <name>" lines from the test, each resolving the scenario that awaits it.
 const go = new Map();
@@ -151,7 +136,7 @@ async function run(browser, s) {
     }
     result.ok = true;
   } catch (e) {
-    result.error = String(e.message ?? e).split("\n")[0];
+    result.error = firstLine(e);
   }
   result.received = await page.evaluate(() => window.received ?? null).catch(() => null);
   result.requests = requests;
@@ -166,24 +151,7 @@ async function run(browser, s) {
   await context.close();
 }
 
-let browser;
-try {
-  browser = await chromium.launch({
-    executablePath: plan.chromium ?? "/usr/bin/chromium",
-    args: ARGS,
-    timeout: TIMEOUT,
-  });
-} catch (e) {
-  out(`FATAL cannot start Chromium at ${plan.chromium ?? "/usr/bin/chromium"}: ${String(e.message ?? e).split("\n")[0]}`);
-  process.exit(2);
-}
-try {
+await withChromium(async (browser) => {
   if (plan.screenshots) mkdirSync(plan.screenshots, { recursive: true });
   await Promise.all(plan.scenarios.map((s) => run(browser, s)));
-} catch (e) {
-  out(`FATAL ${String(e.message ?? e).split("\n")[0]}`);
-  process.exitCode = 1;
-} finally {
-  await browser.close();
-  process.exit(process.exitCode ?? 0);
-}
+});

@@ -17,17 +17,11 @@
 //   backlog  open `url` (a demo page), wait until it showed `shown` values, read them, the channel
 //            field and the log's rows; screenshot.
 
-import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { firstLine, out, plan, TIMEOUT, withChromium } from "./chromium.mjs";
 
-const TIMEOUT = 30_000;
-const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic"];
 const LANES = ["poll", "longpoll", "iframe", "jsonp", "forever", "ws", "sse"];
-
-const plan = JSON.parse(process.argv[2] ?? "{}");
-const out = (line) => process.stdout.write(line + "\n");
 
 async function report(page, s, result) {
   await page.goto(s.index, { waitUntil: "load", timeout: TIMEOUT });
@@ -121,14 +115,7 @@ async function backlog(page, s, result) {
   await page.screenshot({ path: join(plan.screenshots, `${s.name}.png`), fullPage: true });
 }
 
-let browser;
-try {
-  browser = await chromium.launch({ executablePath: plan.chromium ?? "/usr/bin/chromium", args: ARGS, timeout: TIMEOUT });
-} catch (e) {
-  out(`FATAL cannot start Chromium: ${String(e.message ?? e).split("\n")[0]}`);
-  process.exit(2);
-}
-try {
+await withChromium(async (browser) => {
   mkdirSync(plan.screenshots, { recursive: true });
   await Promise.all(plan.scenarios.map(async (s) => {
     const context = await browser.newContext({ viewport: { width: s.width ?? 1280, height: s.height ?? 800 } });
@@ -143,16 +130,10 @@ try {
       else throw new Error(`unknown scenario kind ${s.kind}`);
       result.ok = true;
     } catch (e) {
-      result.error = String(e.message ?? e).split("\n")[0];
+      result.error = firstLine(e);
       await page.screenshot({ path: join(plan.screenshots, `${s.name}-error.png`), fullPage: true }).catch(() => {});
     }
     out("RESULT " + JSON.stringify(result));
     await context.close();
   }));
-} catch (e) {
-  out(`FATAL ${String(e.message ?? e).split("\n")[0]}`);
-  process.exitCode = 1;
-} finally {
-  await browser.close();
-  process.exit(process.exitCode ?? 0);
-}
+});

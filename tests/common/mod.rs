@@ -4,6 +4,12 @@
 // Each test file compiles its own copy and uses only part of it.
 #![allow(dead_code)]
 
+pub mod aiohttp;
+pub mod child;
+pub mod nginx;
+pub mod node;
+pub mod serve;
+
 use std::fmt::Display;
 use std::time::Duration;
 
@@ -95,3 +101,6 @@ pub fn terminate(child: &mut std::process::Child) {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+pub mod nchan;
+pub mod tls;

@@ -219,6 +219,11 @@ impl ClientConnection {
         }
     }
 
+    /// Whether the route has read the current body's last byte (a body cut short is not read).
+    pub fn body_read(&self) -> bool {
+        self.gate().body.as_ref().is_none_or(BodyLeft::is_done)
+    }
+
     /// Resolves once the route has read the current body's last byte (or it was cut).
     pub async fn body_done(&self) {
         futures_lite::future::poll_fn(|cx| {

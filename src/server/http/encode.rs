@@ -5,7 +5,6 @@
 //! line each, then a blank line: one order whatever order the route inserted them in, so
 //! transcripts are stable.
 
-use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// How a response body is delimited on the wire (RFC 9112 §6.3).
@@ -26,59 +25,81 @@ pub enum Framing {
 /// The head of a response with status `code`: `fields` (names in any case), the framing field,
 /// and `date`, sorted by lower-case name.
 pub fn encode_head(code: u16, fields: &[(&str, &str)], framing: Framing, date: &str) -> Vec<u8> {
-    let length;
-    let mut fields: Vec<(&str, &str)> = fields.to_vec();
+    let (mut length, mut status) = ([0u8; 20], [0u8; 20]);
+    let mut fields: Vec<(&str, &[u8])> = fields
+        .iter()
+        .map(|(name, value)| (*name, value.as_bytes()))
+        .collect();
     match framing {
-        Framing::Length(n) => {
-            length = n.to_string();
-            fields.push(("content-length", &length));
-        }
-        Framing::Chunked => fields.push(("transfer-encoding", "chunked")),
+        Framing::Length(n) => fields.push(("content-length", decimal(n, &mut length))),
+        Framing::Chunked => fields.push(("transfer-encoding", b"chunked")),
         Framing::Bodiless | Framing::Close => {}
     }
-    fields.push(("date", date));
+    fields.push(("date", date.as_bytes()));
     fields.sort_by(|(a, _), (b, _)| lower(a).cmp(lower(b)));
     let reason = http_types::StatusCode::try_from(code)
         .map(|s| s.canonical_reason())
         .unwrap_or("Unknown");
-    let mut head = String::with_capacity(192);
-    let _ = write!(head, "HTTP/1.1 {code} {reason}\r\n");
+    let mut head = Vec::with_capacity(192);
+    head.extend_from_slice(b"HTTP/1.1 ");
+    head.extend_from_slice(decimal(u64::from(code), &mut status));
+    head.push(b' ');
+    head.extend_from_slice(reason.as_bytes());
+    head.extend_from_slice(b"\r\n");
     for (name, value) in &fields {
-        head.extend(name.chars().map(|c| c.to_ascii_lowercase()));
-        let _ = write!(head, ": {value}\r\n");
+        head.extend(lower(name));
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value);
+        head.extend_from_slice(b"\r\n");
     }
-    head.push_str("\r\n");
-    head.into_bytes()
+    head.extend_from_slice(b"\r\n");
+    head
 }
 
 fn lower(name: &str) -> impl Iterator<Item = u8> + '_ {
     name.bytes().map(|b| b.to_ascii_lowercase())
 }
 
+/// `n` in decimal, written at the end of `digits`.
+fn decimal(mut n: u64, digits: &mut [u8; 20]) -> &[u8] {
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &digits[start..];
+        }
+    }
+}
+
 /// The most one chunk of a streamed body carries (an 8 KiB write with room for the framing).
 pub const MAX_CHUNK: usize = 8184;
 
 /// `piece` framed as chunks (RFC 9112 §7.1: `SIZE-IN-HEX CRLF DATA CRLF`), one per [`MAX_CHUNK`]
-/// bytes, appended to `out`; an empty `piece` is the last chunk, `0\r\n\r\n`.
+/// bytes, appended to `out`; an empty `piece` is the last chunk, `0\r\n\r\n`. `out` grows once,
+/// by what the chunks need.
 pub fn chunk(piece: &[u8], out: &mut Vec<u8>) {
+    // At most four hex digits (MAX_CHUNK is 0x1FF8) and two CRLFs per chunk; the last chunk is 5.
+    out.reserve(piece.len() + (piece.len() / MAX_CHUNK + 1) * 8 + 5);
     let mut parts = piece.chunks(MAX_CHUNK).peekable();
     if parts.peek().is_none() {
         out.extend_from_slice(b"0\r\n\r\n");
     }
     for part in parts {
-        let _ = write!(HexLen(out), "{:X}\r\n", part.len());
+        hex(part.len(), out);
+        out.extend_from_slice(b"\r\n");
         out.extend_from_slice(part);
         out.extend_from_slice(b"\r\n");
     }
 }
 
-/// `fmt::Write` into a byte buffer.
-struct HexLen<'a>(&'a mut Vec<u8>);
-
-impl std::fmt::Write for HexLen<'_> {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.0.extend_from_slice(s.as_bytes());
-        Ok(())
+/// `n` in upper-case hex without leading zeros (RFC 9112 §7.1: `chunk-size = 1*HEXDIG`).
+fn hex(n: usize, out: &mut Vec<u8>) {
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    let digits = (usize::BITS - n.leading_zeros()).div_ceil(4).max(1);
+    for shift in (0..digits).rev() {
+        out.push(DIGITS[(n >> (4 * shift)) & 0xF]);
     }
 }
 
@@ -162,6 +183,29 @@ upgrade: websocket\r\n\r\n"
         chunk(&vec![b'x'; MAX_CHUNK + 1], &mut big);
         assert!(big.starts_with(b"1FF8\r\nxx"));
         assert!(big.ends_with(b"x\r\n1\r\nx\r\n"));
+    }
+
+    #[test]
+    fn decimal_numbers_have_no_leading_zeros() {
+        for n in [0, 7, 10, 204, 65_536, u64::MAX] {
+            assert_eq!(decimal(n, &mut [0; 20]), n.to_string().as_bytes());
+        }
+    }
+
+    #[test]
+    fn chunk_sizes_are_upper_case_hex_without_leading_zeros() {
+        for (n, text) in [
+            (0, "0"),
+            (9, "9"),
+            (10, "A"),
+            (255, "FF"),
+            (4096, "1000"),
+            (MAX_CHUNK, "1FF8"),
+        ] {
+            let mut out = Vec::new();
+            hex(n, &mut out);
+            assert_eq!(out, text.as_bytes(), "{n}");
+        }
     }
 
     #[test]

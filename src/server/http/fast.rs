@@ -2,8 +2,8 @@
 //! route table hands to a [`FastResponder`] (`FAST_RESPONDERS` in `server/mod.rs`), and the
 //! writer that frames its body with the one chunk encoder ([`super::encode::chunk`]).
 
-use std::future::Future;
 use std::io;
+use std::sync::Arc;
 use std::task::Poll;
 
 use futures_lite::{future, AsyncWriteExt, StreamExt};
@@ -11,6 +11,7 @@ use futures_lite::{future, AsyncWriteExt, StreamExt};
 use super::client::ClientConnection;
 use super::encode;
 use super::head::Admitted;
+use super::readiness::Readiness;
 use crate::server::pieces::{Piece, Pieces};
 use crate::server::state::State;
 
@@ -67,9 +68,11 @@ pub async fn write(
     // run now and then (async-std has no budget of its own).
     let mut busy = 0;
     // A client that closes (FIN) or resets while the stream waits ends it, and frees its
-    // connection, at once.
+    // connection, at once. The watch is polled only when the reactor signalled the socket: a
+    // wake-up for a piece does not peek the socket (and re-arm it) again.
     let watched = client.socket().clone();
     let mut client_gone = Box::pin(async move { crate::server::peer::closed(&watched).await });
+    let readiness = Arc::new(Readiness::default());
     loop {
         // One poll per piece: whether it had to wait is seen on the way.
         let mut waited = false;
@@ -77,7 +80,7 @@ pub async fn write(
         let first = future::poll_fn(|cx| {
             let next = pieces.as_mut().poll_next(cx);
             waited |= next.is_pending();
-            if next.is_pending() && client_gone.as_mut().poll(cx).is_ready() {
+            if next.is_pending() && readiness.poll_future(cx, client_gone.as_mut()).is_ready() {
                 gone = true;
                 return Poll::Ready(None);
             }

@@ -24,9 +24,8 @@
 //! filling it.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_lite::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -35,6 +34,7 @@ use futures_lite::{future, ready};
 use super::assembler::{Assembler, Incoming, Received};
 use super::closing::{reply_to_close, CloseReply, Closed, Ending, Outbox};
 use super::outgoing::{server_frame, Feed, Outgoing, Pulled, OUTBOX_BYTES};
+use crate::server::http::readiness::Readiness;
 use crate::wire::websocket::opcode;
 
 /// Bytes asked of the socket per read while nothing larger is known to be coming (on the stack: an
@@ -77,7 +77,7 @@ where
         outbox: outbox.clone(),
         echoed: false,
         done: false,
-        readable: Arc::new(Readable::default()),
+        readable: Arc::new(Readiness::default()),
     };
     (session, outbox)
 }
@@ -106,55 +106,8 @@ pub struct Session<S> {
     /// The close handshake was started by the client and answered.
     echoed: bool,
     done: bool,
-    /// Whether a read may find something: see [`Readable`].
-    readable: Arc<Readable>,
-}
-
-/// The waker a session's reads register, so that a poll of the connection's one task knows
-/// whether the socket woke it. Without it every wake-up (each delivery of the `/ws` feed) would
-/// also read the socket, find nothing, and re-arm it with the reactor: two system calls per
-/// delivered message for nothing. A read is tried when the last one returned bytes (more may be
-/// waiting) or when the reactor has since signalled the socket; otherwise the registration from
-/// the last read that found nothing still stands.
-#[derive(Debug)]
-struct Readable {
-    /// Set by the reactor's wake-up (and after a read that returned bytes); taken by a read.
-    ready: AtomicBool,
-    /// The connection's task, woken with it.
-    task: Mutex<Option<Waker>>,
-}
-
-impl Default for Readable {
-    fn default() -> Self {
-        Readable {
-            ready: AtomicBool::new(true),
-            task: Mutex::new(None),
-        }
-    }
-}
-
-impl Readable {
-    /// Keeps `waker` as the task to wake (unless it is the one kept already).
-    fn remember(&self, waker: &Waker) {
-        let mut task = self.task.lock().unwrap_or_else(|e| e.into_inner());
-        if !task.as_ref().is_some_and(|t| t.will_wake(waker)) {
-            *task = Some(waker.clone());
-        }
-    }
-}
-
-impl std::task::Wake for Readable {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.ready.store(true, Ordering::Release);
-        let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        if let Some(task) = task {
-            task.wake();
-        }
-    }
+    /// Whether a read may find something: a poll woken by the feed does not read the socket.
+    readable: Arc<Readiness>,
 }
 
 impl<S> std::fmt::Debug for Session<S> {
@@ -335,33 +288,30 @@ where
         let Some(stream) = self.stream.as_mut() else {
             return Poll::Ready(false);
         };
-        // Woken for something else (a delivery, shutdown): the socket has nothing new.
-        self.readable.remember(cx.waker());
-        if !self.readable.ready.swap(false, Ordering::AcqRel) {
-            return Poll::Pending;
-        }
-        let waker = Waker::from(self.readable.clone());
-        let cx = &mut Context::from_waker(&waker);
-        let n = if want <= READ_MIN {
-            // Nothing pending: nothing held while the connection waits.
-            self.incoming.release_if_empty();
-            let mut chunk = [0u8; READ_MIN];
-            match ready!(Pin::new(stream).poll_read(cx, &mut chunk)) {
-                Ok(n) => {
-                    self.incoming.push(&chunk[..n]);
-                    n
+        // Only when the reactor signalled the socket since the last read that found nothing: a
+        // poll woken by a delivery or by shutdown does not read (nor re-arm) the socket.
+        let incoming = &mut self.incoming;
+        let n = ready!(self.readable.poll_read(cx, |cx| {
+            let n = if want <= READ_MIN {
+                // Nothing pending: nothing held while the connection waits.
+                incoming.release_if_empty();
+                let mut chunk = [0u8; READ_MIN];
+                match ready!(Pin::new(stream).poll_read(cx, &mut chunk)) {
+                    Ok(n) => {
+                        incoming.push(&chunk[..n]);
+                        n
+                    }
+                    Err(_) => 0,
                 }
-                Err(_) => 0,
-            }
-        } else {
-            let read = self
-                .incoming
-                .fill(want, |room| Pin::new(&mut *stream).poll_read(cx, room));
-            ready!(read).unwrap_or(0)
-        };
+            } else {
+                let read = incoming.fill(want, |room| Pin::new(&mut *stream).poll_read(cx, room));
+                ready!(read).unwrap_or(0)
+            };
+            Poll::Ready(n)
+        }));
         self.streak = if n == want { want } else { 0 };
         // Bytes came: the next read goes ahead (more may be waiting).
-        self.readable.ready.store(true, Ordering::Release);
+        self.readable.set();
         Poll::Ready(n > 0)
     }
 

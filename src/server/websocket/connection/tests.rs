@@ -2,6 +2,7 @@
 //! raw (masked) frames, then reads everything the server sends until it closes.
 
 use std::io;
+use std::sync::atomic::Ordering;
 
 use async_std::os::unix::net::UnixStream;
 use async_std::task;

@@ -1,0 +1,149 @@
+//! Whether the reactor has signalled a socket since a connection's task last looked: the waker a
+//! connection's reads register instead of its task's own, so that a task woken for something else
+//! (a delivery, a timer, shutdown) does not read the socket.
+//!
+//! Why: a connection's one task is woken by every delivery. A read tried on each of those
+//! wake-ups finds nothing, and async-io then re-arms the socket with the reactor (one `recv` and
+//! one `epoll_ctl` per delivered message, for nothing). With a [`Readiness`], a read is tried only
+//! when the reactor has woken the read since the last one (or the last one returned bytes); until
+//! then the registration made by the last read that found nothing still stands.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+
+/// A socket's read readiness, as the reactor last signalled it, and the task to wake with it.
+#[derive(Debug)]
+pub struct Readiness {
+    /// Set by the reactor's wake-up (and by [`Readiness::set`]); taken by a read.
+    ready: AtomicBool,
+    /// The connection's task, woken with it.
+    task: Mutex<Option<Waker>>,
+}
+
+impl Default for Readiness {
+    /// Ready: the first read is always tried.
+    fn default() -> Self {
+        Readiness {
+            ready: AtomicBool::new(true),
+            task: Mutex::new(None),
+        }
+    }
+}
+
+impl Readiness {
+    /// Polls `read` with this readiness's waker when the reactor signalled the socket since the
+    /// last poll (or [`set`](Readiness::set) was called); otherwise keeps `cx`'s task to wake and
+    /// returns `Pending` without touching the socket.
+    pub fn poll_read<T>(
+        self: &Arc<Self>,
+        cx: &mut Context<'_>,
+        read: impl FnOnce(&mut Context<'_>) -> Poll<T>,
+    ) -> Poll<T> {
+        self.remember(cx.waker());
+        if !self.ready.swap(false, Ordering::AcqRel) {
+            return Poll::Pending;
+        }
+        let waker = Waker::from(self.clone());
+        read(&mut Context::from_waker(&waker))
+    }
+
+    /// Polls `future` (a wait on the socket, such as a peek) only when the reactor has woken it
+    /// since its last poll: see [`Readiness::poll_read`].
+    pub fn poll_future<F: Future + ?Sized>(
+        self: &Arc<Self>,
+        cx: &mut Context<'_>,
+        future: Pin<&mut F>,
+    ) -> Poll<F::Output> {
+        self.poll_read(cx, |cx| future.poll(cx))
+    }
+
+    /// The next read goes ahead (the last one returned bytes: more may be waiting).
+    pub fn set(&self) {
+        self.ready.store(true, Ordering::Release);
+    }
+
+    /// Keeps `waker` as the task to wake (unless it is the one kept already).
+    fn remember(&self, waker: &Waker) {
+        let mut task = self.task.lock().unwrap_or_else(|e| e.into_inner());
+        if !task.as_ref().is_some_and(|t| t.will_wake(waker)) {
+            *task = Some(waker.clone());
+        }
+    }
+}
+
+impl Wake for Readiness {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.ready.store(true, Ordering::Release);
+        let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(task) = task {
+            task.wake();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+
+    /// A wait that counts its polls and keeps the waker it was last polled with.
+    #[derive(Default)]
+    struct Wait {
+        polls: AtomicUsize,
+        waker: Mutex<Option<Waker>>,
+    }
+
+    impl Wait {
+        fn poll(&self, cx: &mut Context<'_>) -> Poll<()> {
+            self.polls.fetch_add(1, Ordering::Relaxed);
+            *self.waker.lock().expect("lock") = Some(cx.waker().clone());
+            Poll::Pending
+        }
+
+        fn fire(&self) {
+            if let Some(waker) = self.waker.lock().expect("lock").take() {
+                waker.wake();
+            }
+        }
+    }
+
+    struct CountingTask(AtomicUsize);
+
+    impl Wake for CountingTask {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn a_wait_is_polled_first_then_only_after_the_reactor_woke_it() {
+        let readiness = Arc::new(Readiness::default());
+        let wait = Wait::default();
+        let task = Arc::new(CountingTask(AtomicUsize::new(0)));
+        let waker = Waker::from(task.clone());
+        let cx = &mut Context::from_waker(&waker);
+        assert!(readiness.poll_read(cx, |cx| wait.poll(cx)).is_pending());
+        // Woken for something else, ten times: the wait is not polled again.
+        for _ in 0..10 {
+            assert!(readiness.poll_read(cx, |cx| wait.poll(cx)).is_pending());
+        }
+        assert_eq!(wait.polls.load(Ordering::Relaxed), 1);
+        // The reactor fires: the task is woken, and the next poll reaches the wait.
+        wait.fire();
+        assert_eq!(task.0.load(Ordering::Relaxed), 1);
+        assert!(readiness.poll_read(cx, |cx| wait.poll(cx)).is_pending());
+        assert_eq!(wait.polls.load(Ordering::Relaxed), 2);
+        // After a read that returned bytes, the next one goes ahead.
+        readiness.set();
+        assert!(readiness.poll_read(cx, |cx| wait.poll(cx)).is_pending());
+        assert_eq!(wait.polls.load(Ordering::Relaxed), 3);
+    }
+}
