@@ -12,13 +12,16 @@
 # round, and the report gives the median of the rounds. Prints a markdown report on stdout,
 # progress on stderr.
 #
-#   bench/compare.sh > BENCHMARKS.md      # about 20 minutes
+#   bench/compare.sh > report.md          # every workload, 5 rounds (see BENCHMARKS.md for times)
 #   bench/compare.sh --quick              # a smoke run in well under a minute: few clients, 1 round
+#   WORKLOADS="fanout saturate" SERVERS="ours nchan1 nchan2" bench/compare.sh   # latency only
 #
 # Environment: ROUNDS (5), IDLE_CLIENTS (5000), FANOUT_CLIENTS (2000), FANOUT_MESSAGES (250),
 # FANOUT_RATE (50: 2,000 × 50/s is 100,000 deliveries per second), SAT_MESSAGES (250),
 # POLL_CONNECTIONS (50), HOLD (10s), POLL_DURATION (10s), WORKLOADS ("idle fanout saturate poll"),
-# SERVERS ("ours nchan1 nchan2 node floor": a subset runs only those), NODE_PEER_DIR
+# SERVERS ("ours nchan1 nchan2 node floor": a subset runs only those, and the table shows only
+# those; `unpaced` adds ours with `--publish-window off`, publishes answered once queued),
+# OURS_ARGS (more `serve` options for ours, e.g. "--publish-window 16"), NODE_PEER_DIR
 # (../shared/reference/seed-node), NCHAN_CONF (../shared/reference/nchan/nchan.conf.in).
 # Nchan serves no /poll, and the floor only fan-out: their cells read —.
 set -euo pipefail
@@ -67,9 +70,13 @@ start_one() {
   # Emptied before the server starts: a restart would otherwise find the last one's address.
   : >"$out"
   case $name in
-    ours)
+    ours | unpaced)
       # The contract's flags; --max-connections raised so the limit is not what is measured.
-      "$BIN" serve --addr 127.0.0.1:0 --store memory --max-connections 19000 >"$out" 2>"$out.err" &
+      local extra=()
+      [[ $name == ours ]] && read -r -a extra <<<"${OURS_ARGS:-}"
+      [[ $name == unpaced ]] && extra=(--publish-window off)
+      "$BIN" serve --addr 127.0.0.1:0 --store memory --max-connections 19000 "${extra[@]}" \
+        >"$out" 2>"$out.err" &
       PID[$name]=$!
       URL[$name]=$(listening_url "$out") ;;
     floor)
@@ -189,7 +196,7 @@ serving() {
     case $1 in
       idle) [[ $name != floor ]] && echo "$name" ;;
       fanout) echo "$name" ;;
-      poll) [[ $name == ours || $name == node ]] && echo "$name" ;;
+      poll) [[ $name == ours || $name == unpaced || $name == node ]] && echo "$name" ;;
     esac
   done
 }
@@ -235,9 +242,10 @@ if [[ " $SERVERS " == *" nchan"* ]]; then
   VERSIONS+=", $(nginx -v 2>&1 | sed 's/^nginx version: //'), libnginx-mod-nchan $(dpkg-query -W -f '${Version}' libnginx-mod-nchan 2>/dev/null || echo '?')"
 fi
 COMMIT=$(git describe --always --dirty 2>/dev/null || echo unknown)
-COMMAND="bench/compare.sh${1:+ $1}"
+# The whole command, the settings that shape the run included, so that it can be repeated.
+COMMAND="ROUNDS=$ROUNDS WORKLOADS=\"$WORKLOADS\" SERVERS=\"$SERVERS\"${OURS_ARGS:+ OURS_ARGS=\"$OURS_ARGS\"} bench/compare.sh${1:+ $1}"
 
-MACHINE=$MACHINE VERSIONS=$VERSIONS COMMIT=$COMMIT ELAPSED=$elapsed COMMAND=$COMMAND ROUNDS=$ROUNDS \
+SERVERS=$SERVERS MACHINE=$MACHINE VERSIONS=$VERSIONS COMMIT=$COMMIT ELAPSED=$elapsed COMMAND=$COMMAND ROUNDS=$ROUNDS \
 IDLE_CLIENTS=$IDLE_CLIENTS FANOUT_CLIENTS=$FANOUT_CLIENTS FANOUT_MESSAGES=$FANOUT_MESSAGES \
 FANOUT_RATE=$FANOUT_RATE SAT_MESSAGES=$SAT_MESSAGES POLL_CONNECTIONS=$POLL_CONNECTIONS \
 POLL_DURATION=$POLL_DURATION HOLD=$HOLD node - "$RESULTS" <<'JS'
@@ -245,8 +253,11 @@ const fs = require("fs");
 const env = process.env;
 const text = fs.readFileSync(process.argv[2], "utf8").trim();
 const rows = text ? text.split("\n").map((l) => JSON.parse(l)) : [];
-const servers = ["ours", "nchan1", "nchan2", "node", "floor"];
-const titles = { ours: "ours", nchan1: "Nchan 1w", nchan2: "Nchan 2w", node: "Node", floor: "floor" };
+const order = ["ours", "unpaced", "nchan1", "nchan2", "node", "floor"];
+const wanted = env.SERVERS.split(/\s+/);
+const servers = order.filter((s) => wanted.includes(s));
+const others = servers.filter((s) => s !== "ours");
+const titles = { ours: "ours", unpaced: "ours, --publish-window off", nchan1: "Nchan 1w", nchan2: "Nchan 2w", node: "Node", floor: "floor" };
 const num = (v) => (typeof v === "number" && isFinite(v) ? v : null);
 const median = (xs) => {
   const v = xs.filter((x) => x !== null).sort((a, b) => a - b);
@@ -263,8 +274,10 @@ const n = (x) => Number(x).toLocaleString("en-US");
 const out = [];
 const line = (what, metric, figure, label, digits) => {
   const v = Object.fromEntries(servers.map((s) => [s, fig(s, label, figure)]));
+  // A workload not run (WORKLOADS) leaves no row.
+  if (servers.every((s) => v[s] === null)) return;
   out.push(`| ${what} | ${metric} | ${servers.map((s) => fmt(v[s], digits)).join(" | ")} | ` +
-    `${ratio(v.ours, v.nchan1)} | ${ratio(v.ours, v.nchan2)} | ${ratio(v.ours, v.node)} | ${ratio(v.ours, v.floor)} |`);
+    `${others.map((s) => ratio(v.ours, v[s])).join(" | ")} |`);
 };
 const f = (key) => (r) => num(r.figures[key]);
 const cpuPerDelivery = (r) => (num(r.figures.delivered) ? (r.cpu_ms * 1000) / r.figures.delivered : null);
@@ -319,14 +332,14 @@ Generated by \`${env.COMMAND}\` (commit ${env.COMMIT}); ${env.ELAPSED} s of work
   each cell is the median of the rounds. Nchan: the shared config with 1 and with 2 workers.
   The floor is \`longconn bench floor\`: one blocking \`write\` per delivery, nothing else.
 
-| workload | figure | ours | Nchan 1w | Nchan 2w | Node | floor | ours/Nchan 1w | ours/Nchan 2w | ours/Node | ours/floor |
-|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+| workload | figure | ${servers.map((s) => titles[s]).join(" | ")} | ${others.map((s) => "ours/" + titles[s]).join(" | ")} |
+|---|---|${servers.map(() => "---:").join("|")}|${others.map(() => "---:").join("|")}|
 ${out.join("\n")}
 
 p99 latency over the rounds (lowest–highest):
 
-| workload | ours | Nchan 1w | Nchan 2w | Node | floor |
-|---|---|---|---|---|---|
+| workload | ${servers.map((s) => titles[s]).join(" | ")} |
+|---|${servers.map(() => "---").join("|")}|
 ${spreads.join("\n")}
 
 Server CPU is user + system time from \`/proc/PID/stat\` (nginx: the master and its workers),

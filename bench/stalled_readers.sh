@@ -7,7 +7,9 @@
 # of 1 KiB are published first, so their sockets are full (and their writes waiting) before the
 # timed run starts. Every case serves with --subscriber-queue 100000, so only the send timeout
 # cuts a stalled reader. Then `longconn bench fanout` times CLIENTS healthy SSE subscribers receiving
-# MESSAGES at RATE per second on that channel. Prints a markdown table on stdout.
+# MESSAGES at RATE per second on that channel. Prints a markdown table on stdout; "fill s" is how
+# long the FILL publishes took (one after the other, each waiting for its answer): with publish
+# pacing, the stalled readers may hold a publish for the grace (100 ms), not more.
 #
 #   bench/stalled_readers.sh
 #
@@ -40,9 +42,10 @@ for _ in range(count):
     s.sendall(f"GET /sseStream?channel={channel} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
     held.append(s)
 data = b"x" * 1024
+start = time.monotonic()
 for _ in range(fill):
     urllib.request.urlopen(urllib.request.Request(f"{url}/publish?channel={channel}", data=data)).read()
-print("ready", flush=True)
+print(f"ready {time.monotonic() - start:.2f}", flush=True)
 while True:
     time.sleep(3600)
 PY
@@ -60,12 +63,12 @@ run_case() {
   PIDS+=("$server")
   local url
   url=$(listening_url "$out" 30)
-  local helper=""
+  local helper="" fill="—"
   if [[ $stalled == yes ]]; then
     stalled_clients "$url" "$channel" >"$WORK/stalled-$n.out" 2>&1 &
     helper=$!
     PIDS+=("$helper")
-    wait_for_line "$WORK/stalled-$n.out" '^ready' 300 >/dev/null
+    fill=$(wait_for_line "$WORK/stalled-$n.out" '^ready' 300 | cut -d' ' -f2)
   fi
   log "$name: fanout $CLIENTS × $MESSAGES at $RATE/s"
   local json
@@ -76,16 +79,17 @@ run_case() {
   python3 -c '
 import json, sys
 r = json.loads(sys.argv[1])
-print("| {0} | {1[delivered]}/{1[expected]} | {1[p50_ms]} | {1[p99_ms]} | {1[max_ms]} | {2} |".format(sys.argv[2], r, sys.argv[3]))
-' "$json" "$name" "$open"
+print("| {0} | {3} | {1[delivered]}/{1[expected]} | {1[p50_ms]} | {1[p99_ms]} | {1[max_ms]} | {2} |".format(sys.argv[2], r, sys.argv[3], sys.argv[4]))
+' "$json" "$name" "$open" "$fill"
   [[ -n $helper ]] && stop_pids "$helper"
   stop_pids "$server"
 }
 
 CASES=0
-echo "| case | delivered | p50 ms | p99 ms | max ms | server fds after |"
-echo "|---|---|---|---|---|---|"
+echo "| case | fill s | delivered | p50 ms | p99 ms | max ms | server fds after |"
+echo "|---|---|---|---|---|---|---|"
 run_case "no stalled readers" no
 run_case "$STALLED stalled readers, --send-timeout 30s" yes
 run_case "$STALLED stalled readers, --send-timeout 1s" yes --send-timeout 1s
+run_case "$STALLED stalled readers, --send-timeout 30s, --publish-window off" yes --publish-window off
 log "done in $((SECONDS - started_at))s"

@@ -60,6 +60,10 @@ struct ServeArgs {
     /// Messages a subscriber may fall behind before it is cut off (SSE ends, WebSocket close 1008).
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     subscriber_queue: u32,
+    /// Messages a subscriber that keeps up may have queued before a publish waits for it, so a
+    /// publisher goes at the pace of the healthy writers; `off`: publishes never wait.
+    #[arg(long, default_value = "4", value_name = "N|off", value_parser = publish_window)]
+    publish_window: PublishWindow,
     /// How often a silent SSE or forever-iframe stream gets a comment, so proxies keep it open.
     #[arg(long, default_value = "25s", value_parser = heartbeat)]
     heartbeat: Duration,
@@ -112,6 +116,22 @@ fn send_timeout(text: &str) -> Result<Duration, String> {
         return Err(format!("send timeout '{text}' is under 100ms"));
     }
     Ok(timeout)
+}
+
+/// `--publish-window`: a number of messages, or `off`.
+#[derive(Debug, Clone, Copy)]
+struct PublishWindow(Option<usize>);
+
+fn publish_window(text: &str) -> Result<PublishWindow, String> {
+    if text == "off" {
+        return Ok(PublishWindow(None));
+    }
+    match text.parse::<u32>() {
+        Ok(n) if n <= 1_000_000 => Ok(PublishWindow(Some(n as usize))),
+        _ => Err(format!(
+            "publish window '{text}' is neither a number of messages (0 to 1000000) nor 'off'"
+        )),
+    }
 }
 
 /// A heartbeat period: a duration of at least 100ms (a shorter one only burns CPU).
@@ -179,6 +199,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_message_bytes: args.max_message_bytes,
         log_capacity: args.log_capacity as usize,
         subscriber_queue: args.subscriber_queue as usize,
+        publish_window: args.publish_window.0,
         heartbeat: args.heartbeat,
         send_timeout: args.send_timeout,
         publisher_jwt_key: key(args.publisher_jwt_key),

@@ -53,6 +53,7 @@ fn serve_refuses_options_out_of_range() {
         ("--log-capacity", "0", "0 is not in 1..=1000000"),
         ("--subscriber-queue", "0", "0 is not in 1..=1000000"),
         ("--heartbeat", "10ms", "under 100ms"),
+        ("--publish-window", "many", "neither a number of messages"),
         ("--interval", "1d", "unknown unit 'd' (ms, s, m, h)"),
     ] {
         let output = longconn(&["serve", "--addr", "127.0.0.1:0", option, value]);

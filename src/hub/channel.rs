@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 use std::time::Duration;
 
+use super::pace::Pace;
 use super::subscription::Queue;
 use super::{Backlog, ChannelStats, EndReason, Message, Missed};
 
@@ -14,6 +15,8 @@ use super::{Backlog, ChannelStats, EndReason, Message, Missed};
 #[derive(Debug)]
 pub(super) struct Channel {
     name: String,
+    /// Its pacing (also in the state, for new subscribers), read by publishers without the lock.
+    pace: Arc<Pace>,
     state: Mutex<ChannelState>,
 }
 
@@ -40,19 +43,28 @@ pub(super) struct ChannelState {
     next_key: u64,
     /// Set when the hub removed this channel from its map; a caller that still holds it retries.
     pub(super) retired: bool,
+    /// How far its subscribers are behind, for paced publishes.
+    pub(super) pace: Arc<Pace>,
 }
 
 impl Channel {
-    /// A channel whose first message will be `base + 1`.
-    pub(super) fn new(name: &str, base: u64) -> Channel {
+    /// A channel whose first message will be `base + 1`; publishes wait for subscribers with
+    /// more than `window` messages queued (see [`super::pace`]).
+    pub(super) fn new(name: &str, base: u64, window: Option<usize>) -> Channel {
+        let pace = Arc::new(Pace::new(window));
         Channel {
             name: name.to_owned(),
-            state: Mutex::new(ChannelState::new(base)),
+            state: Mutex::new(ChannelState::new(base, pace.clone())),
+            pace,
         }
     }
 
     pub(super) fn name(&self) -> &str {
         &self.name
+    }
+
+    pub(super) fn pace(&self) -> &Pace {
+        &self.pace
     }
 
     pub(super) fn lock(&self) -> MutexGuard<'_, ChannelState> {
@@ -62,12 +74,13 @@ impl Channel {
 }
 
 impl ChannelState {
-    /// An empty channel whose first message will be `base + 1`.
-    pub(super) fn new(base: u64) -> ChannelState {
+    /// An empty channel whose first message will be `base + 1`, paced by `pace`.
+    pub(super) fn new(base: u64, pace: Arc<Pace>) -> ChannelState {
         ChannelState {
             last: base,
             base,
             issued: base,
+            pace,
             ..ChannelState::default()
         }
     }
@@ -250,9 +263,16 @@ impl ChannelState {
 
     pub(super) fn add_subscriber(&mut self) -> (u64, Arc<Queue>) {
         let key = self.take_key();
-        let queue = Arc::new(Queue::default());
+        let queue = Arc::new(Queue::new(self.pace.clone()));
         self.subscribers.insert(key, queue.clone());
         (key, queue)
+    }
+
+    /// Stops waiting for every subscriber that is behind now (a publish waited past the grace).
+    pub(super) fn give_up_on_behind(&self) {
+        for queue in self.subscribers.values() {
+            queue.give_up();
+        }
     }
 
     pub(super) fn remove_subscriber(&mut self, key: u64) {

@@ -11,7 +11,8 @@
 //!
 //! Locks, always taken in this order and never held across an `.await`: the channel map (only to
 //! find, create or retire a channel), then one channel (numbering, log, fan-out), then one
-//! subscriber's queue. Wakers are woken after every lock is released.
+//! subscriber's queue, then the channel's list of paced publishers ([`pace`]). Wakers are woken
+//! after every lock is released, except a paced publisher's, woken by the queue that caught up.
 //!
 //! Bounds:
 //! - each channel keeps its last [`HubConfig::log_capacity`] messages;
@@ -21,8 +22,10 @@
 //!   more gets [`HubError::TooManyChannels`] ([`DEFAULT_CHANNEL`] is always allowed, so the ticker
 //!   never is refused). A channel that only has listeners and no message is retired when its last
 //!   listener leaves, so subscribing to random names leaks nothing.
+//! - a publish waits for the subscribers that keep up at most [`Pacing::grace`] ([`pace`]).
 
 mod channel;
+mod pace;
 pub mod redis;
 mod subscription;
 mod ticker;
@@ -41,7 +44,8 @@ use serde::Serialize;
 
 pub use self::redis::{RedisConfig, RedisError};
 use channel::Channel;
-pub use subscription::Subscription;
+pub use pace::Pacing;
+pub use subscription::{Publisher, Subscription};
 pub use ticker::Ticker;
 
 /// The channel a route and a spec's `publish` use when none is named, and the one the ticker
@@ -182,6 +186,8 @@ pub struct HubConfig {
     /// or spec server: ids 1, 2, 3...); `longconn serve` sets it from the clock
     /// ([`id_floor_now`]), so no id an earlier process issued is ever issued again.
     pub id_floor: u64,
+    /// How a publish waits for the subscribers that keep up ([`pace`]); `None`: it never waits.
+    pub pacing: Option<Pacing>,
 }
 
 /// An id floor above any id an earlier process could have issued: microseconds since the Unix
@@ -203,6 +209,7 @@ impl Default for HubConfig {
             max_store_bytes: 256 * 1024 * 1024,
             retain: None,
             id_floor: 0,
+            pacing: Some(Pacing::default()),
         }
     }
 }
@@ -307,7 +314,7 @@ struct HubInner {
     /// The highest last id of a retired channel: a channel created again starts above it, so a
     /// name never numbers the same id twice.
     retired_last: AtomicU64,
-    /// What publish times and the age limit are read on.
+    /// What publish times, the age limit and the pacing grace are read on.
     clock: crate::clock::Clock,
 }
 
@@ -407,7 +414,7 @@ impl Hub {
         {
             let mut map = hub.map();
             for stored in opened.channels {
-                let chan = Arc::new(Channel::new(&stored.name, stored.base));
+                let chan = Arc::new(Channel::new(&stored.name, stored.base, hub.window()));
                 chan.lock().load(
                     stored.last,
                     stored.messages,
@@ -494,20 +501,65 @@ impl Hub {
         self.inner.config
     }
 
-    /// Appends a message to `channel` and hands it to every subscriber.
+    /// Appends a message to `channel` and hands it to every subscriber, then, when the hub is
+    /// paced ([`HubConfig::pacing`]), waits until no subscriber in step has more than
+    /// [`Pacing::window`] messages queued (see [`pace`]): a publisher goes as fast as healthy
+    /// subscribers take messages.
     ///
-    /// Never waits for a subscriber: one whose queue is full is cut off instead.
+    /// Never waits for a subscriber past [`Pacing::grace`]: one still behind then is not waited
+    /// for again until it catches up, and one whose queue is full is cut off.
     pub async fn publish(
         &self,
         channel: &str,
         event: &str,
         data: String,
     ) -> Result<Arc<Message>, HubError> {
+        self.publish_paced(None, channel, event, data).await
+    }
+
+    /// [`publish`](Hub::publish) from the task that drains `publisher`'s queue (a `/ws` client's
+    /// text): the publish does not wait for that queue, which cannot move until it returns.
+    pub async fn publish_from(
+        &self,
+        publisher: &Publisher,
+        channel: &str,
+        event: &str,
+        data: String,
+    ) -> Result<Arc<Message>, HubError> {
+        self.publish_paced(Some(publisher), channel, event, data)
+            .await
+    }
+
+    async fn publish_paced(
+        &self,
+        own: Option<&Publisher>,
+        channel: &str,
+        event: &str,
+        data: String,
+    ) -> Result<Arc<Message>, HubError> {
+        // From the start: the own queue cannot move while the store or Redis answers either.
+        let _publishing = own.map(Publisher::publishing);
+        let (message, chan) = self.publish_now(channel, event, data).await?;
+        if let (Some(pacing), Some(chan)) = (self.inner.config.pacing, chan) {
+            self.pace(&chan, pacing).await;
+        }
+        Ok(message)
+    }
+
+    /// Publishes without pacing; returns the message and its channel (absent only if Redis
+    /// delivered it to a channel retired meanwhile).
+    async fn publish_now(
+        &self,
+        channel: &str,
+        event: &str,
+        data: String,
+    ) -> Result<(Arc<Message>, Option<Arc<Channel>>), HubError> {
         if self.is_shutting_down() {
             return Err(HubError::ShuttingDown);
         }
         if let Some(engine) = &self.inner.redis {
-            return self.publish_redis(engine, channel, event, data).await;
+            let message = self.publish_redis(engine, channel, event, data).await?;
+            return Ok((message, self.existing(channel)));
         }
         let config = self.inner.config;
         let now = self.inner.clock.now();
@@ -554,11 +606,11 @@ impl Hub {
             Ok(Published::Done(message, wakers)) => {
                 wakers.into_iter().for_each(|w| w.wake());
                 self.enforce_ceiling();
-                Ok(message)
+                Ok((message, Some(chan)))
             }
             // Acknowledged only once committed; the writer has published it by then.
             Ok(Published::Pending(message, ack)) => match ack.recv().await {
-                Ok(Ok(())) => Ok(message),
+                Ok(Ok(())) => Ok((message, Some(chan))),
                 Ok(Err(error)) => Err(error.into()),
                 Err(_) => Err(crate::store::StoreError::Closed.into()),
             },
@@ -603,6 +655,31 @@ impl Hub {
             let _ = self::redis::fill(self, engine, channel).await;
         }
         Ok(message)
+    }
+
+    /// Waits until no subscriber of `chan` is behind, or [`Pacing::grace`] on the hub's clock;
+    /// past the grace, the ones still behind are marked slow and not waited for again until they
+    /// catch up.
+    async fn pace(&self, chan: &Channel, pacing: Pacing) {
+        let pace = chan.pace();
+        if pace.behind() == 0 {
+            return;
+        }
+        // The hub's clock: real time in `serve` (and under the embedded server, whose manual
+        // clock drives its routes, not its hub), so no publish outlives the grace; a manual
+        // clock in the hub's own tests.
+        let grace = self.inner.clock.sleep(pacing.grace);
+        let caught_up = async {
+            pace.caught_up().await;
+            true
+        };
+        let gave_up = async {
+            grace.await;
+            false
+        };
+        if !futures_lite::future::or(caught_up, gave_up).await {
+            chan.lock().give_up_on_behind();
+        }
     }
 
     /// Takes already-numbered messages (ids rising, as Redis gave them) into the log and hands
@@ -669,7 +746,7 @@ impl Hub {
     pub fn since(&self, channel: &str, since: u64) -> Backlog {
         match self.existing(channel) {
             Some(chan) => chan.lock().backlog(since),
-            None => channel::ChannelState::new(self.base()).backlog(since),
+            None => channel::ChannelState::new(self.base(), Arc::default()).backlog(since),
         }
     }
 
@@ -705,7 +782,7 @@ impl Hub {
             if self.is_shutting_down() {
                 (
                     None,
-                    subscription::Queue::ended(EndReason::Shutdown),
+                    subscription::Queue::ended(EndReason::Shutdown, state.pace.clone()),
                     backlog,
                 )
             } else {
@@ -775,7 +852,7 @@ impl Hub {
                 match map.get(name) {
                     Some(chan) => chan.clone(),
                     None => {
-                        let chan = Arc::new(Channel::new(name, self.base()));
+                        let chan = Arc::new(Channel::new(name, self.base(), self.window()));
                         map.insert(name.to_owned(), chan.clone());
                         chan
                     }
@@ -886,6 +963,11 @@ impl Hub {
                 .id_floor
                 .max(self.inner.retired_last.load(Ordering::SeqCst)),
         }
+    }
+
+    /// The pacing window of a new channel (`None`: not paced).
+    fn window(&self) -> Option<usize> {
+        self.inner.config.pacing.map(|pacing| pacing.window)
     }
 
     /// Counts one more channel with messages, if the bound allows.

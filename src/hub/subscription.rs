@@ -7,12 +7,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use super::channel::Channel;
+use super::pace::{Pace, Standing};
 use super::{Backlog, EndReason, Hub, Message, Missed, Next};
 
 /// One subscriber's queue, shared by the channel (which fills it) and the [`Subscription`].
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Queue {
     state: Mutex<QueueState>,
+    /// The channel's publish pacing, told when this queue falls behind or catches up.
+    pace: Arc<Pace>,
 }
 
 #[derive(Debug, Default)]
@@ -20,12 +23,23 @@ struct QueueState {
     items: VecDeque<Arc<Message>>,
     end: Option<EndReason>,
     waker: Option<Waker>,
+    standing: Standing,
+    /// Publishes under way from the task that drains this queue (see [`Publisher`]).
+    publishing: usize,
 }
 
 impl Queue {
+    /// An empty queue paced by `pace`.
+    pub(super) fn new(pace: Arc<Pace>) -> Queue {
+        Queue {
+            state: Mutex::default(),
+            pace,
+        }
+    }
+
     /// A queue that is over before it starts (subscribing after shutdown).
-    pub(super) fn ended(reason: EndReason) -> Arc<Queue> {
-        let queue = Queue::default();
+    pub(super) fn ended(reason: EndReason, pace: Arc<Pace>) -> Arc<Queue> {
+        let queue = Queue::new(pace);
         queue.lock().end = Some(reason);
         Arc::new(queue)
     }
@@ -42,9 +56,13 @@ impl Queue {
             // learns it lagged without first draining a queue it could not keep up with.
             state.items.clear();
             state.end = Some(EndReason::Lagged);
+            self.pace.leave(&mut state.standing);
             return (state.waker.take(), false);
         }
         state.items.push_back(message.clone());
+        let len = state.items.len();
+        let publishing = state.publishing > 0;
+        self.pace.pushed(&mut state.standing, len, publishing);
         (state.waker.take(), true)
     }
 
@@ -53,7 +71,50 @@ impl Queue {
         let mut state = self.lock();
         state.items.clear();
         state.end.get_or_insert(reason);
+        self.pace.leave(&mut state.standing);
         state.waker.take()
+    }
+
+    /// The subscriber is gone: a publish no longer waits for it.
+    fn leave(&self) {
+        let mut state = self.lock();
+        self.pace.leave(&mut state.standing);
+    }
+
+    /// A publish waited for this queue past the grace: it stops counting until back in step.
+    pub(super) fn give_up(&self) {
+        let mut state = self.lock();
+        self.pace.give_up(&mut state.standing);
+    }
+
+    /// The task that drains this queue starts a publish: it is not waited for meanwhile.
+    fn start_publishing(&self) {
+        let mut state = self.lock();
+        state.publishing += 1;
+        if state.standing == Standing::Behind {
+            // Uncounted (a slow queue stays slow).
+            self.pace.leave(&mut state.standing);
+        }
+    }
+
+    /// The publish of [`start_publishing`](Queue::start_publishing) is over: waited for again if
+    /// it is behind.
+    fn stop_publishing(&self) {
+        let mut state = self.lock();
+        state.publishing = state.publishing.saturating_sub(1);
+        if state.end.is_none() {
+            let (len, publishing) = (state.items.len(), state.publishing > 0);
+            self.pace.pushed(&mut state.standing, len, publishing);
+        }
+    }
+
+    /// Takes the first message numbered after `skip_through` (dropping those before it), and
+    /// tells the pacing how many are left.
+    fn take_after(&self, state: &mut QueueState, skip_through: u64) -> Option<Arc<Message>> {
+        let message = pop_after(&mut state.items, skip_through);
+        let len = state.items.len();
+        self.pace.taken(&mut state.standing, len);
+        message
     }
 
     fn lock(&self) -> MutexGuard<'_, QueueState> {
@@ -100,7 +161,39 @@ impl fmt::Debug for Subscription {
     }
 }
 
+/// A subscriber that also publishes (a `/ws` client's text frames), for
+/// [`Hub::publish_from`]: its own task is the one that drains its queue, so its publishes do not
+/// wait for that queue.
+#[derive(Debug, Clone)]
+pub struct Publisher {
+    queue: Arc<Queue>,
+}
+
+impl Publisher {
+    /// Marks the queue as publishing until the guard is dropped (a cancelled publish included).
+    pub(super) fn publishing(&self) -> Publishing<'_> {
+        self.queue.start_publishing();
+        Publishing(&self.queue)
+    }
+}
+
+/// See [`Publisher::publishing`].
+pub(super) struct Publishing<'a>(&'a Queue);
+
+impl Drop for Publishing<'_> {
+    fn drop(&mut self) {
+        self.0.stop_publishing();
+    }
+}
+
 impl Subscription {
+    /// This subscriber as a publisher, for [`Hub::publish_from`] from the task that drains it.
+    pub fn publisher(&self) -> Publisher {
+        Publisher {
+            queue: self.queue.clone(),
+        }
+    }
+
     pub(super) fn new(
         hub: Hub,
         channel: Arc<Channel>,
@@ -135,7 +228,9 @@ impl Subscription {
         if let Some(reason) = state.end {
             return Some(Next::Ended(reason));
         }
-        pop_after(&mut state.items, skip_through).map(Next::Message)
+        self.queue
+            .take_after(&mut state, skip_through)
+            .map(Next::Message)
     }
 
     /// Polls for the next item, registering the task to be woken when there is one.
@@ -145,7 +240,7 @@ impl Subscription {
         if let Some(reason) = state.end {
             return Poll::Ready(Next::Ended(reason));
         }
-        if let Some(message) = pop_after(&mut state.items, skip_through) {
+        if let Some(message) = self.queue.take_after(&mut state, skip_through) {
             return Poll::Ready(Next::Message(message));
         }
         match &mut state.waker {
@@ -182,6 +277,8 @@ impl Drop for Subscription {
             state.remove_subscriber(key);
             state.is_idle()
         };
+        // Out of the channel first, so no publish can count it behind again after this.
+        self.queue.leave();
         if idle {
             self.hub.retire_if_idle(&self.channel);
         }

@@ -9,10 +9,12 @@ use futures_lite::future::{block_on, poll_once};
 use super::*;
 use crate::clock::Clock;
 
+/// An unpaced hub (publishes never wait): these tests are about order, bounds and ends.
 fn hub_with(log_capacity: usize, subscriber_queue: usize) -> Hub {
     Hub::new(HubConfig {
         log_capacity,
         subscriber_queue,
+        pacing: None,
         ..HubConfig::default()
     })
 }
@@ -408,4 +410,199 @@ async fn ticker_run_sleeps_on_the_clock_and_stops_at_shutdown() {
     manual.advance(Duration::from_secs(1));
     running.await;
     assert_eq!(hub.since(DEFAULT_CHANNEL, 0).last, 1);
+}
+
+/// A hub on a manual clock whose publishes wait for subscribers with more than `window` queued.
+fn paced_hub(window: usize, grace: Duration, subscriber_queue: usize) -> (Hub, Clock) {
+    let clock = Clock::manual();
+    let config = HubConfig {
+        subscriber_queue,
+        pacing: Some(Pacing { window, grace }),
+        ..HubConfig::default()
+    };
+    let hub = Hub::on_clock(config, clock.clone());
+    (hub, clock)
+}
+
+#[test]
+fn a_publish_is_answered_once_subscribers_in_step_have_taken_it_within_the_window() {
+    let (hub, _clock) = paced_hub(2, Duration::from_secs(3600), 100);
+    let mut sub = hub.subscribe("c", None);
+    // Two queued: within the window, answered at once.
+    for _ in 0..2 {
+        assert!(block_on(poll_once(hub.publish("c", "message", "x".into()))).is_some());
+    }
+    let mut third = Box::pin(hub.publish("c", "message", "x".into()));
+    assert!(block_on(poll_once(third.as_mut())).is_none(), "ran ahead");
+    assert!(block_on(poll_once(third.as_mut())).is_none(), "ran ahead");
+    // The subscriber takes one: two queued again, the publish is answered.
+    assert!(matches!(sub.try_next(), Some(Next::Message(m)) if m.id == 1));
+    let third = block_on(poll_once(third.as_mut())).expect("answered once taken");
+    assert_eq!(third.expect("published").id, 3);
+    assert_eq!(drain(&mut sub), (vec![2, 3], None));
+}
+
+#[test]
+fn a_subscriber_that_takes_nothing_holds_publishes_for_the_grace_once_then_is_cut_off() {
+    let grace = Duration::from_millis(100);
+    let (hub, clock) = paced_hub(1, grace, 4);
+    let manual = clock.as_manual().expect("manual clock").clone();
+    let mut stalled = hub.subscribe("c", None);
+    let mut healthy = hub.subscribe("c", None);
+    let mut healthy_got = Vec::new();
+    assert!(block_on(poll_once(hub.publish("c", "message", "1".into()))).is_some());
+    healthy_got.extend(drain(&mut healthy).0);
+    // The stalled subscriber now has two queued: the publish waits for it, on the clock.
+    let mut second = Box::pin(hub.publish("c", "message", "2".into()));
+    assert!(block_on(poll_once(second.as_mut())).is_none());
+    healthy_got.extend(drain(&mut healthy).0);
+    manual.advance(grace - Duration::from_millis(1));
+    assert!(block_on(poll_once(second.as_mut())).is_none());
+    manual.advance(Duration::from_millis(1));
+    assert!(block_on(poll_once(second.as_mut())).is_some());
+    // Marked slow: not waited for again; cut off by its queue bound as before (the fifth).
+    for n in 3..=6 {
+        let published = block_on(poll_once(hub.publish("c", "message", n.to_string())));
+        assert!(
+            published.is_some(),
+            "publish {n} waited for a slow subscriber"
+        );
+        healthy_got.extend(drain(&mut healthy).0);
+    }
+    assert_eq!(healthy_got, (1..=6).collect::<Vec<u64>>());
+    assert_eq!(drain(&mut stalled), (vec![], Some(EndReason::Lagged)));
+    assert_eq!(hub.stats("c").subscribers, 1);
+}
+
+#[test]
+fn a_slow_subscriber_that_catches_up_is_waited_for_again() {
+    let grace = Duration::from_millis(100);
+    let (hub, clock) = paced_hub(1, grace, 100);
+    let manual = clock.as_manual().expect("manual clock").clone();
+    let mut sub = hub.subscribe("c", None);
+    assert!(block_on(poll_once(hub.publish("c", "message", "1".into()))).is_some());
+    let mut second = Box::pin(hub.publish("c", "message", "2".into()));
+    assert!(block_on(poll_once(second.as_mut())).is_none());
+    manual.advance(grace);
+    assert!(block_on(poll_once(second.as_mut())).is_some());
+    assert!(block_on(poll_once(hub.publish("c", "message", "3".into()))).is_some());
+    assert_eq!(drain(&mut sub), (vec![1, 2, 3], None));
+    // Back in step: two queued is one past the window again, and the publish waits.
+    assert!(block_on(poll_once(hub.publish("c", "message", "4".into()))).is_some());
+    let mut fifth = Box::pin(hub.publish("c", "message", "5".into()));
+    assert!(block_on(poll_once(fifth.as_mut())).is_none());
+    assert!(matches!(sub.try_next(), Some(Next::Message(m)) if m.id == 4));
+    assert!(block_on(poll_once(fifth.as_mut())).is_some());
+}
+
+#[test]
+fn a_subscriber_that_leaves_while_behind_releases_the_publish() {
+    let (hub, _clock) = paced_hub(1, Duration::from_secs(3600), 100);
+    let sub = hub.subscribe("c", None);
+    assert!(block_on(poll_once(hub.publish("c", "message", "1".into()))).is_some());
+    let mut second = Box::pin(hub.publish("c", "message", "2".into()));
+    assert!(block_on(poll_once(second.as_mut())).is_none());
+    drop(sub);
+    assert!(block_on(poll_once(second.as_mut())).is_some());
+}
+
+/// Whether `publish` is answered on its first poll (it did not wait).
+fn answered_at_once<F: std::future::Future>(publish: F) -> bool {
+    block_on(poll_once(std::pin::pin!(publish))).is_some()
+}
+
+#[test]
+fn a_publish_to_a_channel_without_subscribers_or_with_long_polls_only_is_answered_at_once() {
+    let (hub, _clock) = paced_hub(0, Duration::from_secs(3600), 100);
+    for n in 0..10 {
+        assert!(answered_at_once(hub.publish("c", "message", n.to_string())));
+    }
+    // A long poll has no queue: it is released, never waited for.
+    let mut waiting = Box::pin(hub.wait_since("c", 10));
+    assert!(block_on(poll_once(waiting.as_mut())).is_none());
+    assert_eq!(hub.stats("c").waiters, 1);
+    for n in 10..20 {
+        assert!(answered_at_once(hub.publish("c", "message", n.to_string())));
+    }
+    let backlog = block_on(poll_once(waiting.as_mut())).expect("released");
+    assert_eq!(backlog.messages.first().map(|m| m.id), Some(11));
+}
+
+#[test]
+fn a_subscriber_that_publishes_does_not_wait_for_its_own_queue() {
+    // As a `/ws` client does: the task that would drain its queue is the one publishing.
+    let (hub, _clock) = paced_hub(1, Duration::from_secs(3600), 100);
+    let mut own = hub.subscribe("c", None);
+    let publisher = own.publisher();
+    for n in 1..=5 {
+        assert!(
+            answered_at_once(hub.publish_from(&publisher, "c", "message", n.to_string())),
+            "publish {n} waited for its own queue"
+        );
+    }
+    // Its queue is behind all the same: another publisher waits for it, until it drains.
+    let mut other = Box::pin(hub.publish("c", "message", "6".into()));
+    assert!(block_on(poll_once(other.as_mut())).is_none());
+    assert_eq!(drain(&mut own), (vec![1, 2, 3, 4, 5, 6], None));
+    assert!(block_on(poll_once(other.as_mut())).is_some());
+}
+
+#[test]
+fn a_subscriber_that_publishes_still_waits_for_the_others() {
+    let (hub, _clock) = paced_hub(1, Duration::from_secs(3600), 100);
+    let own = hub.subscribe("c", None);
+    let publisher = own.publisher();
+    let mut healthy = hub.subscribe("c", None);
+    assert!(answered_at_once(hub.publish_from(
+        &publisher,
+        "c",
+        "message",
+        "1".into()
+    )));
+    let mut second = Box::pin(hub.publish_from(&publisher, "c", "message", "2".into()));
+    assert!(block_on(poll_once(second.as_mut())).is_none());
+    assert_eq!(drain(&mut healthy), (vec![1, 2], None));
+    assert!(block_on(poll_once(second.as_mut())).is_some());
+    drop(second);
+    // Its own publish over, its queue (two behind) is waited for again.
+    let mut third = Box::pin(hub.publish("c", "message", "3".into()));
+    assert!(block_on(poll_once(third.as_mut())).is_none());
+    drop(own);
+    assert!(block_on(poll_once(third.as_mut())).is_some());
+}
+
+#[test]
+fn no_publish_waits_past_the_grace_however_many_wait_at_once() {
+    let grace = Duration::from_millis(100);
+    let (hub, clock) = paced_hub(0, grace, 1000);
+    let manual = clock.as_manual().expect("manual clock").clone();
+    let mut stalled = hub.subscribe("c", None);
+    let mut waiting: Vec<_> = (1..=3)
+        .map(|n| Box::pin(hub.publish("c", "message", n.to_string())))
+        .collect();
+    for publish in &mut waiting {
+        assert!(block_on(poll_once(publish.as_mut())).is_none());
+    }
+    manual.advance(grace);
+    for publish in &mut waiting {
+        let published = block_on(poll_once(publish.as_mut())).expect("answered at the grace");
+        assert!(published.is_ok());
+    }
+    // Slow now: not waited for again until it catches up.
+    assert!(answered_at_once(hub.publish("c", "message", "4".into())));
+    assert_eq!(drain(&mut stalled), (vec![1, 2, 3, 4], None));
+    let mut fifth = Box::pin(hub.publish("c", "message", "5".into()));
+    assert!(
+        block_on(poll_once(fifth.as_mut())).is_none(),
+        "in step again"
+    );
+}
+
+#[test]
+fn an_unpaced_hub_never_waits() {
+    let hub = hub_with(100, 100);
+    let _stalled = hub.subscribe("c", None);
+    for n in 0..50 {
+        assert!(answered_at_once(hub.publish("c", "message", n.to_string())));
+    }
 }

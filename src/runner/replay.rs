@@ -1028,6 +1028,7 @@ fn config(spec: &Spec, fast_responders: bool) -> Config {
         subscriber_queue: options
             .subscriber_queue
             .unwrap_or(defaults.subscriber_queue),
+        publish_window: defaults.publish_window,
         heartbeat: options.heartbeat.unwrap_or(defaults.heartbeat),
         send_timeout: options.send_timeout.unwrap_or(defaults.send_timeout),
         publisher_jwt_key: key(&options.publisher_jwt_key),

@@ -116,6 +116,9 @@ pub struct Config {
     pub log_capacity: usize,
     /// Messages a subscriber may fall behind before it is cut off.
     pub subscriber_queue: usize,
+    /// Messages a subscriber that keeps up may have queued before a publish waits for it
+    /// ([`crate::hub::Pacing`]); `None`: publishes never wait.
+    pub publish_window: Option<usize>,
     /// Comment heartbeat on silent SSE and forever-iframe streams.
     pub heartbeat: Duration,
     /// How long any one write to a client may wait for its socket to take bytes before the
@@ -142,6 +145,10 @@ impl Config {
         HubConfig {
             log_capacity: self.log_capacity,
             subscriber_queue: self.subscriber_queue,
+            pacing: self.publish_window.map(|window| crate::hub::Pacing {
+                window,
+                ..crate::hub::Pacing::default()
+            }),
             ..HubConfig::default()
         }
     }
@@ -157,6 +164,7 @@ impl Default for Config {
             max_message_bytes: 65_536,
             log_capacity: 1000,
             subscriber_queue: 1024,
+            publish_window: Some(crate::hub::Pacing::default().window),
             heartbeat: Duration::from_secs(25),
             send_timeout: Duration::from_secs(30),
             publisher_jwt_key: None,

@@ -68,7 +68,7 @@ use self::connection::Session;
 use self::outgoing::{Feed, Push};
 use super::params::{parse_id, Query};
 use super::state::State;
-use crate::hub::{EndReason, Next, Subscription};
+use crate::hub::{EndReason, Next, Publisher, Subscription};
 use crate::wire::websocket::{close_code, encode_frame, Frame};
 
 /// Subprotocols the server speaks (`Sec-WebSocket-Protocol`), preferred first: none so far.
@@ -117,14 +117,22 @@ pub async fn hub_socket(req: tide::Request<State>) -> tide::Result {
     // Subscribed before the 101 goes out, so a client that has read the 101 gets every message
     // published after it (the upgraded task starts later; subscribing there lost the first
     // messages under load). A rejected handshake drops the subscription with the closure.
-    let feed: Feed = Box::pin(subscription_frames(state.hub.subscribe(&channel, since)));
+    let subscription = state.hub.subscribe(&channel, since);
+    // This connection's task drains the subscription: its own publishes must not wait for it.
+    let publisher = subscription.publisher();
+    let feed: Feed = Box::pin(subscription_frames(subscription));
     upgrade(req, move |upgrade, max_message_bytes| async move {
         let Some(connection) = upgrade.connection().await else {
             return;
         };
         let (mut session, outbox) =
             connection::open_with_feed(connection, max_message_bytes, Some(feed));
-        let messages = hub_messages(&mut session, &outbox, &state, (&channel, may_publish));
+        let messages = hub_messages(
+            &mut session,
+            &outbox,
+            &state,
+            (&channel, may_publish.then_some(&publisher)),
+        );
         until_shutdown(&state.shutdown, &outbox, messages).await;
     })
     .await
@@ -245,20 +253,21 @@ async fn hub_messages<S>(
     session: &mut Session<S>,
     outbox: &Outbox,
     state: &State,
-    (channel, may_publish): (&str, bool),
+    (channel, publisher): (&str, Option<&Publisher>),
 ) where
     S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin,
 {
     while let Some(message) = session.next().await {
-        match message {
-            Incoming::Text(_) if !may_publish => {
+        match (message, publisher) {
+            (Incoming::Text(_), None) => {
                 // RFC 6455 §7.4.1: 1008, a message that violates the server's policy.
                 outbox.close(close_code::POLICY, "not allowed to publish to this channel");
             }
-            Incoming::Text(text) => {
+            (Incoming::Text(text), Some(publisher)) => {
                 // Boxed: the publish future (Redis engine included) is kilobytes, and inline it
                 // would sit in every idle connection's task.
-                let published = Box::pin(state.hub.publish(channel, "message", text)).await;
+                let published =
+                    Box::pin(state.hub.publish_from(publisher, channel, "message", text)).await;
                 if let Err(error) = published {
                     let code = match error {
                         crate::hub::HubError::ShuttingDown => close_code::GOING_AWAY,
@@ -269,7 +278,7 @@ async fn hub_messages<S>(
                     outbox.close(code, &error.to_string());
                 }
             }
-            Incoming::Binary(_) => {
+            (Incoming::Binary(_), _) => {
                 outbox.close(close_code::UNSUPPORTED_DATA, "text frames only");
             }
         }
@@ -499,12 +508,15 @@ mod route_tests {
                 .await
                 .expect("publish");
             let (server, mut peer) = UnixStream::pair().expect("socket pair");
-            let feed = subscription_frames(state.hub.subscribe("news", Some(0)));
+            let subscription = state.hub.subscribe("news", Some(0));
+            let publisher = subscription.publisher();
+            let feed = subscription_frames(subscription);
             let (mut session, outbox) =
                 connection::open_with_feed(server, 1024, Some(Box::pin(feed)));
             let route_state = state.clone();
             let route = task::spawn(async move {
-                hub_messages(&mut session, &outbox, &route_state, ("news", true)).await;
+                let own = ("news", Some(&publisher));
+                hub_messages(&mut session, &outbox, &route_state, own).await;
             });
             let backlog = read_frames(&mut peer, 1).await;
             assert_eq!(
