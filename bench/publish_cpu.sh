@@ -11,13 +11,15 @@
 # (user, system; /proc/PID/stat) is divided by the publishes acknowledged, and so is the load
 # generator's (it shares the machine: the two together are what a publish costs these cores).
 # With wrk, every acknowledged publish is then checked to be in the hub: a channel's ids are
-# consecutive, so after the run `GET /poll?channel=C&since=MAX` must answer a `last` ≥ the largest id
-# acknowledged, and the ids from the smallest acknowledged to `last` must number at least the
-# acknowledged count and at most that plus CONNECTIONS (publishes committed but still unanswered
-# when wrk stopped); the `stored` column says `ok` or the script fails. On a machine shared with other work read the
-# ratios to `--store memory` of the same round more than the figures. With `perf` installed, the server's fsync and fdatasync
-# calls are counted too (tracepoints `syscalls:sys_enter_*`): publishes per sync is the average
-# group a sync made durable.
+# consecutive, so after the run `GET /poll?channel=C&since=MAX-1` must answer the message MAX (the
+# largest id acknowledged), and the ids from the smallest acknowledged to its `last` must number at
+# least the acknowledged count and at most that plus CONNECTIONS (publishes committed but still
+# unanswered when wrk stopped); the `stored` column says `ok` or the script fails. At the end the
+# store's server is killed (`kill -9`) and started again on the same file: each channel must still
+# hold its message MAX (a line after the table says so, or the script fails). On a machine shared
+# with other work read the ratios to `--store memory` of the same round more than the figures.
+# With `perf` installed, the server's fsync and fdatasync calls are counted too (tracepoints
+# `syscalls:sys_enter_*`): publishes per sync is the average group a sync made durable.
 #
 #   bench/publish_cpu.sh                   # markdown table on stdout, progress on stderr
 #   LOADGEN=longconn bench/publish_cpu.sh  # the same with `longconn bench publish` as the client
@@ -46,7 +48,7 @@ fi
 
 start_redis --appendonly yes --appendfsync always
 
-declare -A PID URL
+declare -A PID URL STORE_MAX
 for hub in store memory redis; do
   case $hub in
     store) options=(--store "$WORK/b.db") ;;
@@ -73,8 +75,9 @@ stored() {
   n=$(field acknowledged "$WORK/gen.json") low=$(field min_id "$WORK/gen.json")
   top=$(field max_id "$WORK/gen.json")
   ((n > 0)) || { echo "none acknowledged"; return; }
-  last=$(curl -sf "$1/poll?channel=$2&since=$top" | grep -oE '"last": *[0-9]+' | grep -oE '[0-9]+$')
-  if ((last >= top && last - low + 1 >= n && last - low + 1 <= n + CONNECTIONS)); then
+  answer=$(curl -sf "$1/poll?channel=$2&since=$((top - 1))" || true)
+  last=$(grep -oE '"last": *[0-9]+' <<<"$answer" | grep -oE '[0-9]+$' || true)
+  if [[ $answer == *"{\"id\":$top,"* ]] && ((last - low + 1 >= n && last - low + 1 <= n + CONNECTIONS)); then
     echo "ok ($((last - low + 1)) ids)"
   else
     log "$2: acknowledged $n ids $low..$top, but the channel's last id is ${last:-unknown}"
@@ -107,6 +110,7 @@ for round in $(seq "$ROUNDS"); do
       rate=$(awk -v n="$n" -v s="$(field seconds "$WORK/gen.json")" 'BEGIN { printf "%.0f", n / s }')
       errors=$(($(field other "$WORK/gen.json") + $(field socket_errors "$WORK/gen.json")))
       check=$(stored "${URL[$hub]}" "$channel") || exit 4
+      if [[ $hub == store ]]; then STORE_MAX[$channel]=$(field max_id "$WORK/gen.json"); fi
     else
       "$BIN" bench publish --target "${URL[$hub]}" --connections "$CONNECTIONS" \
         --duration "$DURATION" >"$WORK/gen.json" 2>/dev/null || true
@@ -131,3 +135,21 @@ for round in $(seq "$ROUNDS"); do
       "$per_sync | $check |"
   done
 done
+
+# The store's acknowledged publishes survive `kill -9`: a server started again on the same file
+# must still hold, in each channel, the message with the largest id wrk saw acknowledged there.
+if ((${#STORE_MAX[@]} > 0)); then
+  kill -9 "${PID[store]}"; wait "${PID[store]}" 2>/dev/null || true
+  start_serve store-again --interval 1h --store "$WORK/b.db"
+  for channel in "${!STORE_MAX[@]}"; do
+    top=${STORE_MAX[$channel]}
+    answer=$(curl -sf "$SERVE_URL/poll?channel=$channel&since=$((top - 1))" || true)
+    if [[ $answer != *"{\"id\":$top,"* ]]; then
+      log "after kill -9: $channel no longer holds message $top, acknowledged before: $answer"
+      exit 4
+    fi
+  done
+  echo
+  echo "After \`kill -9\` of the store's server and a restart on the same file, each of the" \
+    "${#STORE_MAX[@]} store channels still held the message with the largest id acknowledged in it."
+fi
