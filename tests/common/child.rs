@@ -18,15 +18,18 @@ pub const START_GUARD: Duration = Duration::from_secs(20);
 pub struct Folder(PathBuf);
 
 impl Folder {
-    /// A fresh folder `longconn-NAME-PID-N` in the temporary directory.
+    /// A fresh folder `longconn-NAME-PID-TIME-N` in the temporary directory (N counts the
+    /// folders this test binary made, so tests running at once never share one).
     pub fn new(name: &str) -> Folder {
+        static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
-            "longconn-{name}-{}-{}",
+            "longconn-{name}-{}-{}-{}",
             std::process::id(),
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_nanos())
-                .unwrap_or(0)
+                .unwrap_or(0),
+            MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&dir).expect("create a temporary folder");
         Folder(dir)

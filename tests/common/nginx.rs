@@ -71,5 +71,6 @@ http {{
         .arg(&path)
         .arg("-e")
         .arg(folder.join("error.log"));
-    ChildServer::start("nginx", &mut command, folder, "stderr.log", ports)
+    // Its stderr into the error log too: a failed start shows nginx's own reason.
+    ChildServer::start("nginx", &mut command, folder, "error.log", ports)
 }
