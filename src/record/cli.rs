@@ -72,18 +72,14 @@ pub async fn run(args: RecordArgs) -> u8 {
         );
         return exit::UNREADABLE;
     }
-    // Made once, and only when asked for or needed: reading the machine's roots takes a moment.
+    // Made once for the run, and only when needed or asked for.
     let wants_tls = upstream.as_ref().is_some_and(|url| url.tls);
-    let tls = if wants_tls || args.cacert.is_some() || args.insecure {
-        match Tls::new(args.cacert.as_deref(), args.insecure) {
-            Ok(tls) => Some(tls),
-            Err(error) => {
-                eprintln!("longconn record: {error}");
-                return exit::UNREADABLE;
-            }
+    let tls = match Tls::when_needed(wants_tls, args.cacert.as_deref(), args.insecure) {
+        Ok(tls) => tls,
+        Err(error) => {
+            eprintln!("longconn record: {error}");
+            return exit::UNREADABLE;
         }
-    } else {
-        None
     };
     let settings = Settings {
         listen: args.listen,

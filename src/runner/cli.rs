@@ -143,21 +143,17 @@ pub async fn run(args: RunArgs) -> u8 {
         },
     };
     // TLS settings are made once for the run, and only when a target needs them or they are
-    // asked for: reading the machine's roots takes a moment.
+    // asked for.
     let wants_tls = match &target {
         Target::Remote(remote) => remote.urls().any(|url| url.tls),
         _ => false,
     };
-    let tls = if wants_tls || args.cacert.is_some() || args.insecure {
-        match Tls::new(args.cacert.as_deref(), args.insecure) {
-            Ok(tls) => Some(tls),
-            Err(error) => {
-                eprintln!("longconn run: {error}");
-                return exit::UNREADABLE;
-            }
+    let tls = match Tls::when_needed(wants_tls, args.cacert.as_deref(), args.insecure) {
+        Ok(tls) => tls,
+        Err(error) => {
+            eprintln!("longconn run: {error}");
+            return exit::UNREADABLE;
         }
-    } else {
-        None
     };
     let options = Options {
         vars,

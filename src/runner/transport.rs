@@ -75,6 +75,20 @@ pub enum TlsSetupError {
 }
 
 impl Tls {
+    /// [`Tls::new`] when a URL `wants` TLS or `cacert`/`insecure` asked for it; `None` otherwise
+    /// (reading the machine's roots takes a moment, so a plain-HTTP run skips it).
+    pub fn when_needed(
+        wants: bool,
+        cacert: Option<&Path>,
+        insecure: bool,
+    ) -> Result<Option<Tls>, TlsSetupError> {
+        if wants || cacert.is_some() || insecure {
+            Tls::new(cacert, insecure).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
     /// Trusts the machine's roots (as curl does: `/etc/ssl/certs`, or `SSL_CERT_FILE` /
     /// `SSL_CERT_DIR`) and every certificate of the PEM file `cacert`; with `insecure`, trusts
     /// any certificate and reads no roots.
