@@ -21,7 +21,8 @@
 # POLL_CONNECTIONS (50), HOLD (10s), POLL_DURATION (10s), WORKLOADS ("idle fanout saturate poll"),
 # SERVERS ("ours nchan1 nchan2 node floor": a subset runs only those, and the table shows only
 # those; `unpaced` adds ours with `--publish-window off`, publishes answered once queued),
-# OURS_ARGS (more `serve` options for ours, e.g. "--publish-window 16"), NODE_PEER_DIR
+# OURS_ARGS (more `serve` options for ours, e.g. "--publish-window 4"), BIN (default: the release
+# build, built first), NODE_PEER_DIR
 # (../shared/reference/seed-node), NCHAN_CONF (../shared/reference/nchan/nchan.conf.in).
 # Nchan serves no /poll, and the floor only fan-out: their cells read —.
 set -euo pipefail
@@ -49,9 +50,11 @@ NCHAN_CONF=${NCHAN_CONF:-$ROOT/../shared/reference/nchan/nchan.conf.in}
 TICKS=$(getconf CLK_TCK)
 
 # --- build and the Node peer's dependencies -------------------------------------------------
-log "cargo build --release"
-cargo build --release --quiet >&2
-BIN=$ROOT/target/release/longconn
+if [[ -z ${BIN:-} ]]; then
+  log "cargo build --release"
+  cargo build --release --quiet >&2
+  BIN=$ROOT/target/release/longconn
+fi
 if [[ " $SERVERS " == *" node "* ]]; then NODE_PEER_DIR=$(node_peer_dir "$NODE_PEER_DIR"); fi
 
 # --- servers ------------------------------------------------------------------------------
