@@ -62,7 +62,7 @@ struct ServeArgs {
     subscriber_queue: u32,
     /// Messages a subscriber that keeps up may have queued before a publish waits for it, so a
     /// publisher goes at the pace of the healthy writers; `off`: publishes never wait.
-    #[arg(long, default_value = "4", value_name = "N|off", value_parser = publish_window)]
+    #[arg(long, default_value = "16", value_name = "N|off", value_parser = publish_window)]
     publish_window: PublishWindow,
     /// How often a silent SSE or forever-iframe stream gets a comment, so proxies keep it open.
     #[arg(long, default_value = "25s", value_parser = heartbeat)]

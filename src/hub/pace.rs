@@ -38,7 +38,7 @@ pub struct Pacing {
 impl Default for Pacing {
     fn default() -> Self {
         Pacing {
-            window: 4,
+            window: 16,
             grace: Duration::from_millis(100),
         }
     }
