@@ -298,8 +298,13 @@ for (const t of ["ws", "sse"]) {
   const what = `fan-out ${t.toUpperCase()}, ${n(env.FANOUT_CLIENTS)} × ${env.FANOUT_MESSAGES} at ${env.FANOUT_RATE}/s`;
   line(what, "lost", f("lost"), `fanout_${t}`, 0);
   line(what, "server CPU per delivery (µs)", cpuPerDelivery, `fanout_${t}`, 2);
+  line(what, "messages published per second (asked: " + env.FANOUT_RATE + ")", f("published_per_s"), `fanout_${t}`, 1);
+  line(what, "deliveries per second", f("deliveries_per_s"), `fanout_${t}`, 0);
   line(what, "p50 latency (ms)", f("p50_ms"), `fanout_${t}`, 2);
   line(what, "p99 latency (ms)", f("p99_ms"), `fanout_${t}`, 2);
+  line(what, "p50 latency from the schedule (ms)", f("p50_from_schedule_ms"), `fanout_${t}`, 2);
+  line(what, "p99 latency from the schedule (ms)", f("p99_from_schedule_ms"), `fanout_${t}`, 2);
+  line(what, "load generator CPU per delivery (µs)", f("client_cpu_us_per_delivery"), `fanout_${t}`, 2);
 }
 for (const t of ["ws", "sse"]) {
   const what = `saturation ${t.toUpperCase()}, ${n(env.FANOUT_CLIENTS)} × ${env.SAT_MESSAGES} unpaced`;
@@ -308,6 +313,7 @@ for (const t of ["ws", "sse"]) {
   line(what, "server CPU per delivery (µs)", cpuPerDelivery, `saturate_${t}`, 2);
   line(what, "p50 latency (ms)", f("p50_ms"), `saturate_${t}`, 1);
   line(what, "p99 latency (ms)", f("p99_ms"), `saturate_${t}`, 1);
+  line(what, "load generator CPU per delivery (µs)", f("client_cpu_us_per_delivery"), `saturate_${t}`, 2);
 }
 {
   const what = `poll, ${env.POLL_CONNECTIONS} keep-alive connections, ${env.POLL_DURATION}`;
@@ -351,7 +357,12 @@ drain and the subscribers' close included), divided by the deliveries. Idle memo
 server's VmRSS while all clients are held minus VmRSS just before they connected, divided by the
 connections held, each on a freshly started server. Fan-out latency is the receive time minus
 the send timestamp carried in each published message (\`{"t":µs,"seq":k}\`); lost counts
-(subscriber, message) pairs never received. Saturation publishes back to back (each
+(subscriber, message) pairs never received. The publisher waits for each answer, so a server that
+answers a publish only after writing it to every subscriber (Nchan) slows the publisher down and
+is measured at the lighter load it let through: "messages published per second" says how many
+were really sent, and latency "from the schedule" counts from the time each message was due
+(first publish + seq / rate), the load that was asked for (wrk2's coordinated-omission
+correction). The load generator's CPU is its own user + system time over the same phase. Saturation publishes back to back (each
 \`POST /publish\` waits for its answer) and divides deliveries by the time from the first publish
 to the last delivery.`);
 const failures = rows.filter((r) => r.figures && r.figures.error);
