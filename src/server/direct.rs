@@ -139,11 +139,12 @@ pub fn publish(state: &State, plain: &Plain, client: &ClientConnection) -> Optio
         channel,
         event,
         max,
+        length,
     } = planned(state, plain)?;
     let (state, client) = (state.clone(), client.clone());
     let (cors, close) = (plain.cors.clone(), plain.close);
     Some(FastReply::AfterBody(Box::pin(async move {
-        let published = match publish::read_limited(client, max).await {
+        let published = match publish::read_limited(client, max, Some(length)).await {
             Ok(data) => publish::publish_data(&state, &channel, &event, data).await,
             Err(refusal) => Err(refusal),
         };
@@ -172,6 +173,8 @@ struct Planned {
     event: String,
     /// `--max-message-bytes`.
     max: usize,
+    /// The body's length (at most `max`).
+    length: usize,
 }
 
 /// The publish `plain` asks for, or `None` when the route refuses it before reading its body (a
@@ -195,9 +198,9 @@ fn planned(state: &State, plain: &Plain) -> Option<Planned> {
     let channel = query.channel().ok()?.to_owned();
     let event = query.event().ok()?.to_owned();
     let max = config.max_message_bytes;
-    if usize::try_from(length).map_or(true, |length| length > max) {
-        return None;
-    }
+    let length = usize::try_from(length)
+        .ok()
+        .filter(|length| *length <= max)?;
     // The guard reads the first `Authorization`: with one (or none) there is nothing to choose.
     let authorization = single(plain.request, "Authorization")?;
     access::may_publish_with(config, authorization, &channel, state.clock.now()).ok()?;
@@ -205,6 +208,7 @@ fn planned(state: &State, plain: &Plain) -> Option<Planned> {
         channel,
         event,
         max,
+        length,
     })
 }
 
@@ -381,7 +385,8 @@ mod tests {
             Some(Planned {
                 channel: "a".into(),
                 event: "e".into(),
-                max: 10
+                max: 10,
+                length: 10,
             })
         );
         assert!(plan(&state, "channel=a", &[], BodyLength::None).is_some());

@@ -162,21 +162,21 @@ async fn serve_connection(
                 let reply = service
                     .fast
                     .and_then(|fast| fast(&state, &admitted, &client));
-                let answer = match reply {
-                    None => None,
-                    Some(FastReply::Now(answer)) => {
-                        client.skip(&admitted);
-                        Some(answer)
-                    }
-                    Some(FastReply::AfterBody(answering)) => {
-                        // The body is read through the gate, cut at the body deadline as a
-                        // route's read is.
-                        client.install(&admitted);
-                        Some(future::or(answering, body_watchdog(&client, &clock)).await)
-                    }
-                };
-                if let Some(answer) = answer {
-                    drop(admitted);
+                if let Some(reply) = reply {
+                    let answer = match reply {
+                        FastReply::Now(answer) => {
+                            client.skip(&admitted);
+                            drop(admitted);
+                            answer
+                        }
+                        FastReply::AfterBody(answering) => {
+                            // The body is read through the gate, cut at the body deadline as a
+                            // route's read is; the head is not held while the answer waits.
+                            client.install(&admitted);
+                            drop(admitted);
+                            future::or(answering, body_watchdog(&client, &clock)).await
+                        }
+                    };
                     if let Some(pieces) = answer.body {
                         // A stream lives long: it gets a task of its own, sized for it, and this
                         // one (sized for whatever a request may need) ends now.
