@@ -6,7 +6,7 @@
 //!
 //! | route | technique | answered by |
 //! |---|---|---|
-//! | `POST /publish?event=E` | publish a message | [`publish::publish`] |
+//! | `POST /publish?event=E` | publish a message | [`publish::publish`]; a plain HTTP/1.1 `POST` with a `Content-Length` body: the fast responder [`direct::publish`] |
 //! | `GET /poll?since=N` | short polling | [`polling::poll`]; a plain HTTP/1.1 `GET`: the fast responder [`direct::poll`] |
 //! | `GET /longpoll?since=N&timeout=S` | long polling | [`polling::longpoll`] |
 //! | `GET /iframe?since=N` | iframe polling | [`polling::iframe`] |
@@ -87,16 +87,19 @@ pub fn app(state: State) -> tide::Server<State> {
     app
 }
 
-/// The fast responders: a plain HTTP/1.1 `GET` of one of these paths (no body, no upgrade, no
-/// `Expect`, nothing a route would refuse: see [`direct`]) is answered by the accept loop
+/// The fast responders: a plain HTTP/1.1 `GET` (no body) or `POST` (a `Content-Length` body) of
+/// one of these paths (no upgrade, no `Expect`, nothing a route would refuse before the body: see
+/// [`direct`]) is answered by the accept loop
 /// itself, without tide, byte for byte as the route of the same path in [`app`] answers it.
 /// [`Config::fast_responders`] off sends every request to tide; `tests/fast_responders.rs`
 /// replays every spec both ways and requires identical transcripts.
-pub const FAST_RESPONDERS: &[(&str, direct::Responder)] = &[
+pub const FAST_RESPONDERS: &[(&str, direct::Route)] = &[
     // Keep-alive short polling: no tide request and response per poll.
-    ("/poll", direct::poll),
+    ("/poll", direct::Route::Get(direct::poll)),
     // An idle SSE connection then holds its pieces and a small task, not a tide exchange.
-    ("/sseStream", direct::sse_stream),
+    ("/sseStream", direct::Route::Get(direct::sse_stream)),
+    // Acknowledged publishes: no tide request, response and body reader per publish.
+    ("/publish", direct::Route::Post(direct::publish)),
 ];
 
 /// Everything `serve` can be told.

@@ -5,8 +5,13 @@
 //! the accept loop after [`BODY_TIMEOUT`] on the server's clock: the read fails with `TimedOut`
 //! and the answer is 408. Both answers close the connection, and the accept loop then never reads
 //! the rest of the body.
+//!
+//! The tide route [`publish`] and the accept loop's fast responder
+//! ([`direct::publish`](super::direct::publish)) share every step that decides the answer: the
+//! body read ([`read_limited`]), the publish ([`publish_data`]) and the answer's body and fields
+//! ([`published_json`], [`PUBLISHED_HEADERS`]).
 
-use futures_lite::AsyncReadExt;
+use futures_lite::{AsyncRead, AsyncReadExt};
 use serde::Serialize;
 use tide::{Request, Response, StatusCode};
 
@@ -21,6 +26,13 @@ pub use super::http::accept::BODY_TIMEOUT;
 struct Published {
     id: u64,
 }
+
+/// The header fields of a publish's answer besides its length and date: the tide route and the
+/// accept loop ([`super::direct`]) alike.
+pub const PUBLISHED_HEADERS: [(&str, &str); 2] = [
+    ("Content-Type", "application/json"),
+    ("Cache-Control", "no-store"),
+];
 
 /// `POST /publish`: answers `{"id":N}`.
 pub async fn publish(req: Request<State>) -> tide::Result {
@@ -39,21 +51,45 @@ async fn publish_inner(mut req: Request<State>) -> Result<Response, RouteError> 
     if req.len().is_some_and(|len| len > max) {
         return Err(RouteError::TooLarge { max });
     }
-    let data = read_limited(&mut req, max).await?;
-    let message = req.state().hub.publish(&channel, &event, data).await?;
+    let length = req.len();
+    let data = read_limited(req.take_body(), max, length).await?;
+    let id = publish_data(req.state(), &channel, &event, data).await?;
     let mut res = Response::new(StatusCode::Ok);
-    // A struct of one integer always serializes.
-    res.set_body(serde_json::to_string(&Published { id: message.id }).unwrap_or_default());
-    res.set_content_type("application/json");
-    res.insert_header("Cache-Control", "no-store");
+    res.set_body(published_json(id));
+    for (name, value) in PUBLISHED_HEADERS {
+        res.insert_header(name, value);
+    }
     Ok(res)
 }
 
-/// Reads at most `max` + 1 bytes of the body (enough to tell "too large"), as UTF-8.
-async fn read_limited(req: &mut Request<State>, max: usize) -> Result<String, RouteError> {
+/// Publishes `data` as one message of `event` to `channel`; its id once the hub acknowledged it
+/// (the store committed it).
+pub async fn publish_data(
+    state: &State,
+    channel: &str,
+    event: &str,
+    data: String,
+) -> Result<u64, RouteError> {
+    Ok(state.hub.publish(channel, event, data).await?.id)
+}
+
+/// The answer's body: `{"id":N}`.
+pub fn published_json(id: u64) -> String {
+    // A struct of one integer always serializes.
+    serde_json::to_string(&Published { id }).unwrap_or_default()
+}
+
+/// Reads at most `max` + 1 bytes of `body` (enough to tell "too large"), as UTF-8. `length`, the
+/// body's length when the request says it, sizes the buffer (one allocation, no regrowth).
+pub async fn read_limited(
+    body: impl AsyncRead + Unpin,
+    max: usize,
+    length: Option<usize>,
+) -> Result<String, RouteError> {
     let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
-    let mut body = req.take_body().take(limit);
-    let mut bytes = Vec::new();
+    let mut body = body.take(limit);
+    // One byte more than the body: the read that finds its end needs no room of its own.
+    let mut bytes = Vec::with_capacity(length.map_or(0, |n| n.min(max).saturating_add(1)));
     match body.read_to_end(&mut bytes).await {
         Ok(_) => {}
         // The accept loop's body deadline (RFC 9110 §15.5.9).
@@ -64,4 +100,27 @@ async fn read_limited(req: &mut Request<State>, max: usize) -> Result<String, Ro
         return Err(RouteError::TooLarge { max });
     }
     String::from_utf8(bytes).map_err(|_| RouteError::NotUtf8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_answer_is_the_id_as_json() {
+        assert_eq!(published_json(42), r#"{"id":42}"#);
+    }
+
+    #[test]
+    fn a_body_is_read_up_to_its_limit_as_utf8() {
+        let read = |body: &'static [u8], max| {
+            futures_lite::future::block_on(read_limited(body, max, Some(body.len())))
+        };
+        assert_eq!(read(b"caf\xc3\xa9", 5).ok().as_deref(), Some("caf\u{e9}"));
+        assert!(matches!(
+            read(b"abcdef", 5),
+            Err(RouteError::TooLarge { max: 5 })
+        ));
+        assert!(matches!(read(b"\xff", 5), Err(RouteError::NotUtf8)));
+    }
 }

@@ -168,6 +168,22 @@ pub fn plain(config: &Config, host: Option<&str>) -> bool {
     config.private.is_empty() && host::allowed(host.unwrap_or_default(), &config.hosts, config.addr)
 }
 
+/// The publisher's check of `POST /publish` to `channel` with this `Authorization` value (as
+/// [`check`] runs it), for the accept loop's fast responder.
+pub fn may_publish_with(
+    config: &Config,
+    authorization: Option<&str>,
+    channel: &str,
+    now: std::time::Duration,
+) -> Result<(), AccessError> {
+    publisher(
+        config,
+        authorization.and_then(channels::bearer),
+        channel,
+        now,
+    )
+}
+
 /// True when the client of a `/ws` session may publish its text to `channel`: always without
 /// `--publisher-jwt-key`, else with a token (header or `?token=`) whose `publish` claim covers it.
 pub fn may_publish(req: &Request<State>, channel: &str) -> bool {

@@ -22,7 +22,8 @@
 //!   that went away.
 //! - Fast answers: the [`FastResponder`] the route table gives the loop (none when fast
 //!   responders are off) may answer a request itself ([`super::fast`]); a streamed answer then
-//!   runs in a task of its own, sized for it, so an idle stream keeps only its pieces' state.
+//!   runs in a task of its own, sized for it, so an idle stream keeps only its pieces' state. An
+//!   answer that needs the request's body reads it through the gate under the same body deadline.
 //! - Nagle: every response head goes out with its body's first bytes in one write; with
 //!   `TCP_NODELAY` set, nothing waits for a delayed ACK.
 
@@ -40,7 +41,7 @@ use super::client::{ClientConnection, Cut, NextHead, SendLimit};
 use super::connections::Connections;
 use super::deadline::HeadDeadline;
 use super::exchange::{self, After, ExchangeError};
-use super::fast::{self, FastResponder};
+use super::fast::{self, FastReply, FastResponder};
 use super::head::HeadRefusal;
 use crate::clock::Clock;
 use crate::server::pieces::Pieces;
@@ -158,9 +159,24 @@ async fn serve_connection(
             // Shutting down: an idle connection (or a partial head) just ends.
             None => return,
             Some(Ok(NextHead::Request(admitted))) => {
-                if let Some(answer) = service.fast.and_then(|fast| fast(&state, &admitted)) {
-                    client.skip(&admitted);
-                    drop(admitted);
+                let reply = service
+                    .fast
+                    .and_then(|fast| fast(&state, &admitted, &client));
+                if let Some(reply) = reply {
+                    let answer = match reply {
+                        FastReply::Now(answer) => {
+                            client.skip(&admitted);
+                            drop(admitted);
+                            answer
+                        }
+                        FastReply::AfterBody(answering) => {
+                            // The body is read through the gate, cut at the body deadline as a
+                            // route's read is; the head is not held while the answer waits.
+                            client.install(&admitted);
+                            drop(admitted);
+                            future::or(answering, body_watchdog(&client, &clock)).await
+                        }
+                    };
                     if let Some(pieces) = answer.body {
                         // A stream lives long: it gets a task of its own, sized for it, and this
                         // one (sized for whatever a request may need) ends now.
@@ -173,8 +189,21 @@ async fn serve_connection(
                         ));
                         return;
                     }
+                    if answer.close {
+                        // The connection ends after this answer: the rest of a body is never read.
+                        client.cut(Cut::Unread);
+                    }
                     let sent = fast::write(&client, answer.bytes, None).await;
                     if sent.is_err() || answer.close || stop.is_triggered() {
+                        return linger(&client, &stop).await;
+                    }
+                    // What of a body the responder did not read is read and dropped, so the
+                    // next request starts where it should.
+                    if !client.body_read()
+                        && futures_lite::io::copy(client.clone(), futures_lite::io::sink())
+                            .await
+                            .is_err()
+                    {
                         return linger(&client, &stop).await;
                     }
                     continue;
@@ -245,7 +274,7 @@ fn serve_fast_stream(
 
 /// Cuts the current body once [`BODY_TIMEOUT`] has passed on `clock` without all of it; never
 /// resolves. Only a body still on its way waits on the clock.
-async fn body_watchdog(client: &ClientConnection, clock: &Clock) -> Result<After, ExchangeError> {
+async fn body_watchdog<T>(client: &ClientConnection, clock: &Clock) -> T {
     if client.body_incomplete() {
         let timed_out = future::or(
             async {

@@ -175,15 +175,7 @@ async fn write_response(
         // The connection ends after this response: the rest of the body is never read.
         client.cut(Cut::Unread);
     }
-    let fields: Vec<(String, String)> = res
-        .iter()
-        .flat_map(|(name, values)| {
-            values
-                .iter()
-                .map(|v| (name.as_str().to_owned(), v.as_str().to_owned()))
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let fields = response_fields(&res);
     let fields: Vec<(&str, &str)> = fields
         .iter()
         .map(|(n, v)| (n.as_str(), v.as_str()))
@@ -214,6 +206,18 @@ async fn write_response(
         futures_lite::io::copy(client.clone(), futures_lite::io::sink()).await?;
     }
     Ok(After::KeepAlive)
+}
+
+/// Every field of `res`, one pair per value: what its head carries besides framing and date.
+pub fn response_fields(res: &Response) -> Vec<(String, String)> {
+    res.iter()
+        .flat_map(|(name, values)| {
+            values
+                .iter()
+                .map(|v| (name.as_str().to_owned(), v.as_str().to_owned()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// Writes `head` with the body's first bytes in one write, then the rest as it comes: one read

@@ -1,8 +1,15 @@
 //! Fast answers: a response the accept loop writes itself, without tide, for the requests the
 //! route table hands to a [`FastResponder`] (`FAST_RESPONDERS` in `server/mod.rs`), and the
 //! writer that frames its body with the one chunk encoder ([`super::encode::chunk`]).
+//!
+//! A responder answers at once ([`FastReply::Now`]: no allocation beyond the answer), or, for a
+//! request with a body, once it has read the body and done its work ([`FastReply::AfterBody`]:
+//! the accept loop installs the body in the connection's gate and awaits the answer under the
+//! same body deadline as a tide route's read).
 
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 
@@ -16,8 +23,26 @@ use crate::server::pieces::{Piece, Pieces};
 use crate::server::state::State;
 
 /// Answers a request the accept loop may answer itself, byte for byte as tide's route would;
-/// `None` sends it to tide.
-pub type FastResponder = fn(&State, &Admitted) -> Option<FastAnswer>;
+/// `None` sends it to tide. The connection is the one the request's body is read from.
+pub type FastResponder = fn(&State, &Admitted, &ClientConnection) -> Option<FastReply>;
+
+/// How a fast responder answers.
+pub enum FastReply {
+    /// Now: the request has no body.
+    Now(FastAnswer),
+    /// Once the request's body is read through the connection's gate and the answer computed.
+    /// Once the loop awaits it, the request can no longer go to tide: it answers every outcome.
+    AfterBody(Pin<Box<dyn Future<Output = FastAnswer> + Send>>),
+}
+
+impl std::fmt::Debug for FastReply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FastReply::Now(answer) => f.debug_tuple("Now").field(answer).finish(),
+            FastReply::AfterBody(_) => f.write_str("AfterBody(..)"),
+        }
+    }
+}
 
 /// A response the accept loop writes itself.
 pub struct FastAnswer {
