@@ -2,14 +2,17 @@
 //! the route table), a plain HTTP/1.1 `GET /poll` (the hottest short request) and a plain
 //! `GET /sseStream` (the most numerous long one: an idle stream then costs its pieces and the
 //! loop's small state, not a tide request and response). The answer is byte for byte the one
-//! the tide route gives: the same functions compute it ([`polling::poll_json`],
+//! the tide route gives: the same functions compute it ([`polling::write_poll_json`],
 //! [`polling::JSON_HEADERS`], [`sse::open`], [`sse::SSE_HEADERS`], [`origin::cors_headers`]) and
 //! the same encoder frames it ([`encode_head`]). Anything unusual about a request (HTTP/1.0,
 //! another method, a body, an upgrade, `Expect`, a field value that is not ASCII, a repeated field
 //! a route reads, a query a URL would rewrite, a refusal by the route) goes the tide way, which
 //! stays the one place that decides those.
 
-use super::http::encode::{encode_head, http_date, Framing};
+use std::borrow::Cow;
+use std::cell::RefCell;
+
+use super::http::encode::{encode_head, encode_head_into, http_date, Framing};
 use super::http::fast::FastAnswer;
 use super::http::head::{Admitted, BodyLength};
 use super::params::Query;
@@ -45,14 +48,15 @@ pub fn answer(state: &State, admitted: &Admitted) -> Option<FastAnswer> {
     }
     let request = &admitted.request;
     // Field values that are not ASCII never reach tide (see `http::exchange`): tide's way.
-    let unusual = request.header("Expect").is_some()
-        || request.headers.iter().any(|(_, value)| !value.is_ascii());
-    if request.method != "GET" || unusual || !access::plain(&state.config, request.header("Host")) {
+    let unusual =
+        request.header("Expect").is_some() || request.headers().any(|(_, value)| !value.is_ascii());
+    if request.method() != "GET" || unusual || !access::plain(&state.config, request.header("Host"))
+    {
         return None;
     }
     let (responder, query) = super::FAST_RESPONDERS
         .iter()
-        .find_map(|(path, responder)| Some((responder, route_query(&request.target, path)?)))?;
+        .find_map(|(path, responder)| Some((responder, route_query(request.target(), path)?)))?;
     // The routes read the first `Origin` and `Last-Event-ID`, the exchange the `Connection`:
     // with one of each (or none) there is nothing to choose.
     let origin = single(request, "Origin")?;
@@ -66,19 +70,42 @@ pub fn answer(state: &State, admitted: &Admitted) -> Option<FastAnswer> {
     responder(state, &plain)
 }
 
-/// `GET /poll`: the whole answer, as [`polling::poll`] gives it.
+/// `GET /poll`: the whole answer, as [`polling::poll`] gives it, in one buffer.
 pub fn poll(state: &State, plain: &Plain) -> Option<FastAnswer> {
-    let body = polling::poll_json(&state.hub, &Query::from_query(plain.query)).ok()?;
-    let fields = with_cors(&polling::JSON_HEADERS, &plain.cors);
-    let framing = Framing::Length(body.len() as u64);
-    let mut bytes = encode_head(200, &fields, framing, &http_date());
-    bytes.extend_from_slice(body.as_bytes());
-    Some(FastAnswer {
-        bytes,
-        body: None,
-        close: plain.close,
+    thread_local! {
+        /// The JSON body, written before the head that gives its length; kept between requests
+        /// unless a large backlog made it large.
+        static BODY: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    }
+    let query = Query::from_query(plain.query);
+    BODY.with(|body| {
+        let mut body = body.borrow_mut();
+        body.clear();
+        let written = polling::write_poll_json(&state.hub, &query, &mut body);
+        let answer = written.ok().map(|()| {
+            let fields = with_cors(&polling::JSON_HEADERS, &plain.cors);
+            let mut bytes = Vec::with_capacity(HEAD_ROOM + body.len());
+            let framing = Framing::Length(body.len() as u64);
+            encode_head_into(200, &fields, framing, &http_date(), &mut bytes);
+            bytes.extend_from_slice(&body);
+            FastAnswer {
+                bytes,
+                body: None,
+                close: plain.close,
+            }
+        });
+        if body.capacity() > BODY_KEPT {
+            *body = Vec::new();
+        }
+        answer
     })
 }
+
+/// Room for a `/poll` answer's head (about 150 bytes without CORS fields).
+const HEAD_ROOM: usize = 256;
+
+/// The largest JSON buffer kept between `/poll` answers on a thread.
+const BODY_KEPT: usize = 64 * 1024;
 
 /// `GET /sseStream`: the head, then the stream's pieces, as [`sse::stream`] gives them.
 pub fn sse_stream(state: &State, plain: &Plain) -> Option<FastAnswer> {
@@ -92,13 +119,17 @@ pub fn sse_stream(state: &State, plain: &Plain) -> Option<FastAnswer> {
     })
 }
 
+/// `fields`, and the CORS fields after them (borrowed as they are when there are none).
 fn with_cors<'a>(
-    fields: &[(&'a str, &'a str)],
+    fields: &'a [(&'a str, &'a str)],
     cors: &'a [(&'static str, String)],
-) -> Vec<(&'a str, &'a str)> {
+) -> Cow<'a, [(&'a str, &'a str)]> {
+    if cors.is_empty() {
+        return Cow::Borrowed(fields);
+    }
     let mut all = fields.to_vec();
     all.extend(cors.iter().map(|(name, value)| (*name, value.as_str())));
-    all
+    Cow::Owned(all)
 }
 
 /// The query of `target` when its path is exactly `path` and a URL would keep the query as sent
@@ -190,15 +221,15 @@ mod tests {
 
     #[test]
     fn a_repeated_field_is_left_to_tide() {
-        let head = |fields: &[(&str, &str)]| RequestHead {
-            method: "GET".into(),
-            target: "/poll".into(),
-            version: "HTTP/1.1".into(),
-            headers: fields
-                .iter()
-                .map(|(n, v)| (n.to_string(), v.to_string()))
-                .collect(),
-            length: 0,
+        let head = |fields: &[(&str, &str)]| {
+            let mut bytes = b"GET /poll HTTP/1.1\r\n".to_vec();
+            for (name, value) in fields {
+                bytes.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+            }
+            bytes.extend_from_slice(b"\r\n");
+            crate::wire::http::parse_request_head(&bytes)
+                .expect("valid")
+                .expect("complete")
         };
         assert_eq!(single(&head(&[]), "Origin"), Some(None));
         assert_eq!(single(&head(&[("origin", "x")]), "Origin"), Some(Some("x")));

@@ -1,6 +1,7 @@
 //! Query parameters every route shares, parsed and validated in one place: `channel`, `since`,
 //! `timeout`, `lastEventId`. Pure functions of the query string, so each rule is tested here.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use http_types::url::Url;
@@ -36,29 +37,40 @@ pub enum ParamError {
     Event,
 }
 
-/// The decoded query string: the first value of each name wins.
+/// The decoded query string: the first value of each name wins. Names and values borrow from
+/// the query (or the URL) unless decoding changed them.
 #[derive(Debug, Clone, Default)]
-pub struct Query {
-    pairs: Vec<(String, String)>,
+pub struct Query<'a> {
+    pairs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
 }
 
-impl Query {
+impl<'a> Query<'a> {
     /// Decodes the URL's query string (form-urlencoded, as browsers send it).
-    pub fn from_url(url: &Url) -> Query {
-        let pairs = url
-            .query_pairs()
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        Query { pairs }
+    pub fn from_url(url: &'a Url) -> Query<'a> {
+        Query {
+            pairs: url.query_pairs().collect(),
+        }
     }
 
     /// Decodes a query string as [`from_url`](Query::from_url) decodes a URL's, for a query a
     /// URL keeps exactly as sent (the caller checks that).
-    pub fn from_query(query: &str) -> Query {
-        let pairs = form_urlencoded::parse(query.as_bytes())
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        Query { pairs }
+    pub fn from_query(query: &'a str) -> Query<'a> {
+        // Nothing escaped: the pairs are slices of the query, split as `form_urlencoded`
+        // splits them (on `&`, empty pieces skipped, then at the first `=`).
+        if !query.bytes().any(|b| b == b'%' || b == b'+') {
+            let pairs = query
+                .split('&')
+                .filter(|pair| !pair.is_empty())
+                .map(|pair| {
+                    let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+                    (Cow::Borrowed(name), Cow::Borrowed(value))
+                })
+                .collect();
+            return Query { pairs };
+        }
+        Query {
+            pairs: form_urlencoded::parse(query.as_bytes()).collect(),
+        }
     }
 
     /// The first value of `name`, if present.
@@ -66,7 +78,7 @@ impl Query {
         self.pairs
             .iter()
             .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 
     /// `channel`: 1–64 characters of `[A-Za-z0-9_.:-]`, `default` when absent.
@@ -142,8 +154,35 @@ pub fn last_event_id(header: Option<&str>, query: &Query) -> Result<Option<u64>,
 mod tests {
     use super::*;
 
-    fn q(s: &str) -> Query {
-        Query::from_url(&Url::parse(&format!("http://h/?{s}")).expect("test URL"))
+    fn q(s: &str) -> Query<'static> {
+        let url = Url::parse(&format!("http://h/?{s}")).expect("test URL");
+        let pairs = Query::from_url(&url).pairs;
+        let pairs = pairs
+            .into_iter()
+            .map(|(k, v)| (Cow::Owned(k.into_owned()), Cow::Owned(v.into_owned())))
+            .collect();
+        Query { pairs }
+    }
+
+    #[test]
+    fn a_query_with_nothing_escaped_is_split_as_form_urlencoded_splits_it() {
+        for query in [
+            "",
+            "since=1&channel=a",
+            "&&a&=&b=c=d&&a=2&",
+            "=x&x=",
+            "a%20b=c+d&since=1",
+            "caf%C3%A9=%zz&%=+",
+        ] {
+            let ours: Vec<_> = Query::from_query(query).pairs;
+            let theirs: Vec<_> = form_urlencoded::parse(query.as_bytes()).collect();
+            assert_eq!(ours, theirs, "{query:?}");
+        }
+        let borrowed = Query::from_query("since=1&channel=a");
+        assert!(borrowed
+            .pairs
+            .iter()
+            .all(|(k, v)| matches!((k, v), (Cow::Borrowed(_), Cow::Borrowed(_)))));
     }
 
     #[test]

@@ -152,19 +152,19 @@ pub fn admit(bytes: &[u8]) -> Result<Option<Admitted>, HeadRefusal> {
         Err(HttpError::HeadTooLarge(_)) => return Err(HeadRefusal::HeadTooLarge),
         Err(e) => return Err(HeadRefusal::Malformed(e.to_string())),
     };
-    let http10 = match head.version.as_str() {
+    let http10 = match head.version() {
         "HTTP/1.1" => false,
         "HTTP/1.0" => true,
-        _ => return Err(HeadRefusal::Version(head.version)),
+        version => return Err(HeadRefusal::Version(version.to_owned())),
     };
-    if head.headers.len() > MAX_FIELDS {
+    if head.headers().len() > MAX_FIELDS {
         return Err(HeadRefusal::TooManyFields);
     }
     // RFC 9110 §9.1: "The method token is case-sensitive": `get` is not `GET` (http-types reads
     // methods case-insensitively, so the spelling is checked here).
-    match http_types::Method::from_str(&head.method) {
-        Ok(method) if method.to_string() == head.method => {}
-        _ => return Err(HeadRefusal::Method(head.method)),
+    match http_types::Method::from_str(head.method()) {
+        Ok(method) if method.as_ref() == head.method() => {}
+        _ => return Err(HeadRefusal::Method(head.method().to_owned())),
     }
     check_target(&head, http10)?;
     if http10 && head.header("Transfer-Encoding").is_some() {
@@ -228,8 +228,8 @@ fn check_target(head: &RequestHead, http10: bool) -> Result<(), HeadRefusal> {
         _ => return Err(HeadRefusal::Host),
     };
     // RFC 9112 §3.2.4: asterisk-form, only for a server-wide OPTIONS.
-    if head.target == "*" {
-        return if head.method == "OPTIONS" && !host.is_empty() {
+    if head.target() == "*" {
+        return if head.method() == "OPTIONS" && !host.is_empty() {
             Ok(())
         } else {
             Err(HeadRefusal::Target)
@@ -239,7 +239,7 @@ fn check_target(head: &RequestHead, http10: bool) -> Result<(), HeadRefusal> {
     if host.is_empty() || host.contains(['/', '\\', '?', '#', '@', ' ']) {
         return Err(HeadRefusal::Host);
     }
-    let target = &head.target;
+    let target = head.target();
     let url = if target.starts_with('/') {
         // Origin-form (§3.2.1), read as `http://{host}{target}` (see `super::exchange`). With
         // the bytes refused above, the authority ends where the target starts and a path, query
@@ -404,7 +404,7 @@ mod tests {
     fn a_plain_get_is_admitted_as_sent() {
         let bytes = b"GET /poll?since=0 HTTP/1.1\r\nHost: h\r\n\r\nGET /next";
         let a = admitted(bytes);
-        assert_eq!(a.request.target, "/poll?since=0");
+        assert_eq!(a.request.target(), "/poll?since=0");
         assert_eq!(a.consumed, bytes.len() - b"GET /next".len());
         assert_eq!(a.body, BodyLength::None);
         assert!(!a.upgrade);
