@@ -141,11 +141,22 @@ fn route_query<'a>(target: &'a str, path: &str) -> Option<&'a str> {
         None if rest.is_empty() => "",
         None => return None,
     };
-    // WHATWG URL: the query percent-encode set leaves these bytes alone; `#` starts a fragment.
-    let kept = |b: u8| {
-        b.is_ascii_alphanumeric()
+    query
+        .bytes()
+        .all(|b| KEPT_IN_QUERY[usize::from(b)])
+        .then_some(query)
+}
+
+/// WHATWG URL: the bytes the query percent-encode set leaves alone (`#` starts a fragment), as a
+/// table: every byte of every fast request's query is looked up.
+const KEPT_IN_QUERY: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
             || matches!(
-                b,
+                c,
                 b'-' | b'.'
                     | b'_'
                     | b'~'
@@ -164,10 +175,11 @@ fn route_query<'a>(target: &'a str, path: &str) -> Option<&'a str> {
                     | b'/'
                     | b'?'
                     | b'%'
-            )
-    };
-    query.bytes().all(kept).then_some(query)
-}
+            );
+        b += 1;
+    }
+    table
+};
 
 /// The value of field `name` when it appears at most once (`Some(None)` when absent).
 fn single<'a>(request: &'a RequestHead, name: &'a str) -> Option<Option<&'a str>> {
@@ -188,9 +200,10 @@ mod tests {
     fn a_query_kept_as_sent_decodes_as_the_url_route_decodes_it() {
         for query in ["since=1&channel=a", "a=%20b+c&a=2", "x=%zz&=&since", ""] {
             let url = Url::parse(&format!("http://localhost/poll?{query}")).expect("url");
-            let (direct, routed) = (Query::from_query(query), Query::from_url(&url));
+            let direct = Query::from_query(query);
             for name in ["since", "channel", "a", "x", ""] {
-                assert_eq!(direct.get(name), routed.get(name), "{query}: {name}");
+                let routed = url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v);
+                assert_eq!(direct.get(name), routed.as_deref(), "{query}: {name}");
             }
         }
     }

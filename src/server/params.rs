@@ -37,48 +37,78 @@ pub enum ParamError {
     Event,
 }
 
-/// The decoded query string: the first value of each name wins. Names and values borrow from
-/// the query (or the URL) unless decoding changed them.
-#[derive(Debug, Clone, Default)]
+/// The decoded query string: the first value of each name wins. A query with nothing escaped is
+/// read where it is, and a decoded one keeps the names and values decoding left alone borrowed.
+#[derive(Debug, Clone)]
 pub struct Query<'a> {
-    pairs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    pairs: Pairs<'a>,
+}
+
+#[derive(Debug, Clone)]
+enum Pairs<'a> {
+    /// No `%` and no `+`: each pair is a slice of the query.
+    Plain(&'a str),
+    Decoded(Vec<(Cow<'a, str>, Cow<'a, str>)>),
+}
+
+impl Default for Query<'_> {
+    fn default() -> Self {
+        Query {
+            pairs: Pairs::Plain(""),
+        }
+    }
 }
 
 impl<'a> Query<'a> {
     /// Decodes the URL's query string (form-urlencoded, as browsers send it).
     pub fn from_url(url: &'a Url) -> Query<'a> {
-        Query {
-            pairs: url.query_pairs().collect(),
-        }
+        Query::from_query(url.query().unwrap_or_default())
     }
 
-    /// Decodes a query string as [`from_url`](Query::from_url) decodes a URL's, for a query a
-    /// URL keeps exactly as sent (the caller checks that).
+    /// Decodes a query string as `Url::query_pairs` decodes a URL's (`form_urlencoded`); for
+    /// a target's query, one that a URL keeps exactly as sent (the caller checks that).
     pub fn from_query(query: &'a str) -> Query<'a> {
-        // Nothing escaped: the pairs are slices of the query, split as `form_urlencoded`
-        // splits them (on `&`, empty pieces skipped, then at the first `=`).
-        if !query.bytes().any(|b| b == b'%' || b == b'+') {
-            let pairs = query
-                .split('&')
-                .filter(|pair| !pair.is_empty())
-                .map(|pair| {
-                    let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-                    (Cow::Borrowed(name), Cow::Borrowed(value))
-                })
-                .collect();
-            return Query { pairs };
-        }
-        Query {
-            pairs: form_urlencoded::parse(query.as_bytes()).collect(),
+        let pairs = if query.bytes().any(|b| b == b'%' || b == b'+') {
+            Pairs::Decoded(form_urlencoded::parse(query.as_bytes()).collect())
+        } else {
+            Pairs::Plain(query)
+        };
+        Query { pairs }
+    }
+
+    /// Every name and value, in order (the tests compare them with `form_urlencoded`'s).
+    #[cfg(test)]
+    fn pairs(&self) -> Box<dyn Iterator<Item = (&str, &str)> + '_> {
+        match &self.pairs {
+            // Split as `form_urlencoded` splits: on `&`, empty pieces skipped, then at the first
+            // `=` (a piece without one is a name with an empty value).
+            Pairs::Plain(query) => Box::new(
+                query
+                    .split('&')
+                    .filter(|pair| !pair.is_empty())
+                    .map(|pair| pair.split_once('=').unwrap_or((pair, ""))),
+            ),
+            Pairs::Decoded(pairs) => Box::new(pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))),
         }
     }
 
     /// The first value of `name`, if present.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_ref())
+        match &self.pairs {
+            Pairs::Plain(query) => query
+                .split('&')
+                .filter_map(|pair| match pair.split_once('=') {
+                    Some((k, v)) => Some((k, v)),
+                    None if !pair.is_empty() => Some((pair, "")),
+                    None => None,
+                })
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v),
+            Pairs::Decoded(pairs) => pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_ref()),
+        }
     }
 
     /// `channel`: 1–64 characters of `[A-Za-z0-9_.:-]`, `default` when absent.
@@ -156,33 +186,47 @@ mod tests {
 
     fn q(s: &str) -> Query<'static> {
         let url = Url::parse(&format!("http://h/?{s}")).expect("test URL");
-        let pairs = Query::from_url(&url).pairs;
-        let pairs = pairs
-            .into_iter()
+        let pairs = url
+            .query_pairs()
             .map(|(k, v)| (Cow::Owned(k.into_owned()), Cow::Owned(v.into_owned())))
             .collect();
-        Query { pairs }
+        Query {
+            pairs: Pairs::Decoded(pairs),
+        }
     }
 
     #[test]
-    fn a_query_with_nothing_escaped_is_split_as_form_urlencoded_splits_it() {
+    fn a_query_is_split_and_decoded_as_form_urlencoded_does_it() {
+        let names = ["a", "b", "x", "", "since", "a b", "caf\u{e9}", "%"];
         for query in [
             "",
             "since=1&channel=a",
             "&&a&=&b=c=d&&a=2&",
             "=x&x=",
+            "a=&a=1",
             "a%20b=c+d&since=1",
             "caf%C3%A9=%zz&%=+",
         ] {
-            let ours: Vec<_> = Query::from_query(query).pairs;
+            let ours = Query::from_query(query);
             let theirs: Vec<_> = form_urlencoded::parse(query.as_bytes()).collect();
-            assert_eq!(ours, theirs, "{query:?}");
+            let ours_pairs: Vec<_> = ours.pairs().collect();
+            let theirs_pairs: Vec<_> = theirs
+                .iter()
+                .map(|(k, v)| (k.as_ref(), v.as_ref()))
+                .collect();
+            assert_eq!(ours_pairs, theirs_pairs, "{query:?}");
+            for name in names {
+                let first = theirs
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.as_ref());
+                assert_eq!(ours.get(name), first, "{query:?}: {name:?}");
+            }
         }
-        let borrowed = Query::from_query("since=1&channel=a");
-        assert!(borrowed
-            .pairs
-            .iter()
-            .all(|(k, v)| matches!((k, v), (Cow::Borrowed(_), Cow::Borrowed(_)))));
+        assert!(matches!(
+            Query::from_query("since=1&channel=a").pairs,
+            Pairs::Plain(_)
+        ));
     }
 
     #[test]

@@ -288,18 +288,19 @@ struct RawHead<'a> {
 /// no LF has arrived yet. A CR other than the one before the LF is an error.
 fn read_line(bytes: &[u8], pos: usize) -> Result<Option<(&[u8], usize)>, String> {
     let rest = bytes.get(pos..).unwrap_or_default();
-    let Some(lf) = rest.iter().position(|&b| b == b'\n') else {
-        // A bare CR is an error as soon as the byte after it is there.
-        return match rest.iter().position(|&b| b == b'\r') {
-            Some(cr) if cr + 1 < rest.len() => Err("bare CR inside a line".to_owned()),
-            _ => Ok(None),
-        };
+    // One pass to the first CR or LF: a CR ends the line only right before an LF.
+    let Some(end) = rest.iter().position(|&b| b == b'\n' || b == b'\r') else {
+        return Ok(None);
     };
-    let line = rest[..lf].strip_suffix(b"\r").unwrap_or(&rest[..lf]);
-    if line.contains(&b'\r') {
-        return Err("bare CR inside a line".to_owned());
+    if rest[end] == b'\n' {
+        return Ok(Some((&rest[..end], pos + end + 1)));
     }
-    Ok(Some((line, pos + lf + 1)))
+    match rest.get(end + 1) {
+        // A bare CR is an error as soon as the byte after it is there.
+        None => Ok(None),
+        Some(b'\n') => Ok(Some((&rest[..end], pos + end + 2))),
+        Some(_) => Err("bare CR inside a line".to_owned()),
+    }
 }
 
 /// Reads a head's start line and field lines, handing each field's name and value (their places
@@ -727,6 +728,23 @@ mod tests {
         assert!(head_error(b"HTTP/1.1 200 O\x01K\r\n\r\n"));
         assert!(head_error(b"HTTP/1.1 200 OK\rX: y\r\n\r\n"));
         assert!(!head_error(b"HTTP/1.1 200 OK\r\n\r\n"));
+    }
+
+    #[test]
+    fn a_line_ends_at_lf_or_crlf_and_a_cr_elsewhere_is_an_error() {
+        assert_eq!(read_line(b"ab\ncd", 0), Ok(Some((&b"ab"[..], 3))));
+        assert_eq!(read_line(b"ab\r\ncd", 0), Ok(Some((&b"ab"[..], 4))));
+        assert_eq!(read_line(b"x\r\nab\r\n", 3), Ok(Some((&b"ab"[..], 7))));
+        assert_eq!(read_line(b"ab", 0), Ok(None));
+        assert_eq!(read_line(b"ab\r", 0), Ok(None));
+        assert_eq!(read_line(b"", 0), Ok(None));
+        for bad in [&b"a\rb\n"[..], b"a\rb", b"a\r\r\n"] {
+            assert_eq!(
+                read_line(bad, 0),
+                Err("bare CR inside a line".to_owned()),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]
