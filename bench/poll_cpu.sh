@@ -8,10 +8,16 @@
 # 2 cores / (server µs + generator µs per request) for a server that uses both cores, and by one
 # core / server µs for a single-threaded one: this table says how far from that bound each run is.
 #
+# With SYSCALLS=1 (needs Debian's perf and readable tracepoints) it also counts each server's
+# system calls per request: reads (read + recvfrom), writes (write + writev + sendto), epoll_ctl,
+# epoll waits (epoll_wait + epoll_pwait) and futex (wake-ups between threads); perf then runs
+# beside the server, which costs CPU of its own, so compare CPU figures of runs without it.
+#
 #   bench/poll_cpu.sh            # markdown table on stdout, progress on stderr (about a minute)
 #
 # Environment: NODE_PEER_DIR (as bench/compare.sh), CONNECTIONS (50), DURATION (5s), ROUNDS (2),
-# BIN (a longconn binary to measure, e.g. an older build; default: this tree's release build).
+# BIN (a longconn binary to measure, e.g. an older build; default: this tree's release build),
+# SYSCALLS (0).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh" poll_cpu
 CONNECTIONS=${CONNECTIONS:-50}
@@ -39,14 +45,35 @@ ticks() { awk '{ print $14, $15 }' "/proc/$1/stat"; }
 children() { awk '{ print $16, $17 }' "/proc/$$/stat"; }
 us() { awk -v t="$1" -v n="$2" -v hz="$TICKS" 'BEGIN { printf "%.2f", t * 1e6 / hz / n }'; }
 
-echo "| generator | server | requests/s | server user µs | server sys µs | server µs/request | generator µs/request |"
-echo "|---|---|---:|---:|---:|---:|---:|"
+SYSCALLS=${SYSCALLS:-0}
+EVENTS=syscalls:sys_enter_read,syscalls:sys_enter_recvfrom,syscalls:sys_enter_write,syscalls:sys_enter_writev,syscalls:sys_enter_sendto,syscalls:sys_enter_epoll_ctl,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_futex
+# per_request NAMES...: the perf counts of these events (summed), per request.
+per_request() {
+  local sum=0 name n
+  for name in "$@"; do
+    n=$(awk -F, -v e="syscalls:sys_enter_$name" '$3 == e { print $1 }' "$WORK/perf.out")
+    sum=$((sum + ${n:-0}))
+  done
+  awk -v s="$sum" -v r="$requests" 'BEGIN { printf "%.2f", s / r }'
+}
+
+if [[ $SYSCALLS == 1 ]]; then
+  echo "| generator | server | requests/s | server user µs | server sys µs | server µs/request | generator µs/request | reads | writes | epoll_ctl | epoll waits | futex |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+else
+  echo "| generator | server | requests/s | server user µs | server sys µs | server µs/request | generator µs/request |"
+  echo "|---|---|---:|---:|---:|---:|---:|"
+fi
 for round in $(seq "$ROUNDS"); do
   for tool in bench wrk; do
     if [[ $tool == wrk ]] && ! command -v wrk >/dev/null; then continue; fi
     for side in ours node; do
       if [[ $side == ours ]]; then pid=$OURS_PID url=$OURS_URL; else pid=$NODE_PID url=$NODE_URL; fi
       log "round $round, $tool against $side"
+      if [[ $SYSCALLS == 1 ]]; then
+        perf stat -x, -e "$EVENTS" -p "$pid" -o "$WORK/perf.out" &
+        perf_pid=$!
+      fi
       read -r su0 ss0 < <(ticks "$pid")
       read -r gu0 gs0 < <(children)
       if [[ $tool == bench ]]; then
@@ -59,6 +86,10 @@ for round in $(seq "$ROUNDS"); do
       wait "$gen" || true
       read -r su1 ss1 < <(ticks "$pid")
       read -r gu1 gs1 < <(children)
+      if [[ $SYSCALLS == 1 ]]; then
+        kill -INT "$perf_pid" 2>/dev/null || true
+        wait "$perf_pid" 2>/dev/null || true
+      fi
       if [[ $tool == bench ]]; then
         requests=$(grep -oE '"requests":[0-9]+' "$WORK/gen.out" | cut -d: -f2)
         rps=$(grep -oE '"requests_per_s":[0-9.]+' "$WORK/gen.out" | cut -d: -f2)
@@ -67,7 +98,11 @@ for round in $(seq "$ROUNDS"); do
         rps=$(awk '/Requests\/sec/ { print $2 }' "$WORK/gen.out")
       fi
       [[ -n $requests && $requests -gt 0 ]] || { log "$tool against $side gave no figures"; continue; }
-      echo "| $tool | $side | ${rps%.*} | $(us $((su1 - su0)) "$requests") | $(us $((ss1 - ss0)) "$requests") | $(us $((su1 - su0 + ss1 - ss0)) "$requests") | $(us $((gu1 - gu0 + gs1 - gs0)) "$requests") |"
+      row="| $tool | $side | ${rps%.*} | $(us $((su1 - su0)) "$requests") | $(us $((ss1 - ss0)) "$requests") | $(us $((su1 - su0 + ss1 - ss0)) "$requests") | $(us $((gu1 - gu0 + gs1 - gs0)) "$requests") |"
+      if [[ $SYSCALLS == 1 ]]; then
+        row+=" $(per_request read recvfrom) | $(per_request write writev sendto) | $(per_request epoll_ctl) | $(per_request epoll_wait epoll_pwait) | $(per_request futex) |"
+      fi
+      echo "$row"
     done
   done
 done

@@ -61,8 +61,8 @@ fn connection(mut stream: TcpStream, subscribers: &Mutex<Subscribers>) -> io::Re
     loop {
         let head = read_head(&mut stream, &mut buf)?;
         buf.drain(..head.length);
-        let path = head.target.split('?').next().unwrap_or("");
-        match (head.method.as_str(), path) {
+        let path = head.target().split('?').next().unwrap_or("");
+        match (head.method(), path) {
             ("GET", "/sseStream") => {
                 stream.write_all(
                     b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n\r\n",

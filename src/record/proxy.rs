@@ -255,8 +255,8 @@ impl Connection {
                         let body = buffer[head.length..head.length + length].to_vec();
                         buffer.drain(..head.length + length);
                         let head = clean(head);
-                        let recorded = self.filters.records(&head.target);
-                        let path = head.target.split(['?', '#']).next().unwrap_or_default();
+                        let recorded = self.filters.records(head.target());
+                        let path = head.target().split(['?', '#']).next().unwrap_or_default();
                         if let Ok(mut entries) = self.open.lock() {
                             if let Some(entry) = entries.iter_mut().find(|e| e.id == self.id) {
                                 entry.path = path.to_string();
@@ -346,15 +346,15 @@ fn body_length(head: &RequestHead) -> Option<usize> {
 
 /// `head` without the headers in [`STRIPPED`].
 pub fn clean(mut head: RequestHead) -> RequestHead {
-    head.headers
-        .retain(|(name, _)| !STRIPPED.iter().any(|s| name.eq_ignore_ascii_case(s)));
+    head.retain_headers(|name, _| !STRIPPED.iter().any(|s| name.eq_ignore_ascii_case(s)));
     head
 }
 
 /// A request head's bytes: request line, `name: value` lines, blank line.
 pub fn write_head(head: &RequestHead) -> Vec<u8> {
-    let mut bytes = format!("{} {} {}\r\n", head.method, head.target, head.version).into_bytes();
-    for (name, value) in &head.headers {
+    let mut bytes =
+        format!("{} {} {}\r\n", head.method(), head.target(), head.version()).into_bytes();
+    for (name, value) in head.headers() {
         bytes.extend_from_slice(name.as_bytes());
         bytes.extend_from_slice(b": ");
         bytes.extend_from_slice(value.as_bytes());

@@ -227,7 +227,7 @@ impl Builder {
         if !request.recorded {
             return;
         }
-        let name = self.name_for(id, &request.head.target);
+        let name = self.name_for(id, request.head.target());
         if self.open.insert(id) {
             self.script.steps.push(Step::Open(name.clone()));
         }
@@ -272,11 +272,11 @@ impl Builder {
         let origin = self.hosts.get(&id).map(|host| format!("http://{host}"));
         let mut text = format!(
             "{} {} {}",
-            head.method,
-            self.target(&head.target),
-            head.version
+            head.method(),
+            self.target(head.target()),
+            head.version()
         );
-        for (name, value) in &head.headers {
+        for (name, value) in head.headers() {
             let lower = name.to_ascii_lowercase();
             let written = if lower == "host" {
                 "${host}".to_string()

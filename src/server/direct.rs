@@ -4,7 +4,7 @@
 //! loop's small state, not a tide request and response) and a plain `POST /publish` (the
 //! publisher's request: its body is read through the connection's gate, and the answer waits for
 //! the hub's acknowledgement). The answer is byte for byte the one the tide route gives: the same
-//! functions compute it ([`polling::poll_json`], [`polling::JSON_HEADERS`], [`sse::open`],
+//! functions compute it ([`polling::write_poll_json`], [`polling::JSON_HEADERS`], [`sse::open`],
 //! [`sse::SSE_HEADERS`], [`origin::cors_headers`], [`publish::read_limited`],
 //! [`publish::publish_data`], [`publish::PUBLISHED_HEADERS`], a refusal's
 //! `RouteError` → `Response`) and the same encoder frames it ([`encode_head`]). Anything unusual
@@ -13,9 +13,12 @@
 //! rewrite, a refusal the route decides before the body) goes the tide way, which stays the one
 //! place that decides those.
 
+use std::borrow::Cow;
+use std::cell::RefCell;
+
 use super::error::RouteError;
 use super::http::client::ClientConnection;
-use super::http::encode::{encode_head, http_date, Framing};
+use super::http::encode::{encode_head, encode_head_into, http_date, Framing};
 use super::http::exchange::response_fields;
 use super::http::fast::{FastAnswer, FastReply};
 use super::http::head::{has_token, Admitted, BodyLength};
@@ -72,18 +75,18 @@ pub fn answer(state: &State, admitted: &Admitted, client: &ClientConnection) -> 
     }
     let request = &admitted.request;
     // Field values that are not ASCII never reach tide (see `http::exchange`): tide's way.
-    let unusual = request.header("Expect").is_some()
-        || request.headers.iter().any(|(_, value)| !value.is_ascii());
+    let unusual =
+        request.header("Expect").is_some() || request.headers().any(|(_, value)| !value.is_ascii());
     if unusual || !access::plain(&state.config, request.header("Host")) {
         return None;
     }
     let (route, query) = super::FAST_RESPONDERS
         .iter()
-        .find_map(|(path, route)| Some((route, route_query(&request.target, path)?)))?;
+        .find_map(|(path, route)| Some((route, route_query(request.target(), path)?)))?;
     let body = admitted.body;
     match route {
-        Route::Get(_) if request.method != "GET" || body != BodyLength::None => return None,
-        Route::Post(_) if request.method != "POST" => return None,
+        Route::Get(_) if request.method() != "GET" || body != BodyLength::None => return None,
+        Route::Post(_) if request.method() != "POST" => return None,
         _ => {}
     }
     // The routes read the first `Origin` and `Last-Event-ID`, the exchange the `Connection`:
@@ -105,19 +108,42 @@ pub fn answer(state: &State, admitted: &Admitted, client: &ClientConnection) -> 
     }
 }
 
-/// `GET /poll`: the whole answer, as [`polling::poll`] gives it.
+/// `GET /poll`: the whole answer, as [`polling::poll`] gives it, in one buffer.
 pub fn poll(state: &State, plain: &Plain) -> Option<FastAnswer> {
-    let body = polling::poll_json(&state.hub, &Query::from_query(plain.query)).ok()?;
-    let fields = with_cors(&polling::JSON_HEADERS, &plain.cors);
-    let framing = Framing::Length(body.len() as u64);
-    let mut bytes = encode_head(200, &fields, framing, &http_date());
-    bytes.extend_from_slice(body.as_bytes());
-    Some(FastAnswer {
-        bytes,
-        body: None,
-        close: plain.close,
+    thread_local! {
+        /// The JSON body, written before the head that gives its length; kept between requests
+        /// unless a large backlog made it large.
+        static BODY: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    }
+    let query = Query::from_query(plain.query);
+    BODY.with(|body| {
+        let mut body = body.borrow_mut();
+        body.clear();
+        let written = polling::write_poll_json(&state.hub, &query, &mut body);
+        let answer = written.ok().map(|()| {
+            let fields = with_cors(&polling::JSON_HEADERS, &plain.cors);
+            let mut bytes = Vec::with_capacity(HEAD_ROOM + body.len());
+            let framing = Framing::Length(body.len() as u64);
+            encode_head_into(200, &fields, framing, &http_date(), &mut bytes);
+            bytes.extend_from_slice(&body);
+            FastAnswer {
+                bytes,
+                body: None,
+                close: plain.close,
+            }
+        });
+        if body.capacity() > BODY_KEPT {
+            *body = Vec::new();
+        }
+        answer
     })
 }
+
+/// Room for a `/poll` answer's head (about 150 bytes without CORS fields).
+const HEAD_ROOM: usize = 256;
+
+/// The largest JSON buffer kept between `/poll` answers on a thread.
+const BODY_KEPT: usize = 64 * 1024;
 
 /// `GET /sseStream`: the head, then the stream's pieces, as [`sse::stream`] gives them.
 pub fn sse_stream(state: &State, plain: &Plain) -> Option<FastAnswer> {
@@ -239,13 +265,17 @@ async fn refused(refusal: RouteError, cors: &[(&'static str, String)], close: bo
     }
 }
 
+/// `fields`, and the CORS fields after them (borrowed as they are when there are none).
 fn with_cors<'a>(
-    fields: &[(&'a str, &'a str)],
+    fields: &'a [(&'a str, &'a str)],
     cors: &'a [(&'static str, String)],
-) -> Vec<(&'a str, &'a str)> {
+) -> Cow<'a, [(&'a str, &'a str)]> {
+    if cors.is_empty() {
+        return Cow::Borrowed(fields);
+    }
     let mut all = fields.to_vec();
     all.extend(cors.iter().map(|(name, value)| (*name, value.as_str())));
-    all
+    Cow::Owned(all)
 }
 
 /// The query of `target` when its path is exactly `path` and a URL would keep the query as sent
@@ -257,11 +287,22 @@ fn route_query<'a>(target: &'a str, path: &str) -> Option<&'a str> {
         None if rest.is_empty() => "",
         None => return None,
     };
-    // WHATWG URL: the query percent-encode set leaves these bytes alone; `#` starts a fragment.
-    let kept = |b: u8| {
-        b.is_ascii_alphanumeric()
+    query
+        .bytes()
+        .all(|b| KEPT_IN_QUERY[usize::from(b)])
+        .then_some(query)
+}
+
+/// WHATWG URL: the bytes the query percent-encode set leaves alone (`#` starts a fragment), as a
+/// table: every byte of every fast request's query is looked up.
+const KEPT_IN_QUERY: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
             || matches!(
-                b,
+                c,
                 b'-' | b'.'
                     | b'_'
                     | b'~'
@@ -280,10 +321,11 @@ fn route_query<'a>(target: &'a str, path: &str) -> Option<&'a str> {
                     | b'/'
                     | b'?'
                     | b'%'
-            )
-    };
-    query.bytes().all(kept).then_some(query)
-}
+            );
+        b += 1;
+    }
+    table
+};
 
 /// The value of field `name` when it appears at most once (`Some(None)` when absent).
 fn single<'a>(request: &'a RequestHead, name: &'a str) -> Option<Option<&'a str>> {
@@ -304,9 +346,10 @@ mod tests {
     fn a_query_kept_as_sent_decodes_as_the_url_route_decodes_it() {
         for query in ["since=1&channel=a", "a=%20b+c&a=2", "x=%zz&=&since", ""] {
             let url = Url::parse(&format!("http://localhost/poll?{query}")).expect("url");
-            let (direct, routed) = (Query::from_query(query), Query::from_url(&url));
+            let direct = Query::from_query(query);
             for name in ["since", "channel", "a", "x", ""] {
-                assert_eq!(direct.get(name), routed.get(name), "{query}: {name}");
+                let routed = url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v);
+                assert_eq!(direct.get(name), routed.as_deref(), "{query}: {name}");
             }
         }
     }
@@ -351,15 +394,14 @@ mod tests {
         fields: &[(&str, &str)],
         body: BodyLength,
     ) -> Option<Planned> {
-        let mut headers = vec![("Host".to_owned(), "localhost".to_owned())];
-        headers.extend(fields.iter().map(|(n, v)| (n.to_string(), v.to_string())));
-        let request = RequestHead {
-            method: "POST".into(),
-            target: format!("/publish?{query}"),
-            version: "HTTP/1.1".into(),
-            headers,
-            length: 0,
-        };
+        let mut head = format!("POST /publish?{query} HTTP/1.1\r\nHost: localhost\r\n");
+        for (name, value) in fields {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        let request = crate::wire::http::parse_request_head(head.as_bytes())
+            .expect("a well-formed head")
+            .expect("a whole head");
         let origin = single(&request, "Origin")?;
         let plain = Plain {
             request: &request,
@@ -420,15 +462,15 @@ mod tests {
 
     #[test]
     fn a_repeated_field_is_left_to_tide() {
-        let head = |fields: &[(&str, &str)]| RequestHead {
-            method: "GET".into(),
-            target: "/poll".into(),
-            version: "HTTP/1.1".into(),
-            headers: fields
-                .iter()
-                .map(|(n, v)| (n.to_string(), v.to_string()))
-                .collect(),
-            length: 0,
+        let head = |fields: &[(&str, &str)]| {
+            let mut bytes = b"GET /poll HTTP/1.1\r\n".to_vec();
+            for (name, value) in fields {
+                bytes.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+            }
+            bytes.extend_from_slice(b"\r\n");
+            crate::wire::http::parse_request_head(&bytes)
+                .expect("valid")
+                .expect("complete")
         };
         assert_eq!(single(&head(&[]), "Origin"), Some(None));
         assert_eq!(single(&head(&[("origin", "x")]), "Origin"), Some(Some("x")));

@@ -1,6 +1,7 @@
 //! Query parameters every route shares, parsed and validated in one place: `channel`, `since`,
 //! `timeout`, `lastEventId`. Pure functions of the query string, so each rule is tested here.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use http_types::url::Url;
@@ -36,37 +37,70 @@ pub enum ParamError {
     Event,
 }
 
-/// The decoded query string: the first value of each name wins.
-#[derive(Debug, Clone, Default)]
-pub struct Query {
-    pairs: Vec<(String, String)>,
+/// The decoded query string: the first value of each name wins. A query with nothing escaped is
+/// read where it is, and a decoded one keeps the names and values decoding left alone borrowed.
+#[derive(Debug, Clone)]
+pub struct Query<'a> {
+    pairs: Pairs<'a>,
 }
 
-impl Query {
+#[derive(Debug, Clone)]
+enum Pairs<'a> {
+    /// No `%` and no `+`: each pair is a slice of the query.
+    Plain(&'a str),
+    Decoded(Vec<(Cow<'a, str>, Cow<'a, str>)>),
+}
+
+impl Default for Query<'_> {
+    fn default() -> Self {
+        Query {
+            pairs: Pairs::Plain(""),
+        }
+    }
+}
+
+impl<'a> Query<'a> {
     /// Decodes the URL's query string (form-urlencoded, as browsers send it).
-    pub fn from_url(url: &Url) -> Query {
-        let pairs = url
-            .query_pairs()
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
+    pub fn from_url(url: &'a Url) -> Query<'a> {
+        Query::from_query(url.query().unwrap_or_default())
+    }
+
+    /// Decodes a query string as `Url::query_pairs` decodes a URL's (`form_urlencoded`); for
+    /// a target's query, one that a URL keeps exactly as sent (the caller checks that).
+    pub fn from_query(query: &'a str) -> Query<'a> {
+        let pairs = if query.bytes().any(|b| b == b'%' || b == b'+') {
+            Pairs::Decoded(form_urlencoded::parse(query.as_bytes()).collect())
+        } else {
+            Pairs::Plain(query)
+        };
         Query { pairs }
     }
 
-    /// Decodes a query string as [`from_url`](Query::from_url) decodes a URL's, for a query a
-    /// URL keeps exactly as sent (the caller checks that).
-    pub fn from_query(query: &str) -> Query {
-        let pairs = form_urlencoded::parse(query.as_bytes())
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        Query { pairs }
+    /// Every name and value, in order (the tests compare them with `form_urlencoded`'s).
+    #[cfg(test)]
+    fn pairs(&self) -> Box<dyn Iterator<Item = (&str, &str)> + '_> {
+        match &self.pairs {
+            // Split as `form_urlencoded` splits: on `&`, empty pieces skipped, then at the first
+            // `=` (a piece without one is a name with an empty value).
+            Pairs::Plain(query) => Box::new(
+                query
+                    .split('&')
+                    .filter(|pair| !pair.is_empty())
+                    .map(|pair| pair.split_once('=').unwrap_or((pair, ""))),
+            ),
+            Pairs::Decoded(pairs) => Box::new(pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))),
+        }
     }
 
     /// The first value of `name`, if present.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        match &self.pairs {
+            Pairs::Plain(query) => plain_get(query, name),
+            Pairs::Decoded(pairs) => pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_ref()),
+        }
     }
 
     /// `channel`: 1–64 characters of `[A-Za-z0-9_.:-]`, `default` when absent.
@@ -102,6 +136,33 @@ impl Query {
             Some(_) => Err(ParamError::Event),
         }
     }
+}
+
+/// The first value of `name` in a query with nothing escaped, split as `form_urlencoded` splits
+/// it: on `&`, empty pieces skipped, then at the first `=` (a piece without one is a name with an
+/// empty value). A byte loop: a query is a few dozen bytes, too short for `str::split`'s searcher.
+fn plain_get<'a>(query: &'a str, name: &str) -> Option<&'a str> {
+    let bytes = query.as_bytes();
+    let mut start = 0;
+    while start < bytes.len() {
+        let end = bytes[start..]
+            .iter()
+            .position(|&b| b == b'&')
+            .map_or(bytes.len(), |i| start + i);
+        let pair = &bytes[start..end];
+        if !pair.is_empty() {
+            let (key, value) = match pair.iter().position(|&b| b == b'=') {
+                Some(eq) => (&pair[..eq], start + eq + 1..end),
+                None => (pair, end..end),
+            };
+            if key == name.as_bytes() {
+                // `&` and `=` are ASCII: the value starts and ends on character boundaries.
+                return query.get(value);
+            }
+        }
+        start = end + 1;
+    }
+    None
 }
 
 /// True for 1–64 characters of `[A-Za-z0-9_.:-]`.
@@ -142,8 +203,49 @@ pub fn last_event_id(header: Option<&str>, query: &Query) -> Result<Option<u64>,
 mod tests {
     use super::*;
 
-    fn q(s: &str) -> Query {
-        Query::from_url(&Url::parse(&format!("http://h/?{s}")).expect("test URL"))
+    fn q(s: &str) -> Query<'static> {
+        let url = Url::parse(&format!("http://h/?{s}")).expect("test URL");
+        let pairs = url
+            .query_pairs()
+            .map(|(k, v)| (Cow::Owned(k.into_owned()), Cow::Owned(v.into_owned())))
+            .collect();
+        Query {
+            pairs: Pairs::Decoded(pairs),
+        }
+    }
+
+    #[test]
+    fn a_query_is_split_and_decoded_as_form_urlencoded_does_it() {
+        let names = ["a", "b", "x", "", "since", "a b", "caf\u{e9}", "%"];
+        for query in [
+            "",
+            "since=1&channel=a",
+            "&&a&=&b=c=d&&a=2&",
+            "=x&x=",
+            "a=&a=1",
+            "a%20b=c+d&since=1",
+            "caf%C3%A9=%zz&%=+",
+        ] {
+            let ours = Query::from_query(query);
+            let theirs: Vec<_> = form_urlencoded::parse(query.as_bytes()).collect();
+            let ours_pairs: Vec<_> = ours.pairs().collect();
+            let theirs_pairs: Vec<_> = theirs
+                .iter()
+                .map(|(k, v)| (k.as_ref(), v.as_ref()))
+                .collect();
+            assert_eq!(ours_pairs, theirs_pairs, "{query:?}");
+            for name in names {
+                let first = theirs
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.as_ref());
+                assert_eq!(ours.get(name), first, "{query:?}: {name:?}");
+            }
+        }
+        assert!(matches!(
+            Query::from_query("since=1&channel=a").pairs,
+            Pairs::Plain(_)
+        ));
     }
 
     #[test]

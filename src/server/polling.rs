@@ -3,6 +3,8 @@
 //! `since`, as `{"last":L,"messages":[...]}` (plus `"missed":{"from":A,"to":B}` when the bounded
 //! log no longer holds all that was asked for).
 
+use std::sync::Arc;
+
 use futures_lite::future;
 use serde::Serialize;
 use tide::{Request, Response, StatusCode};
@@ -24,22 +26,39 @@ struct MissedJson {
 #[derive(Serialize)]
 struct PollJson<'a> {
     last: u64,
-    messages: Vec<&'a Message>,
+    messages: MessagesJson<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     missed: Option<MissedJson>,
 }
 
+/// The log's messages as a JSON array, serialized where they are (no vector of references).
+struct MessagesJson<'a>(&'a [Arc<Message>]);
+
+impl Serialize for MessagesJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|message| &**message))
+    }
+}
+
 /// The JSON every polling route answers with.
 pub fn backlog_json(backlog: &Backlog) -> String {
+    let mut json = Vec::with_capacity(128);
+    write_backlog_json(backlog, &mut json);
+    // serde_json writes UTF-8 only.
+    String::from_utf8(json).unwrap_or_default()
+}
+
+/// [`backlog_json`], appended to `out` (a response's buffer).
+pub fn write_backlog_json(backlog: &Backlog, out: &mut Vec<u8>) {
     let body = PollJson {
         last: backlog.last,
-        messages: backlog.messages.iter().map(|m| &**m).collect(),
+        messages: MessagesJson(&backlog.messages),
         missed: backlog
             .missed
             .map(|Missed { from, to }| MissedJson { from, to }),
     };
-    // Serializing plain structs of integers and strings cannot fail.
-    serde_json::to_string(&body).unwrap_or_default()
+    // Plain structs of integers and strings, written to a vector: this cannot fail.
+    let _ = serde_json::to_writer(out, &body);
 }
 
 /// The header fields of every JSON polling answer besides its length and date: `/poll` answered
@@ -72,6 +91,13 @@ fn poll_inner(req: &Request<State>) -> Result<Response, RouteError> {
 pub fn poll_json(hub: &Hub, query: &Query) -> Result<String, RouteError> {
     let (channel, since) = (query.channel()?, query.since()?);
     Ok(backlog_json(&hub.since(channel, since)))
+}
+
+/// [`poll_json`], appended to `out`; nothing is appended when the query is refused.
+pub fn write_poll_json(hub: &Hub, query: &Query, out: &mut Vec<u8>) -> Result<(), RouteError> {
+    let (channel, since) = (query.channel()?, query.since()?);
+    write_backlog_json(&hub.since(channel, since), out);
+    Ok(())
 }
 
 /// `GET /longpoll?since=N&timeout=S`: holds until a message after N (then as `/poll`), the
@@ -153,7 +179,6 @@ fn jsonp_inner(req: &Request<State>) -> Result<Response, RouteError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     #[test]
     fn poll_json_lists_last_then_messages() {
@@ -165,6 +190,26 @@ mod tests {
         assert_eq!(
             backlog_json(&backlog),
             r#"{"last":3,"messages":[{"id":3,"event":"message","data":"hi"}]}"#
+        );
+    }
+
+    #[test]
+    fn poll_json_is_appended_to_what_the_buffer_holds() {
+        let backlog = Backlog {
+            messages: vec![
+                Arc::new(Message::new(2, "message", "a\"b")),
+                Arc::new(Message::new(3, "tick", "\u{e9}")),
+            ],
+            last: 3,
+            missed: None,
+        };
+        let mut out = b"HEAD".to_vec();
+        write_backlog_json(&backlog, &mut out);
+        assert_eq!(
+            out,
+            "HEAD{\"last\":3,\"messages\":[{\"id\":2,\"event\":\"message\",\"data\":\"a\\\"b\"},\
+             {\"id\":3,\"event\":\"tick\",\"data\":\"\u{e9}\"}]}"
+                .as_bytes()
         );
     }
 

@@ -44,32 +44,106 @@ impl ResponseHead {
 }
 
 /// A parsed request head (RFC 9112 §3), for checks before a request is handed on.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// One allocation holds the head's text and one the places of its fields in it: a request
+/// parsed per keep-alive request costs two allocations whatever its number of fields. Bytes that
+/// are not UTF-8 read as U+FFFD (as `String::from_utf8_lossy` reads them), field by field.
+#[derive(Clone)]
 pub struct RequestHead {
-    /// `GET`, `POST`, ... as sent.
-    pub method: String,
-    /// The request-target as sent (`/sseStream?channel=a`).
-    pub target: String,
-    /// `HTTP/1.1` or `HTTP/1.0`.
-    pub version: String,
-    /// Header fields in order, names as sent.
-    pub headers: Vec<(String, String)>,
+    /// The head's bytes from the start (as received when they are UTF-8).
+    text: String,
+    method: Span,
+    target: Span,
+    version: Span,
+    /// Each field's name and value, in order.
+    fields: Vec<(Span, Span)>,
     /// Bytes the head took, any empty lines before the request line and the blank line included.
     pub length: usize,
 }
 
+/// Where a piece of a head is in its text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    start: usize,
+    end: usize,
+}
+
+impl Span {
+    fn of(text: &str, span: Span) -> &str {
+        text.get(span.start..span.end).unwrap_or_default()
+    }
+}
+
 impl RequestHead {
+    /// `GET`, `POST`, ... as sent.
+    pub fn method(&self) -> &str {
+        Span::of(&self.text, self.method)
+    }
+
+    /// The request-target as sent (`/sseStream?channel=a`).
+    pub fn target(&self) -> &str {
+        Span::of(&self.text, self.target)
+    }
+
+    /// `HTTP/1.1` or `HTTP/1.0`.
+    pub fn version(&self) -> &str {
+        Span::of(&self.text, self.version)
+    }
+
+    /// Header fields in order, names as sent.
+    pub fn headers(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
+        self.fields
+            .iter()
+            .map(|&(name, value)| (Span::of(&self.text, name), Span::of(&self.text, value)))
+    }
+
     /// The first value of header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        first_header(&self.headers, name)
+        self.headers()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
     }
 
     /// Every value of header `name` (case-insensitive), in order: a request with several
     /// `Sec-WebSocket-Key` or `Content-Length` fields can be refused.
     pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        header_values(&self.headers, name)
+        self.headers()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
+    /// Keeps only the fields for which `keep(name, value)` holds.
+    pub fn retain_headers(&mut self, mut keep: impl FnMut(&str, &str) -> bool) {
+        let text = &self.text;
+        self.fields
+            .retain(|&(name, value)| keep(Span::of(text, name), Span::of(text, value)));
     }
 }
+
+impl std::fmt::Debug for RequestHead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestHead")
+            .field("method", &self.method())
+            .field("target", &self.target())
+            .field("version", &self.version())
+            .field("headers", &self.headers().collect::<Vec<_>>())
+            .field("length", &self.length)
+            .finish()
+    }
+}
+
+/// Two heads are equal when they read the same, wherever their pieces sit in their texts.
+impl PartialEq for RequestHead {
+    fn eq(&self, other: &Self) -> bool {
+        self.method() == other.method()
+            && self.target() == other.target()
+            && self.version() == other.version()
+            && self.length == other.length
+            && self.headers().eq(other.headers())
+    }
+}
+
+impl Eq for RequestHead {}
 
 fn first_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers
@@ -117,7 +191,11 @@ pub fn parse_response_head_within(
     bytes: &[u8],
     max: usize,
 ) -> Result<Option<ResponseHead>, HttpError> {
-    let Some(head) = read_head(bytes, max, false, b"HTTP/")? else {
+    let mut headers = Vec::new();
+    let field = |name: Span, value: Span| {
+        headers.push((lossy(bytes, name), lossy(bytes, value)));
+    };
+    let Some(head) = read_head(bytes, max, false, b"HTTP/", field)? else {
         return Ok(None);
     };
     let (version, status, reason) = parse_status_line(head.start)?;
@@ -125,9 +203,14 @@ pub fn parse_response_head_within(
         version,
         status,
         reason,
-        headers: head.headers,
+        headers,
         length: head.length,
     }))
+}
+
+/// `bytes[span]` as a string, bytes that are not UTF-8 as U+FFFD.
+fn lossy(bytes: &[u8], span: Span) -> String {
+    String::from_utf8_lossy(&bytes[span.start..span.end]).into_owned()
 }
 
 /// Parses a request head from the start of `bytes` (RFC 9112 §3: `method SP request-target SP
@@ -142,23 +225,62 @@ pub fn parse_request_head_within(
     bytes: &[u8],
     max: usize,
 ) -> Result<Option<RequestHead>, HttpError> {
-    let Some(head) = read_head(bytes, max, true, b"")? else {
+    let mut fields = Vec::new();
+    let field = |name: Span, value: Span| {
+        if fields.capacity() == 0 {
+            // Room for a browser's usual fields in one allocation.
+            fields.reserve(12);
+        }
+        fields.push((name, value));
+    };
+    let Some(head) = read_head(bytes, max, true, b"", field)? else {
         return Ok(None);
     };
-    let (method, target, version) = parse_request_line(head.start)?;
+    let [method, target, version] = parse_request_line(head.start)?.map(|span| Span {
+        start: head.start_at + span.start,
+        end: head.start_at + span.end,
+    });
+    let bytes = &bytes[..head.length];
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return Ok(Some(RequestHead {
+            text: text.to_owned(),
+            method,
+            target,
+            version,
+            fields,
+            length: head.length,
+        }));
+    }
+    // Not UTF-8: each piece read as `String::from_utf8_lossy` reads it, into a text of its own.
+    let mut text = String::with_capacity(bytes.len() + 16);
+    let mut put = |span: Span| {
+        let start = text.len();
+        text.push_str(&String::from_utf8_lossy(&bytes[span.start..span.end]));
+        Span {
+            start,
+            end: text.len(),
+        }
+    };
+    let (method, target, version) = (put(method), put(target), put(version));
+    let fields = fields
+        .iter()
+        .map(|&(name, value)| (put(name), put(value)))
+        .collect();
     Ok(Some(RequestHead {
+        text,
         method,
         target,
         version,
-        headers: head.headers,
+        fields,
         length: head.length,
     }))
 }
 
-/// A head split into its start line and parsed field lines.
+/// A head's start line and length; its field lines went to `read_head`'s callback.
 struct RawHead<'a> {
     start: &'a [u8],
-    headers: Vec<(String, String)>,
+    /// Where the start line begins.
+    start_at: usize,
     length: usize,
 }
 
@@ -166,25 +288,29 @@ struct RawHead<'a> {
 /// no LF has arrived yet. A CR other than the one before the LF is an error.
 fn read_line(bytes: &[u8], pos: usize) -> Result<Option<(&[u8], usize)>, String> {
     let rest = bytes.get(pos..).unwrap_or_default();
-    let Some(lf) = rest.iter().position(|&b| b == b'\n') else {
-        // A bare CR is an error as soon as the byte after it is there.
-        return match rest.iter().position(|&b| b == b'\r') {
-            Some(cr) if cr + 1 < rest.len() => Err("bare CR inside a line".to_owned()),
-            _ => Ok(None),
-        };
+    // One pass to the first CR or LF: a CR ends the line only right before an LF.
+    let Some(end) = rest.iter().position(|&b| b == b'\n' || b == b'\r') else {
+        return Ok(None);
     };
-    let line = rest[..lf].strip_suffix(b"\r").unwrap_or(&rest[..lf]);
-    if line.contains(&b'\r') {
-        return Err("bare CR inside a line".to_owned());
+    if rest[end] == b'\n' {
+        return Ok(Some((&rest[..end], pos + end + 1)));
     }
-    Ok(Some((line, pos + lf + 1)))
+    match rest.get(end + 1) {
+        // A bare CR is an error as soon as the byte after it is there.
+        None => Ok(None),
+        Some(b'\n') => Ok(Some((&rest[..end], pos + end + 2))),
+        Some(_) => Err("bare CR inside a line".to_owned()),
+    }
 }
 
+/// Reads a head's start line and field lines, handing each field's name and value (their places
+/// in `bytes`) to `field`.
 fn read_head<'a>(
     bytes: &'a [u8],
     max: usize,
     skip_empty_lines: bool,
     start_prefix: &[u8],
+    mut field: impl FnMut(Span, Span),
 ) -> Result<Option<RawHead<'a>>, HttpError> {
     // Only the first `max` bytes can hold the head; past them it is too large.
     let window = &bytes[..bytes.len().min(max)];
@@ -196,7 +322,7 @@ fn read_head<'a>(
         }
     };
     let mut pos = 0;
-    let start = loop {
+    let (start, start_at) = loop {
         // An incomplete start line that cannot become `start_prefix` is already an error.
         let partial = &window[pos..];
         let n = partial.len().min(start_prefix.len());
@@ -206,6 +332,7 @@ fn read_head<'a>(
                 String::from_utf8_lossy(start_prefix)
             )));
         }
+        let at = pos;
         match read_line(window, pos).map_err(HttpError::Head)? {
             None => return more(),
             Some((line, next)) => {
@@ -216,12 +343,12 @@ fn read_head<'a>(
                 if line.is_empty() {
                     return Err(HttpError::Head("empty start line".to_owned()));
                 }
-                break line;
+                break (line, at);
             }
         }
     };
-    let mut headers = Vec::new();
     loop {
+        let at = pos;
         let Some((line, next)) = read_line(window, pos).map_err(HttpError::Head)? else {
             return more();
         };
@@ -229,21 +356,62 @@ fn read_head<'a>(
         if line.is_empty() {
             return Ok(Some(RawHead {
                 start,
-                headers,
+                start_at,
                 length: pos,
             }));
         }
-        headers.push(parse_field_line(line).map_err(HttpError::Head)?);
+        let (name, value) = parse_field_line(line).map_err(HttpError::Head)?;
+        field(name.after(at), value.after(at));
     }
 }
 
-/// RFC 9110 §5.6.2: `tchar`.
-pub fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+impl Span {
+    /// This span of a line, as a span of the bytes the line starts at `at` in.
+    fn after(self, at: usize) -> Span {
+        Span {
+            start: at + self.start,
+            end: at + self.end,
+        }
+    }
 }
 
-/// RFC 9112 §5: `field-name ":" OWS field-value OWS`.
-fn parse_field_line(line: &[u8]) -> Result<(String, String), String> {
+/// RFC 9110 §5.6.2: `tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" /
+/// "_" / "`" / "|" / "~" / DIGIT / ALPHA`, as a table: every byte of every field name is checked.
+const TCHAR: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        b += 1;
+    }
+    table
+};
+
+/// RFC 9110 §5.6.2: `tchar`.
+pub fn is_tchar(b: u8) -> bool {
+    TCHAR[usize::from(b)]
+}
+
+/// RFC 9112 §5: `field-name ":" OWS field-value OWS`; the name's and the value's places in `line`.
+fn parse_field_line(line: &[u8]) -> Result<(Span, Span), String> {
     // §5.2: obs-fold (a line starting with SP or HTAB) is obsolete; we refuse it.
     if line.starts_with(b" ") || line.starts_with(b"\t") {
         return Err(format!(
@@ -265,37 +433,37 @@ fn parse_field_line(line: &[u8]) -> Result<(String, String), String> {
             String::from_utf8_lossy(name)
         ));
     }
-    let value = trim_ows(&line[colon + 1..]);
+    let value = trim_ows(line, colon + 1);
     // RFC 9110 §5.5: "Field values containing CR, LF, or NUL characters are invalid and
     // dangerous"; CR and LF cannot be here any more.
-    if value.contains(&0) {
+    if line[value.start..value.end].contains(&0) {
         return Err(format!(
             "NUL in the value of {:?}",
             String::from_utf8_lossy(name)
         ));
     }
     Ok((
-        String::from_utf8_lossy(name).into_owned(),
-        String::from_utf8_lossy(value).into_owned(),
+        Span {
+            start: 0,
+            end: colon,
+        },
+        value,
     ))
 }
 
-fn trim_ows(mut value: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = value {
-        value = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = value {
-        value = rest;
-    }
-    value
+/// `line[from..]` without the OWS (SP, HTAB) at either end.
+fn trim_ows(line: &[u8], from: usize) -> Span {
+    let ows = |b: &u8| *b == b' ' || *b == b'\t';
+    let rest = &line[from..];
+    let start = from + rest.iter().take_while(|b| ows(b)).count();
+    let end = line.len() - line[start..].iter().rev().take_while(|b| ows(b)).count();
+    Span { start, end }
 }
 
 /// RFC 9112 §2.3: `HTTP-version = "HTTP" "/" DIGIT "." DIGIT`; only HTTP/1.x is this framing.
-fn parse_version(version: &[u8]) -> Result<String, String> {
+fn check_version(version: &[u8]) -> Result<(), String> {
     match version {
-        [b'H', b'T', b'T', b'P', b'/', b'1', b'.', minor] if minor.is_ascii_digit() => {
-            Ok(String::from_utf8_lossy(version).into_owned())
-        }
+        [b'H', b'T', b'T', b'P', b'/', b'1', b'.', minor] if minor.is_ascii_digit() => Ok(()),
         _ => Err(format!(
             "bad HTTP version {:?}",
             String::from_utf8_lossy(version)
@@ -314,7 +482,8 @@ fn parse_status_line(line: &[u8]) -> Result<(String, u16, String), HttpError> {
     let Some(sp) = line.iter().position(|&b| b == b' ') else {
         return Err(bad("no status code"));
     };
-    let version = parse_version(&line[..sp]).map_err(HttpError::Head)?;
+    check_version(&line[..sp]).map_err(HttpError::Head)?;
+    let version = String::from_utf8_lossy(&line[..sp]).into_owned();
     let rest = &line[sp + 1..];
     // §4: "status-code = 3DIGIT".
     let (code, reason) = match rest {
@@ -340,8 +509,9 @@ fn parse_status_line(line: &[u8]) -> Result<(String, u16, String), HttpError> {
     ))
 }
 
-/// RFC 9112 §3: `request-line = method SP request-target SP HTTP-version`.
-fn parse_request_line(line: &[u8]) -> Result<(String, String, String), HttpError> {
+/// RFC 9112 §3: `request-line = method SP request-target SP HTTP-version`; the places of the
+/// three in `line`.
+fn parse_request_line(line: &[u8]) -> Result<[Span; 3], HttpError> {
     let bad = |why: &str| {
         HttpError::Head(format!(
             "{why} in request line {:?}",
@@ -362,12 +532,24 @@ fn parse_request_line(line: &[u8]) -> Result<(String, String, String), HttpError
     if target.is_empty() || target.iter().any(|&b| b <= 0x20 || b == 0x7f) {
         return Err(bad("bad request-target"));
     }
-    let version = parse_version(version).map_err(HttpError::Head)?;
-    Ok((
-        String::from_utf8_lossy(method).into_owned(),
-        String::from_utf8_lossy(target).into_owned(),
-        version,
-    ))
+    check_version(version).map_err(HttpError::Head)?;
+    // Single spaces apart: each part starts one byte after the previous one ends.
+    let method_end = method.len();
+    let target_end = method_end + 1 + target.len();
+    Ok([
+        Span {
+            start: 0,
+            end: method_end,
+        },
+        Span {
+            start: method_end + 1,
+            end: target_end,
+        },
+        Span {
+            start: target_end + 1,
+            end: line.len(),
+        },
+    ])
 }
 
 /// One decoded chunk of a chunked body.
@@ -427,7 +609,8 @@ pub fn parse_chunk(bytes: &[u8]) -> Result<Option<Chunk>, HttpError> {
             .ok_or_else(|| bad("chunk size overflows 64 bits".to_owned()))?;
     }
     // §7.1.1: `chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )`.
-    let ext = trim_ows(&line[digits..]);
+    let ext = trim_ows(line, digits);
+    let ext = &line[ext.start..ext.end];
     if !ext.is_empty() && !ext.starts_with(b";") {
         return Err(bad(format!(
             "junk after the chunk size: {:?}",
@@ -548,6 +731,23 @@ mod tests {
     }
 
     #[test]
+    fn a_line_ends_at_lf_or_crlf_and_a_cr_elsewhere_is_an_error() {
+        assert_eq!(read_line(b"ab\ncd", 0), Ok(Some((&b"ab"[..], 3))));
+        assert_eq!(read_line(b"ab\r\ncd", 0), Ok(Some((&b"ab"[..], 4))));
+        assert_eq!(read_line(b"x\r\nab\r\n", 3), Ok(Some((&b"ab"[..], 7))));
+        assert_eq!(read_line(b"ab", 0), Ok(None));
+        assert_eq!(read_line(b"ab\r", 0), Ok(None));
+        assert_eq!(read_line(b"", 0), Ok(None));
+        for bad in [&b"a\rb\n"[..], b"a\rb", b"a\r\r\n"] {
+            assert_eq!(
+                read_line(bad, 0),
+                Err("bare CR inside a line".to_owned()),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
     fn response_head_refuses_obs_fold_and_bad_field_lines() {
         assert!(head_error(b"HTTP/1.1 200 OK\r\nA: b\r\n  c\r\n\r\n"));
         assert!(head_error(b"HTTP/1.1 200 OK\r\nA : b\r\n\r\n"));
@@ -590,24 +790,37 @@ mod tests {
     fn request_head_reads_method_target_version_and_fields() {
         let bytes = b"\r\nGET /sseStream?channel=a HTTP/1.1\r\nHost: x\r\nLast-Event-ID: 3\r\n\r\n";
         let head = parse_request_head(bytes).expect("valid").expect("complete");
+        assert_eq!(head.method(), "GET");
+        assert_eq!(head.target(), "/sseStream?channel=a");
+        assert_eq!(head.version(), "HTTP/1.1");
         assert_eq!(
-            head,
-            RequestHead {
-                method: "GET".into(),
-                target: "/sseStream?channel=a".into(),
-                version: "HTTP/1.1".into(),
-                headers: vec![
-                    ("Host".into(), "x".into()),
-                    ("Last-Event-ID".into(), "3".into())
-                ],
-                length: bytes.len(),
-            }
+            head.headers().collect::<Vec<_>>(),
+            [("Host", "x"), ("Last-Event-ID", "3")]
         );
+        assert_eq!(head.length, bytes.len());
         assert_eq!(head.header("last-event-id"), Some("3"));
         let head = parse_request_head(b"POST /publish HTTP/1.0\n\n")
             .expect("valid")
             .expect("complete");
-        assert_eq!(head.version, "HTTP/1.0");
+        assert_eq!(head.version(), "HTTP/1.0");
+    }
+
+    #[test]
+    fn request_head_reads_bytes_that_are_not_utf8_as_replacement_characters() {
+        let head =
+            parse_request_head(b"GET /caf\xc3\xa9 HTTP/1.1\r\nX: \xe9t\xe9 \r\nY:\tb\r\n\r\n")
+                .expect("valid")
+                .expect("complete");
+        assert_eq!(head.target(), "/caf\u{e9}");
+        assert_eq!(
+            head.headers().collect::<Vec<_>>(),
+            [("X", "\u{fffd}t\u{fffd}"), ("Y", "b")]
+        );
+        assert_eq!(head.method(), "GET");
+        assert_eq!(head.version(), "HTTP/1.1");
+        let mut head = head;
+        head.retain_headers(|name, _| name != "X");
+        assert_eq!(head.headers().collect::<Vec<_>>(), [("Y", "b")]);
     }
 
     #[test]

@@ -25,35 +25,64 @@ pub enum Framing {
 /// The head of a response with status `code`: `fields` (names in any case), the framing field,
 /// and `date`, sorted by lower-case name.
 pub fn encode_head(code: u16, fields: &[(&str, &str)], framing: Framing, date: &str) -> Vec<u8> {
+    let mut head = Vec::with_capacity(192);
+    encode_head_into(code, fields, framing, date, &mut head);
+    head
+}
+
+/// How many fields a head sorts on the stack; more are sorted in a vector.
+const FIELDS_ON_STACK: usize = 16;
+
+/// [`encode_head`], appended to `out` (a response's buffer, the body's room reserved by the
+/// caller).
+pub fn encode_head_into(
+    code: u16,
+    fields: &[(&str, &str)],
+    framing: Framing,
+    date: &str,
+    out: &mut Vec<u8>,
+) {
     let (mut length, mut status) = ([0u8; 20], [0u8; 20]);
-    let mut fields: Vec<(&str, &[u8])> = fields
+    let framing_field: Option<(&str, &[u8])> = match framing {
+        Framing::Length(n) => Some(("content-length", decimal(n, &mut length))),
+        Framing::Chunked => Some(("transfer-encoding", b"chunked")),
+        Framing::Bodiless | Framing::Close => None,
+    };
+    let all = fields
         .iter()
         .map(|(name, value)| (*name, value.as_bytes()))
-        .collect();
-    match framing {
-        Framing::Length(n) => fields.push(("content-length", decimal(n, &mut length))),
-        Framing::Chunked => fields.push(("transfer-encoding", b"chunked")),
-        Framing::Bodiless | Framing::Close => {}
-    }
-    fields.push(("date", date.as_bytes()));
-    fields.sort_by(|(a, _), (b, _)| lower(a).cmp(lower(b)));
+        .chain(framing_field)
+        .chain([("date", date.as_bytes())]);
+    let mut on_stack = [("", &b""[..]); FIELDS_ON_STACK];
+    let mut on_heap = Vec::new();
+    let sorted: &mut [(&str, &[u8])] = if fields.len() + 2 <= FIELDS_ON_STACK {
+        let mut n = 0;
+        for (slot, field) in on_stack.iter_mut().zip(all) {
+            *slot = field;
+            n += 1;
+        }
+        &mut on_stack[..n]
+    } else {
+        on_heap.extend(all);
+        &mut on_heap
+    };
+    // Stable: fields of one name keep the order the route gave them.
+    sorted.sort_by(|(a, _), (b, _)| lower(a).cmp(lower(b)));
     let reason = http_types::StatusCode::try_from(code)
         .map(|s| s.canonical_reason())
         .unwrap_or("Unknown");
-    let mut head = Vec::with_capacity(192);
-    head.extend_from_slice(b"HTTP/1.1 ");
-    head.extend_from_slice(decimal(u64::from(code), &mut status));
-    head.push(b' ');
-    head.extend_from_slice(reason.as_bytes());
-    head.extend_from_slice(b"\r\n");
-    for (name, value) in &fields {
-        head.extend(lower(name));
-        head.extend_from_slice(b": ");
-        head.extend_from_slice(value);
-        head.extend_from_slice(b"\r\n");
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(decimal(u64::from(code), &mut status));
+    out.push(b' ');
+    out.extend_from_slice(reason.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in sorted.iter() {
+        out.extend(lower(name));
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
     }
-    head.extend_from_slice(b"\r\n");
-    head
+    out.extend_from_slice(b"\r\n");
 }
 
 fn lower(name: &str) -> impl Iterator<Item = u8> + '_ {
@@ -104,21 +133,57 @@ fn hex(n: usize, out: &mut Vec<u8>) {
 }
 
 /// The `date` field of a response sent now, formatted once per second per thread.
-pub fn http_date() -> String {
+pub fn http_date() -> HttpDate {
     thread_local! {
-        static CACHED: std::cell::RefCell<(u64, String)> =
-            const { std::cell::RefCell::new((u64::MAX, String::new())) };
+        static CACHED: std::cell::Cell<(u64, HttpDate)> =
+            const { std::cell::Cell::new((u64::MAX, HttpDate::EMPTY)) };
     }
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    CACHED.with(|cached| {
-        let mut cached = cached.borrow_mut();
-        if cached.0 != now {
-            *cached = (now, date_at(now));
+    CACHED.with(|cached| match cached.get() {
+        (secs, date) if secs == now => date,
+        _ => {
+            let date = HttpDate::new(&date_at(now));
+            cached.set((now, date));
+            date
         }
-        cached.1.clone()
     })
+}
+
+/// A `date` field value, kept without an allocation: an IMF-fixdate is 29 bytes.
+#[derive(Clone, Copy)]
+pub struct HttpDate {
+    bytes: [u8; 29],
+}
+
+impl HttpDate {
+    const EMPTY: HttpDate = HttpDate { bytes: [b' '; 29] };
+
+    /// `date` (an IMF-fixdate: ASCII, 29 bytes; anything else reads as the Unix epoch).
+    fn new(date: &str) -> HttpDate {
+        match <[u8; 29]>::try_from(date.as_bytes()) {
+            Ok(bytes) if date.is_ascii() => HttpDate { bytes },
+            _ => HttpDate {
+                bytes: *b"Thu, 01 Jan 1970 00:00:00 GMT",
+            },
+        }
+    }
+}
+
+impl std::ops::Deref for HttpDate {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        // ASCII by construction.
+        std::str::from_utf8(&self.bytes).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for HttpDate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self)
+    }
 }
 
 /// The `date` field for `secs` seconds after the Unix epoch (RFC 9110 §5.6.7 IMF-fixdate).
@@ -186,6 +251,28 @@ upgrade: websocket\r\n\r\n"
     }
 
     #[test]
+    fn a_head_with_more_fields_than_the_stack_holds_is_sorted_alike() {
+        let names: Vec<String> = (0..FIELDS_ON_STACK + 3)
+            .rev()
+            .map(|i| format!("X-{i:02}"))
+            .collect();
+        let fields: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "v")).collect();
+        let head = encode_head(204, &fields, Framing::Bodiless, DATE);
+        let text = std::str::from_utf8(&head).expect("ASCII");
+        let lines: Vec<&str> = text.lines().skip(2).filter(|l| !l.is_empty()).collect();
+        let expected: Vec<String> = (0..FIELDS_ON_STACK + 3)
+            .map(|i| format!("x-{i:02}: v"))
+            .collect();
+        assert_eq!(lines, expected);
+        assert!(text.starts_with(
+            "HTTP/1.1 204 No Content\r\ndate: Sat, 28 Nov 2026 00:19:59 GMT\r\nx-00: v\r\n"
+        ));
+        let mut appended = b"before".to_vec();
+        encode_head_into(204, &fields, Framing::Bodiless, DATE, &mut appended);
+        assert_eq!(&appended[6..], &head[..]);
+    }
+
+    #[test]
     fn decimal_numbers_have_no_leading_zeros() {
         for n in [0, 7, 10, 204, 65_536, u64::MAX] {
             assert_eq!(decimal(n, &mut [0; 20]), n.to_string().as_bytes());
@@ -220,6 +307,10 @@ upgrade: websocket\r\n\r\n"
         let before = secs();
         let date = http_date();
         let after = secs();
-        assert!(date == date_at(before) || date == date_at(after), "{date}");
+        assert!(
+            *date == date_at(before) || *date == date_at(after),
+            "{date:?}"
+        );
+        assert_eq!(&*HttpDate::new("Sat, 28 Nov 2026 00:19:59 GMT"), DATE);
     }
 }

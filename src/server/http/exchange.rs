@@ -61,8 +61,8 @@ pub async fn serve(
         Some(c) if http10 => has_token(c, "keep-alive"),
         _ => !http10,
     };
-    let is_head = head.method == "HEAD";
-    let response = if head.target == "*" {
+    let is_head = head.method() == "HEAD";
+    let response = if head.target() == "*" {
         server_wide_options()
     } else {
         let request = to_request(client, &admitted)?;
@@ -101,12 +101,12 @@ fn server_wide_options() -> Response {
 fn to_request(client: &ClientConnection, admitted: &Admitted) -> Result<Request, ExchangeError> {
     let head = &admitted.request;
     // Checked by `admit`: an exactly spelled method http-types knows.
-    let method = Method::from_str(&head.method).unwrap_or(Method::Get);
-    let url = if head.target.starts_with('/') {
+    let method = Method::from_str(head.method()).unwrap_or(Method::Get);
+    let url = if head.target().starts_with('/') {
         let host = head.header("Host").unwrap_or(HOST_OF_HTTP10);
-        Url::parse(&format!("http://{host}{}", head.target))?
+        Url::parse(&format!("http://{host}{}", head.target()))?
     } else {
-        Url::parse(&head.target)?
+        Url::parse(head.target())?
     };
     let mut req = Request::new(method, url);
     req.set_version(Some(if admitted.http10 {
@@ -114,7 +114,7 @@ fn to_request(client: &ClientConnection, admitted: &Admitted) -> Result<Request,
     } else {
         Version::Http1_1
     }));
-    for (name, value) in &head.headers {
+    for (name, value) in head.headers() {
         // http-types holds ASCII only (`Headers::append` panics on anything else): a value with
         // obs-text (RFC 9110 §5.5) stays in the parsed head and is not handed to the routes,
         // none of which reads such a field.

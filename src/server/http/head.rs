@@ -152,19 +152,16 @@ pub fn admit(bytes: &[u8]) -> Result<Option<Admitted>, HeadRefusal> {
         Err(HttpError::HeadTooLarge(_)) => return Err(HeadRefusal::HeadTooLarge),
         Err(e) => return Err(HeadRefusal::Malformed(e.to_string())),
     };
-    let http10 = match head.version.as_str() {
+    let http10 = match head.version() {
         "HTTP/1.1" => false,
         "HTTP/1.0" => true,
-        _ => return Err(HeadRefusal::Version(head.version)),
+        version => return Err(HeadRefusal::Version(version.to_owned())),
     };
-    if head.headers.len() > MAX_FIELDS {
+    if head.headers().len() > MAX_FIELDS {
         return Err(HeadRefusal::TooManyFields);
     }
-    // RFC 9110 §9.1: "The method token is case-sensitive": `get` is not `GET` (http-types reads
-    // methods case-insensitively, so the spelling is checked here).
-    match http_types::Method::from_str(&head.method) {
-        Ok(method) if method.to_string() == head.method => {}
-        _ => return Err(HeadRefusal::Method(head.method)),
+    if !known_method(head.method()) {
+        return Err(HeadRefusal::Method(head.method().to_owned()));
     }
     check_target(&head, http10)?;
     if http10 && head.header("Transfer-Encoding").is_some() {
@@ -188,6 +185,18 @@ pub fn admit(bytes: &[u8]) -> Result<Option<Admitted>, HeadRefusal> {
         http10,
         request: head,
     }))
+}
+
+/// Whether http-types knows `method`, spelled exactly as it spells it. RFC 9110 §9.1: "The
+/// method token is case-sensitive": `get` is not `GET` (http-types reads methods
+/// case-insensitively, so the spelling is checked here).
+fn known_method(method: &str) -> bool {
+    // The methods this server's routes answer, spelled as http-types spells them, without
+    // `Method::from_str` (which allocates an upper-case copy).
+    if matches!(method, "GET" | "POST" | "HEAD" | "OPTIONS") {
+        return true;
+    }
+    http_types::Method::from_str(method).is_ok_and(|known| known.as_ref() == method)
 }
 
 /// Whether the comma-separated list `value` holds `token` (ASCII case-insensitive).
@@ -228,18 +237,22 @@ fn check_target(head: &RequestHead, http10: bool) -> Result<(), HeadRefusal> {
         _ => return Err(HeadRefusal::Host),
     };
     // RFC 9112 §3.2.4: asterisk-form, only for a server-wide OPTIONS.
-    if head.target == "*" {
-        return if head.method == "OPTIONS" && !host.is_empty() {
+    if head.target() == "*" {
+        return if head.method() == "OPTIONS" && !host.is_empty() {
             Ok(())
         } else {
             Err(HeadRefusal::Target)
         };
     }
     // RFC 9110 §7.2: `Host = uri-host [ ":" port ]`; nothing a URL would read as a path.
-    if host.is_empty() || host.contains(['/', '\\', '?', '#', '@', ' ']) {
+    if host.is_empty()
+        || host
+            .bytes()
+            .any(|b| matches!(b, b'/' | b'\\' | b'?' | b'#' | b'@' | b' '))
+    {
         return Err(HeadRefusal::Host);
     }
-    let target = &head.target;
+    let target = head.target();
     let url = if target.starts_with('/') {
         // Origin-form (§3.2.1), read as `http://{host}{target}` (see `super::exchange`). With
         // the bytes refused above, the authority ends where the target starts and a path, query
@@ -404,7 +417,7 @@ mod tests {
     fn a_plain_get_is_admitted_as_sent() {
         let bytes = b"GET /poll?since=0 HTTP/1.1\r\nHost: h\r\n\r\nGET /next";
         let a = admitted(bytes);
-        assert_eq!(a.request.target, "/poll?since=0");
+        assert_eq!(a.request.target(), "/poll?since=0");
         assert_eq!(a.consumed, bytes.len() - b"GET /next".len());
         assert_eq!(a.body, BodyLength::None);
         assert!(!a.upgrade);
@@ -469,6 +482,17 @@ mod tests {
         }
         let tab = admitted(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5 ,\t5\r\n\r\n");
         assert_eq!(tab.body, BodyLength::Fixed(5));
+    }
+
+    #[test]
+    fn the_methods_checked_without_http_types_are_spelled_as_it_spells_them() {
+        for method in ["GET", "POST", "HEAD", "OPTIONS"] {
+            let known = http_types::Method::from_str(method).expect("known");
+            assert_eq!(known.as_ref(), method);
+        }
+        assert!(known_method("PATCH"));
+        assert!(!known_method("Patch"));
+        assert!(!known_method("BREW"));
     }
 
     #[test]
