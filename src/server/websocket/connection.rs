@@ -77,6 +77,7 @@ where
         outbox: outbox.clone(),
         feed_waits: false,
         close_watch: None,
+        read_watch: None,
         echoed: false,
         done: false,
         readable: Arc::new(Readiness::default()),
@@ -116,6 +117,9 @@ pub struct Session<S> {
     done: bool,
     /// Whether a read may find something: a poll woken by the feed does not read the socket.
     readable: Arc<Readiness>,
+    /// The task `readable` wakes, as last handed to it: while the socket is not signalled and
+    /// this task is the one it wakes, a poll does not even lock it.
+    read_watch: Option<Waker>,
 }
 
 impl<S> std::fmt::Debug for Session<S> {
@@ -323,6 +327,18 @@ where
         let Some(stream) = self.stream.as_mut() else {
             return Poll::Ready(false);
         };
+        let known = self
+            .read_watch
+            .as_ref()
+            .is_some_and(|task| task.will_wake(cx.waker()));
+        // The readiness keeps the task it was last handed until handed another, and only this
+        // session hands it one: a signal that comes after this check wakes this task.
+        if known && !self.readable.is_signalled() {
+            return Poll::Pending;
+        }
+        if !known {
+            self.read_watch = Some(cx.waker().clone());
+        }
         // Only when the reactor signalled the socket since the last read that found nothing: a
         // poll woken by a delivery or by shutdown does not read (nor re-arm) the socket.
         let incoming = &mut self.incoming;
