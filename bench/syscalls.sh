@@ -6,8 +6,10 @@
 # with `perf stat -e syscalls:sys_enter_*` (Debian's perf; tracepoints must be readable) over the
 # whole run, and its CPU time from /proc/PID/stat over the publishing phase. Prints a markdown
 # table on stdout: per delivery, the writes (write + writev + sendto), epoll_ctl, epoll_wait,
-# futex (wake-ups between threads), recvfrom and read calls, and µs of CPU. Where perf cannot
-# follow the server (the floor's threads come and go), the counts read —.
+# futex (wake-ups between threads), recvfrom and read calls, µs of CPU (user + system, and the
+# two apart), and µs of CPU per write: a server that falls behind writes several messages at once,
+# so on a busy machine CPU per delivery follows the batching, CPU per write much less. Where perf
+# cannot follow the server (the floor's threads come and go), the counts read —.
 #
 #   bench/syscalls.sh
 #
@@ -34,10 +36,10 @@ FLOOR=$!; PIDS+=("$FLOOR")
 FLOOR_URL=$(listening_url "$WORK/floor.out")
 
 EVENTS=syscalls:sys_enter_write,syscalls:sys_enter_writev,syscalls:sys_enter_sendto,syscalls:sys_enter_epoll_ctl,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_epoll_pwait2,syscalls:sys_enter_futex,syscalls:sys_enter_recvfrom,syscalls:sys_enter_read
-ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+ticks() { awk '{ print $14, $15 }' "/proc/$1/stat"; }
 
-echo "| server | transport | deliveries | writes | epoll_ctl | epoll_wait + epoll_pwait | futex | recvfrom + read | CPU µs | deliveries/s | p99 ms |"
-echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| server | transport | deliveries | writes | epoll_ctl | epoll_wait + epoll_pwait | futex | recvfrom + read | CPU µs | user / system µs | CPU µs per write | deliveries/s | p99 ms |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for transport in $TRANSPORTS; do
   for side in $SIDES; do
     if [[ $side == ours ]]; then pid=$OURS url=$OURS_URL; else pid=$FLOOR url=$FLOOR_URL; fi
@@ -56,7 +58,9 @@ for transport in $TRANSPORTS; do
     kill -INT "$perf_pid" 2>/dev/null || true; wait "$perf_pid" || true
     node -e '
       const fs = require("fs");
-      const [perf, fan, side, transport, cpu, hz] = process.argv.slice(1);
+      const [perf, fan, side, transport, t0, t1, hz] = process.argv.slice(1);
+      const [u0, s0] = t0.split(" ").map(Number), [u1, s1] = t1.split(" ").map(Number);
+      const us = (ticks) => (ticks * 1e6) / hz;
       const r = JSON.parse(fs.readFileSync(fan, "utf8").trim().split("\n").pop());
       const c = {};
       for (const l of fs.readFileSync(perf, "utf8").split("\n")) {
@@ -64,7 +68,9 @@ for transport in $TRANSPORTS; do
         if (f.length > 2 && f[2].startsWith("syscalls:")) c[f[2].replace("syscalls:sys_enter_", "")] = Number(f[0]) || 0;
       }
       const d = r.delivered, per = (x) => (Number.isFinite(x) ? (x / d).toFixed(3) : "—");
-      console.log(`| ${side} | ${transport} | ${d} | ${per(c.write + c.writev + c.sendto)} | ${per(c.epoll_ctl)} | ${per(c.epoll_wait + c.epoll_pwait + c.epoll_pwait2)} | ${per(c.futex)} | ${per(c.recvfrom + c.read)} | ${(cpu * 1e6 / hz / d).toFixed(2)} | ${Math.round(r.deliveries_per_s)} | ${r.p99_ms} |`);
-    ' "$WORK/perf.out" "$WORK/fanout.out" "$side" "$transport" "$((t1 - t0))" "$TICKS"
+      const writes = c.write + c.writev + c.sendto, cpu = us(u1 - u0 + s1 - s0);
+      const perWrite = Number.isFinite(writes) && writes > 0 ? (cpu / writes).toFixed(2) : "—";
+      console.log(`| ${side} | ${transport} | ${d} | ${per(writes)} | ${per(c.epoll_ctl)} | ${per(c.epoll_wait + c.epoll_pwait + c.epoll_pwait2)} | ${per(c.futex)} | ${per(c.recvfrom + c.read)} | ${(cpu / d).toFixed(2)} | ${(us(u1 - u0) / d).toFixed(2)} / ${(us(s1 - s0) / d).toFixed(2)} | ${perWrite} | ${Math.round(r.deliveries_per_s)} | ${r.p99_ms} |`);
+    ' "$WORK/perf.out" "$WORK/fanout.out" "$side" "$transport" "$t0" "$t1" "$TICKS"
   done
 done

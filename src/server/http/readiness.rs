@@ -60,6 +60,14 @@ impl Readiness {
         self.poll_read(cx, |cx| future.poll(cx))
     }
 
+    /// Whether the next [`poll_read`](Readiness::poll_read) would try the read: the reactor
+    /// signalled the socket (or [`set`](Readiness::set) was called) since the last one. A caller
+    /// whose task is the one last handed to `poll_read` may skip it while this is false: the
+    /// signal, when it comes, wakes that task.
+    pub fn is_signalled(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
     /// The next read goes ahead (the last one returned bytes: more may be waiting).
     pub fn set(&self) {
         self.ready.store(true, Ordering::Release);
@@ -137,12 +145,16 @@ mod tests {
         }
         assert_eq!(wait.polls.load(Ordering::Relaxed), 1);
         // The reactor fires: the task is woken, and the next poll reaches the wait.
+        assert!(!readiness.is_signalled());
         wait.fire();
+        assert!(readiness.is_signalled());
         assert_eq!(task.0.load(Ordering::Relaxed), 1);
         assert!(readiness.poll_read(cx, |cx| wait.poll(cx)).is_pending());
         assert_eq!(wait.polls.load(Ordering::Relaxed), 2);
+        assert!(!readiness.is_signalled());
         // After a read that returned bytes, the next one goes ahead.
         readiness.set();
+        assert!(readiness.is_signalled());
         assert!(readiness.poll_read(cx, |cx| wait.poll(cx)).is_pending());
         assert_eq!(wait.polls.load(Ordering::Relaxed), 3);
     }

@@ -25,7 +25,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use futures_lite::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -75,6 +75,9 @@ where
         out: Outgoing::default(),
         feed,
         outbox: outbox.clone(),
+        feed_waits: false,
+        close_watch: None,
+        read_watch: None,
         echoed: false,
         done: false,
         readable: Arc::new(Readiness::default()),
@@ -102,12 +105,21 @@ pub struct Session<S> {
     out: Outgoing,
     /// Pulled whenever nothing else is waiting to be written; dropped when the session ends.
     feed: Option<Feed>,
+    /// The feed had nothing more ready in this poll, and wakes the task when it has: it is not
+    /// pulled again (nor its queue locked) until the next poll.
+    feed_waits: bool,
     outbox: Outbox,
+    /// The task the outbox wakes when a close starts elsewhere, as last registered: registered
+    /// again only for another task, not on every wake-up.
+    close_watch: Option<Waker>,
     /// The close handshake was started by the client and answered.
     echoed: bool,
     done: bool,
     /// Whether a read may find something: a poll woken by the feed does not read the socket.
     readable: Arc<Readiness>,
+    /// The task `readable` wakes, as last handed to it: while the socket is not signalled and
+    /// this task is the one it wakes, a poll does not even lock it.
+    read_watch: Option<Waker>,
 }
 
 impl<S> std::fmt::Debug for Session<S> {
@@ -173,7 +185,7 @@ where
                 return Poll::Ready(());
             };
             if self.out.poll_write(stream, cx).is_pending() {
-                if self.outbox.poll_started(cx) {
+                if self.close_started(cx) {
                     return Poll::Ready(());
                 }
                 return Poll::Pending;
@@ -189,6 +201,8 @@ where
         // frames) yields after this many turns in one poll, so its thread's other tasks run too
         // (async-std has no budget of its own): it wakes itself and returns.
         let mut turns = 0;
+        // A new wake-up, maybe the feed's.
+        self.feed_waits = false;
         loop {
             turns += 1;
             if turns > TURNS_PER_POLL {
@@ -216,12 +230,12 @@ where
                 self.outbox.abandon();
                 return Poll::Ready(Event::Over(Ending::PeerGone));
             }
-            if self.out.is_empty() && self.poll_feed(cx) {
+            if self.out.is_empty() && !self.feed_waits && self.poll_feed(cx) {
                 continue;
             }
             // A peer that does not read what it is sent is not read from either.
             if self.out.pending() > OUTBOX_BYTES {
-                if self.outbox.poll_started(cx) {
+                if self.close_started(cx) {
                     continue;
                 }
                 return Poll::Pending;
@@ -248,7 +262,7 @@ where
                         return Poll::Ready(Event::Over(Ending::PeerGone));
                     }
                     Poll::Pending => {
-                        if self.outbox.poll_started(cx) {
+                        if self.close_started(cx) {
                             continue;
                         }
                         return Poll::Pending;
@@ -268,8 +282,12 @@ where
             return false;
         };
         match self.out.pull(feed, cx) {
-            Pulled::Nothing => return false,
+            Pulled::Nothing => {
+                self.feed_waits = true;
+                return false;
+            }
             Pulled::Frames => {}
+            Pulled::FramesThenNothing => self.feed_waits = true,
             Pulled::Close(code, reason) => {
                 self.outbox.close(code, reason);
             }
@@ -277,6 +295,27 @@ where
             Pulled::End => self.feed = None,
         }
         true
+    }
+
+    /// Whether a close has started; when not, the outbox wakes this task once one does.
+    fn close_started(&mut self, cx: &Context<'_>) -> bool {
+        if self.outbox.is_closing() {
+            return true;
+        }
+        // Registered already: the outbox keeps the waker until a close takes it, and a close
+        // sets the flag (read above) before it takes the waker.
+        if self
+            .close_watch
+            .as_ref()
+            .is_some_and(|task| task.will_wake(cx.waker()))
+        {
+            return false;
+        }
+        if self.outbox.poll_started(cx) {
+            return true;
+        }
+        self.close_watch = Some(cx.waker().clone());
+        false
     }
 
     /// Reads once; `Ready(false)` when the peer is gone.
@@ -288,6 +327,18 @@ where
         let Some(stream) = self.stream.as_mut() else {
             return Poll::Ready(false);
         };
+        let known = self
+            .read_watch
+            .as_ref()
+            .is_some_and(|task| task.will_wake(cx.waker()));
+        // The readiness keeps the task it was last handed until handed another, and only this
+        // session hands it one: a signal that comes after this check wakes this task.
+        if known && !self.readable.is_signalled() {
+            return Poll::Pending;
+        }
+        if !known {
+            self.read_watch = Some(cx.waker().clone());
+        }
         // Only when the reactor signalled the socket since the last read that found nothing: a
         // poll woken by a delivery or by shutdown does not read (nor re-arm) the socket.
         let incoming = &mut self.incoming;

@@ -215,12 +215,38 @@ where
     Fut: Future<Output = ()> + 'a,
 {
     let watcher = async move {
-        shutdown.wait().await;
+        fired(shutdown).await;
         outbox.close(close_code::GOING_AWAY, "server shutting down");
         // The session goes on until its closing handshake is over.
         futures_lite::future::pending().await
     };
     session.or(watcher)
+}
+
+/// Resolves once `shutdown` has fired.
+///
+/// Polled on every wake-up of the connection's task (every delivery on `/ws`), so it reads the
+/// signal's flag and registers with the signal only once per task: the signal's listener list is
+/// shared by every connection, and polling a registered listener locks it. The listener keeps the
+/// task's waker, so the task is woken when the signal fires.
+async fn fired(shutdown: &super::state::Shutdown) {
+    let wait = shutdown.wait();
+    futures_lite::pin!(wait);
+    let mut registered: Option<std::task::Waker> = None;
+    futures_lite::future::poll_fn(|cx| {
+        if shutdown.is_triggered() {
+            return Poll::Ready(());
+        }
+        if registered
+            .as_ref()
+            .is_some_and(|task| task.will_wake(cx.waker()))
+        {
+            return Poll::Pending;
+        }
+        registered = Some(cx.waker().clone());
+        wait.as_mut().poll(cx)
+    })
+    .await
 }
 
 /// `/echo`: each message back as it came.
@@ -391,6 +417,33 @@ mod tests {
     }
 
     #[test]
+    fn the_shutdown_watch_registers_once_and_wakes_when_the_signal_fires() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+
+        struct Count(AtomicUsize);
+        impl std::task::Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = std::task::Waker::from(count.clone());
+        let cx = &mut Context::from_waker(&waker);
+        let shutdown = super::super::state::Shutdown::default();
+        let watch = fired(&shutdown);
+        futures_lite::pin!(watch);
+        // Woken for deliveries, many times: still waiting.
+        for _ in 0..100 {
+            assert!(watch.as_mut().poll(cx).is_pending());
+        }
+        assert_eq!(count.0.load(Ordering::SeqCst), 0);
+        shutdown.trigger();
+        assert_eq!(count.0.load(Ordering::SeqCst), 1, "the task is woken");
+        assert!(watch.as_mut().poll(cx).is_ready());
+    }
+
+    #[test]
     fn message_frame_is_the_contract_json_in_one_text_frame() {
         let message = crate::hub::Message::new(3, "message", "hi \"you\"");
         let json = r#"{"id":3,"event":"message","data":"hi \"you\""}"#;
@@ -539,6 +592,48 @@ mod route_tests {
                 .expect("close reply");
             let mut rest = Vec::new();
             peer.read_to_end(&mut rest).await.expect("read");
+            route.await;
+        });
+    }
+
+    #[test]
+    fn ws_closes_with_1001_when_the_server_shuts_down_after_deliveries() {
+        // Each delivery wakes the connection's task, and the shutdown watch with it: it must
+        // still see the signal that comes after them.
+        task::block_on(async {
+            let state = state();
+            let (server, mut peer) = UnixStream::pair().expect("socket pair");
+            let subscription = state.hub.subscribe("news", None);
+            let feed = subscription_frames(subscription);
+            let (mut session, outbox) =
+                connection::open_with_feed(server, 1024, Some(Box::pin(feed)));
+            let route_state = state.clone();
+            let route = task::spawn(async move {
+                let messages = hub_messages(&mut session, &outbox, &route_state, ("news", None));
+                until_shutdown(&route_state.shutdown, &outbox, messages).await;
+            });
+            for n in 1..=20u64 {
+                let data = format!("m{n}");
+                state
+                    .hub
+                    .publish("news", "message", data.clone())
+                    .await
+                    .expect("publish");
+                let json = format!(r#"{{"id":{n},"event":"message","data":"{data}"}}"#);
+                assert_eq!(
+                    read_frames(&mut peer, 1).await,
+                    vec![(0x1, json.into_bytes())]
+                );
+            }
+            state.shutdown.trigger();
+            let close = read_frames(&mut peer, 1).await;
+            assert_eq!(close, vec![(0x8, b"\x03\xe9server shutting down".to_vec())]);
+            peer.write_all(&client_frame(0x8, &1001u16.to_be_bytes()))
+                .await
+                .expect("close reply");
+            let mut rest = Vec::new();
+            peer.read_to_end(&mut rest).await.expect("read");
+            assert!(rest.is_empty());
             route.await;
         });
     }

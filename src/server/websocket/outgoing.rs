@@ -37,10 +37,13 @@ pub type Feed = Pin<Box<dyn Stream<Item = Push> + Send>>;
 /// What one pull of the feed gave ([`Outgoing::pull`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pulled {
-    /// Nothing ready.
+    /// Nothing ready: the feed will wake the task when something is.
     Nothing,
-    /// Frames, now queued.
+    /// Frames, now queued; the feed may have more ready (the batch filled up).
     Frames,
+    /// Frames, now queued, and nothing more ready: the feed will wake the task when it is, so it
+    /// need not be pulled again until then.
+    FramesThenNothing,
     /// A close to start (frames before it are queued).
     Close(u16, &'static str),
     /// The feed ended without a close (frames before its end are queued): pull no more.
@@ -167,7 +170,7 @@ impl Outgoing {
                             return Pulled::Close(code, reason)
                         }
                         Poll::Ready(None) => return Pulled::End,
-                        Poll::Pending => break,
+                        Poll::Pending => return Pulled::FramesThenNothing,
                     }
                 }
                 Pulled::Frames
@@ -219,6 +222,7 @@ impl Outgoing {
 #[cfg(test)]
 mod tests {
     use futures_lite::future::{block_on, poll_fn};
+    use futures_lite::StreamExt;
 
     use super::*;
 
@@ -312,6 +316,19 @@ mod tests {
         assert_eq!(pulled, Pulled::Close(1008, "subscriber fell behind"));
         let writes = write_all(&mut out, &mut recorder(usize::MAX));
         assert_eq!(writes, vec![b"\x81\x01a\x81\x01b".to_vec()]);
+    }
+
+    #[test]
+    fn pull_says_when_the_feed_was_left_waiting() {
+        let ready = futures_lite::stream::iter(vec![
+            Push::Frame(Arc::from(&b"\x81\x01a"[..])),
+            Push::Frame(Arc::from(&b"\x81\x01b"[..])),
+        ]);
+        let mut feed: Feed = Box::pin(ready.chain(futures_lite::stream::pending()));
+        let mut out = Outgoing::default();
+        assert_eq!(pull(&mut out, &mut feed), Pulled::FramesThenNothing);
+        assert_eq!(out.pending(), 6);
+        assert_eq!(pull(&mut out, &mut feed), Pulled::Nothing);
     }
 
     #[test]

@@ -527,6 +527,53 @@ fn deliveries_from_the_feed_do_not_read_the_socket() {
     });
 }
 
+/// A feed that counts how often it is polled.
+struct CountingPolls {
+    inner: async_std::channel::Receiver<Push>,
+    polls: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl futures_lite::Stream for CountingPolls {
+    type Item = Push;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Push>> {
+        self.polls.fetch_add(1, Ordering::SeqCst);
+        Pin::new(&mut self.inner).poll_next(cx)
+    }
+}
+
+#[test]
+fn each_delivery_polls_the_feed_twice_at_most() {
+    // Once for the frame, once to find nothing more ready (which leaves the task registered):
+    // not a third time after the write, when nothing can have changed without waking the task.
+    task::block_on(async {
+        let (server, mut peer) = UnixStream::pair().expect("socket pair");
+        let polls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (push, frames) = async_std::channel::bounded::<Push>(1);
+        let feed = CountingPolls {
+            inner: frames,
+            polls: polls.clone(),
+        };
+        let (mut session, _outbox) = open_with_feed(server, 1024, Some(Box::pin(feed)));
+        let route = task::spawn(async move { while session.next().await.is_some() {} });
+        let mut frame = [0u8; 3];
+        for n in 0..50u8 {
+            let bytes: Arc<[u8]> = Arc::from(&[0x81, 0x01, n][..]);
+            push.send(Push::Frame(bytes)).await.expect("feed");
+            peer.read_exact(&mut frame).await.expect("the delivery");
+            assert_eq!(frame, [0x81, 0x01, n]);
+        }
+        let polls = polls.load(Ordering::SeqCst);
+        // One more for the first poll, which found nothing yet.
+        assert!(polls <= 2 * 50 + 1, "{polls} polls for 50 deliveries");
+        peer.write_all(&close_frame(1000)).await.expect("close");
+        let mut rest = Vec::new();
+        peer.read_to_end(&mut rest).await.expect("read");
+        assert_eq!(rest, server_close(1000));
+        route.await;
+    });
+}
+
 /// A peer that takes every write at once (counting them) and never sends anything.
 struct Sink {
     writes: usize,
