@@ -180,6 +180,7 @@ async fn serve_connection(
                     if let Some(pieces) = answer.body {
                         // A stream lives long: it gets a task of its own, sized for it, and this
                         // one (sized for whatever a request may need) ends now.
+                        client.release_buffer();
                         let connection = (client, peer, service, stop, clock);
                         async_std::task::spawn(serve_fast_stream(
                             connection,

@@ -162,6 +162,15 @@ impl ClientConnection {
         self.shared.gate.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Gives the head buffer's room back when it holds nothing: a connection about to wait long
+    /// (a stream) keeps no buffer. A keep-alive connection keeps its room between requests.
+    pub fn release_buffer(&self) {
+        let mut gate = self.gate();
+        if gate.buffered.is_empty() {
+            gate.buffered = Vec::new();
+        }
+    }
+
     /// Whether bytes of a next request have arrived (a partial head, say).
     pub fn has_buffered(&self) -> bool {
         !self.gate().buffered.is_empty()
