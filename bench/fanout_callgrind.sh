@@ -47,48 +47,4 @@ DUMP=$(ls -v "$WORK"/cg.*.* 2>/dev/null | tail -1)
 if [[ -n ${KEEP:-} ]]; then cp "$DUMP" "$KEEP"; fi
 [[ -n $DUMP ]] || { log "no callgrind dump"; exit 1; }
 
-python3 - "$DUMP" "$DELIVERED" "$TOP" <<'EOF'
-import re, sys
-path, delivered, top = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-names, self_ir, total, mallocs = {}, {}, 0, 0
-fn = cfn = None
-def name(kind, text):
-    m = re.match(r"\((\d+)\)(?: (.*))?", text)
-    if not m:
-        return text
-    key = (kind, m.group(1))
-    if m.group(2) is not None:
-        names[key] = m.group(2)
-    return names.get(key, text)
-pending_call = False
-for line in open(path, errors="replace"):
-    line = line.rstrip("\n")
-    if line.startswith("fn="):
-        fn, pending_call = name("fn", line[3:]), False
-    elif line.startswith("cfn="):
-        cfn = name("fn", line[4:])
-    elif line.startswith(("fl=", "fi=", "fe=", "cfi=", "cfl=", "ob=", "cob=")):
-        kind = line.split("=", 1)[0].lstrip("c")
-        kind = {"fi": "fl", "fe": "fl"}.get(kind, kind)
-        name(kind, line.split("=", 1)[1])
-    elif line.startswith("calls="):
-        pending_call = True
-        if cfn in ("malloc", "realloc", "calloc"):
-            mallocs += int(line[6:].split()[0])
-    elif line and (line[0].isdigit() or line[0] in "+-*"):
-        parts = line.split()
-        ir = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
-        if pending_call:
-            pending_call = False  # the inclusive cost of the call: not this function's own
-            continue
-        self_ir[fn] = self_ir.get(fn, 0) + ir
-        total += ir
-print(f"| instructions per delivery | {total / delivered:,.0f} |")
-print(f"| malloc + realloc + calloc calls per delivery | {mallocs / delivered:.2f} |")
-print()
-print("| function (self) | instructions per delivery | share |")
-print("|---|---:|---:|")
-for f, ir in sorted(self_ir.items(), key=lambda kv: -kv[1])[:top]:
-    short = re.sub(r"::h[0-9a-f]{16}$", "", f)
-    print(f"| `{short[:110]}` | {ir / delivered:,.0f} | {100 * ir / total:.1f}% |")
-EOF
+"$ROOT/bench/callgrind_costs.py" "$DUMP" "$DELIVERED" delivery "$TOP"
