@@ -10,8 +10,8 @@
 //   report   open `index` (a file:// URL), read the table, screenshot; open the page of the spec
 //            named `spec`, read its lanes, cards, diff and raw bytes (after a click), screenshot.
 //   compare  open `url` (/compare), wait until it started, type each of `messages` in the publish
-//            box and click publish, wait until every lane showed them all and the short poll made
-//            `polls` requests; read the counters; screenshot; then click pause, POST `late` to
+//            box and click publish, wait until every lane showed them all and every polling lane
+//            (poll, iframe, jsonp) made `polls` requests; read the counters; screenshot; then click pause, POST `late` to
 //            `publish`, click resume and wait until every lane showed it too; then check the tick
 //            box, wait until every lane showed a tick, uncheck it.
 //   backlog  open `url` (a demo page), wait until it showed `shown` values, read them, the channel
@@ -78,7 +78,12 @@ async function compare(page, s, result) {
   }
   const ids = await page.evaluate(() => window.published.slice());
   await everyLaneHas(page, ids);
-  await page.waitForFunction((n) => window.requests.poll >= n, s.polls, { timeout: TIMEOUT });
+  // Every polling lane (the short poll, the hidden iframe, JSONP) asks on its own timer.
+  await page.waitForFunction(
+    (n) => ["poll", "iframe", "jsonp"].every((lane) => window.requests[lane] >= n),
+    s.polls,
+    { timeout: TIMEOUT },
+  );
   const read = () => page.evaluate(() => ({
     received: window.received, requests: window.requests, bytes: window.bytes, published: window.published,
     delays: [...document.querySelectorAll("#lane-sse li .delay")].map((e) => e.textContent),
