@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use async_std::io::WriteExt;
 use async_std::net::TcpStream;
-use common::{read_to_eof, read_until};
+use common::{manual_clock, read_to_eof, read_until};
 use longconn::clock::Clock;
 use longconn::hub::{Hub, HubConfig};
 use longconn::runner::{self, Options, Target};
@@ -390,12 +390,7 @@ async fn a_stalled_publish_body_gets_408_alike_on_the_manual_clock() {
     let mut got = Vec::new();
     for fast in [true, false] {
         let server = server(&Config::default(), fast, 10_000).await;
-        let clock = server
-            .state()
-            .clock
-            .as_manual()
-            .expect("manual clock")
-            .clone();
+        let clock = manual_clock(&server);
         let mut stream = TcpStream::connect(server.addr()).await.expect("connect");
         let peer = stream.local_addr().expect("local addr");
         stream

@@ -26,7 +26,7 @@ use async_std::net::TcpStream;
 use longconn::server::{Config, Server};
 
 mod common;
-use common::{read_to_eof, read_until, start, READ_GUARD};
+use common::{manual_clock, read_to_eof, read_until, start, READ_GUARD};
 
 /// The resident set size of this process, from `/proc/self/status`, in KiB.
 fn rss_kib() -> u64 {
@@ -394,12 +394,7 @@ async fn stalled_reader_is_cut_after_the_send_timeout(technique: &Technique, nam
         ..Config::default()
     })
     .await;
-    let clock = server
-        .state()
-        .clock
-        .as_manual()
-        .expect("manual clock")
-        .clone();
+    let clock = manual_clock(&server);
     let mut stalled = open_small(&server, technique).await;
     let stalled_addr = stalled.local_addr().expect("local addr");
     let mut healthy = open(&server, technique).await;

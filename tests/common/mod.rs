@@ -11,11 +11,12 @@ pub mod node;
 pub mod serve;
 
 use std::fmt::Display;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_std::io::ReadExt;
 use async_std::net::TcpStream;
-use longconn::clock::Clock;
+use longconn::clock::{Clock, ManualClock};
 use longconn::server::{Config, Server};
 
 /// Starts `config` on 127.0.0.1 (a free port) with a manual clock.
@@ -27,6 +28,16 @@ pub async fn start(config: Config) -> Server {
     Server::start(config, Clock::manual())
         .await
         .expect("bind 127.0.0.1:0")
+}
+
+/// The manual clock `server` runs on (one [`start`]ed, or a `Server` given `Clock::manual()`).
+pub fn manual_clock(server: &Server) -> Arc<ManualClock> {
+    server
+        .state()
+        .clock
+        .as_manual()
+        .expect("the server runs on a manual clock")
+        .clone()
 }
 
 /// How long a read may wait before the test fails rather than hangs.
