@@ -525,6 +525,19 @@ mod route_tests {
         });
     }
 
+    /// Reads the server's shutdown close (1001, RFC 6455 §7.4.1 "going away"), answers it with a
+    /// close carrying `reply`, and returns what the server sent after that until it closed.
+    async fn answer_shutdown_close(peer: &mut UnixStream, reply: &[u8]) -> Vec<u8> {
+        let close = read_frames(peer, 1).await;
+        assert_eq!(close, vec![(0x8, b"\x03\xe9server shutting down".to_vec())]);
+        peer.write_all(&client_frame(0x8, reply))
+            .await
+            .expect("close reply");
+        let mut rest = Vec::new();
+        peer.read_to_end(&mut rest).await.expect("read");
+        rest
+    }
+
     #[test]
     fn shutdown_closes_echo_with_1001() {
         task::block_on(async {
@@ -536,16 +549,7 @@ mod route_tests {
                 until_shutdown(&watched, &outbox, echo_messages(&mut session)).await;
             });
             shutdown.trigger();
-            let frames = read_frames(&mut peer, 1).await;
-            assert_eq!(
-                frames,
-                vec![(0x8, b"\x03\xe9server shutting down".to_vec())]
-            );
-            peer.write_all(&client_frame(0x8, &1001u16.to_be_bytes()))
-                .await
-                .expect("close reply");
-            let mut rest = Vec::new();
-            peer.read_to_end(&mut rest).await.expect("read");
+            let rest = answer_shutdown_close(&mut peer, &1001u16.to_be_bytes()).await;
             assert!(rest.is_empty());
             route.await;
         });
@@ -585,13 +589,7 @@ mod route_tests {
                 vec![(0x1, br#"{"id":2,"event":"message","data":"hi"}"#.to_vec())]
             );
             state.hub.shutdown();
-            let close = read_frames(&mut peer, 1).await;
-            assert_eq!(close, vec![(0x8, b"\x03\xe9server shutting down".to_vec())]);
-            peer.write_all(&client_frame(0x8, b""))
-                .await
-                .expect("close reply");
-            let mut rest = Vec::new();
-            peer.read_to_end(&mut rest).await.expect("read");
+            answer_shutdown_close(&mut peer, b"").await;
             route.await;
         });
     }
@@ -626,13 +624,7 @@ mod route_tests {
                 );
             }
             state.shutdown.trigger();
-            let close = read_frames(&mut peer, 1).await;
-            assert_eq!(close, vec![(0x8, b"\x03\xe9server shutting down".to_vec())]);
-            peer.write_all(&client_frame(0x8, &1001u16.to_be_bytes()))
-                .await
-                .expect("close reply");
-            let mut rest = Vec::new();
-            peer.read_to_end(&mut rest).await.expect("read");
+            let rest = answer_shutdown_close(&mut peer, &1001u16.to_be_bytes()).await;
             assert!(rest.is_empty());
             route.await;
         });
