@@ -119,3 +119,93 @@ impl<F: Format> Stream for SubscriptionPieces<F> {
         Poll::Ready(Some(this.format.heartbeat().into()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::Wake;
+
+    use futures_lite::future::block_on;
+
+    use super::*;
+    use crate::hub::Hub;
+
+    struct Plain;
+
+    impl Format for Plain {
+        fn message(&self, message: &Message) -> Piece {
+            Piece::Owned(message.data.clone().into_bytes())
+        }
+
+        fn heartbeat(&self) -> Vec<u8> {
+            b"beat".to_vec()
+        }
+    }
+
+    struct CountingTask(AtomicUsize);
+
+    impl Wake for CountingTask {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn poll(pieces: &mut Pieces, cx: &mut Context<'_>) -> Poll<Option<Vec<u8>>> {
+        pieces
+            .as_mut()
+            .poll_next(cx)
+            .map(|piece| piece.map(|p| p.as_bytes().to_vec()))
+    }
+
+    #[test]
+    fn messages_between_heartbeats_keep_the_cadence_and_the_timer_still_wakes_the_task() {
+        let clock = Clock::manual();
+        let manual = clock.as_manual().expect("manual").clone();
+        let hub = Hub::default();
+        let subscription = hub.subscribe("c", None);
+        let mut pieces = pieces(
+            vec![b"open".to_vec()],
+            subscription,
+            clock.clone(),
+            Duration::from_secs(10),
+            Plain,
+        );
+        let task = Arc::new(CountingTask(AtomicUsize::new(0)));
+        let waker = std::task::Waker::from(task.clone());
+        let cx = &mut Context::from_waker(&waker);
+        assert_eq!(poll(&mut pieces, cx), Poll::Ready(Some(b"open".to_vec())));
+        assert_eq!(poll(&mut pieces, cx), Poll::Pending);
+        // Messages wake the task and come out; the timer is armed once, for start + 10 s.
+        for n in 0..3 {
+            manual.advance(Duration::from_secs(3));
+            block_on(hub.publish("c", "message", format!("m{n}"))).expect("publish");
+            assert_eq!(
+                poll(&mut pieces, cx),
+                Poll::Ready(Some(format!("m{n}").into_bytes()))
+            );
+            assert_eq!(poll(&mut pieces, cx), Poll::Pending);
+        }
+        assert_eq!(manual.sleepers(), 1);
+        let woken = task.0.load(Ordering::SeqCst);
+        // 9 s: not yet. 10 s: the timer wakes the task, and the heartbeat comes out.
+        manual.advance(Duration::from_secs(1));
+        assert_eq!(task.0.load(Ordering::SeqCst), woken + 1);
+        assert_eq!(poll(&mut pieces, cx), Poll::Ready(Some(b"beat".to_vec())));
+        assert_eq!(poll(&mut pieces, cx), Poll::Pending);
+        // The next one at 20 s, with a message before it.
+        manual.advance(Duration::from_secs(5));
+        block_on(hub.publish("c", "message", "m3".to_string())).expect("publish");
+        assert_eq!(poll(&mut pieces, cx), Poll::Ready(Some(b"m3".to_vec())));
+        assert_eq!(poll(&mut pieces, cx), Poll::Pending);
+        manual.advance(Duration::from_secs(4));
+        assert_eq!(poll(&mut pieces, cx), Poll::Pending);
+        manual.advance(Duration::from_secs(1));
+        assert_eq!(poll(&mut pieces, cx), Poll::Ready(Some(b"beat".to_vec())));
+        // Overdue cadence points each get their own heartbeat.
+        manual.advance(Duration::from_secs(25));
+        assert_eq!(poll(&mut pieces, cx), Poll::Ready(Some(b"beat".to_vec())));
+        assert_eq!(poll(&mut pieces, cx), Poll::Ready(Some(b"beat".to_vec())));
+        assert_eq!(poll(&mut pieces, cx), Poll::Pending);
+    }
+}

@@ -245,7 +245,83 @@ fn frame_piece(piece: Option<Piece>, out: &mut Vec<u8>) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use async_std::net::{TcpListener, TcpStream};
+    use futures_lite::{AsyncReadExt, Stream};
+
     use super::*;
+    use crate::clock::Clock;
+    use crate::server::http::client::SendLimit;
+    use crate::server::http::connections::Connections;
+
+    /// Pieces from a channel, counting how often the stream is polled.
+    struct CountingPolls {
+        inner: async_std::channel::Receiver<Piece>,
+        polls: Arc<AtomicUsize>,
+    }
+
+    impl Stream for CountingPolls {
+        type Item = Piece;
+
+        fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Piece>> {
+            self.polls.fetch_add(1, Ordering::SeqCst);
+            Pin::new(&mut self.inner).poll_next(cx)
+        }
+    }
+
+    #[test]
+    fn each_piece_polls_the_stream_twice_at_most_and_goes_out_as_it_is() {
+        // Once for the piece, once to find nothing more ready (which leaves the task registered):
+        // not a third time after the write, when nothing can have changed without waking it.
+        async_std::task::block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let addr = listener.local_addr().expect("address");
+            let mut peer = TcpStream::connect(addr).await.expect("connect");
+            let (socket, _) = listener.accept().await.expect("accept");
+            let (alive, _ended) = async_std::channel::bounded(1);
+            let guard = Connections::new(alive).try_enter(1).expect("room");
+            let send = SendLimit {
+                clock: Clock::System,
+                timeout: Duration::from_secs(10),
+            };
+            let client = ClientConnection::new(socket, guard, send);
+            let polls = Arc::new(AtomicUsize::new(0));
+            let (push, pieces) = async_std::channel::bounded::<Piece>(1);
+            let pieces = CountingPolls {
+                inner: pieces,
+                polls: polls.clone(),
+            };
+            let writing = async_std::task::spawn(async move {
+                write(&client, b"HEAD\r\n\r\n".to_vec(), Some(Box::pin(pieces))).await
+            });
+            let mut head = [0u8; 8];
+            let mut chunk = [0u8; 8];
+            for n in 0..50u8 {
+                let bytes: Arc<[u8]> =
+                    Arc::from(&[b'3', b'\r', b'\n', b'x', b'y', n, b'\r', b'\n'][..]);
+                push.send(Piece::Chunk(bytes.clone()))
+                    .await
+                    .expect("pieces");
+                if n == 0 {
+                    peer.read_exact(&mut head).await.expect("the head");
+                    assert_eq!(&head, b"HEAD\r\n\r\n");
+                }
+                peer.read_exact(&mut chunk).await.expect("the piece");
+                assert_eq!(&chunk[..], &bytes[..]);
+            }
+            let polls = polls.load(Ordering::SeqCst);
+            // One more for the first poll, which found nothing yet.
+            assert!(polls <= 2 * 50 + 1, "{polls} polls for 50 pieces");
+            drop(push);
+            let mut rest = [0u8; 5];
+            peer.read_exact(&mut rest).await.expect("the last chunk");
+            assert_eq!(&rest, b"0\r\n\r\n");
+            assert!(writing.await.is_ok());
+        });
+    }
 
     #[test]
     fn a_piece_is_one_chunk_an_empty_one_none_and_the_end_the_last_chunk() {
