@@ -57,7 +57,7 @@ pub const DEFAULT_CHANNEL: &str = "default";
 /// A published message is shared (`Arc`) and never changed, so the encodings every subscriber
 /// sends alike ([`Message::json`], [`Message::websocket_frame`], [`Message::sse_event`]) are
 /// computed once, on first use, and kept with it: fan-out to N subscribers encodes once, not N
-/// times. Build one with [`Message::new`]; equality, `Debug` and the JSON shape ignore the cache.
+/// times ([`Message::sse_chunk`] too: the SSE event framed as the HTTP/1.1 chunk a stream writes). Build one with [`Message::new`]; equality, `Debug` and the JSON shape ignore the cache.
 #[derive(Clone, Serialize)]
 pub struct Message {
     /// Per-channel id, rising by one from 1.
@@ -76,6 +76,7 @@ struct Encodings {
     json: OnceLock<Arc<str>>,
     websocket: OnceLock<Arc<[u8]>>,
     sse: OnceLock<Arc<[u8]>>,
+    sse_chunk: OnceLock<Option<Arc<[u8]>>>,
 }
 
 impl Message {
@@ -94,10 +95,11 @@ impl Message {
         }
     }
 
-    /// The memory this message may hold, for the hub's ceiling: its body and event name, and
-    /// its three encodings as if all were cached (each is the body plus at most
+    /// The memory this message may hold, for the hub's ceiling: its body and event name, its
+    /// three encodings as if all were cached (each is the body plus at most
     /// [`ENCODING_OVERHEAD`] bytes; a JSON escape can make one longer, which only the count of
-    /// its characters bounds, so control characters count six bytes each).
+    /// its characters bounds, so control characters count six bytes each), and the SSE chunk
+    /// when the body may fit one.
     pub fn held_bytes(&self) -> usize {
         let body = self.data.len() + self.event.len();
         let escapes = self
@@ -106,7 +108,14 @@ impl Message {
             .filter(|b| *b < 0x20 || *b == b'"' || *b == b'\\')
             .count();
         let encoding = body + 5 * escapes + ENCODING_OVERHEAD;
-        std::mem::size_of::<Message>() + body + 3 * encoding
+        // The SSE chunk exists only for an event that fits one chunk, which a longer body
+        // cannot.
+        let chunk = if body <= crate::server::http::encode::MAX_CHUNK {
+            encoding + CHUNK_FRAMING
+        } else {
+            0
+        };
+        std::mem::size_of::<Message>() + body + 3 * encoding + chunk
     }
 
     /// The contract's JSON text `{"id":N,"event":"E","data":"D"}` (`/ws` frames, iframe scripts).
@@ -144,6 +153,23 @@ impl Message {
                     data: &self.data,
                 })
                 .into()
+            })
+            .clone()
+    }
+
+    /// [`Message::sse_event`] framed as one HTTP/1.1 chunk (RFC 9112 §7.1: `SIZE CRLF DATA
+    /// CRLF`), by the one chunk encoder, so a stream writes the shared bytes as they are; `None`
+    /// when the event is longer than one chunk ([`MAX_CHUNK`](crate::server::http::encode::MAX_CHUNK)).
+    pub fn sse_chunk(&self) -> Option<Arc<[u8]>> {
+        self.encoded
+            .sse_chunk
+            .get_or_init(|| {
+                let event = self.sse_event();
+                (event.len() <= crate::server::http::encode::MAX_CHUNK).then(|| {
+                    let mut chunk = Vec::with_capacity(event.len() + 8);
+                    crate::server::http::encode::chunk(&event, &mut chunk);
+                    chunk.into()
+                })
             })
             .clone()
     }
@@ -292,6 +318,9 @@ pub struct ChannelStats {
 /// Bytes an encoding adds to a message's body and event name: the JSON keys and id, a WebSocket
 /// frame header, the SSE field names, counted generously.
 const ENCODING_OVERHEAD: usize = 96;
+
+/// Bytes the HTTP/1.1 chunk framing adds to one chunk: at most four hex digits and two CRLFs.
+const CHUNK_FRAMING: usize = 8;
 
 /// The shared hub; cheap to clone.
 #[derive(Clone)]
@@ -1033,6 +1062,22 @@ mod encoding_tests {
     }
 
     #[test]
+    fn sse_chunk_is_the_event_as_one_http_chunk() {
+        let message = Message::new(7, "news", "a\nb");
+        assert_eq!(
+            message.sse_chunk().as_deref(),
+            Some(&b"23\r\nid: 7\nevent: news\ndata: a\ndata: b\n\n\r\n"[..])
+        );
+        // Past one chunk: none (the event goes out as several chunks, framed by the writer).
+        let long = Message::new(
+            1,
+            "message",
+            "x".repeat(crate::server::http::encode::MAX_CHUNK),
+        );
+        assert_eq!(long.sse_chunk(), None);
+    }
+
+    #[test]
     fn encodings_are_computed_once_and_shared() {
         let message = Message::new(2, "message", "x");
         assert!(std::sync::Arc::ptr_eq(
@@ -1042,6 +1087,11 @@ mod encoding_tests {
         assert!(std::sync::Arc::ptr_eq(
             &message.sse_event(),
             &message.sse_event()
+        ));
+        let chunk = message.sse_chunk().expect("one chunk");
+        assert!(std::sync::Arc::ptr_eq(
+            &chunk,
+            &message.sse_chunk().expect("one chunk")
         ));
     }
 

@@ -26,16 +26,40 @@ pub enum Piece {
     Owned(Vec<u8>),
     /// Bytes shared with other responses.
     Shared(Arc<[u8]>),
+    /// Bytes shared with other responses, framed as one HTTP/1.1 chunk (`SIZE CRLF DATA CRLF`,
+    /// see [`crate::hub::Message::sse_chunk`]): a chunked writer sends them as they are.
+    Chunk(Arc<[u8]>),
 }
 
 impl Piece {
-    /// The piece's bytes.
+    /// The piece's bytes (of a [`Piece::Chunk`], its data).
     pub fn as_bytes(&self) -> &[u8] {
         match self {
             Piece::Owned(bytes) => bytes,
             Piece::Shared(bytes) => bytes,
+            Piece::Chunk(chunk) => chunk_data(chunk),
         }
     }
+
+    /// The piece as one HTTP/1.1 chunk, when it is already framed as one.
+    pub fn as_chunk(&self) -> Option<&[u8]> {
+        match self {
+            Piece::Chunk(chunk) => Some(chunk),
+            _ => None,
+        }
+    }
+}
+
+/// The data of one framed chunk: after the size line's CRLF, before the closing CRLF (RFC 9112
+/// §7.1). Empty for bytes that are not a chunk.
+fn chunk_data(chunk: &[u8]) -> &[u8] {
+    let start = chunk
+        .iter()
+        .position(|b| *b == b'\n')
+        .map_or(chunk.len(), |lf| lf + 1);
+    chunk
+        .get(start..chunk.len().saturating_sub(2))
+        .unwrap_or_default()
 }
 
 impl From<Vec<u8>> for Piece {
@@ -145,6 +169,15 @@ mod tests {
             .map(|p| p.as_bytes().to_vec().into())
             .collect();
         PieceReader::new(Box::pin(stream::iter(owned)))
+    }
+
+    #[test]
+    fn a_chunk_piece_reads_as_its_data() {
+        let piece = Piece::Chunk(Arc::from(&b"9\r\ndata: a\n\n\r\n"[..]));
+        assert_eq!(piece.as_bytes(), b"data: a\n\n");
+        assert_eq!(piece.as_chunk(), Some(&b"9\r\ndata: a\n\n\r\n"[..]));
+        assert_eq!(Piece::Chunk(Arc::from(&b"0"[..])).as_bytes(), b"");
+        assert_eq!(Piece::Owned(b"x".to_vec()).as_chunk(), None);
     }
 
     #[test]

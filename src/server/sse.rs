@@ -28,8 +28,12 @@ struct Sse;
 
 impl Format for Sse {
     fn message(&self, message: &Message) -> Piece {
-        // `id: N`, `event: E`, `data:` lines: encoded once for every subscriber.
-        Piece::Shared(message.sse_event())
+        // `id: N`, `event: E`, `data:` lines: encoded (and framed as a chunk) once for every
+        // subscriber.
+        match message.sse_chunk() {
+            Some(chunk) => Piece::Chunk(chunk),
+            None => Piece::Shared(message.sse_event()),
+        }
     }
 
     fn heartbeat(&self) -> Vec<u8> {

@@ -10,20 +10,25 @@
 //!
 //! The stream ends when the subscription does (lagged or shutdown): the body ends with it.
 //!
-//! Cost per message: the heartbeat timer is kept across messages (armed once per cadence point,
-//! not once per message), and a format may hand out bytes encoded once for every subscriber.
+//! Cost per message: the stream is polled directly (no future built per piece); the heartbeat
+//! timer is kept across messages (armed once per cadence point, not once per message) and polled
+//! only when it woke or the polling task changed ([`Watch`]), and a format may hand out bytes
+//! encoded once for every subscriber.
 
 use std::collections::VecDeque;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures_lite::{future, stream};
+use futures_lite::Stream;
 
+use super::http::readiness::Watch;
 use super::pieces::{Piece, Pieces};
 use crate::clock::{Clock, Sleep};
 use crate::hub::{Message, Next, Subscription};
 
 /// How a technique writes its pieces.
-pub trait Format: Send + 'static {
+pub trait Format: Send + Unpin + 'static {
     /// One message.
     fn message(&self, message: &Message) -> Piece;
     /// One keep-alive piece that the client ignores.
@@ -44,20 +49,17 @@ pub fn pieces<F: Format>(
         queued.push_back(format.message(&message));
     }
     let next_beat = clock.now() + heartbeat;
-    let pieces = SubscriptionPieces {
+    Box::pin(SubscriptionPieces {
         queued,
         subscription,
         clock,
         heartbeat,
         next_beat,
         beat: None,
+        beat_watch: Watch::default(),
         format,
         ended: false,
-    };
-    Box::pin(stream::unfold(pieces, |mut pieces| async move {
-        let piece = pieces.next_piece().await?;
-        Some((piece, pieces))
-    }))
+    })
 }
 
 struct SubscriptionPieces<F> {
@@ -69,53 +71,141 @@ struct SubscriptionPieces<F> {
     /// The timer for `next_beat`, armed when first waited on and kept until it fires: its
     /// deadline is `max(next_beat, time armed)`, as a timer armed afresh on every wait would have.
     beat: Option<Sleep>,
+    /// Polls `beat` only when it woke (a wake-up for a message does not poll the timer).
+    beat_watch: Watch,
     format: F,
     ended: bool,
 }
 
-enum Woke {
-    Next(Next),
-    Beat,
-}
+impl<F: Format> Stream for SubscriptionPieces<F> {
+    type Item = Piece;
 
-impl<F: Format> SubscriptionPieces<F> {
-    async fn next_piece(&mut self) -> Option<Piece> {
-        if let Some(piece) = self.queued.pop_front() {
-            return Some(piece);
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Piece>> {
+        let this = self.get_mut();
+        if let Some(piece) = this.queued.pop_front() {
+            return Poll::Ready(Some(piece));
         }
-        if self.ended {
-            return None;
+        if this.ended {
+            return Poll::Ready(None);
         }
-        let woke = {
-            let subscription = &mut self.subscription;
-            let clock = &self.clock;
-            let message = async { Woke::Next(subscription.next().await) };
-            if self.heartbeat.is_zero() {
-                message.await
-            } else {
-                let next_beat = self.next_beat;
-                let timer = self
-                    .beat
-                    .get_or_insert_with(|| clock.sleep(next_beat.saturating_sub(clock.now())));
-                let beat = async {
-                    timer.await;
-                    Woke::Beat
-                };
-                // `or` polls its first future first: a ready message beats a ready heartbeat.
-                future::or(message, beat).await
+        // The subscription first: a ready message beats a ready heartbeat.
+        match this.subscription.poll_next(cx) {
+            Poll::Ready(Next::Message(message)) => {
+                return Poll::Ready(Some(this.format.message(&message)))
+            }
+            Poll::Ready(Next::Ended(_)) => {
+                this.ended = true;
+                return Poll::Ready(None);
+            }
+            Poll::Pending => {}
+        }
+        if this.heartbeat.is_zero() {
+            return Poll::Pending;
+        }
+        let beat = match &mut this.beat {
+            Some(beat) => beat,
+            slot @ None => {
+                let clock = &this.clock;
+                // A new timer: polled whatever the watch says of the last one.
+                this.beat_watch.reset();
+                slot.insert(clock.sleep(this.next_beat.saturating_sub(clock.now())))
             }
         };
-        match woke {
-            Woke::Next(Next::Message(message)) => Some(self.format.message(&message)),
-            Woke::Next(Next::Ended(_)) => {
-                self.ended = true;
-                None
-            }
-            Woke::Beat => {
-                self.beat = None;
-                self.next_beat += self.heartbeat;
-                Some(self.format.heartbeat().into())
-            }
+        if this.beat_watch.poll(cx, Pin::new(beat)).is_pending() {
+            return Poll::Pending;
         }
+        this.beat = None;
+        this.next_beat += this.heartbeat;
+        Poll::Ready(Some(this.format.heartbeat().into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::Wake;
+
+    use futures_lite::future::block_on;
+
+    use super::*;
+    use crate::hub::Hub;
+
+    struct Plain;
+
+    impl Format for Plain {
+        fn message(&self, message: &Message) -> Piece {
+            Piece::Owned(message.data.clone().into_bytes())
+        }
+
+        fn heartbeat(&self) -> Vec<u8> {
+            b"beat".to_vec()
+        }
+    }
+
+    struct CountingTask(AtomicUsize);
+
+    impl Wake for CountingTask {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn poll(pieces: &mut Pieces, cx: &mut Context<'_>) -> Poll<Option<Vec<u8>>> {
+        pieces
+            .as_mut()
+            .poll_next(cx)
+            .map(|piece| piece.map(|p| p.as_bytes().to_vec()))
+    }
+
+    #[test]
+    fn messages_between_heartbeats_keep_the_cadence_and_the_timer_still_wakes_the_task() {
+        let clock = Clock::manual();
+        let manual = clock.as_manual().expect("manual").clone();
+        let hub = Hub::default();
+        let subscription = hub.subscribe("c", None);
+        let mut pieces = pieces(
+            vec![b"open".to_vec()],
+            subscription,
+            clock.clone(),
+            Duration::from_secs(10),
+            Plain,
+        );
+        let task = Arc::new(CountingTask(AtomicUsize::new(0)));
+        let waker = std::task::Waker::from(task.clone());
+        let cx = &mut Context::from_waker(&waker);
+        assert_eq!(poll(&mut pieces, cx), Poll::Ready(Some(b"open".to_vec())));
+        assert_eq!(poll(&mut pieces, cx), Poll::Pending);
+        // Messages wake the task and come out; the timer is armed once, for start + 10 s.
+        for n in 0..3 {
+            manual.advance(Duration::from_secs(3));
+            block_on(hub.publish("c", "message", format!("m{n}"))).expect("publish");
+            assert_eq!(
+                poll(&mut pieces, cx),
+                Poll::Ready(Some(format!("m{n}").into_bytes()))
+            );
+            assert_eq!(poll(&mut pieces, cx), Poll::Pending);
+        }
+        assert_eq!(manual.sleepers(), 1);
+        let woken = task.0.load(Ordering::SeqCst);
+        // 9 s: not yet. 10 s: the timer wakes the task, and the heartbeat comes out.
+        manual.advance(Duration::from_secs(1));
+        assert_eq!(task.0.load(Ordering::SeqCst), woken + 1);
+        assert_eq!(poll(&mut pieces, cx), Poll::Ready(Some(b"beat".to_vec())));
+        assert_eq!(poll(&mut pieces, cx), Poll::Pending);
+        // The next one at 20 s, with a message before it.
+        manual.advance(Duration::from_secs(5));
+        block_on(hub.publish("c", "message", "m3".to_string())).expect("publish");
+        assert_eq!(poll(&mut pieces, cx), Poll::Ready(Some(b"m3".to_vec())));
+        assert_eq!(poll(&mut pieces, cx), Poll::Pending);
+        manual.advance(Duration::from_secs(4));
+        assert_eq!(poll(&mut pieces, cx), Poll::Pending);
+        manual.advance(Duration::from_secs(1));
+        assert_eq!(poll(&mut pieces, cx), Poll::Ready(Some(b"beat".to_vec())));
+        // Overdue cadence points each get their own heartbeat.
+        manual.advance(Duration::from_secs(25));
+        assert_eq!(poll(&mut pieces, cx), Poll::Ready(Some(b"beat".to_vec())));
+        assert_eq!(poll(&mut pieces, cx), Poll::Ready(Some(b"beat".to_vec())));
+        assert_eq!(poll(&mut pieces, cx), Poll::Pending);
     }
 }

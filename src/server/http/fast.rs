@@ -10,15 +10,15 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 
-use futures_lite::{future, AsyncWriteExt, StreamExt};
+use futures_lite::io::AsyncWrite;
+use futures_lite::{future, AsyncWriteExt};
 
 use super::client::ClientConnection;
 use super::encode;
 use super::head::Admitted;
-use super::readiness::Readiness;
+use super::readiness::Watch;
 use crate::server::pieces::{Piece, Pieces};
 use crate::server::state::State;
 
@@ -75,8 +75,12 @@ const YIELD_AFTER: u32 = 16;
 ///
 /// The head goes out with the first piece, and pieces that are ready together (a backlog, a
 /// burst) go out in one write of at most [`WRITE_BATCH`] bytes, still one chunk each (chunk
-/// boundaries are what transcripts see). Between writes the connection keeps no buffer: an idle
-/// stream holds its pieces' state and nothing else.
+/// boundaries are what transcripts see); a piece that goes out alone and is framed already
+/// ([`Piece::as_chunk`]) is written from its shared bytes. Between writes the connection keeps
+/// no buffer: an idle stream holds its pieces' state and nothing else.
+///
+/// Per wake-up, the stream is polled until it has nothing ready, and not again before the next
+/// wake-up; the client's close is watched only when the reactor signals the socket.
 pub async fn write(
     client: &ClientConnection,
     bytes: Vec<u8>,
@@ -97,53 +101,137 @@ pub async fn write(
     // wake-up for a piece does not peek the socket (and re-arm it) again.
     let watched = client.socket().clone();
     let mut client_gone = Box::pin(async move { crate::server::peer::closed(&watched).await });
-    let readiness = Arc::new(Readiness::default());
+    let mut watch = Watch::default();
+    // The last batch ended with the stream waiting, and no wake-up was taken since: the stream
+    // and the watch hold this task's waker, so nothing is ready before the next wake-up.
+    let mut asleep = false;
     loop {
-        // One poll per piece: whether it had to wait is seen on the way.
-        let mut waited = false;
-        let mut gone = false;
         let first = future::poll_fn(|cx| {
-            let next = pieces.as_mut().poll_next(cx);
-            waited |= next.is_pending();
-            if next.is_pending() && readiness.poll_future(cx, client_gone.as_mut()).is_ready() {
-                gone = true;
-                return Poll::Ready(None);
+            if std::mem::take(&mut asleep) {
+                return Poll::Pending;
             }
-            next
+            match pull(&mut pieces, &mut watch, client_gone.as_mut(), cx) {
+                Pulled::Waits => Poll::Pending,
+                Pulled::Gone => Poll::Ready(None),
+                Pulled::Piece(piece) => Poll::Ready(Some(piece)),
+            }
         })
         .await;
-        if gone {
+        let Some(first) = first else {
             return Err(io::ErrorKind::ConnectionAborted.into());
-        }
-        busy = if waited { 0 } else { busy + 1 };
-        if busy >= YIELD_AFTER {
-            busy = 0;
-            future::yield_now().await;
-        }
-        let mut ended = !frame_piece(first, &mut out);
-        while !ended && out.len() < WRITE_BATCH {
-            match future::poll_once(pieces.next()).await {
-                Some(piece) => ended = !frame_piece(piece, &mut out),
-                None => break,
+        };
+        // The rest of the batch: pieces ready now.
+        let mut next = future::poll_fn(|cx| {
+            Poll::Ready(pull(&mut pieces, &mut watch, client_gone.as_mut(), cx))
+        });
+        let (mut ended, mut waits) = (first.is_none(), false);
+        let lone = match first {
+            // Alone and framed already: written from the shared bytes, with no copy.
+            Some(piece) if out.is_empty() && piece.as_chunk().is_some() => {
+                match (&mut next).await {
+                    Pulled::Waits => {
+                        waits = true;
+                        Some(piece)
+                    }
+                    Pulled::Gone => return Err(io::ErrorKind::ConnectionAborted.into()),
+                    Pulled::Piece(second) => {
+                        frame_piece(Some(piece), &mut out);
+                        ended = !frame_piece(second, &mut out);
+                        None
+                    }
+                }
+            }
+            first => {
+                ended = !frame_piece(first, &mut out);
+                None
+            }
+        };
+        while lone.is_none() && !ended && !waits && out.len() < WRITE_BATCH {
+            match (&mut next).await {
+                Pulled::Piece(piece) => ended = !frame_piece(piece, &mut out),
+                Pulled::Waits => waits = true,
+                Pulled::Gone => return Err(io::ErrorKind::ConnectionAborted.into()),
             }
         }
-        if !out.is_empty() {
-            writer.write_all(&out).await?;
-        }
+        // Whether the write had to wait for the socket: a wake-up taken then may have been the
+        // stream's, so the stream is polled again after it.
+        let mut suspended = false;
+        let written = match lone.as_ref().and_then(Piece::as_chunk) {
+            Some(chunk) => write_noting(&mut writer, chunk, &mut suspended).await,
+            None if !out.is_empty() => write_noting(&mut writer, &out, &mut suspended).await,
+            None => Ok(()),
+        };
+        written?;
         out = Vec::new();
         if ended {
             return Ok(());
         }
+        asleep = waits && !suspended;
+        busy = if waits { 0 } else { busy + 1 };
+        if busy >= YIELD_AFTER {
+            busy = 0;
+            asleep = false;
+            future::yield_now().await;
+        }
     }
 }
 
-/// Appends `piece` to `out` as one HTTP chunk, or the last chunk when the stream has ended
-/// (`None`); returns whether the stream goes on. Empty pieces add nothing: the tide route reads
+/// What one pull of a streamed body gave.
+enum Pulled {
+    /// A piece, or the end of the stream (`None`).
+    Piece(Option<Piece>),
+    /// Nothing ready: the stream (and the watch) will wake the task.
+    Waits,
+    /// The client closed the connection.
+    Gone,
+}
+
+/// Polls `pieces` once; when it waits, the client's close too (through `watch`).
+fn pull<F: std::future::Future<Output = ()> + ?Sized>(
+    pieces: &mut Pieces,
+    watch: &mut Watch,
+    client_gone: Pin<&mut F>,
+    cx: &mut Context<'_>,
+) -> Pulled {
+    match pieces.as_mut().poll_next(cx) {
+        Poll::Ready(piece) => Pulled::Piece(piece),
+        Poll::Pending if watch.poll(cx, client_gone).is_ready() => Pulled::Gone,
+        Poll::Pending => Pulled::Waits,
+    }
+}
+
+/// Writes all of `bytes`, noting in `suspended` whether the socket made it wait.
+async fn write_noting(
+    writer: &mut ClientConnection,
+    mut bytes: &[u8],
+    suspended: &mut bool,
+) -> io::Result<()> {
+    future::poll_fn(|cx| {
+        while !bytes.is_empty() {
+            match Pin::new(&mut *writer).poll_write(cx, bytes) {
+                Poll::Pending => {
+                    *suspended = true;
+                    return Poll::Pending;
+                }
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => bytes = &bytes[n..],
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            }
+        }
+        Poll::Ready(Ok(()))
+    })
+    .await
+}
+
+/// Appends `piece` to `out` as one HTTP chunk (as it is when it is framed already), or the last
+/// chunk when the stream has ended (`None`); returns whether the stream goes on. Empty pieces add nothing: the tide route reads
 /// a body through `PieceReader`, which skips them, so it sends no chunk for them either.
 fn frame_piece(piece: Option<Piece>, out: &mut Vec<u8>) -> bool {
     match piece {
         Some(piece) => {
-            if !piece.as_bytes().is_empty() {
+            if let Some(chunk) = piece.as_chunk() {
+                out.extend_from_slice(chunk);
+            } else if !piece.as_bytes().is_empty() {
                 encode::chunk(piece.as_bytes(), out);
             }
             true
@@ -157,7 +245,83 @@ fn frame_piece(piece: Option<Piece>, out: &mut Vec<u8>) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use async_std::net::{TcpListener, TcpStream};
+    use futures_lite::{AsyncReadExt, Stream};
+
     use super::*;
+    use crate::clock::Clock;
+    use crate::server::http::client::SendLimit;
+    use crate::server::http::connections::Connections;
+
+    /// Pieces from a channel, counting how often the stream is polled.
+    struct CountingPolls {
+        inner: async_std::channel::Receiver<Piece>,
+        polls: Arc<AtomicUsize>,
+    }
+
+    impl Stream for CountingPolls {
+        type Item = Piece;
+
+        fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Piece>> {
+            self.polls.fetch_add(1, Ordering::SeqCst);
+            Pin::new(&mut self.inner).poll_next(cx)
+        }
+    }
+
+    #[test]
+    fn each_piece_polls_the_stream_twice_at_most_and_goes_out_as_it_is() {
+        // Once for the piece, once to find nothing more ready (which leaves the task registered):
+        // not a third time after the write, when nothing can have changed without waking it.
+        async_std::task::block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let addr = listener.local_addr().expect("address");
+            let mut peer = TcpStream::connect(addr).await.expect("connect");
+            let (socket, _) = listener.accept().await.expect("accept");
+            let (alive, _ended) = async_std::channel::bounded(1);
+            let guard = Connections::new(alive).try_enter(1).expect("room");
+            let send = SendLimit {
+                clock: Clock::System,
+                timeout: Duration::from_secs(10),
+            };
+            let client = ClientConnection::new(socket, guard, send);
+            let polls = Arc::new(AtomicUsize::new(0));
+            let (push, pieces) = async_std::channel::bounded::<Piece>(1);
+            let pieces = CountingPolls {
+                inner: pieces,
+                polls: polls.clone(),
+            };
+            let writing = async_std::task::spawn(async move {
+                write(&client, b"HEAD\r\n\r\n".to_vec(), Some(Box::pin(pieces))).await
+            });
+            let mut head = [0u8; 8];
+            let mut chunk = [0u8; 8];
+            for n in 0..50u8 {
+                let bytes: Arc<[u8]> =
+                    Arc::from(&[b'3', b'\r', b'\n', b'x', b'y', n, b'\r', b'\n'][..]);
+                push.send(Piece::Chunk(bytes.clone()))
+                    .await
+                    .expect("pieces");
+                if n == 0 {
+                    peer.read_exact(&mut head).await.expect("the head");
+                    assert_eq!(&head, b"HEAD\r\n\r\n");
+                }
+                peer.read_exact(&mut chunk).await.expect("the piece");
+                assert_eq!(&chunk[..], &bytes[..]);
+            }
+            let polls = polls.load(Ordering::SeqCst);
+            // One more for the first poll, which found nothing yet.
+            assert!(polls <= 2 * 50 + 1, "{polls} polls for 50 pieces");
+            drop(push);
+            let mut rest = [0u8; 5];
+            peer.read_exact(&mut rest).await.expect("the last chunk");
+            assert_eq!(&rest, b"0\r\n\r\n");
+            assert!(writing.await.is_ok());
+        });
+    }
 
     #[test]
     fn a_piece_is_one_chunk_an_empty_one_none_and_the_end_the_last_chunk() {
@@ -167,7 +331,13 @@ mod tests {
             &mut out
         ));
         assert!(frame_piece(Some(Piece::Owned(Vec::new())), &mut out));
+        assert!(frame_piece(
+            Some(Piece::Chunk(std::sync::Arc::from(
+                &b"9\r\ndata: b\n\n\r\n"[..]
+            ))),
+            &mut out
+        ));
         assert!(!frame_piece(None, &mut out));
-        assert_eq!(out, b"9\r\ndata: a\n\n\r\n0\r\n\r\n");
+        assert_eq!(out, b"9\r\ndata: a\n\n\r\n9\r\ndata: b\n\n\r\n0\r\n\r\n");
     }
 }

@@ -7,6 +7,10 @@
 //! one `epoll_ctl` per delivered message, for nothing). With a [`Readiness`], a read is tried only
 //! when the reactor has woken the read since the last one (or the last one returned bytes); until
 //! then the registration made by the last read that found nothing still stands.
+//!
+//! A [`Watch`] is the same for one future a task waits on beside others (a peek for the client's
+//! close, a heartbeat timer): it keeps the waker it last handed on, so a wake-up for something
+//! else costs an atomic load, no lock and no poll of the future.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -82,6 +86,43 @@ impl Readiness {
     }
 }
 
+/// A future polled only when its own wake-up came: a [`Readiness`] and the task it wakes, kept by
+/// the task that polls (see the module's docs).
+#[derive(Debug, Default)]
+pub struct Watch {
+    readiness: Arc<Readiness>,
+    /// The waker last handed to `readiness` (so that one need not be locked to compare).
+    task: Option<Waker>,
+}
+
+impl Watch {
+    /// Polls `future` if it was never polled, if it woke since its last poll, or if `cx` is
+    /// another task's; otherwise `Pending` at once: the future's wake-up, when it comes, wakes
+    /// the task kept.
+    pub fn poll<F: Future + ?Sized>(
+        &mut self,
+        cx: &mut Context<'_>,
+        future: Pin<&mut F>,
+    ) -> Poll<F::Output> {
+        let known = self
+            .task
+            .as_ref()
+            .is_some_and(|task| task.will_wake(cx.waker()));
+        if known && !self.readiness.is_signalled() {
+            return Poll::Pending;
+        }
+        if !known {
+            self.task = Some(cx.waker().clone());
+        }
+        self.readiness.poll_future(cx, future)
+    }
+
+    /// The next [`poll`](Watch::poll) polls the future (a new one took the old one's place).
+    pub fn reset(&self) {
+        self.readiness.set();
+    }
+}
+
 impl Wake for Readiness {
     fn wake(self: Arc<Self>) {
         self.wake_by_ref();
@@ -99,6 +140,8 @@ impl Wake for Readiness {
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::AtomicUsize;
+
+    use futures_lite::future;
 
     use super::*;
 
@@ -129,6 +172,44 @@ mod tests {
         fn wake(self: Arc<Self>) {
             self.0.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    #[test]
+    fn a_watched_wait_is_polled_once_per_wake_up_of_its_own() {
+        let mut watch = Watch::default();
+        let wait = Wait::default();
+        let task = Arc::new(CountingTask(AtomicUsize::new(0)));
+        let waker = Waker::from(task.clone());
+        let cx = &mut Context::from_waker(&waker);
+        let poll = |watch: &mut Watch, cx: &mut Context<'_>| {
+            let mut future = future::poll_fn(|cx| wait.poll(cx));
+            watch.poll(cx, Pin::new(&mut future)).is_pending()
+        };
+        assert!(poll(&mut watch, cx));
+        for _ in 0..10 {
+            assert!(poll(&mut watch, cx));
+        }
+        assert_eq!(wait.polls.load(Ordering::Relaxed), 1);
+        // Its own wake-up: the task is woken and the next poll reaches the wait, once.
+        wait.fire();
+        assert_eq!(task.0.load(Ordering::Relaxed), 1);
+        assert!(poll(&mut watch, cx));
+        assert!(poll(&mut watch, cx));
+        assert_eq!(wait.polls.load(Ordering::Relaxed), 2);
+        // Another task polls: the wait is not polled again, but its wake-up reaches that task.
+        let other_task = Arc::new(CountingTask(AtomicUsize::new(0)));
+        let other = Waker::from(other_task.clone());
+        assert!(poll(&mut watch, &mut Context::from_waker(&other)));
+        assert_eq!(wait.polls.load(Ordering::Relaxed), 2);
+        wait.fire();
+        assert_eq!(other_task.0.load(Ordering::Relaxed), 1);
+        assert_eq!(task.0.load(Ordering::Relaxed), 1);
+        assert!(poll(&mut watch, &mut Context::from_waker(&other)));
+        assert_eq!(wait.polls.load(Ordering::Relaxed), 3);
+        // A reset (a new wait took the old one's place): polled again.
+        watch.reset();
+        assert!(poll(&mut watch, &mut Context::from_waker(&other)));
+        assert_eq!(wait.polls.load(Ordering::Relaxed), 4);
     }
 
     #[test]
