@@ -18,6 +18,7 @@
 //! (bad arguments, too many clients), 3 target unreachable.
 
 pub mod client;
+pub mod decode;
 pub mod fanout;
 pub mod floor;
 pub mod histogram;
@@ -25,6 +26,7 @@ pub mod idle;
 pub mod load;
 pub mod poll;
 pub mod publish;
+pub mod receiver;
 pub mod target;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
