@@ -12,7 +12,8 @@
 //! `bench floor [--addr 127.0.0.1:0]` is no workload but a yardstick server ([`floor`]): the
 //! least work a fan-out takes, for `bench fanout` to be aimed at.
 //!
-//! Clients are raw async-std TCP streams decoded with [`crate::wire`]; they only ever connect to
+//! Clients are raw async-std TCP streams decoded with [`crate::wire`] (`fanout`'s subscribers,
+//! once subscribed, are read by [`receiver`] threads with [`decode`]); they only ever connect to
 //! loopback addresses, never open more sockets than the process may hold, and every phase has a
 //! deadline, so a command always ends by itself. Exit codes: 0 figures printed, 2 refused
 //! (bad arguments, too many clients), 3 target unreachable.
