@@ -122,9 +122,7 @@ impl Receivers {
         let receivers = (0..count)
             .map(|_| Receiver::start(plan))
             .collect::<std::io::Result<Vec<_>>>()
-            .map_err(|error| {
-                BenchError::Args(format!("cannot start a receiving thread: {error}"))
-            })?;
+            .map_err(BenchError::Receiver)?;
         Ok(Receivers(receivers))
     }
 

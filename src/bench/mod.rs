@@ -126,6 +126,9 @@ pub enum BenchError {
     /// Subscribers connected, but no published message reached any of them: nothing to measure.
     #[error("{0}")]
     NoDelivery(String),
+    /// A receiving thread (or its epoll instance) could not be made.
+    #[error("cannot start a receiving thread: {0}")]
+    Receiver(std::io::Error),
 }
 
 impl BenchError {

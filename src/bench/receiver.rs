@@ -22,8 +22,8 @@ use super::histogram::Histogram;
 use super::now_micros;
 use crate::wire::websocket::{self, opcode, Frame};
 
-/// Bytes asked of one `read`.
-const READ_SIZE: usize = 16 << 10;
+/// Bytes asked of one `read` (and room kept per subscriber: 8 MiB for 2,000 of them).
+const READ_SIZE: usize = 4 << 10;
 /// Largest unfinished message a subscriber may leave buffered.
 pub const MAX_UNPARSED: usize = 1 << 20;
 /// Readiness events taken per `epoll_wait`.
@@ -425,6 +425,84 @@ fn masked_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read as _;
+    use std::net::TcpListener;
+    use std::time::{Duration, Instant};
+
+    /// A connected pair of loopback sockets: (the server's end, the subscriber's, non-blocking).
+    fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        client.set_nonblocking(true).expect("non-blocking");
+        let (server, _) = listener.accept().expect("accept");
+        (server, client)
+    }
+
+    /// Waits (by the event it waits for, with a deadline against a hang) until `done` holds.
+    fn until(done: impl Fn() -> bool) {
+        let end = Instant::now() + Duration::from_secs(20);
+        while !done() && Instant::now() < end {
+            std::thread::yield_now();
+        }
+        assert!(done(), "not reached within 20 s");
+    }
+
+    const PLAN: Plan = Plan {
+        messages: 3,
+        interval_us: 1000.0,
+    };
+
+    #[test]
+    fn a_stream_the_server_closes_is_named_and_its_messages_counted_once() {
+        let receiver = Receiver::start(PLAN).expect("thread");
+        let (mut server, client) = pair();
+        // The first message came with the handshake's bytes; its copy and the rest by the socket.
+        receiver.hand(Handoff {
+            stream: client,
+            buffered: b"data: {\"t\":1,\"seq\":0}\n\n".to_vec(),
+            framing: Framing::Sse { chunked: false },
+        });
+        server
+            .write_all(b"data: {\"warmup\":0}\n\n: comment\n\ndata: {\"t\":1,\"seq\":0}\n\ndata: {\"t\":2,\"seq\":2}\n\n")
+            .expect("write");
+        drop(server);
+        until(|| receiver.ended() == 1);
+        let tally = receiver.stop().expect("tally");
+        assert_eq!((tally.delivered, tally.ready, tally.ended), (2, 1, 1));
+        assert_eq!(
+            tally.first_error.as_deref(),
+            Some("subscriber 0: the server closed the connection after 2 of its messages")
+        );
+        assert_eq!(tally.latencies.count(), 2);
+    }
+
+    #[test]
+    fn a_ping_is_answered_with_a_masked_pong_and_a_close_frame_with_a_close() {
+        let receiver = Receiver::start(PLAN).expect("thread");
+        let (mut server, client) = pair();
+        receiver.hand(Handoff {
+            stream: client,
+            buffered: Vec::new(),
+            framing: Framing::WebSocket,
+        });
+        server.write_all(b"\x89\x02hi").expect("ping");
+        let mut pong = [0u8; 8];
+        server.read_exact(&mut pong).expect("pong");
+        // FIN + pong, MASK + length 2, then the key and the masked payload (RFC 6455 §5.3).
+        assert_eq!(&pong[..2], b"\x8a\x82");
+        let key = [pong[2], pong[3], pong[4], pong[5]];
+        assert_eq!([pong[6] ^ key[0], pong[7] ^ key[1]], *b"hi");
+        server.write_all(b"\x88\x02\x03\xe8").expect("close");
+        let mut close = [0u8; 8];
+        server.read_exact(&mut close).expect("close answered");
+        assert_eq!(&close[..2], b"\x88\x82");
+        until(|| receiver.ended() == 1);
+        let tally = receiver.stop().expect("tally");
+        assert_eq!(
+            tally.first_error.as_deref(),
+            Some("subscriber 0: the server sent a close frame (1000) after 0 of its messages")
+        );
+    }
 
     #[test]
     fn a_message_is_due_its_sequence_number_of_intervals_after_the_first() {
