@@ -151,11 +151,9 @@ impl Decoder {
             }
         };
         buf.drain(..used);
-        let unfinished = match self.framing {
-            Framing::WebSocket => buf.len() + self.joined.len(),
-            Framing::Sse { .. } => buf.len(),
-        };
-        if unfinished > self.bound {
+        // A WebSocket frame's payload and a message's fragments were held to the bound as their
+        // lengths came in; an SSE event has no length but where it ends.
+        if matches!(self.framing, Framing::Sse { .. }) && buf.len() > self.bound {
             return Err(DecodeError::TooLarge(self.bound));
         }
         Ok(flow)
@@ -599,6 +597,16 @@ mod tests {
             feed(WS, &[b"\x81\x7e\x00\x05"]),
             Err(DecodeError::Frame(FrameError::NonMinimalLength))
         );
+    }
+
+    #[test]
+    fn websocket_payload_of_exactly_the_bound_is_read() {
+        let mut bytes = vec![0x82, 126, 0x04, 0x00];
+        bytes.extend(std::iter::repeat_n(b'x', BOUND));
+        // All but the last byte first: header and payload are briefly more than the bound.
+        let last = bytes.len() - 1;
+        let (items, _) = feed(WS, &[&bytes[..last], &bytes[last..]]).expect("decodes");
+        assert_eq!(items, vec!["x".repeat(BOUND)]);
     }
 
     #[test]
