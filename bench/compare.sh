@@ -21,8 +21,9 @@
 # POLL_CONNECTIONS (50), HOLD (10s), POLL_DURATION (10s), WORKLOADS ("idle fanout saturate poll"),
 # SERVERS ("ours nchan1 nchan2 node floor": a subset runs only those, and the table shows only
 # those; `unpaced` adds ours with `--publish-window off`, publishes answered once queued),
-# OURS_ARGS (more `serve` options for ours, e.g. "--publish-window 4"), BIN (default: the release
-# build, built first), NODE_PEER_DIR
+# OURS_ARGS (more `serve` options for ours, e.g. "--publish-window 4"), RECEIVERS (the load
+# generator's receiving threads, `bench fanout --receivers`; unset: its default), BIN (default:
+# the release build, built first), NODE_PEER_DIR
 # (../shared/reference/seed-node), NCHAN_CONF (../shared/reference/nchan/nchan.conf.in).
 # Nchan serves no /poll, and the floor only fan-out: their cells read —.
 set -euo pipefail
@@ -39,6 +40,10 @@ IDLE_CLIENTS=${IDLE_CLIENTS:-5000}
 FANOUT_CLIENTS=${FANOUT_CLIENTS:-2000}
 FANOUT_MESSAGES=${FANOUT_MESSAGES:-250}
 FANOUT_RATE=${FANOUT_RATE:-50}
+RECEIVERS=${RECEIVERS:-}
+# Passed only when set, so that a BIN built before the option still runs.
+RECEIVE_ARGS=()
+[[ -z $RECEIVERS ]] || RECEIVE_ARGS=(--receivers "$RECEIVERS")
 SAT_MESSAGES=${SAT_MESSAGES:-250}
 POLL_CONNECTIONS=${POLL_CONNECTIONS:-50}
 HOLD=${HOLD:-10s}
@@ -217,13 +222,15 @@ for round in $(seq "$ROUNDS"); do
     if wants fanout; then
       for name in $FANOUT_SERVERS; do
         measure "$name" "fanout_$transport" "$round" "$MARK" fanout --transport "$transport" \
-          --clients "$FANOUT_CLIENTS" --messages "$FANOUT_MESSAGES" --rate "$FANOUT_RATE"
+          --clients "$FANOUT_CLIENTS" --messages "$FANOUT_MESSAGES" --rate "$FANOUT_RATE" \
+          "${RECEIVE_ARGS[@]}"
       done
     fi
     if wants saturate; then
       for name in $FANOUT_SERVERS; do
         measure "$name" "saturate_$transport" "$round" "$MARK" fanout --transport "$transport" \
-          --clients "$FANOUT_CLIENTS" --messages "$SAT_MESSAGES" --rate 100000 --drain 10s
+          --clients "$FANOUT_CLIENTS" --messages "$SAT_MESSAGES" --rate 100000 --drain 10s \
+          "${RECEIVE_ARGS[@]}"
       done
     fi
   done
@@ -246,7 +253,7 @@ if [[ " $SERVERS " == *" nchan"* ]]; then
 fi
 COMMIT=$(git describe --always --dirty 2>/dev/null || echo unknown)
 # The whole command, the settings that shape the run included, so that it can be repeated.
-COMMAND="ROUNDS=$ROUNDS WORKLOADS=\"$WORKLOADS\" SERVERS=\"$SERVERS\"${OURS_ARGS:+ OURS_ARGS=\"$OURS_ARGS\"} bench/compare.sh${1:+ $1}"
+COMMAND="ROUNDS=$ROUNDS WORKLOADS=\"$WORKLOADS\" SERVERS=\"$SERVERS\"${OURS_ARGS:+ OURS_ARGS=\"$OURS_ARGS\"}${RECEIVERS:+ RECEIVERS=$RECEIVERS} bench/compare.sh${1:+ $1}"
 
 SERVERS=$SERVERS MACHINE=$MACHINE VERSIONS=$VERSIONS COMMIT=$COMMIT ELAPSED=$elapsed COMMAND=$COMMAND ROUNDS=$ROUNDS \
 IDLE_CLIENTS=$IDLE_CLIENTS FANOUT_CLIENTS=$FANOUT_CLIENTS FANOUT_MESSAGES=$FANOUT_MESSAGES \

@@ -668,6 +668,7 @@ async fn bench_fanout_over_three_nodes_loses_nothing() {
         rate: 50.0,
         drain: Duration::from_secs(5),
         channel: None,
+        receivers: 1,
     };
     let report = longconn::bench::fanout(&args).await.expect("fanout");
     assert_eq!(

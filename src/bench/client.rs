@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_std::io::{ReadExt, WriteExt};
 use async_std::net::TcpStream;
 
+use super::decode::Framing;
+use super::receiver::Handoff;
 use super::target::Target;
 use crate::wire::http::{self, HttpError, ResponseHead};
 use crate::wire::sse::{self, Block, Dispatched};
@@ -91,6 +93,14 @@ impl Conn {
         self.buf.truncate(len + n);
         read?;
         Ok(n)
+    }
+
+    /// The plain socket, non-blocking, and the bytes read from it but not yet decoded.
+    fn into_parts(self) -> io::Result<(std::net::TcpStream, Vec<u8>)> {
+        let pending = self.pending().to_vec();
+        let stream = std::net::TcpStream::try_from(self.stream)?;
+        stream.set_nonblocking(true)?;
+        Ok((stream, pending))
     }
 
     /// Writes all of `bytes`.
@@ -410,6 +420,24 @@ impl Subscriber {
             Subscriber::Ws(ws) => ws.next_message().await,
             Subscriber::Sse(stream) => Ok(stream.next_event().await?.map(|e| e.data.into_bytes())),
         }
+    }
+
+    /// Right after the handshake: the plain non-blocking socket, the bytes already read past the
+    /// handshake, and how the rest of the stream is framed, for a reader that drives many
+    /// subscribers itself ([`super::receiver`]).
+    pub fn into_parts(self) -> Result<Handoff, ClientError> {
+        let ((stream, buffered), framing) = match self {
+            Subscriber::Ws(ws) => (ws.conn.into_parts()?, Framing::WebSocket),
+            Subscriber::Sse(sse) => {
+                let chunked = sse.chunked;
+                (sse.conn.into_parts()?, Framing::Sse { chunked })
+            }
+        };
+        Ok(Handoff {
+            stream,
+            buffered,
+            framing,
+        })
     }
 
     /// Closes politely (WebSocket close frame) or just drops (SSE).

@@ -17,12 +17,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::client::{keeps_alive, number_after, post_request, ClientError, Conn};
-use super::histogram::{ms, Histogram};
+use super::client::{keeps_alive, post_request, ClientError, Conn, Subscriber};
+use super::histogram::ms;
+use super::receiver::{Handoff, Plan, Receiver, Tally};
 use super::target::{check_open_files, Dialer, Target};
 use super::{
-    connect_phase_limit, now_micros, open_subscriber, run_channel, seconds, unless_stopped,
-    BenchError, Permits, Stop, Transport, CONNECTS_IN_FLIGHT,
+    connect_phase_limit, now_micros, open_subscriber, run_channel, seconds, BenchError, Permits,
+    Stop, Transport, CONNECTS_IN_FLIGHT,
 };
 
 /// Arguments of `bench fanout`.
@@ -51,6 +52,9 @@ pub struct FanoutArgs {
     /// the subscribers (readers that never read, say).
     #[arg(long)]
     pub channel: Option<String>,
+    /// Threads that read the subscribers, each one epoll loop over its share of them.
+    #[arg(long, default_value_t = 1)]
+    pub receivers: usize,
 }
 
 /// The figures of `bench fanout`.
@@ -102,18 +106,66 @@ pub struct FanoutReport {
     pub first_error: Option<String>,
 }
 
+/// What the subscribers' connect tasks share.
 #[derive(Debug, Default)]
 struct Shared {
     connected: AtomicU64,
     failed: AtomicU64,
-    ready: AtomicU64,
-    delivered: AtomicU64,
-    last_delivery: AtomicU64,
-    /// When the first timed message was due (unix µs; 0 until publishing starts).
-    schedule_start: AtomicU64,
-    latencies: Histogram,
-    from_schedule: Histogram,
     first_error: Mutex<Option<String>>,
+}
+
+/// The receiving threads, each given every `len()`-th subscriber.
+struct Receivers(Vec<Receiver>);
+
+impl Receivers {
+    fn start(count: usize, plan: Plan) -> Result<Receivers, BenchError> {
+        let receivers = (0..count)
+            .map(|_| Receiver::start(plan))
+            .collect::<std::io::Result<Vec<_>>>()
+            .map_err(BenchError::Receiver)?;
+        Ok(Receivers(receivers))
+    }
+
+    fn hand(&self, index: u64, handoff: Handoff) {
+        let count = self.0.len() as u64;
+        if let Some(receiver) = self.0.get((index % count.max(1)) as usize) {
+            receiver.hand(handoff);
+        }
+    }
+
+    fn delivered(&self) -> u64 {
+        self.0.iter().map(Receiver::delivered).sum()
+    }
+
+    fn ready(&self) -> u64 {
+        self.0.iter().map(Receiver::ready).sum()
+    }
+
+    fn ended(&self) -> u64 {
+        self.0.iter().map(Receiver::ended).sum()
+    }
+
+    fn start_schedule(&self, micros: u64) {
+        for receiver in &self.0 {
+            receiver.start_schedule(micros);
+        }
+    }
+
+    /// Stops every thread and adds up their tallies; a thread that failed is the first error.
+    fn stop(&self) -> Tally {
+        let mut total = Tally::default();
+        for receiver in &self.0 {
+            match receiver.stop() {
+                Ok(tally) => total.merge(&tally),
+                Err(error) => {
+                    total
+                        .first_error
+                        .get_or_insert_with(|| format!("a receiving thread failed: {error}"));
+                }
+            }
+        }
+        total
+    }
 }
 
 impl Shared {
@@ -157,65 +209,46 @@ pub async fn fanout(args: &FanoutArgs) -> Result<FanoutReport, BenchError> {
         .channel
         .clone()
         .unwrap_or_else(|| run_channel("fanout"));
+    if !(1..=64).contains(&args.receivers) {
+        return Err(BenchError::Args("--receivers is 1 to 64".into()));
+    }
     let path = Arc::new(format!("{}?channel={channel}", transport.path()));
     let shared = Arc::new(Shared::default());
+    let plan = Plan {
+        messages: args.messages,
+        interval_us: 1e6 / args.rate,
+    };
+    let receivers = Arc::new(Receivers::start(args.receivers, plan)?);
     let permits = Permits::new(CONNECTS_IN_FLIGHT);
     let stop = Stop::new();
-    let messages = args.messages;
-    let interval_us = 1e6 / args.rate;
 
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for (_, (target, dialer)) in (0..args.clients).zip(targets.iter().cycle()) {
-        let (target, path, dialer, shared, permits, stop) = (
+    for (index, (target, dialer)) in (0..args.clients).zip(targets.iter().cycle()) {
+        let (target, path, dialer, shared, permits, stop, receivers) = (
             target.clone(),
             path.clone(),
             dialer.clone(),
             shared.clone(),
             permits.clone(),
             stop.clone(),
+            receivers.clone(),
         );
+        // The handshake is async; after it, the socket goes to a receiving thread.
         tasks.push(async_std::task::spawn(async move {
             let opened = open_subscriber(&stop, &permits, &dialer, &target, transport, &path).await;
-            let mut subscriber = match opened {
+            let handed = match opened {
                 None => return,
-                Some(Err(error)) => {
+                Some(opened) => opened.and_then(Subscriber::into_parts),
+            };
+            match handed {
+                Ok(handoff) => {
+                    receivers.hand(index, handoff);
+                    shared.connected.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(error) => {
                     shared.failed.fetch_add(1, Ordering::Relaxed);
                     shared.fail(&error);
-                    return;
-                }
-                Some(Ok(subscriber)) => subscriber,
-            };
-            shared.connected.fetch_add(1, Ordering::Relaxed);
-            let mut seen = vec![0u64; messages.div_ceil(64) as usize];
-            let mut ready = false;
-            loop {
-                let data = match unless_stopped(&stop, subscriber.next_data()).await {
-                    None => break subscriber.close().await,
-                    Some(Ok(Some(data))) => data,
-                    Some(Ok(None)) => break,
-                    Some(Err(error)) => break shared.fail(&error),
-                };
-                let received = now_micros();
-                if let (Some(sent), Some(seq)) =
-                    (number_after(&data, b"t"), number_after(&data, b"seq"))
-                {
-                    let Some(word) = seen.get_mut((seq / 64) as usize) else {
-                        continue;
-                    };
-                    let bit = 1u64 << (seq % 64);
-                    if seq < messages && *word & bit == 0 {
-                        *word |= bit;
-                        shared.delivered.fetch_add(1, Ordering::Relaxed);
-                        shared.latencies.record(received.saturating_sub(sent));
-                        let start = shared.schedule_start.load(Ordering::Acquire);
-                        let due = due_micros(start, seq, interval_us);
-                        shared.from_schedule.record(received.saturating_sub(due));
-                        shared.last_delivery.fetch_max(received, Ordering::Relaxed);
-                    }
-                } else if !ready && number_after(&data, b"warmup").is_some() {
-                    ready = true;
-                    shared.ready.fetch_add(1, Ordering::Relaxed);
                 }
             }
         }));
@@ -243,6 +276,7 @@ pub async fn fanout(args: &FanoutArgs) -> Result<FanoutReport, BenchError> {
     let connected = shared.connected.load(Ordering::Relaxed);
     if connected == 0 {
         stop.fire();
+        receivers.stop();
         return Err(BenchError::Unreachable(first_error(&shared)));
     }
     let mut publisher = Publisher::new(dialer.clone(), target.clone(), channel);
@@ -264,16 +298,19 @@ pub async fn fanout(args: &FanoutArgs) -> Result<FanoutReport, BenchError> {
         }
         warmup_published += 1;
         let wait_end = (Instant::now() + Duration::from_millis(500)).min(warmup_end);
-        while shared.ready.load(Ordering::Relaxed) < connected && Instant::now() < wait_end {
+        // Every subscriber ready, or none left to wait for (each one's stream ended or failed).
+        let settled = || receivers.ready() >= connected || receivers.ended() >= connected;
+        while !settled() && Instant::now() < wait_end {
             async_std::task::sleep(Duration::from_millis(10)).await;
         }
-        if shared.ready.load(Ordering::Relaxed) >= connected {
+        if settled() {
             break;
         }
     }
     // Without one delivered warm-up message every figure would be a loss of 100%: say why instead.
-    if shared.ready.load(Ordering::Relaxed) == 0 {
+    if receivers.ready() == 0 {
         stop.fire();
+        let tally = receivers.stop();
         let why = match warmup_error {
             Some(error) if warmup_published == 0 => format!(
                 "every publish to {}/publish failed (first: {error}): does the target serve \
@@ -285,11 +322,15 @@ pub async fn fanout(args: &FanoutArgs) -> Result<FanoutReport, BenchError> {
                  subscribers within 10s: does the target deliver POST /publish to {path}?"
             ),
         };
+        let why = match tally.first_error {
+            Some(error) => format!("{why} (first subscriber error: {error})"),
+            None => why,
+        };
         return Err(BenchError::NoDelivery(format!("fanout {name}: {why}")));
     }
     eprintln!(
         "fanout {name}: {}/{connected} subscribers ready; publishing {} messages at {}/s",
-        shared.ready.load(Ordering::Relaxed),
+        receivers.ready(),
         args.messages,
         args.rate
     );
@@ -298,9 +339,7 @@ pub async fn fanout(args: &FanoutArgs) -> Result<FanoutReport, BenchError> {
     let expected_now = |published: u64| published * connected;
     let publish_start = Instant::now();
     let first_publish = now_micros();
-    shared
-        .schedule_start
-        .store(first_publish, Ordering::Release);
+    receivers.start_schedule(first_publish);
     let cpu_start = process_cpu_micros();
     let interval = Duration::from_secs_f64(1.0 / args.rate);
     let mut last_publish = first_publish;
@@ -325,7 +364,7 @@ pub async fn fanout(args: &FanoutArgs) -> Result<FanoutReport, BenchError> {
                 "fanout {name}: published {}/{}, delivered {}/{}",
                 seq + 1,
                 args.messages,
-                shared.delivered.load(Ordering::Relaxed),
+                receivers.delivered(),
                 expected_now(seq + 1)
             );
             next_report = Instant::now() + Duration::from_secs(1);
@@ -335,12 +374,12 @@ pub async fn fanout(args: &FanoutArgs) -> Result<FanoutReport, BenchError> {
     // Drain: until every subscriber has every message, or the drain time is up.
     let all = connected * args.messages;
     let drain_end = Instant::now() + args.drain;
-    while shared.delivered.load(Ordering::Relaxed) < all && Instant::now() < drain_end {
+    while receivers.delivered() < all && Instant::now() < drain_end {
         async_std::task::sleep(Duration::from_millis(10)).await;
         if Instant::now() >= next_report {
             eprintln!(
                 "fanout {name}: draining, delivered {}/{all}",
-                shared.delivered.load(Ordering::Relaxed)
+                receivers.delivered()
             );
             next_report = Instant::now() + Duration::from_secs(1);
         }
@@ -348,24 +387,22 @@ pub async fn fanout(args: &FanoutArgs) -> Result<FanoutReport, BenchError> {
     let elapsed = publish_start.elapsed();
     let cpu_end = process_cpu_micros();
     stop.fire();
+    let tally = receivers.stop();
     let join_end = Instant::now() + Duration::from_secs(10);
     for task in tasks {
         let left = join_end.saturating_duration_since(Instant::now());
         let _ = async_std::future::timeout(left, task).await;
     }
 
-    let delivered = shared.delivered.load(Ordering::Relaxed);
+    let delivered = tally.delivered;
     let expected = args.clients * args.messages;
-    let span = shared
-        .last_delivery
-        .load(Ordering::Relaxed)
-        .saturating_sub(first_publish);
+    let span = tally.last_delivery.saturating_sub(first_publish);
     let deliveries_per_s = if span == 0 {
         0.0
     } else {
         (delivered as f64 / (span as f64 / 1e6)).round()
     };
-    let latencies = &shared.latencies;
+    let latencies = &tally.latencies;
     let publish_span = last_publish.saturating_sub(first_publish);
     let published_per_s = (args.messages > 1 && publish_span > 0)
         .then(|| round2((args.messages - 1) as f64 / (publish_span as f64 / 1e6)));
@@ -390,20 +427,20 @@ pub async fn fanout(args: &FanoutArgs) -> Result<FanoutReport, BenchError> {
         p50_ms: ms(latencies.quantile(0.50)),
         p99_ms: ms(latencies.quantile(0.99)),
         max_ms: ms(latencies.max()),
-        p50_from_schedule_ms: ms(shared.from_schedule.quantile(0.50)),
-        p99_from_schedule_ms: ms(shared.from_schedule.quantile(0.99)),
+        p50_from_schedule_ms: ms(tally.from_schedule.quantile(0.50)),
+        p99_from_schedule_ms: ms(tally.from_schedule.quantile(0.99)),
         deliveries_per_s,
         published_per_s,
         client_cpu_us_per_delivery,
         publish_errors,
         elapsed_s: seconds(elapsed),
-        first_error: shared.first_error.lock().ok().and_then(|e| e.clone()),
+        first_error: shared
+            .first_error
+            .lock()
+            .ok()
+            .and_then(|e| e.clone())
+            .or(tally.first_error),
     })
-}
-
-/// When message `seq` was due (unix µs): `start` plus `seq` intervals of `interval_us`.
-fn due_micros(start: u64, seq: u64, interval_us: f64) -> u64 {
-    start.saturating_add((seq as f64 * interval_us) as u64)
 }
 
 fn round2(value: f64) -> f64 {
@@ -533,15 +570,6 @@ impl Publisher {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_message_is_due_its_sequence_number_of_intervals_after_the_first() {
-        assert_eq!(due_micros(1_000_000, 0, 20_000.0), 1_000_000);
-        assert_eq!(due_micros(1_000_000, 3, 20_000.0), 1_060_000);
-        // 3 per second: 333,333.33 µs apart, rounded down.
-        assert_eq!(due_micros(0, 2, 1e6 / 3.0), 666_666);
-        assert_eq!(due_micros(u64::MAX - 1, 5, 10.0), u64::MAX);
-    }
 
     #[test]
     fn cpu_ticks_are_read_after_the_command_name() {

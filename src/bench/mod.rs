@@ -12,12 +12,14 @@
 //! `bench floor [--addr 127.0.0.1:0]` is no workload but a yardstick server ([`floor`]): the
 //! least work a fan-out takes, for `bench fanout` to be aimed at.
 //!
-//! Clients are raw async-std TCP streams decoded with [`crate::wire`]; they only ever connect to
+//! Clients are raw async-std TCP streams decoded with [`crate::wire`] (`fanout`'s subscribers,
+//! once subscribed, are read by [`receiver`] threads with [`decode`]); they only ever connect to
 //! loopback addresses, never open more sockets than the process may hold, and every phase has a
 //! deadline, so a command always ends by itself. Exit codes: 0 figures printed, 2 refused
 //! (bad arguments, too many clients), 3 target unreachable.
 
 pub mod client;
+pub mod decode;
 pub mod fanout;
 pub mod floor;
 pub mod histogram;
@@ -25,6 +27,7 @@ pub mod idle;
 pub mod load;
 pub mod poll;
 pub mod publish;
+pub mod receiver;
 pub mod target;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -123,6 +126,9 @@ pub enum BenchError {
     /// Subscribers connected, but no published message reached any of them: nothing to measure.
     #[error("{0}")]
     NoDelivery(String),
+    /// A receiving thread (or its epoll instance) could not be made.
+    #[error("cannot start a receiving thread: {0}")]
+    Receiver(std::io::Error),
 }
 
 impl BenchError {
