@@ -6,6 +6,7 @@
 //! the unfinished tail to the front; a tail larger than the bound is an error, so a peer cannot
 //! make a subscriber buffer without end.
 
+use crate::wire::http;
 use crate::wire::websocket::{self, opcode, FrameError};
 
 /// How the stream is framed.
@@ -267,15 +268,8 @@ impl Decoder {
                     if !after.is_empty() && !after.starts_with(b";") {
                         return Err(DecodeError::Chunk("junk after the chunk size"));
                     }
-                    let mut size: u64 = 0;
-                    for &d in &line[..digits] {
-                        let value = char::from(d).to_digit(16).unwrap_or_default();
-                        // §7.1: "prevent parsing errors due to integer conversion overflows".
-                        size = size
-                            .checked_mul(16)
-                            .and_then(|s| s.checked_add(u64::from(value)))
-                            .ok_or(DecodeError::Chunk("a chunk size over 64 bits"))?;
-                    }
+                    let size = http::chunk_size(&line[..digits])
+                        .ok_or(DecodeError::Chunk("a chunk size over 64 bits"))?;
                     raw += line.len() + 2;
                     self.chunk = if size == 0 {
                         Chunk::Trailer

@@ -561,6 +561,16 @@ pub struct Chunk {
     pub length: usize,
 }
 
+/// The value of a chunk size's hex digits (RFC 9112 §7.1 `chunk-size = 1*HEXDIG`; every byte of
+/// `digits` must be one); `None` past 64 bits (§7.1: "prevent parsing errors due to integer
+/// conversion overflows").
+pub fn chunk_size(digits: &[u8]) -> Option<u64> {
+    digits.iter().try_fold(0u64, |size, &d| {
+        let value = char::from(d).to_digit(16)?;
+        size.checked_mul(16)?.checked_add(u64::from(value))
+    })
+}
+
 /// Decodes one chunk from the start of `bytes` (RFC 9112 §7.1); the last chunk has empty data and
 /// includes its (empty) trailer section.
 ///
@@ -600,14 +610,8 @@ pub fn parse_chunk(bytes: &[u8]) -> Result<Option<Chunk>, HttpError> {
             String::from_utf8_lossy(line)
         )));
     }
-    let mut size: u64 = 0;
-    for &d in &line[..digits] {
-        let value = char::from(d).to_digit(16).unwrap_or_default();
-        size = size
-            .checked_mul(16)
-            .and_then(|s| s.checked_add(u64::from(value)))
-            .ok_or_else(|| bad("chunk size overflows 64 bits".to_owned()))?;
-    }
+    let size = chunk_size(&line[..digits])
+        .ok_or_else(|| bad("chunk size overflows 64 bits".to_owned()))?;
     // §7.1.1: `chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )`.
     let ext = trim_ows(line, digits);
     let ext = &line[ext.start..ext.end];
@@ -665,6 +669,15 @@ pub fn parse_chunk(bytes: &[u8]) -> Result<Option<Chunk>, HttpError> {
 mod tests {
     use super::*;
     use crate::wire::fuzz::XorShift;
+
+    #[test]
+    fn chunk_size_reads_hex_and_refuses_past_64_bits() {
+        assert_eq!(chunk_size(b"0"), Some(0));
+        assert_eq!(chunk_size(b"1aF"), Some(0x1af));
+        assert_eq!(chunk_size(b"ffffffffffffffff"), Some(u64::MAX));
+        assert_eq!(chunk_size(b"10000000000000000"), None);
+        assert_eq!(chunk_size(b"1g"), None);
+    }
 
     fn head_error(bytes: &[u8]) -> bool {
         matches!(parse_response_head(bytes), Err(HttpError::Head(_)))
