@@ -104,6 +104,17 @@ impl Watch {
         cx: &mut Context<'_>,
         future: Pin<&mut F>,
     ) -> Poll<F::Output> {
+        self.poll_read(cx, |cx| future.poll(cx))
+    }
+
+    /// Polls `read` as [`Readiness::poll_read`] does, but returns `Pending` without locking
+    /// anything when `cx` is the task kept already and nothing signalled: the readiness keeps
+    /// the task it was last handed until handed another, so a signal after this check wakes it.
+    pub fn poll_read<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        read: impl FnOnce(&mut Context<'_>) -> Poll<T>,
+    ) -> Poll<T> {
         let known = self
             .task
             .as_ref()
@@ -114,10 +125,11 @@ impl Watch {
         if !known {
             self.task = Some(cx.waker().clone());
         }
-        self.readiness.poll_future(cx, future)
+        self.readiness.poll_read(cx, read)
     }
 
-    /// The next [`poll`](Watch::poll) polls the future (a new one took the old one's place).
+    /// The next poll goes ahead (a new future took the old one's place, or the last read
+    /// returned bytes and more may be waiting).
     pub fn reset(&self) {
         self.readiness.set();
     }

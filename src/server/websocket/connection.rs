@@ -24,7 +24,6 @@
 //! filling it.
 
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -34,7 +33,7 @@ use futures_lite::{future, ready};
 use super::assembler::{Assembler, Incoming, Received};
 use super::closing::{reply_to_close, CloseReply, Closed, Ending, Outbox};
 use super::outgoing::{server_frame, Feed, Outgoing, Pulled, OUTBOX_BYTES};
-use crate::server::http::readiness::Readiness;
+use crate::server::http::readiness::Watch;
 use crate::wire::websocket::opcode;
 
 /// Bytes asked of the socket per read while nothing larger is known to be coming (on the stack: an
@@ -77,10 +76,9 @@ where
         outbox: outbox.clone(),
         feed_waits: false,
         close_watch: None,
-        read_watch: None,
         echoed: false,
         done: false,
-        readable: Arc::new(Readiness::default()),
+        readable: Watch::default(),
     };
     (session, outbox)
 }
@@ -115,11 +113,9 @@ pub struct Session<S> {
     /// The close handshake was started by the client and answered.
     echoed: bool,
     done: bool,
-    /// Whether a read may find something: a poll woken by the feed does not read the socket.
-    readable: Arc<Readiness>,
-    /// The task `readable` wakes, as last handed to it: while the socket is not signalled and
-    /// this task is the one it wakes, a poll does not even lock it.
-    read_watch: Option<Waker>,
+    /// Whether a read may find something: a poll woken by the feed does not read the socket (nor
+    /// lock anything while the socket is not signalled).
+    readable: Watch,
 }
 
 impl<S> std::fmt::Debug for Session<S> {
@@ -327,18 +323,6 @@ where
         let Some(stream) = self.stream.as_mut() else {
             return Poll::Ready(false);
         };
-        let known = self
-            .read_watch
-            .as_ref()
-            .is_some_and(|task| task.will_wake(cx.waker()));
-        // The readiness keeps the task it was last handed until handed another, and only this
-        // session hands it one: a signal that comes after this check wakes this task.
-        if known && !self.readable.is_signalled() {
-            return Poll::Pending;
-        }
-        if !known {
-            self.read_watch = Some(cx.waker().clone());
-        }
         // Only when the reactor signalled the socket since the last read that found nothing: a
         // poll woken by a delivery or by shutdown does not read (nor re-arm) the socket.
         let incoming = &mut self.incoming;
@@ -362,7 +346,7 @@ where
         }));
         self.streak = if n == want { want } else { 0 };
         // Bytes came: the next read goes ahead (more may be waiting).
-        self.readable.set();
+        self.readable.reset();
         Poll::Ready(n > 0)
     }
 

@@ -3,6 +3,7 @@
 
 use std::io;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use async_std::os::unix::net::UnixStream;
 use async_std::task;
