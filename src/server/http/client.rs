@@ -102,7 +102,8 @@ pub struct SendLimit {
 #[derive(Debug)]
 struct Shared {
     socket: TcpStream,
-    send: SendLimit,
+    /// The server's, one for every connection.
+    send: Arc<SendLimit>,
     gate: Mutex<Gate>,
     /// Counts the connection; dropped (uncounted) before the socket is shut, so a client that
     /// sees the server's FIN may already connect again.
@@ -140,7 +141,11 @@ impl Shared {
 
 impl ClientConnection {
     /// Wraps an accepted socket, counted by `guard`, whose writes wait at most `send`.
-    pub fn new(socket: TcpStream, guard: ConnectionGuard, send: SendLimit) -> ClientConnection {
+    pub fn new(
+        socket: TcpStream,
+        guard: ConnectionGuard,
+        send: Arc<SendLimit>,
+    ) -> ClientConnection {
         ClientConnection {
             shared: Arc::new(Shared {
                 socket,

@@ -78,14 +78,13 @@ const YIELD_AFTER: u32 = 16;
 /// boundaries are what transcripts see). Between writes the connection keeps no buffer: an idle
 /// stream holds its pieces' state and nothing else.
 pub async fn write(
-    client: &ClientConnection,
+    client: &mut ClientConnection,
     bytes: Vec<u8>,
     body: Option<Pieces>,
 ) -> io::Result<()> {
     // Written through the client, whose writes wait at most the send timeout.
-    let mut writer = client.clone();
     let Some(mut pieces) = body else {
-        return writer.write_all(&bytes).await;
+        return client.write_all(&bytes).await;
     };
     let mut out = bytes;
     // Batches written in a row without ever waiting for a piece: a stream that always has the
@@ -128,7 +127,7 @@ pub async fn write(
             }
         }
         if !out.is_empty() {
-            writer.write_all(&out).await?;
+            client.write_all(&out).await?;
         }
         out = Vec::new();
         if ended {
