@@ -18,7 +18,7 @@
 //! - Idle: a connection between requests waits at most [`HEAD_TIMEOUT`] (real time) for its next
 //!   head, bounded by one timer per connection ([`super::deadline`]), and ends at once when the
 //!   server shuts down.
-//! - Each request carries a clone of its `TcpStream` ([`crate::server::peer::Peer`]) so routes can notice a client
+//! - Each request carries a clone of its socket ([`crate::server::peer::Peer`]) so routes can notice a client
 //!   that went away.
 //! - Fast answers: the [`FastResponder`] the route table gives the loop (none when fast
 //!   responders are off) may answer a request itself ([`super::fast`]); a streamed answer then
@@ -30,11 +30,13 @@
 use std::future::Future;
 use std::io;
 use std::net::Shutdown as Both;
-use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_std::net::{TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
+
+use async_io::Async;
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
 
 use super::client::{ClientConnection, Cut, NextHead, SendLimit};
@@ -73,9 +75,17 @@ pub struct Service {
     pub fast: Option<FastResponder>,
 }
 
+/// What every connection of one server is served with, the same for all of them: one pointer
+/// in each connection's task, however long the connection lives.
+struct Shared {
+    service: Service,
+    stop: Shutdown,
+    clock: Clock,
+}
+
 /// Accepts until `stop` fires, serving each connection with `service` on its own task.
 pub async fn accept_loop(
-    listener: TcpListener,
+    listener: Async<TcpListener>,
     service: Service,
     connections: Connections,
     max_connections: usize,
@@ -83,17 +93,22 @@ pub async fn accept_loop(
     clock: Clock,
 ) {
     let mut refusals = crate::server::access::limits::RefusedConnections::default();
-    let send = SendLimit {
+    let send = Arc::new(SendLimit {
         clock: clock.clone(),
         timeout: service.app.state().config.send_timeout,
-    };
+    });
+    let shared = Arc::new(Shared {
+        service,
+        stop: stop.clone(),
+        clock: clock.clone(),
+    });
     loop {
         let accepted = future::or(async { Some(listener.accept().await) }, async {
             stop.wait().await;
             None
         })
         .await;
-        let (socket, peer) = match accepted {
+        let (socket, _) = match accepted {
             None => break,
             Some(Ok(accepted)) => accepted,
             Some(Err(e)) => {
@@ -103,16 +118,15 @@ pub async fn accept_loop(
                 continue;
             }
         };
-        if let Err(e) = socket.set_nodelay(true) {
+        if let Err(e) = socket.get_ref().set_nodelay(true) {
             eprintln!("longconn: set_nodelay failed: {e}");
         }
         match connections.try_enter(max_connections) {
             Some(guard) => {
+                let socket = Arc::new(socket);
                 guard.track(&socket);
                 let client = ClientConnection::new(socket, guard, send.clone());
-                let service = service.clone();
-                let (stop, clock) = (stop.clone(), clock.clone());
-                async_std::task::spawn(serve_connection(client, peer, service, stop, clock));
+                async_std::task::spawn(serve_connection(client, shared.clone()));
             }
             None => {
                 refusals.log(
@@ -128,19 +142,13 @@ pub async fn accept_loop(
 
 /// Serves one connection, one request at a time, until it closes, is upgraded, or the server
 /// shuts down.
-async fn serve_connection(
-    client: ClientConnection,
-    peer: SocketAddr,
-    service: Service,
-    stop: Shutdown,
-    clock: Clock,
-) {
-    // What this task parks on a manual clock is this client's (the runner waits for it before
-    // it advances the clock). Not under the system clock: a task-local costs every connection
-    // an allocation.
-    if clock.as_manual().is_some() {
-        crate::clock::serving(peer);
-    }
+async fn serve_connection(mut client: ClientConnection, shared: Arc<Shared>) {
+    let Shared {
+        service,
+        stop,
+        clock,
+    } = &*shared;
+    mark_serving(&client, clock);
     let state = service.app.state().clone();
     // Both made once per connection: a wait per request registers with neither the reactor's
     // timers nor the shutdown signal ([`HeadDeadline`], [`Shutdown::watch`]).
@@ -174,16 +182,17 @@ async fn serve_connection(
                             // route's read is; the head is not held while the answer waits.
                             client.install(&admitted);
                             drop(admitted);
-                            future::or(answering, body_watchdog(&client, &clock)).await
+                            future::or(answering, body_watchdog(&client, clock)).await
                         }
                     };
                     if let Some(pieces) = answer.body {
                         // A stream lives long: it gets a task of its own, sized for it, and this
                         // one (sized for whatever a request may need) ends now.
                         client.release_buffer();
-                        let connection = (client, peer, service, stop, clock);
+                        let shared = shared.clone();
                         async_std::task::spawn(serve_fast_stream(
-                            connection,
+                            client,
+                            shared,
                             answer.bytes,
                             pieces,
                             answer.close,
@@ -194,9 +203,9 @@ async fn serve_connection(
                         // The connection ends after this answer: the rest of a body is never read.
                         client.cut(Cut::Unread);
                     }
-                    let sent = fast::write(&client, answer.bytes, None).await;
+                    let sent = fast::write(&mut client, answer.bytes, None).await;
                     if sent.is_err() || answer.close || stop.is_triggered() {
-                        return linger(&client, &stop).await;
+                        return linger(&client, stop).await;
                     }
                     // What of a body the responder did not read is read and dropped, so the
                     // next request starts where it should.
@@ -205,36 +214,36 @@ async fn serve_connection(
                             .await
                             .is_err()
                     {
-                        return linger(&client, &stop).await;
+                        return linger(&client, stop).await;
                     }
                     continue;
                 }
                 client.install(&admitted);
                 let served = future::or(
                     Box::pin(exchange::serve(&client, &service.app, admitted)),
-                    body_watchdog(&client, &clock),
+                    body_watchdog(&client, clock),
                 )
                 .await;
                 match served {
                     Ok(After::KeepAlive) if !stop.is_triggered() => continue,
                     // The upgraded protocol owns the connection now (and keeps it counted).
                     Ok(After::Upgraded) => return,
-                    Ok(_) => return linger(&client, &stop).await,
+                    Ok(_) => return linger(&client, stop).await,
                     Err(e) => {
                         log_unless_routine(&e);
-                        return linger(&client, &stop).await;
+                        return linger(&client, stop).await;
                     }
                 }
             }
             Some(Ok(NextHead::Closed)) => return,
             Some(Ok(NextHead::Refused(refusal))) => {
-                return answer_and_close(&client, &refusal, &stop).await
+                return answer_and_close(&client, &refusal, stop).await
             }
             Some(Err(e)) if e.kind() == io::ErrorKind::TimedOut => {
                 // RFC 9110 §15.5.9: a head that started but did not finish gets 408; an idle
                 // keep-alive connection is just closed.
                 if client.has_buffered() {
-                    answer_and_close(&client, &HeadRefusal::HeadTimeout, &stop).await;
+                    answer_and_close(&client, &HeadRefusal::HeadTimeout, stop).await;
                 }
                 return;
             }
@@ -243,10 +252,6 @@ async fn serve_connection(
     }
 }
 
-/// What a connection's task needs to serve it: the client, its address, the service, the
-/// shutdown signal and the server's clock.
-type Connection = (ClientConnection, SocketAddr, Service, Shutdown, Clock);
-
 /// A fast answer with a streamed body, in its own task: `head`, then each piece. If the body
 /// ends while the connection stays open (its subscriber was cut off), the connection goes on
 /// with its next request in [`serve_connection`].
@@ -254,25 +259,34 @@ type Connection = (ClientConnection, SocketAddr, Service, Shutdown, Clock);
 /// Boxed as a trait object: this and [`serve_connection`] start each other, and the compiler
 /// cannot see through two `async fn`s that refer to each other.
 fn serve_fast_stream(
-    connection: Connection,
+    mut client: ClientConnection,
+    shared: Arc<Shared>,
     head: Vec<u8>,
     pieces: Pieces,
     close: bool,
 ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
     Box::pin(async move {
-        let (client, peer, service, stop, clock) = connection;
-        if clock.as_manual().is_some() {
-            crate::clock::serving(peer);
-        }
-        let sent = fast::write(&client, head, Some(pieces)).await;
-        if sent.is_err() || close || stop.is_triggered() {
+        mark_serving(&client, &shared.clock);
+        let sent = fast::write(&mut client, head, Some(pieces)).await;
+        if sent.is_err() || close || shared.stop.is_triggered() {
             // Boxed: the linger's timer and shutdown watch would otherwise widen every idle
-            // stream's task (872 bytes instead of 736).
-            return Box::pin(linger(&client, &stop)).await;
+            // stream's task.
+            return Box::pin(linger(&client, &shared.stop)).await;
         }
         // Boxed, so the stream's own task is not sized for a whole connection's state.
-        Box::pin(serve_connection(client, peer, service, stop, clock)).await
+        Box::pin(serve_connection(client, shared)).await
     })
+}
+
+/// Under a manual clock, marks this task as the one serving `client`: what it parks on the clock
+/// is this client's (the runner waits for it before it advances the clock). Not under the system
+/// clock: a task-local costs every connection an allocation.
+fn mark_serving(client: &ClientConnection, clock: &Clock) {
+    if clock.as_manual().is_some() {
+        if let Ok(peer) = client.socket().get_ref().peer_addr() {
+            crate::clock::serving(peer);
+        }
+    }
 }
 
 /// Cuts the current body once [`BODY_TIMEOUT`] has passed on `clock` without all of it; never
@@ -325,7 +339,7 @@ fn log_unless_routine(e: &ExchangeError) {
 
 /// Writes the refusal, then closes the connection.
 async fn answer_and_close(client: &ClientConnection, refusal: &HeadRefusal, stop: &Shutdown) {
-    let mut socket = client.socket().clone();
+    let mut socket = &**client.socket();
     let write = async {
         socket.write_all(&refusal.response()).await?;
         socket.flush().await
@@ -344,9 +358,9 @@ async fn linger(client: &ClientConnection, stop: &Shutdown) {
     drain(client.socket(), stop).await;
 }
 
-async fn drain(socket: &TcpStream, stop: &Shutdown) {
-    let _ = socket.shutdown(Both::Write);
-    let mut socket = socket.clone();
+async fn drain(socket: &Async<TcpStream>, stop: &Shutdown) {
+    let _ = socket.get_ref().shutdown(Both::Write);
+    let mut socket = socket;
     let read_all = async {
         // On the heap, and only while draining: as an array it would sit in every connection's
         // task (8 KiB per call site of `drain`, all the time the connection is open).
@@ -367,10 +381,11 @@ async fn drain(socket: &TcpStream, stop: &Shutdown) {
 }
 
 /// Writes the 503 and closes.
-async fn refuse(mut socket: TcpStream, stop: &Shutdown) {
+async fn refuse(socket: Async<TcpStream>, stop: &Shutdown) {
     let write = async {
-        socket.write_all(REFUSED).await?;
-        socket.flush().await
+        let mut writer = &socket;
+        writer.write_all(REFUSED).await?;
+        writer.flush().await
     };
     // A peer that does not read gets cut off after a while rather than holding a task.
     if async_std::io::timeout(LINGER_TIME, write).await.is_ok() {

@@ -7,55 +7,61 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_std::channel::Sender;
-use async_std::net::TcpStream;
 
-type OpenSockets = Arc<Mutex<HashMap<u64, TcpStream>>>;
+use super::client::Socket;
+
+type OpenSockets = Arc<Mutex<HashMap<u64, Socket>>>;
 
 /// Open connections, and a way to wait for all of them to end.
 #[derive(Debug, Clone)]
-pub struct Connections {
-    open: Arc<AtomicUsize>,
-    next_id: Arc<AtomicU64>,
+pub struct Connections(Arc<Ledger>);
+
+/// What every clone of [`Connections`] and every guard share: one pointer in each connection.
+#[derive(Debug)]
+struct Ledger {
+    open: AtomicUsize,
+    next_id: AtomicU64,
     /// Every open connection's socket, so shutdown can close the ones that linger.
     sockets: OpenSockets,
-    /// Every guard holds a clone; when the loop and every guard are gone the receiver ends.
-    alive: Sender<()>,
+    /// Dropped with the ledger, once the loop's handles and every guard are gone: the receiver
+    /// then ends.
+    _alive: Sender<()>,
 }
 
 impl Connections {
-    /// A counter whose `alive` receiver ends when the last clone of `alive` is dropped.
+    /// A counter whose `alive` receiver ends once this counter, its clones and every guard it
+    /// gave out are dropped.
     pub fn new(alive: Sender<()>) -> Connections {
-        Connections {
-            open: Arc::new(AtomicUsize::new(0)),
-            next_id: Arc::new(AtomicU64::new(0)),
+        Connections(Arc::new(Ledger {
+            open: AtomicUsize::new(0),
+            next_id: AtomicU64::new(0),
             sockets: Arc::default(),
-            alive,
-        }
+            _alive: alive,
+        }))
     }
 
     /// How many connections are open.
     pub fn open(&self) -> usize {
-        self.open.load(Ordering::SeqCst)
+        self.0.open.load(Ordering::SeqCst)
     }
 
     /// Counts one more connection unless `max` are open.
     pub fn try_enter(&self, max: usize) -> Option<ConnectionGuard> {
-        self.open
+        self.0
+            .open
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
                 (n < max).then_some(n + 1)
             })
             .ok()
             .map(|_| ConnectionGuard {
-                open: self.open.clone(),
-                id: self.next_id.fetch_add(1, Ordering::SeqCst),
-                sockets: self.sockets.clone(),
-                _alive: self.alive.clone(),
+                ledger: self.0.clone(),
+                id: self.0.next_id.fetch_add(1, Ordering::SeqCst),
             })
     }
 
     /// A handle on the open sockets that does not keep [`Connections::new`]'s receiver alive.
     pub fn sockets(&self) -> Sockets {
-        Sockets(self.sockets.clone())
+        Sockets(self.0.sockets.clone())
     }
 }
 
@@ -69,7 +75,7 @@ impl Sockets {
     pub fn shut_all(&self) {
         let sockets = self.0.lock().unwrap_or_else(|e| e.into_inner());
         for socket in sockets.values() {
-            let _ = socket.shutdown(Both::Both);
+            let _ = socket.get_ref().shutdown(Both::Both);
         }
     }
 
@@ -87,25 +93,32 @@ impl Sockets {
 /// One counted connection; dropping it uncounts it.
 #[derive(Debug)]
 pub struct ConnectionGuard {
-    open: Arc<AtomicUsize>,
+    ledger: Arc<Ledger>,
     id: u64,
-    sockets: OpenSockets,
-    _alive: Sender<()>,
 }
 
 impl ConnectionGuard {
     /// Lists the connection's socket, so [`Sockets::shut_all`] reaches it.
-    pub fn track(&self, socket: &TcpStream) {
-        let mut sockets = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
+    pub fn track(&self, socket: &Socket) {
+        let mut sockets = self
+            .ledger
+            .sockets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         sockets.insert(self.id, socket.clone());
     }
 }
 
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
-        let mut sockets = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
+        let mut sockets = self
+            .ledger
+            .sockets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         sockets.remove(&self.id);
-        self.open.fetch_sub(1, Ordering::SeqCst);
+        drop(sockets);
+        self.ledger.open.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

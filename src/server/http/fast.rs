@@ -82,14 +82,13 @@ const YIELD_AFTER: u32 = 16;
 /// Per wake-up, the stream is polled until it has nothing ready, and not again before the next
 /// wake-up; the client's close is watched only when the reactor signals the socket.
 pub async fn write(
-    client: &ClientConnection,
+    client: &mut ClientConnection,
     bytes: Vec<u8>,
     body: Option<Pieces>,
 ) -> io::Result<()> {
     // Written through the client, whose writes wait at most the send timeout.
-    let mut writer = client.clone();
     let Some(mut pieces) = body else {
-        return writer.write_all(&bytes).await;
+        return client.write_all(&bytes).await;
     };
     let mut out = bytes;
     // Batches written in a row without ever waiting for a piece: a stream that always has the
@@ -157,8 +156,8 @@ pub async fn write(
         // stream's, so the stream is polled again after it.
         let mut suspended = false;
         let written = match lone.as_ref().and_then(Piece::as_chunk) {
-            Some(chunk) => write_noting(&mut writer, chunk, &mut suspended).await,
-            None if !out.is_empty() => write_noting(&mut writer, &out, &mut suspended).await,
+            Some(chunk) => write_noting(client, chunk, &mut suspended).await,
+            None if !out.is_empty() => write_noting(client, &out, &mut suspended).await,
             None => Ok(()),
         };
         written?;
@@ -281,13 +280,15 @@ mod tests {
             let addr = listener.local_addr().expect("address");
             let mut peer = TcpStream::connect(addr).await.expect("connect");
             let (socket, _) = listener.accept().await.expect("accept");
+            let socket = std::net::TcpStream::try_from(socket).expect("a plain socket");
+            let socket = Arc::new(async_io::Async::new(socket).expect("async"));
             let (alive, _ended) = async_std::channel::bounded(1);
             let guard = Connections::new(alive).try_enter(1).expect("room");
-            let send = SendLimit {
+            let send = Arc::new(SendLimit {
                 clock: Clock::System,
                 timeout: Duration::from_secs(10),
-            };
-            let client = ClientConnection::new(socket, guard, send);
+            });
+            let mut client = ClientConnection::new(socket, guard, send);
             let polls = Arc::new(AtomicUsize::new(0));
             let (push, pieces) = async_std::channel::bounded::<Piece>(1);
             let pieces = CountingPolls {
@@ -295,7 +296,12 @@ mod tests {
                 polls: polls.clone(),
             };
             let writing = async_std::task::spawn(async move {
-                write(&client, b"HEAD\r\n\r\n".to_vec(), Some(Box::pin(pieces))).await
+                write(
+                    &mut client,
+                    b"HEAD\r\n\r\n".to_vec(),
+                    Some(Box::pin(pieces)),
+                )
+                .await
             });
             let mut head = [0u8; 8];
             let mut chunk = [0u8; 8];
