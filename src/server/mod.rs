@@ -41,12 +41,12 @@ pub mod state;
 pub mod subscription_pieces;
 pub mod websocket;
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_io::Async;
 use async_std::channel::Receiver;
+use async_std::net::TcpListener;
 use async_std::sync::Mutex;
 use async_std::task::JoinHandle;
 use tide::http::Method;
@@ -235,8 +235,8 @@ impl Server {
             config: Arc::new(config),
             shutdown: Shutdown::default(),
         };
-        let listener = Async::<TcpListener>::bind(state.config.addr)?;
-        let addr = listener.get_ref().local_addr()?;
+        let listener = TcpListener::bind(state.config.addr).await?;
+        let addr = listener.local_addr()?;
         let ticking = match clock.as_manual() {
             None => Ticking::System(async_std::task::spawn(
                 Ticker::new(hub, clock.clone(), state.config.interval).run(),

@@ -18,7 +18,7 @@
 //! - Idle: a connection between requests waits at most [`HEAD_TIMEOUT`] (real time) for its next
 //!   head, bounded by one timer per connection ([`super::deadline`]), and ends at once when the
 //!   server shuts down.
-//! - Each request carries a clone of its socket ([`crate::server::peer::Peer`]) so routes can notice a client
+//! - Each request carries a clone of its `TcpStream` ([`crate::server::peer::Peer`]) so routes can notice a client
 //!   that went away.
 //! - Fast answers: the [`FastResponder`] the route table gives the loop (none when fast
 //!   responders are off) may answer a request itself ([`super::fast`]); a streamed answer then
@@ -34,9 +34,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use std::net::{TcpListener, TcpStream};
-
-use async_io::Async;
+use async_std::net::{TcpListener, TcpStream};
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
 
 use super::client::{ClientConnection, Cut, NextHead, SendLimit};
@@ -85,7 +83,7 @@ struct Shared {
 
 /// Accepts until `stop` fires, serving each connection with `service` on its own task.
 pub async fn accept_loop(
-    listener: Async<TcpListener>,
+    listener: TcpListener,
     service: Service,
     connections: Connections,
     max_connections: usize,
@@ -118,12 +116,11 @@ pub async fn accept_loop(
                 continue;
             }
         };
-        if let Err(e) = socket.get_ref().set_nodelay(true) {
+        if let Err(e) = socket.set_nodelay(true) {
             eprintln!("longconn: set_nodelay failed: {e}");
         }
         match connections.try_enter(max_connections) {
             Some(guard) => {
-                let socket = Arc::new(socket);
                 guard.track(&socket);
                 let client = ClientConnection::new(socket, guard, send.clone());
                 async_std::task::spawn(serve_connection(client, shared.clone()));
@@ -283,7 +280,7 @@ fn serve_fast_stream(
 /// clock: a task-local costs every connection an allocation.
 fn mark_serving(client: &ClientConnection, clock: &Clock) {
     if clock.as_manual().is_some() {
-        if let Ok(peer) = client.socket().get_ref().peer_addr() {
+        if let Ok(peer) = client.socket().peer_addr() {
             crate::clock::serving(peer);
         }
     }
@@ -339,7 +336,7 @@ fn log_unless_routine(e: &ExchangeError) {
 
 /// Writes the refusal, then closes the connection.
 async fn answer_and_close(client: &ClientConnection, refusal: &HeadRefusal, stop: &Shutdown) {
-    let mut socket = &**client.socket();
+    let mut socket = client.socket().clone();
     let write = async {
         socket.write_all(&refusal.response()).await?;
         socket.flush().await
@@ -358,9 +355,9 @@ async fn linger(client: &ClientConnection, stop: &Shutdown) {
     drain(client.socket(), stop).await;
 }
 
-async fn drain(socket: &Async<TcpStream>, stop: &Shutdown) {
-    let _ = socket.get_ref().shutdown(Both::Write);
-    let mut socket = socket;
+async fn drain(socket: &TcpStream, stop: &Shutdown) {
+    let _ = socket.shutdown(Both::Write);
+    let mut socket = socket.clone();
     let read_all = async {
         // On the heap, and only while draining: as an array it would sit in every connection's
         // task (8 KiB per call site of `drain`, all the time the connection is open).
@@ -381,11 +378,10 @@ async fn drain(socket: &Async<TcpStream>, stop: &Shutdown) {
 }
 
 /// Writes the 503 and closes.
-async fn refuse(socket: Async<TcpStream>, stop: &Shutdown) {
+async fn refuse(mut socket: TcpStream, stop: &Shutdown) {
     let write = async {
-        let mut writer = &socket;
-        writer.write_all(REFUSED).await?;
-        writer.flush().await
+        socket.write_all(REFUSED).await?;
+        socket.flush().await
     };
     // A peer that does not read gets cut off after a while rather than holding a task.
     if async_std::io::timeout(LINGER_TIME, write).await.is_ok() {

@@ -16,20 +16,16 @@
 //! waits longer than the send timeout on the server's clock fails with `TimedOut`
 //! ([`SendTimedOut`]), so a client that stops reading is cut instead of holding its connection.
 //! The timer starts only when the socket is full, and restarts whenever it takes bytes again.
-//!
-//! Every read of the socket ([`Shared::poll_read_socket`]) that follows a wait consumes the
-//! wait's wake-up, so the next wait begins at the first read that finds nothing, not the second.
 
 use std::future::Future;
-use std::io::{self, Read};
+use std::io;
 use std::net::Shutdown as Both;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use async_io::Async;
+use async_std::net::TcpStream;
 use futures_lite::io::{AsyncRead, AsyncWrite};
 use futures_lite::{future, ready};
 
@@ -43,10 +39,6 @@ const READ_CHUNK: usize = 8 * 1024;
 
 /// How much one read takes while waiting for a head (a head is a few hundred bytes).
 const HEAD_CHUNK: usize = 2 * 1024;
-
-/// A client's socket, on the reactor async-std runs on: its readiness is ours to wait for
-/// ([`Async::poll_readable`]), which async-std's `TcpStream` does not expose.
-pub type Socket = Arc<Async<std::net::TcpStream>>;
 
 /// Why the body was cut short.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,9 +101,7 @@ pub struct SendLimit {
 
 #[derive(Debug)]
 struct Shared {
-    socket: Socket,
-    /// The last read waited for the reactor: the next one that finds bytes consumes the wake-up.
-    waited: AtomicBool,
+    socket: TcpStream,
     /// The server's, one for every connection.
     send: Arc<SendLimit>,
     gate: Mutex<Gate>,
@@ -139,7 +129,7 @@ struct Gate {
 impl Drop for Shared {
     fn drop(&mut self) {
         drop(self.guard_slot().take());
-        let _ = self.socket.get_ref().shutdown(Both::Both);
+        let _ = self.socket.shutdown(Both::Both);
     }
 }
 
@@ -147,58 +137,18 @@ impl Shared {
     fn guard_slot(&self) -> MutexGuard<'_, Option<ConnectionGuard>> {
         self.guard.lock().unwrap_or_else(|e| e.into_inner())
     }
-
-    /// Reads what the socket holds into `buf`, or waits for the reactor to signal it.
-    ///
-    /// As async-io's own `poll_read` (read, and wait only on `EAGAIN`), but a read that follows
-    /// a wait consumes the wait's wake-up. async-io keeps it until the socket is asked about
-    /// again (`Source::poll_ready`): after a read that found a request, the next read's `EAGAIN`
-    /// found that same wake-up on record and read again before it waited, so a keep-alive
-    /// request cost one read for its bytes and two that found nothing.
-    ///
-    /// The read comes first, even right after a read that took all the socket held: a busy
-    /// server comes back to a connection late, and a request that has arrived meanwhile is then
-    /// read at once, where a wait would hold it until the reactor's next turn (back-to-back
-    /// publishes, answered one at a time, run at half the rate when they wait).
-    fn poll_read_socket(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        loop {
-            match self.socket.get_ref().read(buf) {
-                Ok(n) => {
-                    if n > 0 && self.waited.swap(false, Ordering::Relaxed) {
-                        self.consume_wake_up();
-                    }
-                    return Poll::Ready(Ok(n));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-            if self.socket.poll_readable(cx)?.is_pending() {
-                self.waited.store(true, Ordering::Relaxed);
-                return Poll::Pending;
-            }
-        }
-    }
-
-    /// After a wait ended and its read found bytes: clears the reactor's record of the wake-up,
-    /// so the next wait does not end at once for it. No system call when the wake-up is on
-    /// record; when it is not (async-io counts an event of the reactor turn under way when the
-    /// wait began as stale), this arms the next wait now instead of at the next `EAGAIN`, for no
-    /// waker: that wait puts its own in place.
-    fn consume_wake_up(&self) {
-        let _ = self
-            .socket
-            .poll_readable(&mut Context::from_waker(Waker::noop()));
-    }
 }
 
 impl ClientConnection {
     /// Wraps an accepted socket, counted by `guard`, whose writes wait at most `send`.
-    pub fn new(socket: Socket, guard: ConnectionGuard, send: Arc<SendLimit>) -> ClientConnection {
+    pub fn new(
+        socket: TcpStream,
+        guard: ConnectionGuard,
+        send: Arc<SendLimit>,
+    ) -> ClientConnection {
         ClientConnection {
             shared: Arc::new(Shared {
                 socket,
-                waited: AtomicBool::new(false),
                 send,
                 gate: Mutex::new(Gate::default()),
                 guard: Mutex::new(Some(guard)),
@@ -208,7 +158,7 @@ impl ClientConnection {
     }
 
     /// The socket itself (for peeking and shutting down).
-    pub fn socket(&self) -> &Socket {
+    pub fn socket(&self) -> &TcpStream {
         &self.shared.socket
     }
 
@@ -245,7 +195,7 @@ impl ClientConnection {
                 // On the stack of this one poll, not in the connection's future, and no heap
                 // allocation per request: the bytes read are appended to the gate's buffer.
                 let mut chunk = [0u8; HEAD_CHUNK];
-                let n = ready!(self.shared.poll_read_socket(cx, &mut chunk))?;
+                let n = ready!(Pin::new(&mut &self.shared.socket).poll_read(cx, &mut chunk))?;
                 self.gate().buffered.extend_from_slice(&chunk[..n]);
                 Poll::Ready(Ok::<_, io::Error>(n))
             })
@@ -414,11 +364,11 @@ impl AsyncRead for ClientConnection {
                 // WebSocket keeps no buffer here).
                 gate.buffered = Vec::new();
                 drop(gate);
-                return this.shared.poll_read_socket(cx, buf);
+                return Pin::new(&mut &this.shared.socket).poll_read(cx, buf);
             }
             // The buffer holds nothing for the reader, who may read more: fill it from the socket.
             let mut chunk = [0u8; READ_CHUNK];
-            match this.shared.poll_read_socket(cx, &mut chunk) {
+            match Pin::new(&mut &this.shared.socket).poll_read(cx, &mut chunk) {
                 Poll::Pending => {
                     gate.reader = Some(cx.waker().clone());
                     return Poll::Pending;
@@ -445,7 +395,7 @@ impl AsyncWrite for ClientConnection {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let stalled = this.stalled.get_mut().unwrap_or_else(|e| e.into_inner());
-        match Pin::new(&mut &*this.shared.socket).poll_write(cx, buf) {
+        match Pin::new(&mut &this.shared.socket).poll_write(cx, buf) {
             Poll::Ready(written) => {
                 // The socket took bytes (or failed): the next wait starts a new timeout.
                 *stalled = None;
@@ -467,50 +417,10 @@ impl AsyncWrite for ClientConnection {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut &*self.shared.socket).poll_flush(cx)
+        Pin::new(&mut &self.shared.socket).poll_flush(cx)
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut &*self.shared.socket).poll_close(cx)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::io::Write;
-
-    use super::*;
-    use crate::server::http::connections::Connections;
-
-    #[test]
-    fn a_read_after_a_wait_leaves_no_wake_up_on_record() {
-        async_std::task::block_on(async {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-            let mut peer = std::net::TcpStream::connect(listener.local_addr().expect("addr"))
-                .expect("connect");
-            let socket = Arc::new(Async::new(listener.accept().expect("accept").0).expect("async"));
-            let (alive, _all_closed) = async_std::channel::bounded(1);
-            let guard = Connections::new(alive).try_enter(1).expect("a slot");
-            let send = Arc::new(SendLimit {
-                clock: Clock::manual(),
-                timeout: Duration::from_secs(1),
-            });
-            let client = ClientConnection::new(socket.clone(), guard, send);
-            let noop = &mut Context::from_waker(Waker::noop());
-            let mut head = std::pin::pin!(client.next_head());
-            // Nothing has come: the head read waits.
-            assert!(head.as_mut().poll(noop).is_pending());
-            peer.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-                .expect("write");
-            // Until the reactor has reported the bytes, in a turn after the wait began.
-            socket.readable().await.expect("readable");
-            let Poll::Ready(head) = head.as_mut().poll(noop) else {
-                panic!("the head is read once the reactor has reported it");
-            };
-            assert!(matches!(head, Ok(NextHead::Request(_))), "{head:?}");
-            // The wake-up that ended the wait is consumed: asked again, the reactor has nothing
-            // new for this socket (async-io's own read would find it on record and read again).
-            assert!(socket.poll_readable(noop).is_pending());
-        });
+        Pin::new(&mut &self.shared.socket).poll_close(cx)
     }
 }

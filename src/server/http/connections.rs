@@ -7,10 +7,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_std::channel::Sender;
+use async_std::net::TcpStream;
 
-use super::client::Socket;
-
-type OpenSockets = Arc<Mutex<HashMap<u64, Socket>>>;
+type OpenSockets = Arc<Mutex<HashMap<u64, TcpStream>>>;
 
 /// Open connections, and a way to wait for all of them to end.
 #[derive(Debug, Clone)]
@@ -75,7 +74,7 @@ impl Sockets {
     pub fn shut_all(&self) {
         let sockets = self.0.lock().unwrap_or_else(|e| e.into_inner());
         for socket in sockets.values() {
-            let _ = socket.get_ref().shutdown(Both::Both);
+            let _ = socket.shutdown(Both::Both);
         }
     }
 
@@ -99,7 +98,7 @@ pub struct ConnectionGuard {
 
 impl ConnectionGuard {
     /// Lists the connection's socket, so [`Sockets::shut_all`] reaches it.
-    pub fn track(&self, socket: &Socket) {
+    pub fn track(&self, socket: &TcpStream) {
         let mut sockets = self
             .ledger
             .sockets

@@ -184,7 +184,7 @@ where
         .clock
         .as_manual()
         .and(req.ext::<super::peer::Peer>())
-        .and_then(|super::peer::Peer(stream)| stream.get_ref().peer_addr().ok());
+        .and_then(|super::peer::Peer(stream)| stream.peer_addr().ok());
     match peer {
         Some(peer) => task::spawn(async move {
             crate::clock::serving(peer);
