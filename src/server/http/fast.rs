@@ -280,8 +280,6 @@ mod tests {
             let addr = listener.local_addr().expect("address");
             let mut peer = TcpStream::connect(addr).await.expect("connect");
             let (socket, _) = listener.accept().await.expect("accept");
-            let socket = std::net::TcpStream::try_from(socket).expect("a plain socket");
-            let socket = Arc::new(async_io::Async::new(socket).expect("async"));
             let (alive, _ended) = async_std::channel::bounded(1);
             let guard = Connections::new(alive).try_enter(1).expect("room");
             let send = Arc::new(SendLimit {
