@@ -55,11 +55,7 @@ NCHAN_CONF=${NCHAN_CONF:-$ROOT/../shared/reference/nchan/nchan.conf.in}
 TICKS=$(getconf CLK_TCK)
 
 # --- build and the Node peer's dependencies -------------------------------------------------
-if [[ -z ${BIN:-} ]]; then
-  log "cargo build --release"
-  cargo build --release --quiet >&2
-  BIN=$ROOT/target/release/longconn
-fi
+release_binary
 if [[ " $SERVERS " == *" node "* ]]; then NODE_PEER_DIR=$(node_peer_dir "$NODE_PEER_DIR"); fi
 
 # --- servers ------------------------------------------------------------------------------

@@ -21,10 +21,7 @@ CLIENTS=${CLIENTS:-100}
 MESSAGES=${MESSAGES:-40}
 RATE=${RATE:-5}
 TOP=${TOP:-25}
-if [[ -z $BIN ]]; then
-  cargo build --release --quiet >&2
-  BIN=$ROOT/target/release/longconn
-fi
+release_binary
 
 valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.%p" "$BIN" serve --addr 127.0.0.1:0 \
   --store memory --interval 1h >"$WORK/serve.out" 2>"$WORK/serve.err" &

@@ -18,10 +18,7 @@ MESSAGES=${MESSAGES:-200}
 RATE=${RATE:-50}
 TOP=${TOP:-15}
 TICKS=$(getconf CLK_TCK)
-if [[ -z $BIN ]]; then
-  cargo build --release --quiet >&2
-  BIN=$ROOT/target/release/longconn
-fi
+release_binary
 
 start_serve ours --store memory --interval 1h --max-connections 19000
 "$BIN" bench fanout --target "$SERVE_URL" --transport "$TRANSPORT" --clients "$CLIENTS" \

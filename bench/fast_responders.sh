@@ -23,10 +23,7 @@ POLL_CONNECTIONS=${POLL_CONNECTIONS:-50}
 POLL_DURATION=${POLL_DURATION:-5s}
 ROUNDS=${ROUNDS:-2}
 SIDES=${SIDES:-on off}
-if [[ -z ${BIN:-} ]]; then
-  cargo build --release --quiet >&2
-  BIN=$ROOT/target/release/longconn
-fi
+release_binary
 command -v callgrind_control >/dev/null || { log "valgrind is not installed (Debian: valgrind)"; exit 2; }
 
 # start SIDE [WRAPPER...]: a fresh server, with (on) or without (off) fast responders, run under

@@ -35,6 +35,16 @@ wait_for_line() {
 }
 
 # free_port: prints a free TCP port on 127.0.0.1 (bound, read and released for a server to take).
+# BIN: the longconn binary a script measures; when unset or empty, this tree's release build,
+# built first.
+release_binary() {
+  if [[ -z ${BIN:-} ]]; then
+    log "cargo build --release"
+    cargo build --release --quiet >&2
+    BIN=$ROOT/target/release/longconn
+  fi
+}
+
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # listening_url FILE [SECONDS]: once FILE (a server's stdout) says `listening on http://ADDR`,

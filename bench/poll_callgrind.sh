@@ -19,10 +19,7 @@ BIN=${1:-}
 CONNECTIONS=${CONNECTIONS:-10}
 DURATION=${DURATION:-5s}
 TOP=${TOP:-25}
-if [[ -z $BIN ]]; then
-  cargo build --release --quiet >&2
-  BIN=$ROOT/target/release/longconn
-fi
+release_binary
 
 # shellcheck disable=SC2086 # SERVE_ARGS is a list of options
 valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.%p" "$BIN" serve --addr 127.0.0.1:0 \

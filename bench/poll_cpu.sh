@@ -26,10 +26,7 @@ ROUNDS=${ROUNDS:-2}
 NODE_PEER_DIR=${NODE_PEER_DIR:-$ROOT/../shared/reference/seed-node}
 NODE_PEER_DIR=$(node_peer_dir "$NODE_PEER_DIR")
 
-if [[ -z ${BIN:-} ]]; then
-  cargo build --release --quiet >&2
-  BIN=$ROOT/target/release/longconn
-fi
+release_binary
 
 start_serve ours --store memory
 OURS_PID=$SERVE_PID OURS_URL=$SERVE_URL

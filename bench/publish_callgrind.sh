@@ -29,10 +29,7 @@ case $MODE in
 esac
 command -v callgrind_control >/dev/null || { log "valgrind is not installed (Debian: valgrind)"; exit 2; }
 command -v wrk >/dev/null || { log "wrk is not installed (Debian: wrk)"; exit 2; }
-if [[ -z $BIN ]]; then
-  cargo build --release --quiet >&2
-  BIN=$ROOT/target/release/longconn
-fi
+release_binary
 
 # shellcheck disable=SC2086 # EXTRA is a list of options
 valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.%p" "$BIN" serve --addr 127.0.0.1:0 \

@@ -41,10 +41,7 @@ case $LOADGEN in
 esac
 command -v redis-server >/dev/null || {
   echo "publish_cpu: needs redis-server on PATH (apt-get install -y redis-server)" >&2; exit 2; }
-if [[ -z ${BIN:-} ]]; then
-  cargo build --release --quiet >&2
-  BIN=$ROOT/target/release/longconn
-fi
+release_binary
 
 start_redis --appendonly yes --appendfsync always
 

@@ -25,10 +25,7 @@ TRANSPORTS=${TRANSPORTS:-ws sse}
 SIDES=${SIDES:-ours floor}
 TICKS=$(getconf CLK_TCK)
 
-if [[ -z ${BIN:-} ]]; then
-  cargo build --release --quiet >&2
-  BIN=$ROOT/target/release/longconn
-fi
+release_binary
 start_serve ours --store memory --max-connections 19000
 OURS=$SERVE_PID OURS_URL=$SERVE_URL
 "$BIN" bench floor >"$WORK/floor.out" 2>&1 &
