@@ -62,7 +62,8 @@ struct ServeArgs {
     subscriber_queue: u32,
     /// Messages a subscriber that keeps up may have queued before a publish waits for it, so a
     /// publisher goes at the pace of the healthy writers; `off`: publishes never wait.
-    #[arg(long, default_value = "16", value_name = "N|off", value_parser = publish_window)]
+    #[arg(long, default_value_t = PublishWindow(Some(longconn::hub::DEFAULT_PUBLISH_WINDOW)),
+          value_name = "N|off", value_parser = publish_window)]
     publish_window: PublishWindow,
     /// How often a silent SSE or forever-iframe stream gets a comment, so proxies keep it open.
     #[arg(long, default_value = "25s", value_parser = heartbeat)]
@@ -121,6 +122,15 @@ fn send_timeout(text: &str) -> Result<Duration, String> {
 /// `--publish-window`: a number of messages, or `off`.
 #[derive(Debug, Clone, Copy)]
 struct PublishWindow(Option<usize>);
+
+impl std::fmt::Display for PublishWindow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(window) => write!(f, "{window}"),
+            None => f.write_str("off"),
+        }
+    }
+}
 
 fn publish_window(text: &str) -> Result<PublishWindow, String> {
     if text == "off" {

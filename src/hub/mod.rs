@@ -44,7 +44,7 @@ use serde::Serialize;
 
 pub use self::redis::{RedisConfig, RedisError};
 use channel::Channel;
-pub use pace::Pacing;
+pub use pace::{Pacing, DEFAULT_WINDOW as DEFAULT_PUBLISH_WINDOW};
 pub use subscription::{Publisher, Subscription};
 pub use ticker::Ticker;
 

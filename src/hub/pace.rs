@@ -35,10 +35,14 @@ pub struct Pacing {
     pub grace: Duration,
 }
 
+/// The default [`Pacing::window`]: in saturation with 2,000 subscribers, 4 and 8 cost a third or
+/// more of the throughput; 16 keeps it with p99 no worse than Nchan's (BENCHMARKS.md).
+pub const DEFAULT_WINDOW: usize = 16;
+
 impl Default for Pacing {
     fn default() -> Self {
         Pacing {
-            window: 16,
+            window: DEFAULT_WINDOW,
             grace: Duration::from_millis(100),
         }
     }
