@@ -291,6 +291,12 @@ const cpuPerRequest = (r) => {
   const total = num(r.figures.requests) ?? (num(r.figures.requests_per_s) && num(r.figures.elapsed_s) ? r.figures.requests_per_s * r.figures.elapsed_s : null);
   return total ? (r.cpu_ms * 1000) / total : null;
 };
+// Server and load generator together: on loopback the receiver's side of TCP is charged to
+// whichever of the two processes the timing picks, their sum does not depend on it.
+const machinePerDelivery = (r) => {
+  const server = cpuPerDelivery(r), client = num(r.figures.client_cpu_us_per_delivery);
+  return server === null || client === null ? null : server + client;
+};
 const perConn = (r) => (num(r.figures.held) ? (r.rss_held_kb - r.rss_before_kb) / r.figures.held : null);
 for (const t of ["ws", "sse"]) {
   const what = `idle ${t.toUpperCase()}, ${n(env.IDLE_CLIENTS)} clients`;
@@ -308,6 +314,7 @@ for (const t of ["ws", "sse"]) {
   line(what, "p50 latency from the schedule (ms)", f("p50_from_schedule_ms"), `fanout_${t}`, 2);
   line(what, "p99 latency from the schedule (ms)", f("p99_from_schedule_ms"), `fanout_${t}`, 2);
   line(what, "load generator CPU per delivery (µs)", f("client_cpu_us_per_delivery"), `fanout_${t}`, 2);
+  line(what, "server + load generator CPU per delivery (µs)", machinePerDelivery, `fanout_${t}`, 2);
 }
 for (const t of ["ws", "sse"]) {
   const what = `saturation ${t.toUpperCase()}, ${n(env.FANOUT_CLIENTS)} × ${env.SAT_MESSAGES} unpaced`;
@@ -317,6 +324,7 @@ for (const t of ["ws", "sse"]) {
   line(what, "p50 latency (ms)", f("p50_ms"), `saturate_${t}`, 1);
   line(what, "p99 latency (ms)", f("p99_ms"), `saturate_${t}`, 1);
   line(what, "load generator CPU per delivery (µs)", f("client_cpu_us_per_delivery"), `saturate_${t}`, 2);
+  line(what, "server + load generator CPU per delivery (µs)", machinePerDelivery, `saturate_${t}`, 2);
 }
 {
   const what = `poll, ${env.POLL_CONNECTIONS} keep-alive connections, ${env.POLL_DURATION}`;
@@ -365,7 +373,7 @@ answers a publish only after writing it to every subscriber (Nchan) slows the pu
 is measured at the lighter load it let through: "messages published per second" says how many
 were really sent, and latency "from the schedule" counts from the time each message was due
 (first publish + seq / rate), the load that was asked for (wrk2's coordinated-omission
-correction). The load generator's CPU is its own user + system time over the same phase. Saturation publishes back to back (each
+correction). The load generator's CPU is its own user + system time over the same phase; on loopback the receiving side of TCP may be charged to the writer or to the reader, depending on timing, so the sum of the two per delivery is the figure that does not depend on it. Saturation publishes back to back (each
 \`POST /publish\` waits for its answer) and divides deliveries by the time from the first publish
 to the last delivery.`);
 const failures = rows.filter((r) => r.figures && r.figures.error);
