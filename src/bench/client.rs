@@ -488,9 +488,8 @@ pub fn number_after(bytes: &[u8], key: &[u8]) -> Option<u64> {
     None
 }
 
-/// Where `needle` first occurs in `haystack`. Scans for its first byte and compares the rest only
-/// there: comparing a window at every position called `memcmp` per byte, a quarter of the load
-/// generator's time on WebSocket envelopes (BENCHMARKS.md, "The publish window against Nchan").
+/// Where `needle` first occurs in `haystack`: a scan for its first byte, the rest compared only
+/// there (no `memcmp` call per position: this runs twice for every message received).
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     let (&first, rest) = needle.split_first()?;
     let mut from = 0;

@@ -35,8 +35,8 @@ pub struct Pacing {
     pub grace: Duration,
 }
 
-/// The default [`Pacing::window`]: in saturation with 2,000 subscribers, 4 and 8 cost a third or
-/// more of the throughput; 16 keeps it with p99 no worse than Nchan's (BENCHMARKS.md).
+/// The default [`Pacing::window`] (`serve --publish-window`); BENCHMARKS.md has the windows
+/// measured beside Nchan.
 pub const DEFAULT_WINDOW: usize = 16;
 
 impl Default for Pacing {
