@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use async_std::io::prelude::*;
 
+use super::read::Deadline;
 use super::transport::{self, Stream};
 use crate::wire::deflate::Inflater;
 use crate::wire::http::ResponseHead;
@@ -116,13 +117,13 @@ impl Connection {
     /// Writes every byte, within [`crate::spec::DEFAULT_TIMEOUT`]: a peer that never reads
     /// cannot hold the step.
     pub async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.write_until(bytes, Instant::now() + crate::spec::DEFAULT_TIMEOUT)
+        self.write_until(bytes, Deadline::after(crate::spec::DEFAULT_TIMEOUT))
             .await
     }
 
     /// Writes every byte before `deadline`, or fails with [`std::io::ErrorKind::TimedOut`].
-    pub async fn write_until(&mut self, bytes: &[u8], deadline: Instant) -> std::io::Result<()> {
-        let left = deadline.saturating_duration_since(Instant::now());
+    pub async fn write_until(&mut self, bytes: &[u8], deadline: Deadline) -> std::io::Result<()> {
+        let left = deadline.at().saturating_duration_since(Instant::now());
         let write = async {
             self.stream.write_all(bytes).await?;
             self.stream.flush().await
@@ -134,10 +135,8 @@ impl Connection {
                 format!(
                     "the peer did not take {} bytes within {} (it does not read)",
                     bytes.len(),
-                    // Milliseconds as the spec wrote them: `left` is counted from the step's start.
-                    super::transcript::format_duration(std::time::Duration::from_millis(
-                        ((left.as_micros() + 500) / 1000) as u64
-                    ))
+                    // As the spec wrote it: what is left when the write starts can be less.
+                    super::transcript::format_duration(deadline.timeout())
                 ),
             )),
         }

@@ -4,6 +4,7 @@
 
 use super::connection::Connection;
 use super::error::StepFailure;
+use super::read::Deadline;
 use super::transcript::{quoted, Transcript};
 use crate::spec::{self, Mask};
 use crate::wire::deflate;
@@ -34,7 +35,7 @@ pub async fn frame(
     let bytes = encode_frame(&frame);
     // A peer that never reads cannot hold the step.
     connection
-        .write_until(&bytes, std::time::Instant::now() + step.timeout)
+        .write_until(&bytes, Deadline::after(step.timeout))
         .await?;
     transcript.sent(&bytes);
     transcript.note(describe_frame(&frame));

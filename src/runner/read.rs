@@ -37,6 +37,11 @@ impl Deadline {
     pub fn at(&self) -> Instant {
         self.at
     }
+
+    /// The timeout it was set with, as the spec wrote it.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
 }
 
 /// Runs one `read` step.

@@ -65,7 +65,7 @@ pub async fn request(
     transcript: &mut Transcript,
 ) -> Result<(), StepFailure> {
     let bytes = exchange.bytes()?;
-    connection.write_until(&bytes, deadline.at()).await?;
+    connection.write_until(&bytes, deadline).await?;
     transcript.sent(&bytes);
     connection.awaiting_head = true;
     // RFC 9110 §15.2: interim 1xx answers (100 Continue, 103 Early Hints) come before the final

@@ -3,6 +3,7 @@
 
 use super::connection::{Connection, Framing};
 use super::error::StepFailure;
+use super::read::Deadline;
 use super::transcript::Transcript;
 
 /// Runs one `send` step: writes `bytes`, all of them within `timeout` (a peer that never reads
@@ -14,7 +15,7 @@ pub async fn send(
     transcript: &mut Transcript,
 ) -> Result<(), StepFailure> {
     connection
-        .write_until(bytes, std::time::Instant::now() + timeout)
+        .write_until(bytes, Deadline::after(timeout))
         .await?;
     transcript.sent(bytes);
     // Bytes sent outside a WebSocket are a request that waits for a response head; a `tick`
