@@ -24,6 +24,8 @@
 //! [`http`].
 
 pub mod access;
+#[cfg(test)]
+pub mod counting_polls;
 pub mod demo;
 pub mod direct;
 pub mod error;

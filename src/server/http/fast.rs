@@ -244,32 +244,18 @@ fn frame_piece(piece: Option<Piece>, out: &mut Vec<u8>) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::Ordering;
     use std::sync::Arc;
     use std::time::Duration;
 
     use async_std::net::{TcpListener, TcpStream};
-    use futures_lite::{AsyncReadExt, Stream};
+    use futures_lite::AsyncReadExt;
 
     use super::*;
     use crate::clock::Clock;
+    use crate::server::counting_polls::CountingPolls;
     use crate::server::http::client::SendLimit;
     use crate::server::http::connections::Connections;
-
-    /// Pieces from a channel, counting how often the stream is polled.
-    struct CountingPolls {
-        inner: async_std::channel::Receiver<Piece>,
-        polls: Arc<AtomicUsize>,
-    }
-
-    impl Stream for CountingPolls {
-        type Item = Piece;
-
-        fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Piece>> {
-            self.polls.fetch_add(1, Ordering::SeqCst);
-            Pin::new(&mut self.inner).poll_next(cx)
-        }
-    }
 
     #[test]
     fn each_piece_polls_the_stream_twice_at_most_and_goes_out_as_it_is() {
@@ -287,12 +273,8 @@ mod tests {
                 timeout: Duration::from_secs(10),
             });
             let mut client = ClientConnection::new(socket, guard, send);
-            let polls = Arc::new(AtomicUsize::new(0));
             let (push, pieces) = async_std::channel::bounded::<Piece>(1);
-            let pieces = CountingPolls {
-                inner: pieces,
-                polls: polls.clone(),
-            };
+            let (pieces, polls) = CountingPolls::over(pieces);
             let writing = async_std::task::spawn(async move {
                 write(
                     &mut client,

@@ -10,6 +10,7 @@ use async_std::task;
 use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::*;
+use crate::server::counting_polls::CountingPolls;
 use crate::server::websocket::outgoing::Push;
 use crate::wire::websocket::close_code;
 
@@ -528,33 +529,14 @@ fn deliveries_from_the_feed_do_not_read_the_socket() {
     });
 }
 
-/// A feed that counts how often it is polled.
-struct CountingPolls {
-    inner: async_std::channel::Receiver<Push>,
-    polls: Arc<std::sync::atomic::AtomicUsize>,
-}
-
-impl futures_lite::Stream for CountingPolls {
-    type Item = Push;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Push>> {
-        self.polls.fetch_add(1, Ordering::SeqCst);
-        Pin::new(&mut self.inner).poll_next(cx)
-    }
-}
-
 #[test]
 fn each_delivery_polls_the_feed_twice_at_most() {
     // Once for the frame, once to find nothing more ready (which leaves the task registered):
     // not a third time after the write, when nothing can have changed without waking the task.
     task::block_on(async {
         let (server, mut peer) = UnixStream::pair().expect("socket pair");
-        let polls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let (push, frames) = async_std::channel::bounded::<Push>(1);
-        let feed = CountingPolls {
-            inner: frames,
-            polls: polls.clone(),
-        };
+        let (feed, polls) = CountingPolls::over(frames);
         let (mut session, _outbox) = open_with_feed(server, 1024, Some(Box::pin(feed)));
         let route = task::spawn(async move { while session.next().await.is_some() {} });
         let mut frame = [0u8; 3];
